@@ -1,0 +1,246 @@
+//! Command-line definitions only (clap types); behaviour lives in
+//! `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::{Head, WeightsLayout};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "statectl",
+    version,
+    about = "Hidden states of stateful recurrent networks as versioned, verifiable objects",
+    long_about = None
+)]
+pub struct Cli {
+    /// Store folder (created on first use) [default: $STATECTL_STORE, else ./.statectl]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Machine output (JSON) on stdout; human text goes to stderr
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print no status lines on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Worker threads for tensor maths [default: the core count]; results do not depend on it
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Models: import outside weights, list, show, export
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Run a batch from a stream's state (or --from REF), record it, advance the stream
+    Predict(PredictArgs),
+    /// Name a state with a tag (default: the stream's HEAD)
+    Snapshot(SnapshotArgs),
+    /// Set a stream to a stored state, one slot broadcast, or a re-batched selection
+    Restore(RestoreArgs),
+    /// Set a stream to zeros
+    Reset(ResetArgs),
+    /// History of a stream, newest first
+    Log(LogArgs),
+    /// One state: layout, slots, tags, origin, statistics
+    Show(ShowArgs),
+    /// Compare two states of the same layout and batch size
+    Diff(DiffArgs),
+    /// Write a state as a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
+    Export(ExportArgs),
+    /// Read a state from a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
+    Import(ImportArgs),
+}
+
+/// Which model and stream a command works on.
+#[derive(Debug, Args, Clone)]
+pub struct StreamArgs {
+    /// Model name [default: the newest model]
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Stream name: each model has one current state per stream
+    #[arg(long, value_name = "NAME", default_value = "main")]
+    pub stream: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Bring in outside weights (PyTorch or Keras names)
+    Import(ModelImportArgs),
+    /// List the models in the store
+    List,
+    /// One model: config, weights id, streams
+    Show(ModelShowArgs),
+    /// Write a model's weights (torch layout, config in the metadata)
+    Export(ModelExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelImportArgs {
+    /// safetensors weights file
+    pub file: PathBuf,
+    /// Tensor naming scheme of the file
+    #[arg(long, value_enum)]
+    pub layout: WeightsLayout,
+    /// Head activation
+    #[arg(long, value_enum, default_value = "softmax")]
+    pub head: Head,
+    /// Model name [default: the file name without extension]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Batch size of the `main` stream's starting zero state
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Keras LSTM layer names in order, when shapes leave the order ambiguous
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelShowArgs {
+    /// Model name [default: the newest model]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelExportArgs {
+    /// Model name
+    pub model: String,
+    /// Output file
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Input batch: .safetensors (`x` [batch, steps, features]), .csv or .json; `-` for stdin
+    #[arg(long, short)]
+    pub input: String,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// Start from this state instead of the stream's HEAD
+    #[arg(long, value_name = "REF")]
+    pub from: Option<String>,
+    /// Record the prediction but leave the stream where it was
+    #[arg(long)]
+    pub no_advance: bool,
+    /// Tag the state the prediction leaves
+    #[arg(long, value_name = "NAME")]
+    pub tag: Option<String>,
+    /// Move the tag if it exists
+    #[arg(long, requires = "tag")]
+    pub force: bool,
+    /// Also write outputs and logits to this safetensors file
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// State to name [default: HEAD]
+    #[arg(value_name = "REF", default_value = "HEAD")]
+    pub reference: String,
+    /// Tag name
+    #[arg(long)]
+    pub tag: String,
+    /// Move the tag if it already names another state
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// State to restore: a tag, an id prefix, HEAD, HEAD~N or zeros
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Broadcast this slot to every slot of the batch
+    #[arg(long, conflicts_with = "slots")]
+    pub slot: Option<usize>,
+    /// Pick these slots, in this order, as the new batch (e.g. 0,0,3)
+    #[arg(long, value_delimiter = ',')]
+    pub slots: Option<Vec<usize>>,
+    /// Batch size of the broadcast (with --slot, or for a one-slot state)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Batch size of the zero state [default: the stream's current batch size]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// Show at most this many events
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// State to show [default: HEAD]
+    #[arg(value_name = "REF", default_value = "HEAD")]
+    pub reference: String,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// First state
+    pub a: String,
+    /// Second state
+    pub b: String,
+    /// A row per slot
+    #[arg(long)]
+    pub per_slot: bool,
+    /// Treat differences up to T as equal (default: only bit-equal is equal)
+    #[arg(long, value_name = "T")]
+    pub tolerance: Option<f64>,
+    /// Exit 3 when the states differ
+    #[arg(long)]
+    pub exit_code: bool,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// State to export
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Output safetensors file
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// safetensors file with `l{k}.h`, `l{k}.c` as [batch, units]
+    pub file: PathBuf,
+    /// Tag the imported state
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Move the tag if it exists
+    #[arg(long, requires = "tag")]
+    pub force: bool,
+    /// Accept NaN or infinite values
+    #[arg(long)]
+    pub allow_nonfinite: bool,
+}

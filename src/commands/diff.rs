@@ -1,0 +1,90 @@
+//! `statectl diff A B`: compare two states of one layout and batch size.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use super::context::Context;
+use super::EXIT_DIFFERENT;
+use crate::cli::DiffArgs;
+use crate::state::compare;
+
+pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
+    let model = ctx.optional_model(args.stream.model.as_deref())?;
+    let stream = &args.stream.stream;
+    let a_id = ctx.resolve(&args.a, model.as_ref(), stream, None)?;
+    let b_id = ctx.resolve(&args.b, model.as_ref(), stream, None)?;
+    let a = ctx.store.load_state(&a_id)?;
+    let b = ctx.store.load_state(&b_id)?;
+    if a.layout != b.layout {
+        bail!("cannot compare: {} has layout {} but {} has {}", args.a, a.layout, args.b, b.layout);
+    }
+    if a.batch() != b.batch() {
+        bail!(
+            "cannot compare: {} has {} slot(s) but {} has {}; restore a selection with --slots to compare like with like",
+            args.a,
+            a.batch(),
+            args.b,
+            b.batch()
+        );
+    }
+    let cmp = compare(&a, &b);
+    let different = match args.tolerance {
+        Some(t) => cmp.max_abs > t,
+        None => !cmp.bit_equal,
+    };
+    let mut json = json!({
+        "a": a_id.hex(),
+        "b": b_id.hex(),
+        "layout": a.layout.to_string(),
+        "batch": cmp.batch,
+        "bit_equal": cmp.bit_equal,
+        "max_abs": cmp.max_abs,
+        "tolerance": args.tolerance,
+        "different": different,
+        "layers": cmp.layers,
+    });
+    if args.per_slot {
+        json["slots"] = serde_json::to_value(&cmp.slots)?;
+    }
+    ctx.out.emit(json, || {
+        let mut text = format!(
+            "{} ({}) vs {} ({}): {}, batch {}\n{:<6} {:>12} {:>12} {:>12} {:>10} {:>10}\n",
+            args.a,
+            a_id.short(),
+            args.b,
+            b_id.short(),
+            a.layout,
+            cmp.batch,
+            "TENSOR",
+            "MAX|A-B|",
+            "MEAN|A-B|",
+            "RMS",
+            "COSINE",
+            "BIT-EQUAL"
+        );
+        for l in &cmp.layers {
+            text.push_str(&format!(
+                "l{}.{:<3} {:>12.4e} {:>12.4e} {:>12.4e} {:>10.6} {:>6}/{}\n",
+                l.layer, l.tensor, l.max_abs, l.mean_abs, l.rms, l.cosine, l.bit_equal_slots, cmp.batch
+            ));
+        }
+        if args.per_slot {
+            for s in &cmp.slots {
+                text.push_str(&format!(
+                    "slot {:>4}  max|a-b| {:.4e}  {}\n",
+                    s.slot,
+                    s.max_abs,
+                    if s.bit_equal { "bit-equal" } else { "differs" }
+                ));
+            }
+        }
+        let changed: Vec<String> = cmp.slots.iter().filter(|s| !s.bit_equal).map(|s| s.slot.to_string()).collect();
+        text.push_str(&if cmp.bit_equal {
+            "bit-equal\n".to_string()
+        } else {
+            format!("differ in slot(s) {}\n", changed.join(", "))
+        });
+        text
+    });
+    Ok(if args.exit_code && different { EXIT_DIFFERENT } else { 0 })
+}

@@ -1,0 +1,55 @@
+//! One module per subcommand, each with a `run`: arguments in, domain and
+//! store calls, the result rendered for people or, with `--json`, as JSON
+//! on stdout. The dispatcher opens the store once and hands it down.
+
+mod context;
+mod diff;
+mod export;
+mod import;
+mod log;
+mod model;
+mod predict;
+mod reset;
+mod restore;
+mod show;
+mod snapshot;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+pub use context::{platform, Context, Output};
+
+use crate::cli::{Cli, Command};
+
+/// Exit code for an audit, verify or `diff --exit-code` that found a difference.
+pub const EXIT_DIFFERENT: i32 = 3;
+
+/// The store folder: `--store`, else `$STATECTL_STORE`, else `./.statectl`.
+pub fn store_path(cli: &Cli) -> PathBuf {
+    cli.store
+        .clone()
+        .or_else(|| std::env::var_os("STATECTL_STORE").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".statectl"))
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let out = Output {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    let ctx = Context::open(&store_path(&cli), out)?;
+    match cli.command {
+        Command::Model(cmd) => model::run(&ctx, cmd),
+        Command::Predict(args) => predict::run(&ctx, args),
+        Command::Snapshot(args) => snapshot::run(&ctx, args),
+        Command::Restore(args) => restore::run(&ctx, args),
+        Command::Reset(args) => reset::run(&ctx, args),
+        Command::Log(args) => log::run(&ctx, args),
+        Command::Show(args) => show::run(&ctx, args),
+        Command::Diff(args) => diff::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
+    }
+}

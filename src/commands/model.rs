@@ -1,0 +1,156 @@
+//! `statectl model import|list|show|export`.
+
+use anyhow::{bail, Context as _, Result};
+use serde_json::json;
+
+use super::context::{Context, Model};
+use crate::cli::{ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
+use crate::model::{import_keras, import_torch, Weights, WeightsLayout};
+use crate::tensors::TensorFile;
+
+pub fn run(ctx: &Context, cmd: ModelCommand) -> Result<i32> {
+    match cmd {
+        ModelCommand::Import(args) => import(ctx, args),
+        ModelCommand::List => list(ctx),
+        ModelCommand::Show(args) => show(ctx, args),
+        ModelCommand::Export(args) => export(ctx, args),
+    }
+}
+
+/// Stores the weights file and the model row, and starts the `main` stream
+/// at zeros; used by `model import` and by training.
+pub fn register(ctx: &Context, name: &str, weights: &Weights, training: Option<&serde_json::Value>) -> Result<Model> {
+    let bytes = weights.to_file().encode();
+    let (weights_id, created) = ctx.store.put_weights(&bytes)?;
+    let config = serde_json::to_string(&weights.config)?;
+    let training = training.map(|t| t.to_string());
+    let result = ctx.store.write(|store| -> Result<Model> {
+        let record = store.insert_model(name, &weights_id, &config, training.as_deref())?;
+        let model = Model {
+            record,
+            config: weights.config.clone(),
+        };
+        ctx.ensure_stream(&model, "main", weights.config.batch_size)?;
+        Ok(model)
+    });
+    if result.is_err() && created {
+        ctx.store.remove_weights(&weights_id);
+    }
+    result
+}
+
+fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
+    let path = args.file.display().to_string();
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read weights file '{path}'"))?;
+    let file = TensorFile::decode(&bytes).with_context(|| format!("weights file '{path}'"))?;
+    let batch = args.batch_size as usize;
+    let weights = match args.layout {
+        WeightsLayout::Torch => import_torch(&file, args.head, batch),
+        WeightsLayout::Keras => import_keras(&file, args.layers.as_deref(), args.head, batch),
+    }
+    .with_context(|| format!("weights file '{path}'"))?;
+    let name = match args.name {
+        Some(n) => n,
+        None => args
+            .file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| s.split('.').next().unwrap_or(s).to_string())
+            .unwrap_or_else(|| "model".into()),
+    };
+    if name.is_empty() || name.chars().any(|c| c.is_whitespace()) {
+        bail!("'{name}' cannot be a model name: use letters, digits, '-' or '_'");
+    }
+    if ctx.store.find_model(&name)?.is_some() {
+        bail!("model '{name}' already exists; choose another --name");
+    }
+    let model = register(ctx, &name, &weights, None)?;
+    let layout = model.config.layout().to_string();
+    ctx.out.emit(
+        json!({"model": name, "weights": model.record.weights.hex(), "layout": layout, "config": model.config}),
+        || {
+            format!(
+                "imported model '{name}': {layout}, {} input(s), {} output(s) ({}), weights {}\nstream 'main' starts at zeros of batch {}",
+                model.config.input_size,
+                model.config.output_size,
+                model.config.head.name(),
+                model.record.weights.short(),
+                model.config.batch_size
+            )
+        },
+    );
+    Ok(0)
+}
+
+fn list(ctx: &Context) -> Result<i32> {
+    let models = ctx.store.list_models()?;
+    let rows: Vec<serde_json::Value> = models
+        .iter()
+        .map(|m| {
+            let config: serde_json::Value = serde_json::from_str(&m.config).unwrap_or_default();
+            json!({"model": m.name, "weights": m.weights.hex(), "config": config, "created_at": m.created_at})
+        })
+        .collect();
+    ctx.out.emit(json!({ "models": rows }), || {
+        let mut text = format!("{:<20} {:<14} {:<16} {}\n", "MODEL", "WEIGHTS", "LAYOUT", "HEAD");
+        for m in &models {
+            let config: Option<crate::model::ModelConfig> = serde_json::from_str(&m.config).ok();
+            let (layout, head) = config
+                .map(|c| (c.layout().to_string(), c.head.name().to_string()))
+                .unwrap_or_default();
+            text.push_str(&format!("{:<20} {:<14} {:<16} {}\n", m.name, m.weights.short(), layout, head));
+        }
+        if models.is_empty() {
+            text = "no models yet; run `statectl train` or `statectl model import FILE --layout torch|keras`".into();
+        }
+        text
+    });
+    Ok(0)
+}
+
+fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
+    let model = ctx.model(args.model.as_deref())?;
+    let streams = ctx.store.streams_of(model.record.id)?;
+    let training: Option<serde_json::Value> = model.record.training.as_deref().and_then(|t| serde_json::from_str(t).ok());
+    let stream_rows: Vec<serde_json::Value> =
+        streams.iter().map(|s| json!({"stream": s.name, "state": s.state.hex()})).collect();
+    ctx.out.emit(
+        json!({
+            "model": model.record.name,
+            "weights": model.record.weights.hex(),
+            "layout": model.config.layout().to_string(),
+            "config": model.config,
+            "training": training,
+            "streams": stream_rows,
+        }),
+        || {
+            let c = &model.config;
+            let mut text = format!(
+                "model    {}\nweights  {}\nlayout   {}\ninputs   {}\noutputs  {} ({})\nbatch    {}\n",
+                model.record.name,
+                model.record.weights.hex(),
+                c.layout(),
+                c.input_size,
+                c.output_size,
+                c.head.name(),
+                c.batch_size
+            );
+            for s in &streams {
+                text.push_str(&format!("stream   {} at {}\n", s.name, s.state.short()));
+            }
+            text
+        },
+    );
+    Ok(0)
+}
+
+fn export(ctx: &Context, args: ModelExportArgs) -> Result<i32> {
+    let model = ctx.model(Some(&args.model))?;
+    let bytes = ctx.store.load_weights(&model.record.weights)?;
+    crate::commands::export::write_file(&args.output, &bytes)?;
+    ctx.out.emit(
+        json!({"model": model.record.name, "weights": model.record.weights.hex(), "file": args.output.display().to_string()}),
+        || format!("wrote model '{}' (torch layout) to {}", model.record.name, args.output.display()),
+    );
+    Ok(0)
+}

@@ -1,0 +1,53 @@
+//! The model config: what a weights file alone does not say.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{Cell, Layout};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Head {
+    /// Classification: outputs are softmax probabilities over classes.
+    Softmax,
+    /// Regression: outputs are the head's values as they are.
+    Linear,
+}
+
+impl Head {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Head::Softmax => "softmax",
+            Head::Linear => "linear",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub cell: Cell,
+    pub input_size: usize,
+    /// Width of each stacked layer, input side first.
+    pub units: Vec<usize>,
+    pub output_size: usize,
+    pub head: Head,
+    /// Batch size of the zero state a new stream starts from.
+    pub batch_size: usize,
+}
+
+impl ModelConfig {
+    pub fn layout(&self) -> Layout {
+        Layout {
+            cell: self.cell,
+            units: self.units.clone(),
+        }
+    }
+
+    /// Input width of layer `k`.
+    pub fn layer_input(&self, k: usize) -> usize {
+        if k == 0 {
+            self.input_size
+        } else {
+            self.units[k - 1]
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The network: its config, its weights in torch layout (and the Keras
+//! import), and the stateful forward pass on candle tensors. Knows tensors,
+//! never SQL.
+
+mod config;
+mod import;
+mod network;
+mod weights;
+
+pub use config::{Head, ModelConfig};
+pub use import::{import_keras, import_torch, WeightsLayout};
+pub use network::{predict, to_candle, Network, Prediction};
+pub use weights::{LayerWeights, ModelError, Weights, CONFIG_METADATA_KEY};

@@ -1,0 +1,12 @@
+//! The hidden-state value and the pure operations on it: zero, select
+//! slots, broadcast, encode, hash, compare. No I/O happens here.
+
+mod compare;
+mod layout;
+mod recipe;
+mod value;
+
+pub use compare::{compare, LayerDiff, SlotDiff, StateComparison};
+pub use layout::{Cell, Layout};
+pub use recipe::{slot_id, state_id};
+pub use value::{StateError, StateValue};

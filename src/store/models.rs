@@ -1,0 +1,87 @@
+//! Model rows: a name, the weights file id, the config and training
+//! parameters as JSON.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{now_ms, Result, Store, StoreError};
+use crate::id::WeightsId;
+
+#[derive(Debug, Clone)]
+pub struct ModelRecord {
+    pub id: i64,
+    pub name: String,
+    pub weights: WeightsId,
+    pub config: String,
+    pub training: Option<String>,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, name, weights, config, training, created_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<ModelRecord> {
+    let weights: Vec<u8> = r.get(2)?;
+    Ok(ModelRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        weights: WeightsId::from_slice(&weights).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Blob, "weights id is not 32 bytes".into())
+        })?,
+        config: r.get(3)?,
+        training: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+impl Store {
+    pub fn insert_model(&self, name: &str, weights: &WeightsId, config: &str, training: Option<&str>) -> Result<ModelRecord> {
+        self.conn.execute(
+            "INSERT INTO models (name, weights, config, training, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, &weights.bytes()[..], config, training, now_ms()],
+        )?;
+        self.model_by_name(name)
+    }
+
+    /// Removes a model and its streams (events keep what a replay needs).
+    pub fn delete_model(&self, id: i64) -> Result<()> {
+        self.conn.execute("DELETE FROM models WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn find_model(&self, name: &str) -> Result<Option<ModelRecord>> {
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT {COLUMNS} FROM models WHERE name = ?1"), [name], from_row)
+            .optional()?)
+    }
+
+    pub fn model_by_name(&self, name: &str) -> Result<ModelRecord> {
+        self.find_model(name)?.ok_or_else(|| StoreError::NotFound {
+            kind: "model",
+            name: name.to_string(),
+            hint: "`statectl model list` shows the models in this store".into(),
+        })
+    }
+
+    pub fn model_by_id(&self, id: i64) -> Result<ModelRecord> {
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT {COLUMNS} FROM models WHERE id = ?1"), [id], from_row)?)
+    }
+
+    pub fn newest_model(&self) -> Result<ModelRecord> {
+        self.conn
+            .query_row(&format!("SELECT {COLUMNS} FROM models ORDER BY id DESC LIMIT 1"), [], from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "model",
+                name: "(any)".into(),
+                hint: "this store has no model yet; run `statectl train` or `statectl model import FILE --layout torch|keras`".into(),
+            })
+    }
+
+    pub fn list_models(&self) -> Result<Vec<ModelRecord>> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {COLUMNS} FROM models ORDER BY id"))?;
+        let rows = stmt.query_map([], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

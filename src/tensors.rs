@@ -1,0 +1,169 @@
+//! Named float32 tensors and their safetensors encoding.
+//!
+//! statectl writes safetensors itself, with tensors and metadata keys in
+//! sorted order: the official writer orders metadata through a `HashMap`,
+//! so its bytes (and so any hash of them) vary from run to run. Reading
+//! goes through the `safetensors` crate, which validates the header.
+
+use std::collections::BTreeMap;
+
+use safetensors::{Dtype, SafeTensors};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum TensorFileError {
+    #[error("not a valid safetensors file ({0}); it may be truncated or not safetensors at all")]
+    Invalid(String),
+    #[error("tensor '{name}' has dtype {dtype}; statectl reads F32 (or F64, converted)")]
+    Dtype { name: String, dtype: String },
+}
+
+/// A float32 tensor: its shape and row-major data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Tensor {
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Tensor {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        Tensor { shape, data }
+    }
+
+    pub fn shape_text(&self) -> String {
+        shape_text(&self.shape)
+    }
+}
+
+pub fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// The tensors of a file, by name, and its `__metadata__`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TensorFile {
+    pub tensors: BTreeMap<String, Tensor>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl TensorFile {
+    pub fn decode(bytes: &[u8]) -> Result<TensorFile, TensorFileError> {
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| TensorFileError::Invalid(e.to_string()))?;
+        let metadata = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let parsed =
+            SafeTensors::deserialize(bytes).map_err(|e| TensorFileError::Invalid(e.to_string()))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in parsed.tensors() {
+            let data: Vec<f32> = match view.dtype() {
+                Dtype::F32 => view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                Dtype::F64 => view
+                    .data()
+                    .chunks_exact(8)
+                    .map(|b| {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(b);
+                        f64::from_le_bytes(a) as f32
+                    })
+                    .collect(),
+                other => {
+                    return Err(TensorFileError::Dtype {
+                        name,
+                        dtype: format!("{other:?}"),
+                    })
+                }
+            };
+            tensors.insert(name, Tensor::new(view.shape().to_vec(), data));
+        }
+        Ok(TensorFile { tensors, metadata })
+    }
+
+    /// Encodes as safetensors: header JSON with `__metadata__` first (only
+    /// when non-empty) and tensors sorted by name, padded to 8 bytes as the
+    /// reference writer does, then the data in the same order.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut header = serde_json::Map::new();
+        if !self.metadata.is_empty() {
+            let meta: serde_json::Map<String, serde_json::Value> = self
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            header.insert("__metadata__".into(), meta.into());
+        }
+        let mut offset = 0usize;
+        for (name, tensor) in &self.tensors {
+            let end = offset + tensor.data.len() * 4;
+            header.insert(
+                name.clone(),
+                serde_json::json!({
+                    "dtype": "F32",
+                    "shape": tensor.shape,
+                    "data_offsets": [offset, end],
+                }),
+            );
+            offset = end;
+        }
+        // serde_json's Map keeps insertion order only with a feature we do
+        // not enable; it is a BTreeMap, so "__metadata__" sorts first anyway
+        // ('_' < lowercase letters) and tensor names follow in sorted order.
+        let mut header_bytes = serde_json::to_vec(&header).unwrap_or_default();
+        while header_bytes.len() % 8 != 0 {
+            header_bytes.push(b' ');
+        }
+        let mut out = Vec::with_capacity(8 + header_bytes.len() + offset);
+        out.extend_from_slice(&(header_bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header_bytes);
+        for tensor in self.tensors.values() {
+            for v in &tensor.data {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    pub fn insert(&mut self, name: &str, tensor: Tensor) {
+        self.tensors.insert(name.to_string(), tensor);
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.tensors.keys().map(|s| s.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_round_trips_and_is_deterministic() {
+        let mut f = TensorFile::default();
+        f.insert("b", Tensor::new(vec![2], vec![1.5, -2.0]));
+        f.insert("a", Tensor::new(vec![1, 3], vec![0.0, f32::MIN_POSITIVE, 7.0]));
+        f.metadata.insert("z".into(), "1".into());
+        f.metadata.insert("layout".into(), "lstm:2".into());
+        let bytes = f.encode();
+        assert_eq!(bytes, f.clone().encode());
+        assert_eq!(TensorFile::decode(&bytes).unwrap(), f);
+    }
+
+    #[test]
+    fn truncated_bytes_are_refused() {
+        let mut f = TensorFile::default();
+        f.insert("x", Tensor::new(vec![4], vec![1.0; 4]));
+        let bytes = f.encode();
+        assert!(TensorFile::decode(&bytes[..bytes.len() - 3]).is_err());
+        assert!(TensorFile::decode(b"hello").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! Runs the real binary in a temp store and reads the store back.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use statectl::tensors::{Tensor, TensorFile};
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+pub fn fixture_file(name: &str) -> TensorFile {
+    TensorFile::decode(&std::fs::read(fixture(name)).unwrap()).unwrap()
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn run_in(&self, store: &Path, args: &[&str]) -> Run {
+        let out = Command::cargo_bin("statectl")
+            .unwrap()
+            .arg("--store")
+            .arg(store)
+            .args(args)
+            .env_remove("STATECTL_STORE")
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_in(&self.store(), args)
+    }
+
+    /// Runs a command that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(run.code, 0, "statectl {args:?} failed:\n{}{}", run.stdout, run.stderr);
+        run.stdout
+    }
+
+    /// Runs a command with `--json` that must succeed; returns its JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{out}"))
+    }
+
+    /// Runs a command that must fail with `code` and a one-line stderr
+    /// containing `fragment`, leaving the store exactly as it was.
+    pub fn fails(&self, args: &[&str], code: i32, fragment: &str) {
+        let before = self.fingerprint();
+        let run = self.run(args);
+        assert_eq!(run.code, code, "statectl {args:?}: expected exit {code}\n{}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(fragment), "statectl {args:?}: stderr lacks '{fragment}':\n{}", run.stderr);
+        if code == 1 {
+            assert_eq!(run.stderr.trim_end().lines().count(), 1, "not one line:\n{}", run.stderr);
+            assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+        }
+        assert_eq!(self.fingerprint(), before, "statectl {args:?} changed the store");
+    }
+
+    /// Everything in the store: every row of every table, the schema
+    /// version and the weights files.
+    pub fn fingerprint(&self) -> String {
+        let db = self.store().join("statectl.db");
+        if !db.exists() {
+            return "no store".into();
+        }
+        let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let mut out = String::new();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        out.push_str(&format!("version {version}\n"));
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        for table in tables {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
+            let cols = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    let mut cells = Vec::new();
+                    for i in 0..cols {
+                        cells.push(format!("{:?}", r.get_ref(i)?));
+                    }
+                    Ok(cells.join("|"))
+                })
+                .unwrap();
+            out.push_str(&format!("table {table}\n"));
+            for row in rows {
+                out.push_str(&row.unwrap());
+                out.push('\n');
+            }
+        }
+        let mut files: Vec<String> = std::fs::read_dir(self.store().join("weights"))
+            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        files.sort();
+        out.push_str(&files.join("\n"));
+        out
+    }
+
+    /// Imports the reference model (`keras` or `torch` layout) as `name`.
+    pub fn import_reference(&self, layout: &str, name: &str) {
+        let file = fixture(&format!("weights.{layout}_layout.safetensors"));
+        self.ok(&["model", "import", file.to_str().unwrap(), "--layout", layout, "--name", name, "--batch-size", "6"]);
+    }
+
+    /// Writes the fixture state `caseN` (or `after_caseN`) as a state file
+    /// statectl imports (`l0.h`, `l0.c`); returns its path.
+    pub fn reference_state_file(&self, prefix: &str) -> PathBuf {
+        let states = fixture_file("states.safetensors");
+        let mut file = TensorFile::default();
+        file.insert("l0.h", states.tensors[&format!("{prefix}.h")].clone());
+        file.insert("l0.c", states.tensors[&format!("{prefix}.c")].clone());
+        let path = self.path(&format!("{prefix}.safetensors"));
+        std::fs::write(&path, file.encode()).unwrap();
+        path
+    }
+
+    pub fn write_tensors(&self, name: &str, tensors: &[(&str, Tensor)]) -> PathBuf {
+        let mut file = TensorFile::default();
+        for (n, t) in tensors {
+            file.insert(n, t.clone());
+        }
+        let path = self.path(name);
+        std::fs::write(&path, file.encode()).unwrap();
+        path
+    }
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A JSON matrix as f32 rows (exact: f32 -> f64 -> text -> f64 -> f32).
+pub fn matrix(v: &serde_json::Value) -> Vec<Vec<f32>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .collect()
+}
+
+pub fn bits(rows: &[Vec<f32>]) -> Vec<Vec<u32>> {
+    rows.iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::model::{Head, WeightsLayout};
+use crate::train::RecordEvery;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +34,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The reference experiment end to end: train, then the five cases, each check shown
+    Demo,
+    /// Train a stateful LSTM (default: the reference experiment's data and settings)
+    Train(TrainArgs),
     /// Models: import outside weights, list, show, export
     #[command(subcommand)]
     Model(ModelCommand),
@@ -243,4 +248,63 @@ pub struct ImportArgs {
     /// Accept NaN or infinite values
     #[arg(long)]
     pub allow_nonfinite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training data: .safetensors (`x` [n, steps, features], `y`) or a CSV time series [default: the alphabet data]
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<std::path::PathBuf>,
+    /// Recurrent cell
+    #[arg(long, default_value = "lstm", value_parser = ["lstm", "gru"])]
+    pub cell: String,
+    /// Layer widths, input side first (e.g. 32,24 stacks two layers)
+    #[arg(long, value_delimiter = ',', default_value = "16", value_parser = clap::value_parser!(u32).range(1..))]
+    pub units: Vec<u32>,
+    /// Window length when cutting a CSV time series
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub seq_len: Option<u32>,
+    /// CSV column (from 0) whose next value is the target
+    #[arg(long, default_value_t = 0)]
+    pub target: usize,
+    /// Treat CSV targets as class indices of this many classes
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub classes: Option<u32>,
+    /// Head activation [default: from the data]
+    #[arg(long, value_enum)]
+    pub head: Option<Head>,
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Adam learning rate
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Seed of the initial weights and the shuffle
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Carry the state from batch to batch (the default)
+    #[arg(long, overrides_with = "no_stateful")]
+    pub stateful: bool,
+    /// Start every batch from zeros
+    #[arg(long)]
+    pub no_stateful: bool,
+    /// Shuffle samples each epoch (the default)
+    #[arg(long, overrides_with = "no_shuffle")]
+    pub shuffle: bool,
+    /// Keep the data order
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Start from these weights instead of a seeded draw
+    #[arg(long, value_name = "WEIGHTS")]
+    pub init: Option<std::path::PathBuf>,
+    /// Naming scheme of --init weights
+    #[arg(long, value_enum, default_value = "torch")]
+    pub init_layout: WeightsLayout,
+    /// Model name [default: model-N]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Which training states to record
+    #[arg(long, value_enum, default_value = "epoch")]
+    pub record: RecordEvery,
 }

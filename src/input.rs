@@ -32,7 +32,9 @@ fn sniff(bytes: &[u8]) -> Format {
 pub fn read_source(path: &str) -> Result<Vec<u8>> {
     if path == "-" {
         let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).context("cannot read stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")?;
         return Ok(bytes);
     }
     std::fs::read(path).map_err(|e| anyhow!("cannot read input file '{path}': {e}"))
@@ -44,7 +46,10 @@ pub fn read_input(path: &str, features: usize) -> Result<Tensor> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         bail!("input '{path}' is empty; give at least one row of steps x {features} value(s)");
     }
-    let ext = Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or("");
+    let ext = Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
     let format = match ext {
         "safetensors" => Format::SafeTensors,
         "csv" => Format::Csv,
@@ -63,7 +68,10 @@ pub fn read_input(path: &str, features: usize) -> Result<Tensor> {
         );
     }
     if x.shape.contains(&0) {
-        bail!("input '{path}' is empty (shape {}); give at least one step", x.shape_text());
+        bail!(
+            "input '{path}' is empty (shape {}); give at least one step",
+            x.shape_text()
+        );
     }
     if let Some(i) = x.data.iter().position(|v| !v.is_finite()) {
         bail!("input '{path}' holds a non-finite value ({}) at flat index {i}; inputs must be finite numbers", x.data[i]);
@@ -123,7 +131,10 @@ pub fn parse_csv(bytes: &[u8], path: &str) -> Result<Vec<Vec<f32>>> {
 
 /// Rows of steps x features values each, all of one length.
 fn from_rows(rows: Vec<Vec<f32>>, features: usize, path: &str) -> Result<Tensor> {
-    let width = rows.first().map(|r| r.len()).ok_or_else(|| anyhow!("input '{path}' has no data rows"))?;
+    let width = rows
+        .first()
+        .map(|r| r.len())
+        .ok_or_else(|| anyhow!("input '{path}' has no data rows"))?;
     if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != width) {
         bail!(
             "input '{path}' is ragged: row 1 has {width} value(s) but row {} has {}; every row needs steps x features values",
@@ -142,14 +153,14 @@ fn from_rows(rows: Vec<Vec<f32>>, features: usize, path: &str) -> Result<Tensor>
 }
 
 fn from_json(bytes: &[u8], features: usize, path: &str) -> Result<Tensor> {
-    let mut value: serde_json::Value =
-        serde_json::from_slice(bytes).with_context(|| format!("input '{path}' is not valid JSON"))?;
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .with_context(|| format!("input '{path}' is not valid JSON"))?;
     if let Some(x) = value.get_mut("x") {
         value = x.take();
     }
-    let batch = value
-        .as_array()
-        .ok_or_else(|| anyhow!("input '{path}': expected a JSON array of batch entries (or {{\"x\": [...]}})"))?;
+    let batch = value.as_array().ok_or_else(|| {
+        anyhow!("input '{path}': expected a JSON array of batch entries (or {{\"x\": [...]}})")
+    })?;
     let mut rows = Vec::with_capacity(batch.len());
     for (i, entry) in batch.iter().enumerate() {
         let mut row = Vec::new();
@@ -160,7 +171,10 @@ fn from_json(bytes: &[u8], features: usize, path: &str) -> Result<Tensor> {
     from_rows(rows, features, path)
 }
 
-fn flatten_numbers(value: &serde_json::Value, out: &mut Vec<f32>) -> std::result::Result<(), String> {
+fn flatten_numbers(
+    value: &serde_json::Value,
+    out: &mut Vec<f32>,
+) -> std::result::Result<(), String> {
     match value {
         serde_json::Value::Number(n) => {
             out.push(n.as_f64().ok_or("a number out of range")? as f32);

@@ -23,3 +23,4 @@ pub mod model;
 pub mod state;
 pub mod store;
 pub mod tensors;
+pub mod train;

@@ -119,7 +119,7 @@ impl TensorFile {
         // not enable; it is a BTreeMap, so "__metadata__" sorts first anyway
         // ('_' < lowercase letters) and tensor names follow in sorted order.
         let mut header_bytes = serde_json::to_vec(&header).unwrap_or_default();
-        while header_bytes.len() % 8 != 0 {
+        while !header_bytes.len().is_multiple_of(8) {
             header_bytes.push(b' ');
         }
         let mut out = Vec::with_capacity(8 + header_bytes.len() + offset);
@@ -150,7 +150,10 @@ mod tests {
     fn encode_decode_round_trips_and_is_deterministic() {
         let mut f = TensorFile::default();
         f.insert("b", Tensor::new(vec![2], vec![1.5, -2.0]));
-        f.insert("a", Tensor::new(vec![1, 3], vec![0.0, f32::MIN_POSITIVE, 7.0]));
+        f.insert(
+            "a",
+            Tensor::new(vec![1, 3], vec![0.0, f32::MIN_POSITIVE, 7.0]),
+        );
         f.metadata.insert("z".into(), "1".into());
         f.metadata.insert("layout".into(), "lstm:2".into());
         let bytes = f.encode();

@@ -29,7 +29,10 @@ impl Output {
     /// human text (also on stdout: it is the command's data).
     pub fn emit(&self, json: serde_json::Value, human: impl FnOnce() -> String) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
         } else {
             let text = human();
             if !text.is_empty() {
@@ -52,7 +55,11 @@ pub struct Model {
 
 impl Model {
     pub fn event_model(&self) -> Option<(i64, String, crate::id::WeightsId)> {
-        Some((self.record.id, self.record.name.clone(), self.record.weights))
+        Some((
+            self.record.id,
+            self.record.name.clone(),
+            self.record.weights,
+        ))
     }
 }
 
@@ -60,7 +67,11 @@ impl Model {
 pub fn check_tag_name(name: &str) -> Result<()> {
     let reserved = name == "HEAD" || name.starts_with("HEAD~") || name == "zeros";
     let hex_like = name.len() >= MIN_PREFIX && name.chars().all(|c| c.is_ascii_hexdigit());
-    if name.is_empty() || reserved || hex_like || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if name.is_empty()
+        || reserved
+        || hex_like
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         bail!("'{name}' cannot be a tag: tags must be non-empty, without spaces, and neither HEAD, HEAD~N, zeros nor all hex digits (those name states already)");
     }
     Ok(())
@@ -105,7 +116,13 @@ impl Context {
     }
 
     /// Sets the stream to `state`, journaling the move (call inside a write).
-    pub fn move_stream(&self, model: &Model, stream: &str, state: StateId, mut event: NewEvent) -> Result<i64> {
+    pub fn move_stream(
+        &self,
+        model: &Model,
+        stream: &str,
+        state: StateId,
+        mut event: NewEvent,
+    ) -> Result<i64> {
         let before = self.head(model, stream)?;
         self.store.set_stream(model.record.id, stream, &state)?;
         event.model = model.event_model();
@@ -122,7 +139,9 @@ impl Context {
         if let Some(state) = self.head(model, stream)? {
             return Ok(state);
         }
-        let zeros = self.store.put_state(&StateValue::zeros(&model.config.layout(), batch))?;
+        let zeros = self
+            .store
+            .put_state(&StateValue::zeros(&model.config.layout(), batch))?;
         self.move_stream(
             model,
             stream,
@@ -138,14 +157,21 @@ impl Context {
 
     /// Resolves a ref: a tag, an id prefix, `HEAD`, `HEAD~N` or `zeros`.
     /// `zeros` is stored (inside the caller's write, or on its own).
-    pub fn resolve(&self, text: &str, model: Option<&Model>, stream: &str, zeros_batch: Option<usize>) -> Result<StateId> {
+    pub fn resolve(
+        &self,
+        text: &str,
+        model: Option<&Model>,
+        stream: &str,
+        zeros_batch: Option<usize>,
+    ) -> Result<StateId> {
         if text == "HEAD" || text.starts_with("HEAD~") {
-            let model = model.ok_or_else(|| anyhow!("'{text}' needs a model; pass --model NAME"))?;
+            let model =
+                model.ok_or_else(|| anyhow!("'{text}' needs a model; pass --model NAME"))?;
             let back: usize = match text.strip_prefix("HEAD~") {
                 None => 0,
-                Some(n) => n
-                    .parse()
-                    .map_err(|_| anyhow!("bad ref '{text}': write HEAD~N with N a whole number, e.g. HEAD~1"))?,
+                Some(n) => n.parse().map_err(|_| {
+                    anyhow!("bad ref '{text}': write HEAD~N with N a whole number, e.g. HEAD~1")
+                })?,
             };
             if back == 0 {
                 return self.head(model, stream)?.ok_or_else(|| {
@@ -168,7 +194,9 @@ impl Context {
             };
         }
         if text == "zeros" {
-            let model = model.ok_or_else(|| anyhow!("'zeros' needs a model for its layout; pass --model NAME"))?;
+            let model = model.ok_or_else(|| {
+                anyhow!("'zeros' needs a model for its layout; pass --model NAME")
+            })?;
             let batch = match zeros_batch {
                 Some(b) => b,
                 None => match self.head(model, stream)? {
@@ -176,12 +204,16 @@ impl Context {
                     None => model.config.batch_size,
                 },
             };
-            return Ok(self.store.put_state(&StateValue::zeros(&model.config.layout(), batch))?);
+            return Ok(self
+                .store
+                .put_state(&StateValue::zeros(&model.config.layout(), batch))?);
         }
         if let Some(tag) = self.store.tag(text)? {
             return Ok(tag.state);
         }
-        let found = self.store.states_with_prefix(&text.to_ascii_lowercase(), 11)?;
+        let found = self
+            .store
+            .states_with_prefix(&text.to_ascii_lowercase(), 11)?;
         match found.as_slice() {
             [one] => Ok(*one),
             [] => bail!(

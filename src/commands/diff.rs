@@ -16,7 +16,13 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
     let a = ctx.store.load_state(&a_id)?;
     let b = ctx.store.load_state(&b_id)?;
     if a.layout != b.layout {
-        bail!("cannot compare: {} has layout {} but {} has {}", args.a, a.layout, args.b, b.layout);
+        bail!(
+            "cannot compare: {} has layout {} but {} has {}",
+            args.a,
+            a.layout,
+            args.b,
+            b.layout
+        );
     }
     if a.batch() != b.batch() {
         bail!(
@@ -65,7 +71,14 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
         for l in &cmp.layers {
             text.push_str(&format!(
                 "l{}.{:<3} {:>12.4e} {:>12.4e} {:>12.4e} {:>10.6} {:>6}/{}\n",
-                l.layer, l.tensor, l.max_abs, l.mean_abs, l.rms, l.cosine, l.bit_equal_slots, cmp.batch
+                l.layer,
+                l.tensor,
+                l.max_abs,
+                l.mean_abs,
+                l.rms,
+                l.cosine,
+                l.bit_equal_slots,
+                cmp.batch
             ));
         }
         if args.per_slot {
@@ -78,7 +91,12 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
                 ));
             }
         }
-        let changed: Vec<String> = cmp.slots.iter().filter(|s| !s.bit_equal).map(|s| s.slot.to_string()).collect();
+        let changed: Vec<String> = cmp
+            .slots
+            .iter()
+            .filter(|s| !s.bit_equal)
+            .map(|s| s.slot.to_string())
+            .collect();
         text.push_str(&if cmp.bit_equal {
             "bit-equal\n".to_string()
         } else {
@@ -86,5 +104,9 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
         });
         text
     });
-    Ok(if args.exit_code && different { EXIT_DIFFERENT } else { 0 })
+    Ok(if args.exit_code && different {
+        EXIT_DIFFERENT
+    } else {
+        0
+    })
 }

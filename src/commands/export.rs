@@ -34,7 +34,8 @@ pub fn state_file(value: &StateValue, id: &StateId) -> TensorFile {
             );
         }
     }
-    file.metadata.insert("layout".into(), value.layout.to_string());
+    file.metadata
+        .insert("layout".into(), value.layout.to_string());
     file.metadata.insert("state".into(), id.hex());
     file
 }

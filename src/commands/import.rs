@@ -21,8 +21,12 @@ pub fn state_from_file(file: &TensorFile, source: &str) -> Result<StateValue> {
         let (h_name, c_name) = (format!("l{layer}.h"), format!("l{layer}.c"));
         let (h, c) = match (file.tensors.get(&h_name), file.tensors.get(&c_name)) {
             (None, None) => break,
-            (Some(_), None) => bail!("{source} has '{h_name}' but no '{c_name}': an LSTM state needs both; {scheme}"),
-            (None, Some(_)) => bail!("{source} has '{c_name}' but no '{h_name}': an LSTM state needs both; {scheme}"),
+            (Some(_), None) => bail!(
+                "{source} has '{h_name}' but no '{c_name}': an LSTM state needs both; {scheme}"
+            ),
+            (None, Some(_)) => bail!(
+                "{source} has '{c_name}' but no '{h_name}': an LSTM state needs both; {scheme}"
+            ),
             (Some(h), Some(c)) => (h, c),
         };
         for (name, t) in [(&h_name, h), (&c_name, c)] {
@@ -31,7 +35,11 @@ pub fn state_from_file(file: &TensorFile, source: &str) -> Result<StateValue> {
             }
         }
         if h.shape != c.shape {
-            bail!("{source}: '{h_name}' is {} but '{c_name}' is {}; they must match", h.shape_text(), c.shape_text());
+            bail!(
+                "{source}: '{h_name}' is {} but '{c_name}' is {}; they must match",
+                h.shape_text(),
+                c.shape_text()
+            );
         }
         let b = *batch.get_or_insert(h.shape[0]);
         if h.shape[0] != b {
@@ -41,19 +49,27 @@ pub fn state_from_file(file: &TensorFile, source: &str) -> Result<StateValue> {
         layers.push(vec![h.data.clone(), c.data.clone()]);
     }
     let Some(batch) = batch else {
-        bail!("{source} holds no state (tensors: {}); {scheme}", file.names().join(", "));
+        bail!(
+            "{source} holds no state (tensors: {}); {scheme}",
+            file.names().join(", ")
+        );
     };
     let known = 2 * layers.len();
     if file.tensors.len() != known {
         let extra: Vec<&str> = file
             .names()
             .into_iter()
-            .filter(|n| !(n.starts_with('l') && (n.ends_with(".h") || n.ends_with(".c"))) || {
-                let layer = n[1..n.len() - 2].parse::<usize>().ok();
-                layer.is_none_or(|l| l >= layers.len())
+            .filter(|n| {
+                !(n.starts_with('l') && (n.ends_with(".h") || n.ends_with(".c"))) || {
+                    let layer = n[1..n.len() - 2].parse::<usize>().ok();
+                    layer.is_none_or(|l| l >= layers.len())
+                }
             })
             .collect();
-        bail!("{source} has tensors outside the scheme ({}); {scheme}", extra.join(", "));
+        bail!(
+            "{source} has tensors outside the scheme ({}); {scheme}",
+            extra.join(", ")
+        );
     }
     let layout = Layout::lstm(&units);
     if let Some(stated) = file.metadata.get("layout") {

@@ -8,7 +8,8 @@ use crate::cli::LogArgs;
 use crate::store::{EventFilter, EventRecord};
 
 fn short(id: Option<String>) -> String {
-    id.map(|h| h[..12].to_string()).unwrap_or_else(|| "-".into())
+    id.map(|h| h[..12].to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
 pub fn event_json(e: &EventRecord) -> serde_json::Value {

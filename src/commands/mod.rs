@@ -3,6 +3,7 @@
 //! on stdout. The dispatcher opens the store once and hands it down.
 
 mod context;
+mod demo;
 mod diff;
 mod export;
 mod import;
@@ -13,6 +14,7 @@ mod reset;
 mod restore;
 mod show;
 mod snapshot;
+mod train;
 
 use std::path::PathBuf;
 
@@ -41,6 +43,8 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     let ctx = Context::open(&store_path(&cli), out)?;
     match cli.command {
+        Command::Demo => demo::run(&ctx),
+        Command::Train(args) => train::run(&ctx, args),
         Command::Model(cmd) => model::run(&ctx, cmd),
         Command::Predict(args) => predict::run(&ctx, args),
         Command::Snapshot(args) => snapshot::run(&ctx, args),

@@ -17,20 +17,36 @@ pub fn run(ctx: &Context, cmd: ModelCommand) -> Result<i32> {
     }
 }
 
-/// Stores the weights file and the model row, and starts the `main` stream
-/// at zeros; used by `model import` and by training.
-pub fn register(ctx: &Context, name: &str, weights: &Weights, training: Option<&serde_json::Value>) -> Result<Model> {
+/// Stores the weights file and the model row, starts the `main` stream at
+/// zeros, then runs `extra` in the same transaction; used by `model import`,
+/// training and the demo. With `replace`, a model of that name is removed
+/// first (its events stay in the journal).
+pub fn register(
+    ctx: &Context,
+    name: &str,
+    weights: &Weights,
+    training: Option<&serde_json::Value>,
+    replace: bool,
+    extra: impl FnOnce(&Model) -> Result<()>,
+) -> Result<Model> {
     let bytes = weights.to_file().encode();
     let (weights_id, created) = ctx.store.put_weights(&bytes)?;
     let config = serde_json::to_string(&weights.config)?;
     let training = training.map(|t| t.to_string());
     let result = ctx.store.write(|store| -> Result<Model> {
+        if let Some(old) = store.find_model(name)? {
+            if !replace {
+                bail!("model '{name}' already exists; choose another --name");
+            }
+            store.delete_model(old.id)?;
+        }
         let record = store.insert_model(name, &weights_id, &config, training.as_deref())?;
         let model = Model {
             record,
             config: weights.config.clone(),
         };
         ctx.ensure_stream(&model, "main", weights.config.batch_size)?;
+        extra(&model)?;
         Ok(model)
     });
     if result.is_err() && created {
@@ -41,7 +57,8 @@ pub fn register(ctx: &Context, name: &str, weights: &Weights, training: Option<&
 
 fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
     let path = args.file.display().to_string();
-    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read weights file '{path}'"))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("cannot read weights file '{path}'"))?;
     let file = TensorFile::decode(&bytes).with_context(|| format!("weights file '{path}'"))?;
     let batch = args.batch_size as usize;
     let weights = match args.layout {
@@ -61,10 +78,7 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace()) {
         bail!("'{name}' cannot be a model name: use letters, digits, '-' or '_'");
     }
-    if ctx.store.find_model(&name)?.is_some() {
-        bail!("model '{name}' already exists; choose another --name");
-    }
-    let model = register(ctx, &name, &weights, None)?;
+    let model = register(ctx, &name, &weights, None, false, |_| Ok(()))?;
     let layout = model.config.layout().to_string();
     ctx.out.emit(
         json!({"model": name, "weights": model.record.weights.hex(), "layout": layout, "config": model.config}),
@@ -111,9 +125,15 @@ fn list(ctx: &Context) -> Result<i32> {
 fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
     let model = ctx.model(args.model.as_deref())?;
     let streams = ctx.store.streams_of(model.record.id)?;
-    let training: Option<serde_json::Value> = model.record.training.as_deref().and_then(|t| serde_json::from_str(t).ok());
-    let stream_rows: Vec<serde_json::Value> =
-        streams.iter().map(|s| json!({"stream": s.name, "state": s.state.hex()})).collect();
+    let training: Option<serde_json::Value> = model
+        .record
+        .training
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok());
+    let stream_rows: Vec<serde_json::Value> = streams
+        .iter()
+        .map(|s| json!({"stream": s.name, "state": s.state.hex()}))
+        .collect();
     ctx.out.emit(
         json!({
             "model": model.record.name,

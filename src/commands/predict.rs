@@ -17,7 +17,10 @@ use crate::tensors::{Tensor, TensorFile};
 /// The output object: `outputs` and `logits`, both `[batch, out]`.
 pub fn output_file(pred: &Prediction, batch: usize, out: usize) -> TensorFile {
     let mut file = TensorFile::default();
-    file.insert("outputs", Tensor::new(vec![batch, out], pred.outputs.clone()));
+    file.insert(
+        "outputs",
+        Tensor::new(vec![batch, out], pred.outputs.clone()),
+    );
     file.insert("logits", Tensor::new(vec![batch, out], pred.logits.clone()));
     file
 }
@@ -80,7 +83,9 @@ pub fn run_and_record(
             ctx.check_tag_free(name, Some(&after_id), force)?;
         }
         let input = store.put_object(&input_file(x).encode())?;
-        let output = store.put_object(&output_file(&prediction, input_batch, model.config.output_size).encode())?;
+        let output = store.put_object(
+            &output_file(&prediction, input_batch, model.config.output_size).encode(),
+        )?;
         store.put_state(&prediction.state)?;
         let event = NewEvent {
             kind: "predict",
@@ -152,9 +157,14 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
         report.event,
         report.state_before.short(),
         report.state_after.short(),
-        if args.no_advance { " (stream not advanced)" } else { "" }
+        if args.no_advance {
+            " (stream not advanced)"
+        } else {
+            ""
+        }
     ));
-    ctx.out.emit(json, || render(&pred.outputs, out, model.config.head));
+    ctx.out
+        .emit(json, || render(&pred.outputs, out, model.config.head));
     Ok(0)
 }
 
@@ -166,7 +176,11 @@ fn render(outputs: &[f32], width: usize, head: Head) -> String {
             Head::Softmax => {
                 let mut ranked: Vec<(usize, f32)> = values.iter().copied().enumerate().collect();
                 ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                let top: Vec<String> = ranked.iter().take(3).map(|(c, p)| format!("class {c:>3} p={p:.6}")).collect();
+                let top: Vec<String> = ranked
+                    .iter()
+                    .take(3)
+                    .map(|(c, p)| format!("class {c:>3} p={p:.6}"))
+                    .collect();
                 text.push_str(&format!("row {row:>3}  {}\n", top.join("   ")));
             }
             Head::Linear => {

@@ -3,8 +3,9 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::context::Context;
+use super::context::{Context, Model};
 use crate::cli::ResetArgs;
+use crate::id::StateId;
 use crate::state::StateValue;
 use crate::store::NewEvent;
 
@@ -17,21 +18,35 @@ pub fn run(ctx: &Context, args: ResetArgs) -> Result<i32> {
             (None, Some(head)) => store.state_record(&head)?.slots.len(),
             (None, None) => model.config.batch_size,
         };
-        let zeros = store.put_state(&StateValue::zeros(&model.config.layout(), batch))?;
-        ctx.move_stream(
-            &model,
-            stream,
-            zeros,
-            NewEvent {
-                kind: "reset",
-                detail: json!({"batch": batch}),
-                ..Default::default()
-            },
-        )?;
-        Ok(zeros)
+        reset_to_zeros(ctx, &model, stream, batch)
     })?;
-    ctx.out.emit(json!({"model": model.record.name, "stream": stream, "state": state.hex()}), || {
-        format!("stream '{stream}' of '{}' -> zeros ({})", model.record.name, state.short())
-    });
+    ctx.out.emit(
+        json!({"model": model.record.name, "stream": stream, "state": state.hex()}),
+        || {
+            format!(
+                "stream '{stream}' of '{}' -> zeros ({})",
+                model.record.name,
+                state.short()
+            )
+        },
+    );
     Ok(0)
+}
+
+/// Sets the stream to zeros of `batch` slots; journals it. Call inside a write.
+pub fn reset_to_zeros(ctx: &Context, model: &Model, stream: &str, batch: usize) -> Result<StateId> {
+    let zeros = ctx
+        .store
+        .put_state(&StateValue::zeros(&model.config.layout(), batch))?;
+    ctx.move_stream(
+        model,
+        stream,
+        zeros,
+        NewEvent {
+            kind: "reset",
+            detail: json!({"batch": batch}),
+            ..Default::default()
+        },
+    )?;
+    Ok(zeros)
 }

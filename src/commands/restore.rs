@@ -5,8 +5,9 @@
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::context::Context;
+use super::context::{Context, Model};
 use crate::cli::RestoreArgs;
+use crate::id::StateId;
 use crate::store::NewEvent;
 
 pub fn run(ctx: &Context, args: RestoreArgs) -> Result<i32> {
@@ -31,25 +32,7 @@ pub fn run(ctx: &Context, args: RestoreArgs) -> Result<i32> {
             ),
             (None, None, None) => None,
         };
-        let state = match &picks {
-            Some(picks) => {
-                value.select(picks)?;
-                let record = store.state_record(&source)?;
-                let slots: Vec<_> = picks.iter().map(|&k| record.slots[k]).collect();
-                store.put_slot_list(&record.layout, &slots)?
-            }
-            None => source,
-        };
-        ctx.move_stream(
-            &model,
-            stream,
-            state,
-            NewEvent {
-                kind: if picks.is_some() { "slice" } else { "restore" },
-                detail: json!({"source": source.hex(), "slots": picks}),
-                ..Default::default()
-            },
-        )?;
+        let state = restore_to(ctx, &model, stream, source, picks)?;
         Ok((source, state))
     })?;
     ctx.out.emit(
@@ -68,4 +51,38 @@ pub fn run(ctx: &Context, args: RestoreArgs) -> Result<i32> {
         },
     );
     Ok(0)
+}
+
+/// Sets the stream to `source`, or to the slots `picks` of it (a new slot
+/// list, no new tensor bytes); journals the move. Call inside a write.
+pub fn restore_to(
+    ctx: &Context,
+    model: &Model,
+    stream: &str,
+    source: StateId,
+    picks: Option<Vec<usize>>,
+) -> Result<StateId> {
+    let store = &ctx.store;
+    let value = store.load_state(&source)?;
+    ctx.check_layout(&value, &source, model)?;
+    let state = match &picks {
+        Some(picks) => {
+            value.select(picks)?;
+            let record = store.state_record(&source)?;
+            let slots: Vec<_> = picks.iter().map(|&k| record.slots[k]).collect();
+            store.put_slot_list(&record.layout, &slots)?
+        }
+        None => source,
+    };
+    ctx.move_stream(
+        model,
+        stream,
+        state,
+        NewEvent {
+            kind: if picks.is_some() { "slice" } else { "restore" },
+            detail: json!({"source": source.hex(), "slots": picks}),
+            ..Default::default()
+        },
+    )?;
+    Ok(state)
 }

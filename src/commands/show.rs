@@ -43,14 +43,21 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
                 id.hex(),
                 record.layout,
                 record.slots.len(),
-                if tags.is_empty() { "-".to_string() } else { tags.join(", ") }
+                if tags.is_empty() {
+                    "-".to_string()
+                } else {
+                    tags.join(", ")
+                }
             );
             if let Some(e) = &origin {
                 text.push_str(&format!(
                     "origin  event {} ({}{})\n",
                     e.id,
                     e.kind,
-                    e.model_name.as_ref().map(|m| format!(", model '{m}'")).unwrap_or_default()
+                    e.model_name
+                        .as_ref()
+                        .map(|m| format!(", model '{m}'"))
+                        .unwrap_or_default()
                 ));
             }
             for (i, slot) in record.slots.iter().enumerate() {
@@ -59,8 +66,12 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
             for s in &stats {
                 text.push_str(&format!(
                     "l{}.{}  min {:.6}  max {:.6}  mean {:.6}  mean|x| {:.6}\n",
-                    s["layer"], s["tensor"].as_str().unwrap_or(""), s["min"].as_f64().unwrap_or(0.0),
-                    s["max"].as_f64().unwrap_or(0.0), s["mean"].as_f64().unwrap_or(0.0), s["mean_abs"].as_f64().unwrap_or(0.0)
+                    s["layer"],
+                    s["tensor"].as_str().unwrap_or(""),
+                    s["min"].as_f64().unwrap_or(0.0),
+                    s["max"].as_f64().unwrap_or(0.0),
+                    s["mean"].as_f64().unwrap_or(0.0),
+                    s["mean_abs"].as_f64().unwrap_or(0.0)
                 ));
             }
             text

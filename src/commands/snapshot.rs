@@ -16,8 +16,9 @@ pub fn run(ctx: &Context, args: SnapshotArgs) -> Result<i32> {
         ctx.set_tag(&args.tag, &state, model.as_ref())?;
         Ok(state)
     })?;
-    ctx.out.emit(json!({"tag": args.tag, "state": state.hex()}), || {
-        format!("tag '{}' -> state {}", args.tag, state.short())
-    });
+    ctx.out
+        .emit(json!({"tag": args.tag, "state": state.hex()}), || {
+            format!("tag '{}' -> state {}", args.tag, state.short())
+        });
     Ok(0)
 }

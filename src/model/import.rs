@@ -18,10 +18,12 @@ pub enum WeightsLayout {
 }
 
 fn get<'a>(file: &'a TensorFile, name: &str, hint: &str) -> Result<&'a Tensor, ModelError> {
-    file.tensors.get(name).ok_or_else(|| ModelError::MissingTensor {
-        name: name.to_string(),
-        hint: hint.to_string(),
-    })
+    file.tensors
+        .get(name)
+        .ok_or_else(|| ModelError::MissingTensor {
+            name: name.to_string(),
+            hint: hint.to_string(),
+        })
 }
 
 fn transpose(t: &Tensor) -> Tensor {
@@ -79,7 +81,11 @@ fn require_2d(name: &str, t: &Tensor) -> Result<(), ModelError> {
 /// Reads PyTorch-layout weights: the LSTM tensors under any common prefix
 /// (`lstm.`, `rnn.`, none) and one linear head (`head.weight`/`head.bias`,
 /// or the one remaining 2-D weight and 1-D bias).
-pub fn import_torch(file: &TensorFile, head: Head, batch_size: usize) -> Result<Weights, ModelError> {
+pub fn import_torch(
+    file: &TensorFile,
+    head: Head,
+    batch_size: usize,
+) -> Result<Weights, ModelError> {
     let hint = "torch layout wants `<prefix>weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0` per layer and a linear head; for Keras names use --layout keras";
     let prefix = file
         .names()
@@ -108,7 +114,11 @@ pub fn import_torch(file: &TensorFile, head: Head, batch_size: usize) -> Result<
         require_2d(&names[0], w_ih)?;
         require_2d(&names[1], w_hh)?;
         let h = w_hh.shape[1];
-        let expected_in = if k == 0 { w_ih.shape[1] } else { layers_units(&layers)? };
+        let expected_in = if k == 0 {
+            w_ih.shape[1]
+        } else {
+            layers_units(&layers)?
+        };
         expect_shape(&names[0], w_ih, &[4 * h, expected_in])?;
         expect_shape(&names[1], w_hh, &[4 * h, h])?;
         expect_shape(&names[2], bias_ih, &[4 * h])?;
@@ -138,8 +148,14 @@ pub fn import_torch(file: &TensorFile, head: Head, batch_size: usize) -> Result<
             .iter()
             .filter(|(n, _)| !used.contains(n))
             .collect();
-        let weights: Vec<_> = rest.iter().filter(|(n, t)| n.ends_with("weight") && t.shape.len() == 2).collect();
-        let biases: Vec<_> = rest.iter().filter(|(n, t)| n.ends_with("bias") && t.shape.len() == 1).collect();
+        let weights: Vec<_> = rest
+            .iter()
+            .filter(|(n, t)| n.ends_with("weight") && t.shape.len() == 2)
+            .collect();
+        let biases: Vec<_> = rest
+            .iter()
+            .filter(|(n, t)| n.ends_with("bias") && t.shape.len() == 1)
+            .collect();
         if weights.len() != 1 || biases.len() != 1 {
             return Err(ModelError::MissingTensor {
                 name: "head.weight".into(),
@@ -178,10 +194,12 @@ pub fn import_keras(
     let hint = "keras layout wants `<layer>/kernel`, `<layer>/recurrent_kernel`, `<layer>/bias` per LSTM and a Dense `<layer>/kernel`, `<layer>/bias`; for torch names use --layout torch";
     let mut groups: BTreeMap<&str, KerasGroup> = BTreeMap::new();
     for (name, tensor) in &file.tensors {
-        let (layer, part) = name.rsplit_once('/').ok_or_else(|| ModelError::MissingTensor {
-            name: format!("<layer>/kernel (found '{name}')"),
-            hint: hint.into(),
-        })?;
+        let (layer, part) = name
+            .rsplit_once('/')
+            .ok_or_else(|| ModelError::MissingTensor {
+                name: format!("<layer>/kernel (found '{name}')"),
+                hint: hint.into(),
+            })?;
         groups.entry(layer).or_default().insert(part, tensor);
     }
     let lstms: BTreeMap<&str, &KerasGroup> = groups
@@ -212,11 +230,21 @@ pub fn import_keras(
     require_2d(&kernel_name, dense_kernel)?;
     let dense_bias = get_part(dense, dense_name, "bias", hint)?;
     let head_w = transpose(dense_kernel);
-    expect_shape(&format!("{dense_name}/bias"), dense_bias, &[head_w.shape[0]])?;
+    expect_shape(
+        &format!("{dense_name}/bias"),
+        dense_bias,
+        &[head_w.shape[0]],
+    )?;
 
     for (name, group) in &lstms {
-        require_2d(&format!("{name}/kernel"), get_part(group, name, "kernel", hint)?)?;
-        require_2d(&format!("{name}/recurrent_kernel"), get_part(group, name, "recurrent_kernel", hint)?)?;
+        require_2d(
+            &format!("{name}/kernel"),
+            get_part(group, name, "kernel", hint)?,
+        )?;
+        require_2d(
+            &format!("{name}/recurrent_kernel"),
+            get_part(group, name, "recurrent_kernel", hint)?,
+        )?;
     }
     let ordered: Vec<&str> = match order {
         Some(names) => {
@@ -263,11 +291,19 @@ pub fn import_keras(
     finish(layers, head_w, dense_bias.clone(), head, batch_size)
 }
 
-fn get_part<'a>(group: &KerasGroup<'a>, layer: &str, part: &str, hint: &str) -> Result<&'a Tensor, ModelError> {
-    group.get(part).copied().ok_or_else(|| ModelError::MissingTensor {
-        name: format!("{layer}/{part}"),
-        hint: hint.to_string(),
-    })
+fn get_part<'a>(
+    group: &KerasGroup<'a>,
+    layer: &str,
+    part: &str,
+    hint: &str,
+) -> Result<&'a Tensor, ModelError> {
+    group
+        .get(part)
+        .copied()
+        .ok_or_else(|| ModelError::MissingTensor {
+            name: format!("{layer}/{part}"),
+            hint: hint.to_string(),
+        })
 }
 
 /// Orders LSTM layers by walking back from the head: the last layer's
@@ -316,7 +352,10 @@ mod tests {
 
     fn t(shape: &[usize], seed: f32) -> Tensor {
         let n: usize = shape.iter().product();
-        Tensor::new(shape.to_vec(), (0..n).map(|i| seed + i as f32 * 0.01).collect())
+        Tensor::new(
+            shape.to_vec(),
+            (0..n).map(|i| seed + i as f32 * 0.01).collect(),
+        )
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod config;
 mod import;
-mod network;
+pub mod network;
 mod weights;
 
 pub use config::{Head, ModelConfig};

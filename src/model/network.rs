@@ -64,7 +64,12 @@ impl Network {
 
     /// One LSTM step, Keras's order of operations:
     /// `z = x·W + h·U + b`; gates i, f, g, o; `c' = f*c + i*g`; `h' = o*tanh(c')`.
-    fn step(p: &LayerParams, x: &CTensor, h: &CTensor, c: &CTensor) -> candle_core::Result<(CTensor, CTensor)> {
+    fn step(
+        p: &LayerParams,
+        x: &CTensor,
+        h: &CTensor,
+        c: &CTensor,
+    ) -> candle_core::Result<(CTensor, CTensor)> {
         let z = x
             .matmul(&p.w_ih.t()?)?
             .add(&h.matmul(&p.w_hh.t()?)?)?
@@ -82,7 +87,11 @@ impl Network {
     /// Runs the steps (`[batch, in]` each) through every layer from the
     /// given states; returns the head's logits `[batch, out]` at the last
     /// step and each layer's final `(h, c)`.
-    pub fn forward(&self, steps: &[CTensor], states: &LayerStates) -> candle_core::Result<(CTensor, LayerStates)> {
+    pub fn forward(
+        &self,
+        steps: &[CTensor],
+        states: &LayerStates,
+    ) -> candle_core::Result<(CTensor, LayerStates)> {
         let mut seq: Vec<CTensor> = steps.to_vec();
         let mut finals = Vec::with_capacity(self.layers.len());
         for (params, (h0, c0)) in self.layers.iter().zip(states) {
@@ -95,8 +104,12 @@ impl Network {
             finals.push((h, c));
             seq = out;
         }
-        let last = seq.last().ok_or_else(|| candle_core::Error::Msg("empty sequence".into()))?;
-        let logits = last.matmul(&self.head_w.t()?)?.broadcast_add(&self.head_b)?;
+        let last = seq
+            .last()
+            .ok_or_else(|| candle_core::Error::Msg("empty sequence".into()))?;
+        let logits = last
+            .matmul(&self.head_w.t()?)?
+            .broadcast_add(&self.head_b)?;
         Ok((logits, finals))
     }
 }
@@ -154,7 +167,11 @@ pub struct Prediction {
 
 /// Runs `x` `[batch, steps, features]` from `state`. The caller checks
 /// shapes against the model and the state and explains a mismatch.
-pub fn predict(weights: &Weights, x: &Tensor, state: &StateValue) -> candle_core::Result<Prediction> {
+pub fn predict(
+    weights: &Weights,
+    x: &Tensor,
+    state: &StateValue,
+) -> candle_core::Result<Prediction> {
     let net = Network::from_weights(weights)?;
     let (logits, finals) = net.forward(&step_tensors(x)?, &state_tensors(state)?)?;
     let outputs = match weights.config.head {

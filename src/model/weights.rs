@@ -69,7 +69,11 @@ impl Weights {
         }
         for (k, layer) in self.layers.iter().enumerate() {
             let h = cfg.units[k];
-            expect_shape(&format!("lstm.weight_ih_l{k}"), &layer.w_ih, &[4 * h, cfg.layer_input(k)])?;
+            expect_shape(
+                &format!("lstm.weight_ih_l{k}"),
+                &layer.w_ih,
+                &[4 * h, cfg.layer_input(k)],
+            )?;
             expect_shape(&format!("lstm.weight_hh_l{k}"), &layer.w_hh, &[4 * h, h])?;
             expect_shape(&format!("lstm.bias_ih_l{k}"), &layer.bias, &[4 * h])?;
         }

@@ -128,7 +128,12 @@ mod tests {
         assert_eq!(diff.max_abs, 0.5);
         assert_eq!(diff.layers[1].bit_equal_slots, 2);
         assert_eq!(diff.layers[0].bit_equal_slots, 3);
-        let changed: Vec<usize> = diff.slots.iter().filter(|s| !s.bit_equal).map(|s| s.slot).collect();
+        let changed: Vec<usize> = diff
+            .slots
+            .iter()
+            .filter(|s| !s.bit_equal)
+            .map(|s| s.slot)
+            .collect();
         assert_eq!(changed, vec![2]);
     }
 }

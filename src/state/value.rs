@@ -167,7 +167,10 @@ mod tests {
         let a = StateValue::zeros(&layout, 1).encoded_slots();
         let b = StateValue::zeros(&layout, 7).encoded_slots();
         assert!(b.iter().all(|(id, _)| *id == a[0].0));
-        assert_ne!(StateValue::zeros(&layout, 1).id(), StateValue::zeros(&layout, 7).id());
+        assert_ne!(
+            StateValue::zeros(&layout, 1).id(),
+            StateValue::zeros(&layout, 7).id()
+        );
     }
 
     #[test]

@@ -17,16 +17,19 @@ pub struct StateRecord {
 }
 
 fn slot_list_bytes(slots: &[SlotId]) -> Vec<u8> {
-    slots.iter().flat_map(|s| s.bytes().iter().copied()).collect()
+    slots
+        .iter()
+        .flat_map(|s| s.bytes().iter().copied())
+        .collect()
 }
 
 impl Store {
     /// Stores a state's slots (each once) and its slot list.
     pub fn put_state(&self, value: &StateValue) -> Result<StateId> {
         let layout = value.layout.to_string();
-        let mut insert_slot = self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO slots (id, layout, bytes) VALUES (?1, ?2, ?3)")?;
+        let mut insert_slot = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO slots (id, layout, bytes) VALUES (?1, ?2, ?3)",
+        )?;
         let mut ids = Vec::with_capacity(value.batch());
         for (id, bytes) in value.encoded_slots() {
             insert_slot.execute(params![&id.bytes()[..], layout, bytes])?;
@@ -90,10 +93,13 @@ impl Store {
     /// A state's numbers, every slot re-hashed.
     pub fn load_state(&self, id: &StateId) -> Result<StateValue> {
         let record = self.state_record(id)?;
-        let layout: Layout = record.layout.parse().map_err(|_| StoreError::HashMismatch {
-            kind: "state",
-            id: id.hex(),
-        })?;
+        let layout: Layout = record
+            .layout
+            .parse()
+            .map_err(|_| StoreError::HashMismatch {
+                kind: "state",
+                id: id.hex(),
+            })?;
         let mut cache: std::collections::HashMap<SlotId, Vec<f32>> = Default::default();
         let mut slots = Vec::with_capacity(record.slots.len());
         for slot in &record.slots {
@@ -136,12 +142,13 @@ impl Store {
         let Some(range) = prefix_range(prefix) else {
             return Ok(Vec::new());
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id FROM states WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3")?;
-        let rows = stmt.query_map(params![&range.low[..], &range.high[..], limit as i64], |r| {
-            r.get::<_, Vec<u8>>(0)
-        })?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM states WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![&range.low[..], &range.high[..], limit as i64],
+            |r| r.get::<_, Vec<u8>>(0),
+        )?;
         let mut ids = Vec::new();
         for row in rows {
             if let Some(id) = StateId::from_slice(&row?) {
@@ -200,7 +207,10 @@ mod tests {
         assert_eq!(store.load_state(&id).unwrap(), value);
         let broadcast = value.select(&[0, 0, 0]).unwrap();
         store.put_state(&broadcast).unwrap();
-        let slots: i64 = store.conn.query_row("SELECT count(*) FROM slots", [], |r| r.get(0)).unwrap();
+        let slots: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM slots", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(slots, 2);
     }
 
@@ -214,7 +224,10 @@ mod tests {
             .execute("UPDATE slots SET bytes = x'0000803f00000041'", [])
             .unwrap();
         let err = store.load_state(&id).unwrap_err();
-        assert!(matches!(err, StoreError::HashMismatch { kind: "slot", .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::HashMismatch { kind: "slot", .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -80,7 +80,11 @@ fn blob<T>(id: &Option<T>, bytes: fn(&T) -> &[u8; 32]) -> Option<Vec<u8>> {
 impl Store {
     pub fn append_event(&self, e: &NewEvent) -> Result<i64> {
         let (model, model_name, weights) = match &e.model {
-            Some((id, name, weights)) => (Some(*id), Some(name.clone()), Some(weights.bytes().to_vec())),
+            Some((id, name, weights)) => (
+                Some(*id),
+                Some(name.clone()),
+                Some(weights.bytes().to_vec()),
+            ),
             None => (None, None, None),
         };
         self.conn
@@ -136,14 +140,21 @@ impl Store {
              ORDER BY id DESC LIMIT ?4"
         ))?;
         let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
-        let rows = stmt.query_map(params![filter.model, filter.stream, filter.kind, limit], from_row)?;
+        let rows = stmt.query_map(
+            params![filter.model, filter.stream, filter.kind, limit],
+            from_row,
+        )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn event(&self, id: i64) -> Result<Option<EventRecord>> {
         Ok(self
             .conn
-            .query_row(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"), [id], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM events WHERE id = ?1"),
+                [id],
+                from_row,
+            )
             .optional()?)
     }
 

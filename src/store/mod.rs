@@ -44,7 +44,9 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
-    #[error("store path {0} is not a folder; pass --store DIR with a folder (it is created if missing)")]
+    #[error(
+        "store path {0} is not a folder; pass --store DIR with a folder (it is created if missing)"
+    )]
     NotAFolder(String),
     #[error("{0}")]
     Conflict(String),
@@ -126,7 +128,10 @@ impl Store {
     }
 
     /// Runs `f` in one immediate transaction: all of it lands, or none.
-    pub fn write<T, E>(&self, f: impl FnOnce(&Store) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    pub fn write<T, E>(
+        &self,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
     where
         E: From<StoreError>,
     {

@@ -24,7 +24,11 @@ fn from_row(r: &Row) -> rusqlite::Result<ModelRecord> {
         id: r.get(0)?,
         name: r.get(1)?,
         weights: WeightsId::from_slice(&weights).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Blob, "weights id is not 32 bytes".into())
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Blob,
+                "weights id is not 32 bytes".into(),
+            )
         })?,
         config: r.get(3)?,
         training: r.get(4)?,
@@ -33,7 +37,13 @@ fn from_row(r: &Row) -> rusqlite::Result<ModelRecord> {
 }
 
 impl Store {
-    pub fn insert_model(&self, name: &str, weights: &WeightsId, config: &str, training: Option<&str>) -> Result<ModelRecord> {
+    pub fn insert_model(
+        &self,
+        name: &str,
+        weights: &WeightsId,
+        config: &str,
+        training: Option<&str>,
+    ) -> Result<ModelRecord> {
         self.conn.execute(
             "INSERT INTO models (name, weights, config, training, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![name, &weights.bytes()[..], config, training, now_ms()],
@@ -43,14 +53,19 @@ impl Store {
 
     /// Removes a model and its streams (events keep what a replay needs).
     pub fn delete_model(&self, id: i64) -> Result<()> {
-        self.conn.execute("DELETE FROM models WHERE id = ?1", [id])?;
+        self.conn
+            .execute("DELETE FROM models WHERE id = ?1", [id])?;
         Ok(())
     }
 
     pub fn find_model(&self, name: &str) -> Result<Option<ModelRecord>> {
         Ok(self
             .conn
-            .query_row(&format!("SELECT {COLUMNS} FROM models WHERE name = ?1"), [name], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM models WHERE name = ?1"),
+                [name],
+                from_row,
+            )
             .optional()?)
     }
 
@@ -63,9 +78,11 @@ impl Store {
     }
 
     pub fn model_by_id(&self, id: i64) -> Result<ModelRecord> {
-        Ok(self
-            .conn
-            .query_row(&format!("SELECT {COLUMNS} FROM models WHERE id = ?1"), [id], from_row)?)
+        Ok(self.conn.query_row(
+            &format!("SELECT {COLUMNS} FROM models WHERE id = ?1"),
+            [id],
+            from_row,
+        )?)
     }
 
     pub fn newest_model(&self) -> Result<ModelRecord> {
@@ -80,7 +97,9 @@ impl Store {
     }
 
     pub fn list_models(&self) -> Result<Vec<ModelRecord>> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {COLUMNS} FROM models ORDER BY id"))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM models ORDER BY id"))?;
         let rows = stmt.query_map([], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -23,7 +23,11 @@ pub struct StreamRecord {
 
 fn state_col(bytes: Vec<u8>) -> rusqlite::Result<StateId> {
     StateId::from_slice(&bytes).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, "state id is not 32 bytes".into())
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            "state id is not 32 bytes".into(),
+        )
     })
 }
 
@@ -31,13 +35,17 @@ impl Store {
     pub fn tag(&self, name: &str) -> Result<Option<TagRecord>> {
         Ok(self
             .conn
-            .query_row("SELECT state, updated_at FROM tags WHERE name = ?1", [name], |r| {
-                Ok(TagRecord {
-                    name: name.to_string(),
-                    state: state_col(r.get(0)?)?,
-                    updated_at: r.get(1)?,
-                })
-            })
+            .query_row(
+                "SELECT state, updated_at FROM tags WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(TagRecord {
+                        name: name.to_string(),
+                        state: state_col(r.get(0)?)?,
+                        updated_at: r.get(1)?,
+                    })
+                },
+            )
             .optional()?)
     }
 
@@ -51,13 +59,17 @@ impl Store {
     }
 
     pub fn tags_of(&self, state: &StateId) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached("SELECT name FROM tags WHERE state = ?1 ORDER BY name")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM tags WHERE state = ?1 ORDER BY name")?;
         let rows = stmt.query_map([&state.bytes()[..]], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn list_tags(&self) -> Result<Vec<TagRecord>> {
-        let mut stmt = self.conn.prepare("SELECT name, state, updated_at FROM tags ORDER BY name")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, state, updated_at FROM tags ORDER BY name")?;
         let rows = stmt.query_map([], |r| {
             Ok(TagRecord {
                 name: r.get(0)?,
@@ -96,9 +108,9 @@ impl Store {
     }
 
     pub fn streams_of(&self, model: i64) -> Result<Vec<StreamRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, state, updated_at FROM streams WHERE model = ?1 ORDER BY name")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT name, state, updated_at FROM streams WHERE model = ?1 ORDER BY name",
+        )?;
         let rows = stmt.query_map([model], |r| {
             Ok(StreamRecord {
                 model,

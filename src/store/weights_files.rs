@@ -9,7 +9,9 @@ use crate::id::{Digest, WeightsId};
 
 impl Store {
     pub fn weights_path(&self, id: &WeightsId) -> PathBuf {
-        self.root.join("weights").join(format!("{}.safetensors", id.hex()))
+        self.root
+            .join("weights")
+            .join(format!("{}.safetensors", id.hex()))
     }
 
     /// Writes the file unless it is already there; returns its id and

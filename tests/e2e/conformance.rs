@@ -8,7 +8,10 @@ fn exported(env: &Env, state: &str) -> (Vec<f32>, Vec<f32>) {
     let path = env.path("exported.safetensors");
     env.ok(&["export", state, "-o", s(&path)]);
     let file = statectl::tensors::TensorFile::decode(&std::fs::read(&path).unwrap()).unwrap();
-    (file.tensors["l0.h"].data.clone(), file.tensors["l0.c"].data.clone())
+    (
+        file.tensors["l0.h"].data.clone(),
+        file.tensors["l0.c"].data.clone(),
+    )
 }
 
 #[test]
@@ -30,16 +33,35 @@ fn both_weight_layouts_reproduce_keras_in_all_five_cases() {
             let logits: Vec<f32> = matrix(&out["logits"]).concat();
             let want_probs = &expected.tensors[&format!("case{case}.probs")].data;
             let want_logits = &expected.tensors[&format!("case{case}.logits")].data;
-            assert!(max_abs_diff(&probs, want_probs) < 1e-6, "{layout} case {case} probs");
-            assert!(max_abs_diff(&logits, want_logits) < 1e-6, "{layout} case {case} logits");
+            assert!(
+                max_abs_diff(&probs, want_probs) < 1e-6,
+                "{layout} case {case} probs"
+            );
+            assert!(
+                max_abs_diff(&logits, want_logits) < 1e-6,
+                "{layout} case {case} logits"
+            );
             let (h, c) = exported(&env, out["state_after"].as_str().unwrap());
-            assert!(max_abs_diff(&h, &states.tensors[&format!("after_case{case}.h")].data) < 1e-6, "{layout} case {case} h");
-            assert!(max_abs_diff(&c, &states.tensors[&format!("after_case{case}.c")].data) < 1e-6, "{layout} case {case} c");
-            outputs.push((bits(&matrix(&out["outputs"])), bits(&matrix(&out["logits"])), out["state_after"].clone()));
+            assert!(
+                max_abs_diff(&h, &states.tensors[&format!("after_case{case}.h")].data) < 1e-6,
+                "{layout} case {case} h"
+            );
+            assert!(
+                max_abs_diff(&c, &states.tensors[&format!("after_case{case}.c")].data) < 1e-6,
+                "{layout} case {case} c"
+            );
+            outputs.push((
+                bits(&matrix(&out["outputs"])),
+                bits(&matrix(&out["logits"])),
+                out["state_after"].clone(),
+            ));
         }
         outputs_by_layout.push(outputs);
     }
-    assert_eq!(outputs_by_layout[0], outputs_by_layout[1], "keras and torch layouts differ");
+    assert_eq!(
+        outputs_by_layout[0], outputs_by_layout[1],
+        "keras and torch layouts differ"
+    );
 }
 
 #[test]
@@ -68,7 +90,10 @@ fn the_five_cases_hold_bit_for_bit() {
     env.ok(&["restore", "trained"]);
     let case3 = env.json(&["predict", "--input", s(&x)]);
     assert_eq!(bits(&matrix(&case3["outputs"])), rows1);
-    assert_eq!(bits(&matrix(&case3["logits"])), bits(&matrix(&case1["logits"])));
+    assert_eq!(
+        bits(&matrix(&case3["logits"])),
+        bits(&matrix(&case1["logits"]))
+    );
     assert_eq!(case3["state_after"], case1["state_after"]);
 
     // Case 4: from zeros every row is the same, bit for bit.
@@ -77,7 +102,7 @@ fn the_five_cases_hold_bit_for_bit() {
     let rows4 = bits(&matrix(&case4["outputs"]));
     assert!(rows4.iter().all(|r| *r == rows4[0]));
     let class0 = matrix(&case4["outputs"])[0][0];
-    assert!((class0 - 0.036775291).abs() < 1e-6, "{class0}");
+    assert!((class0 - 0.036_775_29).abs() < 1e-6, "{class0}");
 
     // Case 5: slot 0 broadcast to all six slots.
     env.ok(&["restore", "trained", "--slot", "0"]);
@@ -94,7 +119,16 @@ fn the_five_cases_hold_bit_for_bit() {
 
     // Re-batching: slots 0 and 3 as a batch of two.
     env.ok(&["restore", "trained", "--slots", "0,3"]);
-    let x2 = env.write_tensors("x2.safetensors", &[("x", statectl::tensors::Tensor::new(vec![2, 3, 1], vec![0.0, 1.0 / 27.0, 2.0 / 27.0, 0.0, 1.0 / 27.0, 2.0 / 27.0]))]);
+    let x2 = env.write_tensors(
+        "x2.safetensors",
+        &[(
+            "x",
+            statectl::tensors::Tensor::new(
+                vec![2, 3, 1],
+                vec![0.0, 1.0 / 27.0, 2.0 / 27.0, 0.0, 1.0 / 27.0, 2.0 / 27.0],
+            ),
+        )],
+    );
     let two = env.json(&["predict", "--input", s(&x2)]);
     // candle's matmul may round differently for another batch size (seen:
     // 1 ULP in two logits), so across batch sizes the promise is 1e-6, not bits.

@@ -13,18 +13,44 @@ fn env_with_model() -> Env {
 #[test]
 fn missing_truncated_and_lying_files_are_refused() {
     let env = env_with_model();
-    env.fails(&["model", "import", "/nonexistent/w.safetensors", "--layout", "torch"], 1, "cannot read weights file");
+    env.fails(
+        &[
+            "model",
+            "import",
+            "/nonexistent/w.safetensors",
+            "--layout",
+            "torch",
+        ],
+        1,
+        "cannot read weights file",
+    );
     let bytes = std::fs::read(fixture("weights.torch_layout.safetensors")).unwrap();
     let cut = env.path("cut.safetensors");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    env.fails(&["model", "import", s(&cut), "--layout", "torch", "--name", "cut"], 1, "not a valid safetensors file");
+    env.fails(
+        &[
+            "model",
+            "import",
+            s(&cut),
+            "--layout",
+            "torch",
+            "--name",
+            "cut",
+        ],
+        1,
+        "not a valid safetensors file",
+    );
 
     let state = env.reference_state_file("case1");
     let mut file = statectl::tensors::TensorFile::decode(&std::fs::read(&state).unwrap()).unwrap();
     file.metadata.insert("state".into(), "00".repeat(32));
     let lying = env.path("lying.safetensors");
     std::fs::write(&lying, file.encode()).unwrap();
-    env.fails(&["import", s(&lying)], 1, "the file was changed after export");
+    env.fails(
+        &["import", s(&lying)],
+        1,
+        "the file was changed after export",
+    );
     file.metadata.insert("state".into(), String::new());
     file.metadata.remove("state");
     file.metadata.insert("layout".into(), "lstm:8".into());
@@ -36,16 +62,61 @@ fn missing_truncated_and_lying_files_are_refused() {
 fn wrong_tensor_names_or_shapes_are_refused() {
     let env = env_with_model();
     let keras = fixture("weights.keras_layout.safetensors");
-    env.fails(&["model", "import", s(&keras), "--layout", "torch", "--name", "x"], 1, "lacks tensor");
+    env.fails(
+        &[
+            "model",
+            "import",
+            s(&keras),
+            "--layout",
+            "torch",
+            "--name",
+            "x",
+        ],
+        1,
+        "lacks tensor",
+    );
     let mut file = fixture_file("weights.keras_layout.safetensors");
-    file.insert("lstm/recurrent_kernel", Tensor::new(vec![16, 60], vec![0.0; 960]));
+    file.insert(
+        "lstm/recurrent_kernel",
+        Tensor::new(vec![16, 60], vec![0.0; 960]),
+    );
     let bad = env.path("bad.safetensors");
     std::fs::write(&bad, file.encode()).unwrap();
-    env.fails(&["model", "import", s(&bad), "--layout", "keras", "--name", "x"], 1, "has shape [16, 60]");
-    env.fails(&["model", "import", s(&keras), "--layout", "keras", "--name", "ref"], 1, "already exists");
-    let no_c = env.write_tensors("noc.safetensors", &[("l0.h", Tensor::new(vec![1, 2], vec![0.0; 2]))]);
+    env.fails(
+        &[
+            "model",
+            "import",
+            s(&bad),
+            "--layout",
+            "keras",
+            "--name",
+            "x",
+        ],
+        1,
+        "has shape [16, 60]",
+    );
+    env.fails(
+        &[
+            "model",
+            "import",
+            s(&keras),
+            "--layout",
+            "keras",
+            "--name",
+            "ref",
+        ],
+        1,
+        "already exists",
+    );
+    let no_c = env.write_tensors(
+        "noc.safetensors",
+        &[("l0.h", Tensor::new(vec![1, 2], vec![0.0; 2]))],
+    );
     env.fails(&["import", s(&no_c)], 1, "no 'l0.c'");
-    let odd = env.write_tensors("odd.safetensors", &[("hidden", Tensor::new(vec![1, 2], vec![0.0; 2]))]);
+    let odd = env.write_tensors(
+        "odd.safetensors",
+        &[("hidden", Tensor::new(vec![1, 2], vec![0.0; 2]))],
+    );
     env.fails(&["import", s(&odd)], 1, "holds no state");
 }
 
@@ -54,16 +125,39 @@ fn states_that_do_not_fit_are_refused() {
     let env = env_with_model();
     let small = env.write_tensors(
         "small.safetensors",
-        &[("l0.h", Tensor::new(vec![6, 8], vec![0.5; 48])), ("l0.c", Tensor::new(vec![6, 8], vec![0.5; 48]))],
+        &[
+            ("l0.h", Tensor::new(vec![6, 8], vec![0.5; 48])),
+            ("l0.c", Tensor::new(vec![6, 8], vec![0.5; 48])),
+        ],
     );
     env.ok(&["import", s(&small), "--tag", "small"]);
-    env.fails(&["restore", "small"], 1, "has layout lstm:8 but model 'ref' needs lstm:16");
+    env.fails(
+        &["restore", "small"],
+        1,
+        "has layout lstm:8 but model 'ref' needs lstm:16",
+    );
     let x = fixture("x_test.safetensors");
-    env.fails(&["predict", "--input", s(&x), "--from", "small"], 1, "has layout lstm:8");
-    env.fails(&["restore", "HEAD", "--slot", "9"], 1, "slot 9 is out of range");
+    env.fails(
+        &["predict", "--input", s(&x), "--from", "small"],
+        1,
+        "has layout lstm:8",
+    );
+    env.fails(
+        &["restore", "HEAD", "--slot", "9"],
+        1,
+        "slot 9 is out of range",
+    );
     env.ok(&["restore", "HEAD", "--slots", "0,1"]);
-    env.fails(&["predict", "--input", s(&x)], 1, "the input has batch 6 but state");
-    env.fails(&["restore", "HEAD", "--batch-size", "4"], 1, "pick them with --slots");
+    env.fails(
+        &["predict", "--input", s(&x)],
+        1,
+        "the input has batch 6 but state",
+    );
+    env.fails(
+        &["restore", "HEAD", "--batch-size", "4"],
+        1,
+        "pick them with --slots",
+    );
 }
 
 #[test]
@@ -77,9 +171,12 @@ fn unknown_ambiguous_and_past_the_start_refs_are_refused() {
     let mut seen = std::collections::HashMap::new();
     let (a, b, prefix) = (1..5000usize)
         .find_map(|batch| {
-            let id = statectl::state::StateValue::zeros(&layout, batch).id().hex();
+            let id = statectl::state::StateValue::zeros(&layout, batch)
+                .id()
+                .hex();
             let prefix = id[..4].to_string();
-            seen.insert(prefix.clone(), batch).map(|other| (other, batch, prefix))
+            seen.insert(prefix.clone(), batch)
+                .map(|other| (other, batch, prefix))
         })
         .unwrap();
     env.ok(&["reset", "--batch-size", &a.to_string()]);
@@ -97,10 +194,20 @@ fn bad_inputs_are_refused() {
     env.fails(&["predict", "--input", s(&csv)], 1, "ragged");
     std::fs::write(&csv, "").unwrap();
     env.fails(&["predict", "--input", s(&csv)], 1, "is empty");
-    let no_x = env.write_tensors("nox.safetensors", &[("y", Tensor::new(vec![1, 3, 1], vec![0.0; 3]))]);
+    let no_x = env.write_tensors(
+        "nox.safetensors",
+        &[("y", Tensor::new(vec![1, 3, 1], vec![0.0; 3]))],
+    );
     env.fails(&["predict", "--input", s(&no_x)], 1, "has no tensor 'x'");
-    let wide = env.write_tensors("wide.safetensors", &[("x", Tensor::new(vec![6, 3, 2], vec![0.0; 36]))]);
-    env.fails(&["predict", "--input", s(&wide)], 1, "2 feature(s) per step but the model takes 1");
+    let wide = env.write_tensors(
+        "wide.safetensors",
+        &[("x", Tensor::new(vec![6, 3, 2], vec![0.0; 36]))],
+    );
+    env.fails(
+        &["predict", "--input", s(&wide)],
+        1,
+        "2 feature(s) per step but the model takes 1",
+    );
 }
 
 #[test]
@@ -118,17 +225,26 @@ fn bad_store_paths_and_newer_stores_are_refused_untouched() {
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
     }
     let bytes = std::fs::read(&db).unwrap();
-    env.fails(&["model", "list"], 1, "newer than this statectl understands");
+    env.fails(
+        &["model", "list"],
+        1,
+        "newer than this statectl understands",
+    );
     assert_eq!(std::fs::read(&db).unwrap(), bytes);
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let env = env_with_model();
-    env.fails(&["restore", "HEAD", "--slot", "0", "--slots", "1"], 2, "cannot be used with");
+    env.fails(
+        &["restore", "HEAD", "--slot", "0", "--slots", "1"],
+        2,
+        "cannot be used with",
+    );
     env.fails(&["frobnicate"], 2, "unrecognized subcommand");
 }
 

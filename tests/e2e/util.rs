@@ -6,7 +6,9 @@ use assert_cmd::Command;
 use statectl::tensors::{Tensor, TensorFile};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn fixture_file(name: &str) -> TensorFile {
@@ -61,7 +63,11 @@ impl Env {
     /// Runs a command that must succeed; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let run = self.run(args);
-        assert_eq!(run.code, 0, "statectl {args:?} failed:\n{}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, 0,
+            "statectl {args:?} failed:\n{}{}",
+            run.stdout, run.stderr
+        );
         run.stdout
     }
 
@@ -78,13 +84,30 @@ impl Env {
     pub fn fails(&self, args: &[&str], code: i32, fragment: &str) {
         let before = self.fingerprint();
         let run = self.run(args);
-        assert_eq!(run.code, code, "statectl {args:?}: expected exit {code}\n{}{}", run.stdout, run.stderr);
-        assert!(run.stderr.contains(fragment), "statectl {args:?}: stderr lacks '{fragment}':\n{}", run.stderr);
+        assert_eq!(
+            run.code, code,
+            "statectl {args:?}: expected exit {code}\n{}{}",
+            run.stdout, run.stderr
+        );
+        assert!(
+            run.stderr.contains(fragment),
+            "statectl {args:?}: stderr lacks '{fragment}':\n{}",
+            run.stderr
+        );
         if code == 1 {
-            assert_eq!(run.stderr.trim_end().lines().count(), 1, "not one line:\n{}", run.stderr);
+            assert_eq!(
+                run.stderr.trim_end().lines().count(),
+                1,
+                "not one line:\n{}",
+                run.stderr
+            );
             assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
         }
-        assert_eq!(self.fingerprint(), before, "statectl {args:?} changed the store");
+        assert_eq!(
+            self.fingerprint(),
+            before,
+            "statectl {args:?} changed the store"
+        );
     }
 
     /// Everything in the store: every row of every table, the schema
@@ -94,9 +117,13 @@ impl Env {
         if !db.exists() {
             return "no store".into();
         }
-        let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
         let mut out = String::new();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         out.push_str(&format!("version {version}\n"));
         let tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -106,7 +133,9 @@ impl Env {
             .map(|r| r.unwrap())
             .collect();
         for table in tables {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1"))
+                .unwrap();
             let cols = stmt.column_count();
             let rows = stmt
                 .query_map([], |r| {
@@ -124,7 +153,10 @@ impl Env {
             }
         }
         let mut files: Vec<String> = std::fs::read_dir(self.store().join("weights"))
-            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         out.push_str(&files.join("\n"));
@@ -134,7 +166,17 @@ impl Env {
     /// Imports the reference model (`keras` or `torch` layout) as `name`.
     pub fn import_reference(&self, layout: &str, name: &str) {
         let file = fixture(&format!("weights.{layout}_layout.safetensors"));
-        self.ok(&["model", "import", file.to_str().unwrap(), "--layout", layout, "--name", name, "--batch-size", "6"]);
+        self.ok(&[
+            "model",
+            "import",
+            file.to_str().unwrap(),
+            "--layout",
+            layout,
+            "--name",
+            name,
+            "--batch-size",
+            "6",
+        ]);
     }
 
     /// Writes the fixture state `caseN` (or `after_caseN`) as a state file
@@ -169,15 +211,26 @@ pub fn matrix(v: &serde_json::Value) -> Vec<Vec<f32>> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
         .collect()
 }
 
 pub fn bits(rows: &[Vec<f32>]) -> Vec<Vec<u32>> {
-    rows.iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect()
+    rows.iter()
+        .map(|r| r.iter().map(|v| v.to_bits()).collect())
+        .collect()
 }
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }

@@ -1,0 +1,44 @@
+//! Adam in Keras's form ("epsilon-hat"):
+//! `alpha = lr*sqrt(1-b2^t)/(1-b1^t); m += (g-m)(1-b1); v += (g²-v)(1-b2);
+//! w -= alpha*m/(sqrt(v)+eps)`, eps 1e-7, no weight decay. candle-nn's AdamW
+//! divides the bias-corrected moments and decays weights by default; on the
+//! reference model the two part by about 4e-3 within 8 steps.
+
+pub struct Adam {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub epsilon: f32,
+    step: i32,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+impl Adam {
+    pub fn new(lr: f32, sizes: &[usize]) -> Adam {
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            step: 0,
+            m: sizes.iter().map(|n| vec![0.0; *n]).collect(),
+            v: sizes.iter().map(|n| vec![0.0; *n]).collect(),
+        }
+    }
+
+    /// One update of every parameter from its gradient.
+    pub fn update(&mut self, params: &mut [Vec<f32>], grads: &[Vec<f32>]) {
+        self.step += 1;
+        let t = self.step;
+        let alpha = self.lr * (1.0 - self.beta2.powi(t)).sqrt() / (1.0 - self.beta1.powi(t));
+        for (i, (w, g)) in params.iter_mut().zip(grads).enumerate() {
+            let (m, v) = (&mut self.m[i], &mut self.v[i]);
+            for j in 0..w.len() {
+                m[j] += (g[j] - m[j]) * (1.0 - self.beta1);
+                v[j] += (g[j] * g[j] - v[j]) * (1.0 - self.beta2);
+                w[j] -= (m[j] * alpha) / (v[j].sqrt() + self.epsilon);
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Training data: the reference "alphabet" set, safetensors files (`x`
+//! and `y`), and CSV time series cut into windows.
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::model::Head;
+use crate::tensors::{Tensor, TensorFile};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets {
+    /// One class index per sample.
+    Classes { labels: Vec<usize>, classes: usize },
+    /// `[n, outputs]` regression targets.
+    Values(Tensor),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// `[n, steps, features]`.
+    pub x: Tensor,
+    pub targets: Targets,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.x.shape[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn steps(&self) -> usize {
+        self.x.shape[1]
+    }
+
+    pub fn features(&self) -> usize {
+        self.x.shape[2]
+    }
+
+    pub fn outputs(&self) -> usize {
+        match &self.targets {
+            Targets::Classes { classes, .. } => *classes,
+            Targets::Values(t) => t.shape[1],
+        }
+    }
+
+    pub fn head(&self) -> Head {
+        match self.targets {
+            Targets::Classes { .. } => Head::Softmax,
+            Targets::Values(_) => Head::Linear,
+        }
+    }
+
+    /// The data as one safetensors object (`x`, and `y` as class indices or
+    /// values), so a train event can name exactly what it learnt from.
+    pub fn to_file(&self) -> TensorFile {
+        let mut file = TensorFile::default();
+        file.insert("x", self.x.clone());
+        match &self.targets {
+            Targets::Classes { labels, classes } => {
+                let mut onehot = vec![0.0; labels.len() * classes];
+                for (i, l) in labels.iter().enumerate() {
+                    onehot[i * classes + l] = 1.0;
+                }
+                file.insert("y", Tensor::new(vec![labels.len(), *classes], onehot));
+            }
+            Targets::Values(t) => file.insert("y", t.clone()),
+        }
+        file
+    }
+}
+
+/// The reference experiment's data: letters A..Z then A again (27
+/// symbols), windows of 3 indices / 27 as inputs `[24, 3, 1]`, the next
+/// index as one of 27 classes.
+pub fn alphabet() -> Dataset {
+    let n = 24;
+    let mut x = Vec::with_capacity(n * 3);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        for k in 0..3 {
+            x.push(((i + k) as f64 / 27.0) as f32);
+        }
+        labels.push(i + 3);
+    }
+    Dataset {
+        x: Tensor::new(vec![n, 3, 1], x),
+        targets: Targets::Classes {
+            labels,
+            classes: 27,
+        },
+    }
+}
+
+fn class_index(value: f32, classes: Option<usize>, what: &str) -> Result<usize> {
+    if value < 0.0 || value.fract() != 0.0 {
+        bail!("{what} is {value}, not a class index (a whole number from 0)");
+    }
+    let index = value as usize;
+    if let Some(classes) = classes {
+        if index >= classes {
+            bail!(
+                "{what} is class {index}, out of range for {classes} classes (0..{})",
+                classes - 1
+            );
+        }
+    }
+    Ok(index)
+}
+
+fn labels_from(values: &[f32], classes: Option<usize>) -> Result<Targets> {
+    let labels = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| class_index(*v, classes, &format!("target {i}")))
+        .collect::<Result<Vec<_>>>()?;
+    let classes = classes.unwrap_or_else(|| labels.iter().max().map(|m| m + 1).unwrap_or(1));
+    Ok(Targets::Classes { labels, classes })
+}
+
+/// `x` `[n, steps, features]` and `y` as `[n]` class indices, `[n, classes]`
+/// one-hot, or `[n, outputs]` values; `head` forces the reading of a 2-D `y`.
+pub fn dataset_from_safetensors(
+    file: &TensorFile,
+    head: Option<Head>,
+    classes: Option<usize>,
+) -> Result<Dataset> {
+    let x = file
+        .tensors
+        .get("x")
+        .ok_or_else(|| anyhow!("training data has no tensor 'x' [n, steps, features]"))?;
+    let y = file.tensors.get("y").ok_or_else(|| {
+        anyhow!("training data has no tensor 'y' (class indices, one-hot, or targets)")
+    })?;
+    if x.shape.len() != 3 || x.shape.contains(&0) {
+        bail!(
+            "training data 'x' has shape {}, expected [n, steps, features]",
+            x.shape_text()
+        );
+    }
+    let n = x.shape[0];
+    if y.shape.first() != Some(&n) {
+        bail!(
+            "training data 'y' has shape {} but 'x' has {n} samples; they must match",
+            y.shape_text()
+        );
+    }
+    if x.data.iter().chain(&y.data).any(|v| !v.is_finite()) {
+        bail!("training data holds NaN or infinite values");
+    }
+    let targets = match y.shape.len() {
+        1 => labels_from(&y.data, classes)?,
+        2 => {
+            let width = y.shape[1];
+            let onehot = y.data.chunks(width).all(|row| {
+                row.iter().filter(|v| **v == 1.0).count() == 1
+                    && row.iter().all(|v| *v == 0.0 || *v == 1.0)
+            });
+            if head == Some(Head::Softmax) || (head.is_none() && onehot) {
+                if !onehot {
+                    bail!("training data 'y' is not one-hot, so it cannot train a softmax head; use --head linear for regression");
+                }
+                let labels = y
+                    .data
+                    .chunks(width)
+                    .map(|row| row.iter().position(|v| *v == 1.0).unwrap_or(0))
+                    .collect();
+                Targets::Classes {
+                    labels,
+                    classes: width,
+                }
+            } else {
+                Targets::Values(y.clone())
+            }
+        }
+        _ => bail!(
+            "training data 'y' has shape {}, expected [n] or [n, outputs]",
+            y.shape_text()
+        ),
+    };
+    Ok(Dataset {
+        x: x.clone(),
+        targets,
+    })
+}
+
+/// A CSV time series (rows = time steps, columns = features, optional
+/// header) cut into windows of `seq_len` rows; the target is column
+/// `target` of the row after each window: a value, or with `classes` a
+/// class index.
+pub fn dataset_from_csv(
+    bytes: &[u8],
+    source: &str,
+    seq_len: usize,
+    target: usize,
+    classes: Option<usize>,
+) -> Result<Dataset> {
+    let rows = crate::input::parse_csv(bytes, source)?;
+    let width = rows.first().map(|r| r.len()).unwrap_or(0);
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != width) {
+        bail!(
+            "{source} is ragged: row 1 has {width} column(s) but row {} has {}",
+            i + 1,
+            r.len()
+        );
+    }
+    if rows.len() <= seq_len {
+        bail!(
+            "{source} has {} row(s) but --seq-len {seq_len} needs at least {} (a window plus its target row)",
+            rows.len(),
+            seq_len + 1
+        );
+    }
+    if target >= width {
+        bail!("--target {target} is out of range: {source} has {width} column(s), numbered from 0");
+    }
+    let n = rows.len() - seq_len;
+    let mut x = Vec::with_capacity(n * seq_len * width);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        for row in &rows[i..i + seq_len] {
+            x.extend_from_slice(row);
+        }
+        y.push(rows[i + seq_len][target]);
+    }
+    let targets = match classes {
+        Some(_) => labels_from(&y, classes)?,
+        None => Targets::Values(Tensor::new(vec![n, 1], y)),
+    };
+    Ok(Dataset {
+        x: Tensor::new(vec![n, seq_len, width], x),
+        targets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_windows_predict_the_next_row() {
+        let csv = b"v\n0\n1\n2\n3\n4\n";
+        let d = dataset_from_csv(csv, "t", 3, 0, None).unwrap();
+        assert_eq!(d.x.shape, vec![2, 3, 1]);
+        assert_eq!(
+            d.targets,
+            Targets::Values(Tensor::new(vec![2, 1], vec![3.0, 4.0]))
+        );
+        assert!(dataset_from_csv(csv, "t", 5, 0, None).is_err());
+        assert!(dataset_from_csv(csv, "t", 2, 0, Some(3)).is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Training: data sets, Keras-like initial weights, Keras's Adam, and the
+//! stateful training loop. Knows tensors, never SQL.
+
+mod adam;
+mod data;
+mod init;
+mod trainer;
+
+pub use adam::Adam;
+pub use data::{alphabet, dataset_from_csv, dataset_from_safetensors, Dataset, Targets};
+pub use init::keras_init;
+pub use trainer::{train, Progress, RecordEvery, TrainConfig, TrainReport, TrainedState};

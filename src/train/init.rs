@@ -35,8 +35,9 @@ fn orthogonal(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f32> {
     for j in 0..k {
         for i in 0..j {
             let dot: f64 = (0..n).map(|r| q[i][r] * q[j][r]).sum();
-            for r in 0..n {
-                q[j][r] -= dot * q[i][r];
+            let (done, rest) = q.split_at_mut(j);
+            for (target, basis) in rest[0].iter_mut().zip(&done[i]) {
+                *target -= dot * basis;
             }
         }
         let norm = q[j].iter().map(|v| v * v).sum::<f64>().sqrt();

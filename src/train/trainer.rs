@@ -146,7 +146,7 @@ pub fn train(
     if b > n {
         bail!("--batch-size {b} is larger than the {n} training samples; use a batch size of at most {n}");
     }
-    if cfg.stateful && n % b != 0 {
+    if cfg.stateful && !n.is_multiple_of(b) {
         bail!("stateful training needs full batches: {n} samples do not split into batches of {b}; pick a batch size that divides {n}, or --no-stateful");
     }
     let batches = n.div_ceil(b);

@@ -4,4 +4,5 @@
 mod conformance;
 mod errors;
 mod state_commands;
+mod training;
 mod util;

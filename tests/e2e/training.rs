@@ -1,0 +1,454 @@
+//! Training: the demo, determinism, Keras's numerics against an
+//! independent float64 re-implementation, learning, and bad input.
+
+// The float64 reference below indexes like the equations it mirrors.
+#![allow(
+    clippy::needless_range_loop,
+    clippy::useless_vec,
+    clippy::type_complexity
+)]
+
+use statectl::tensors::{Tensor, TensorFile};
+
+use crate::util::*;
+
+#[test]
+fn the_demo_passes_all_five_checks_and_reruns_in_place() {
+    let env = Env::new();
+    let first = env.json(&["demo"]);
+    let checks = first["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 5);
+    assert!(checks.iter().all(|c| c["passed"] == true), "{first:#}");
+    let case4 = first["cases"][3]["class0"].as_array().unwrap();
+    assert!(case4.iter().all(|v| v == &case4[0]));
+    let second = env.json(&["demo"]);
+    assert_eq!(
+        second["weights"], first["weights"],
+        "the demo is not deterministic"
+    );
+    assert_eq!(
+        env.json(&["model", "list"])["models"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The tags the demo leaves name the states each case left.
+    assert_eq!(
+        env.json(&["show", "case3"])["state"],
+        second["cases"][2]["state_after"]
+    );
+    let diff = env.run(&["diff", "case1", "case3", "--exit-code"]);
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_weights_whatever_the_thread_count() {
+    let (a, b, c) = (Env::new(), Env::new(), Env::new());
+    let one = a.json(&["--threads", "1", "train", "--epochs", "3"]);
+    let two = b.json(&["--threads", "2", "train", "--epochs", "3"]);
+    assert_eq!(one["weights"], two["weights"]);
+    assert_eq!(one["final_state"], two["final_state"]);
+    let other = c.json(&["train", "--epochs", "3", "--seed", "7"]);
+    assert_ne!(other["weights"], one["weights"]);
+}
+
+#[test]
+fn the_alphabet_model_learns_the_next_letter() {
+    let env = Env::new();
+    let out = env.json(&["-q", "train", "--epochs", "2000", "--no-shuffle"]);
+    let accuracy = out["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.9, "accuracy {accuracy}");
+}
+
+#[test]
+fn a_sine_wave_regression_loss_falls_tenfold() {
+    let env = Env::new();
+    let csv = env.path("sine.csv");
+    let mut text = String::from("value\n");
+    for t in 0..120 {
+        text.push_str(&format!("{}\n", (t as f32 * 0.3).sin()));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = env.json(&[
+        "-q",
+        "train",
+        "--data",
+        s(&csv),
+        "--seq-len",
+        "8",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "150",
+        "--no-stateful",
+        "--lr",
+        "0.01",
+    ]);
+    let losses = out["losses"].as_array().unwrap();
+    let (first, last) = (
+        losses[0].as_f64().unwrap(),
+        losses.last().unwrap().as_f64().unwrap(),
+    );
+    assert!(last * 10.0 < first, "loss {first} -> {last}");
+    assert_eq!(env.json(&["model", "show"])["config"]["head"], "linear");
+}
+
+// ---- float64 reference: one LSTM layer, softmax head, Keras's Adam ----
+
+const IN: usize = 2;
+const H: usize = 3;
+const OUT: usize = 4;
+const STEPS: usize = 3;
+const N: usize = 4;
+const BATCH: usize = 2;
+
+#[derive(Clone)]
+struct Params {
+    w: Vec<f64>, // [4H, IN]
+    u: Vec<f64>, // [4H, H]
+    b: Vec<f64>, // [4H]
+    v: Vec<f64>, // [OUT, H]
+    c: Vec<f64>, // [OUT]
+}
+
+impl Params {
+    fn all(&mut self) -> [&mut Vec<f64>; 5] {
+        [
+            &mut self.w,
+            &mut self.u,
+            &mut self.b,
+            &mut self.v,
+            &mut self.c,
+        ]
+    }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// One batch: forward from `(h, c)` per sample, cross-entropy, BPTT within
+/// the batch; returns gradients and the final states.
+fn batch_grads(
+    p: &Params,
+    xs: &[Vec<f64>],
+    ys: &[usize],
+    states: &mut [(Vec<f64>, Vec<f64>)],
+) -> Params {
+    let mut g = Params {
+        w: vec![0.0; 4 * H * IN],
+        u: vec![0.0; 4 * H * H],
+        b: vec![0.0; 4 * H],
+        v: vec![0.0; OUT * H],
+        c: vec![0.0; OUT],
+    };
+    let bsz = xs.len() as f64;
+    for (s, (x, &y)) in xs.iter().zip(ys).enumerate() {
+        let (mut h, mut c) = states[s].clone();
+        let mut cache = Vec::new();
+        for t in 0..STEPS {
+            let xt = &x[t * IN..(t + 1) * IN];
+            let z: Vec<f64> = (0..4 * H)
+                .map(|r| {
+                    (0..IN).map(|k| p.w[r * IN + k] * xt[k]).sum::<f64>()
+                        + (0..H).map(|k| p.u[r * H + k] * h[k]).sum::<f64>()
+                        + p.b[r]
+                })
+                .collect();
+            let gi: Vec<f64> = (0..H).map(|j| sigmoid(z[j])).collect();
+            let gf: Vec<f64> = (0..H).map(|j| sigmoid(z[H + j])).collect();
+            let gg: Vec<f64> = (0..H).map(|j| z[2 * H + j].tanh()).collect();
+            let go: Vec<f64> = (0..H).map(|j| sigmoid(z[3 * H + j])).collect();
+            let c_new: Vec<f64> = (0..H).map(|j| gf[j] * c[j] + gi[j] * gg[j]).collect();
+            let h_new: Vec<f64> = (0..H).map(|j| go[j] * c_new[j].tanh()).collect();
+            cache.push((
+                xt.to_vec(),
+                h.clone(),
+                c.clone(),
+                gi,
+                gf,
+                gg,
+                go,
+                c_new.clone(),
+            ));
+            h = h_new;
+            c = c_new;
+        }
+        let logits: Vec<f64> = (0..OUT)
+            .map(|o| (0..H).map(|k| p.v[o * H + k] * h[k]).sum::<f64>() + p.c[o])
+            .collect();
+        let max = logits.iter().cloned().fold(f64::MIN, f64::max);
+        let sum: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+        let dlogits: Vec<f64> = (0..OUT)
+            .map(|o| ((logits[o] - max).exp() / sum - if o == y { 1.0 } else { 0.0 }) / bsz)
+            .collect();
+        let mut dh = vec![0.0; H];
+        for o in 0..OUT {
+            g.c[o] += dlogits[o];
+            for k in 0..H {
+                g.v[o * H + k] += dlogits[o] * h[k];
+                dh[k] += p.v[o * H + k] * dlogits[o];
+            }
+        }
+        let mut dc = vec![0.0; H];
+        for (xt, h_prev, c_prev, gi, gf, gg, go, c_t) in cache.iter().rev() {
+            let mut dz = vec![0.0; 4 * H];
+            for j in 0..H {
+                let tc = c_t[j].tanh();
+                dc[j] += dh[j] * go[j] * (1.0 - tc * tc);
+                dz[j] = dc[j] * gg[j] * gi[j] * (1.0 - gi[j]);
+                dz[H + j] = dc[j] * c_prev[j] * gf[j] * (1.0 - gf[j]);
+                dz[2 * H + j] = dc[j] * gi[j] * (1.0 - gg[j] * gg[j]);
+                dz[3 * H + j] = dh[j] * tc * go[j] * (1.0 - go[j]);
+                dc[j] *= gf[j];
+            }
+            let mut dh_prev = vec![0.0; H];
+            for r in 0..4 * H {
+                g.b[r] += dz[r];
+                for k in 0..IN {
+                    g.w[r * IN + k] += dz[r] * xt[k];
+                }
+                for k in 0..H {
+                    g.u[r * H + k] += dz[r] * h_prev[k];
+                    dh_prev[k] += p.u[r * H + k] * dz[r];
+                }
+            }
+            dh = dh_prev;
+        }
+        states[s] = (h, c);
+    }
+    g
+}
+
+/// Stateful, unshuffled training with Keras's Adam, in float64.
+fn reference_training(
+    mut p: Params,
+    xs: &[Vec<f64>],
+    ys: &[usize],
+    epochs: usize,
+    lr: f64,
+) -> Params {
+    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-7f64);
+    let mut m: Vec<Vec<f64>> = p.all().iter().map(|t| vec![0.0; t.len()]).collect();
+    let mut v = m.clone();
+    let mut states = vec![(vec![0.0; H], vec![0.0; H]); BATCH];
+    let mut step = 0;
+    for _ in 0..epochs {
+        for batch in 0..N / BATCH {
+            let range = batch * BATCH..(batch + 1) * BATCH;
+            let mut g = batch_grads(&p, &xs[range.clone()], &ys[range], &mut states);
+            step += 1;
+            let alpha = lr * (1.0 - b2.powi(step)).sqrt() / (1.0 - b1.powi(step));
+            for (i, (w, gw)) in p.all().into_iter().zip(g.all()).enumerate() {
+                for j in 0..w.len() {
+                    m[i][j] += (gw[j] - m[i][j]) * (1.0 - b1);
+                    v[i][j] += (gw[j] * gw[j] - v[i][j]) * (1.0 - b2);
+                    w[j] -= m[i][j] * alpha / (v[i][j].sqrt() + eps);
+                }
+            }
+        }
+    }
+    p
+}
+
+fn values(n: usize, seed: f64) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i as f64 * 0.7 + seed).sin() * 0.5) as f32)
+        .collect()
+}
+
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+#[test]
+fn training_matches_a_float64_reimplementation_from_keras_and_torch_weights() {
+    let env = Env::new();
+    let (w, u, b, v, c) = (
+        values(4 * H * IN, 0.1),
+        values(4 * H * H, 0.2),
+        values(4 * H, 0.3),
+        values(OUT * H, 0.4),
+        values(OUT, 0.5),
+    );
+    let torch = env.write_tensors(
+        "init.torch.safetensors",
+        &[
+            ("lstm.weight_ih_l0", Tensor::new(vec![4 * H, IN], w.clone())),
+            ("lstm.weight_hh_l0", Tensor::new(vec![4 * H, H], u.clone())),
+            ("lstm.bias_ih_l0", Tensor::new(vec![4 * H], b.clone())),
+            ("head.weight", Tensor::new(vec![OUT, H], v.clone())),
+            ("head.bias", Tensor::new(vec![OUT], c.clone())),
+        ],
+    );
+    let keras = env.write_tensors(
+        "init.keras.safetensors",
+        &[
+            (
+                "lstm/kernel",
+                Tensor::new(vec![IN, 4 * H], transpose(&w, 4 * H, IN)),
+            ),
+            (
+                "lstm/recurrent_kernel",
+                Tensor::new(vec![H, 4 * H], transpose(&u, 4 * H, H)),
+            ),
+            ("lstm/bias", Tensor::new(vec![4 * H], b.clone())),
+            (
+                "dense/kernel",
+                Tensor::new(vec![H, OUT], transpose(&v, OUT, H)),
+            ),
+            ("dense/bias", Tensor::new(vec![OUT], c.clone())),
+        ],
+    );
+    let x = values(N * STEPS * IN, 0.9);
+    let labels = [1usize, 3, 0, 2];
+    let data = env.write_tensors(
+        "data.safetensors",
+        &[
+            ("x", Tensor::new(vec![N, STEPS, IN], x.clone())),
+            (
+                "y",
+                Tensor::new(vec![N], labels.iter().map(|l| *l as f32).collect()),
+            ),
+        ],
+    );
+    let (epochs, lr) = (3usize, 0.05f64);
+    let f64s = |v: &[f32]| v.iter().map(|x| *x as f64).collect::<Vec<_>>();
+    let xs: Vec<Vec<f64>> = x.chunks(STEPS * IN).map(f64s).collect();
+    let expected = reference_training(
+        Params {
+            w: f64s(&w),
+            u: f64s(&u),
+            b: f64s(&b),
+            v: f64s(&v),
+            c: f64s(&c),
+        },
+        &xs,
+        &labels,
+        epochs,
+        lr,
+    );
+
+    let mut results = Vec::new();
+    for (init, layout, name) in [(&torch, "torch", "t"), (&keras, "keras", "k")] {
+        env.ok(&[
+            "-q",
+            "train",
+            "--data",
+            s(&data),
+            "--classes",
+            "4",
+            "--units",
+            "3",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.05",
+            "--no-shuffle",
+            "--init",
+            s(init),
+            "--init-layout",
+            layout,
+            "--name",
+            name,
+        ]);
+        let out = env.path(&format!("{name}.out.safetensors"));
+        env.ok(&["model", "export", name, "-o", s(&out)]);
+        let file = TensorFile::decode(&std::fs::read(&out).unwrap()).unwrap();
+        let got = |n: &str| file.tensors[n].data.clone();
+        for (n, want) in [
+            ("lstm.weight_ih_l0", &expected.w),
+            ("lstm.weight_hh_l0", &expected.u),
+            ("lstm.bias_ih_l0", &expected.b),
+            ("head.weight", &expected.v),
+            ("head.bias", &expected.c),
+        ] {
+            let diff = got(n)
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (*a as f64 - b).abs())
+                .fold(0.0, f64::max);
+            assert!(diff < 1e-5, "{layout} {n}: off by {diff}");
+        }
+        // The weights moved: a test that compared the init would pass too.
+        assert!(got("head.bias")
+            .iter()
+            .zip(&c)
+            .any(|(a, b)| (a - b).abs() > 1e-3));
+        results.push(file.tensors.clone());
+    }
+    assert_eq!(
+        results[0], results[1],
+        "keras and torch initial weights trained differently"
+    );
+}
+
+#[test]
+fn bad_training_input_is_refused_and_writes_nothing() {
+    let env = Env::new();
+    env.ok(&["model", "list"]);
+    env.fails(&["train", "--units", "0"], 2, "--units");
+    env.fails(&["train", "--epochs", "0"], 2, "--epochs");
+    env.fails(&["train", "--epochs=-1"], 2, "--epochs");
+    let csv = env.path("series.csv");
+    std::fs::write(&csv, "v\n1\n2\n3\n").unwrap();
+    env.fails(
+        &["train", "--data", s(&csv), "--seq-len", "5"],
+        1,
+        "needs at least 6",
+    );
+    std::fs::write(&csv, "v\n1\n2\nx\n4\n").unwrap();
+    env.fails(
+        &["train", "--data", s(&csv), "--seq-len", "2"],
+        1,
+        "'x' is not a number",
+    );
+    let mismatched = env.write_tensors(
+        "m.safetensors",
+        &[
+            ("x", Tensor::new(vec![4, 2, 1], vec![0.0; 8])),
+            ("y", Tensor::new(vec![3], vec![0.0; 3])),
+        ],
+    );
+    env.fails(&["train", "--data", s(&mismatched)], 1, "must match");
+    let out_of_range = env.write_tensors(
+        "r.safetensors",
+        &[
+            ("x", Tensor::new(vec![2, 2, 1], vec![0.0; 4])),
+            ("y", Tensor::new(vec![2], vec![0.0, 5.0])),
+        ],
+    );
+    env.fails(
+        &[
+            "train",
+            "--data",
+            s(&out_of_range),
+            "--classes",
+            "3",
+            "--batch-size",
+            "2",
+        ],
+        1,
+        "out of range for 3 classes",
+    );
+    let init = fixture("weights.torch_layout.safetensors");
+    env.fails(
+        &["train", "--init", s(&init), "--units", "8"],
+        1,
+        "do not fit the model",
+    );
+    env.fails(
+        &["train", "--batch-size", "5"],
+        1,
+        "do not split into batches of 5",
+    );
+}

@@ -452,3 +452,11 @@ fn bad_training_input_is_refused_and_writes_nothing() {
         "do not split into batches of 5",
     );
 }
+
+#[test]
+fn the_built_in_alphabet_data_is_the_keras_runs_data() {
+    let keras = fixture_file("x_data.safetensors");
+    let ours = statectl::train::alphabet().to_file();
+    assert_eq!(ours.tensors["x"], keras.tensors["x"]);
+    assert_eq!(ours.tensors["y"], keras.tensors["y"]);
+}

@@ -57,6 +57,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write a state as a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
     Export(ExportArgs),
+    /// Replay recorded predictions (and with --train, training) and check them bit for bit
+    Audit(AuditArgs),
+    /// Re-hash every slot, state, object and weights file; check every ref and event
+    Verify,
     /// Read a state from a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
     Import(ImportArgs),
 }
@@ -307,4 +311,29 @@ pub struct TrainArgs {
     /// Which training states to record
     #[arg(long, value_enum, default_value = "epoch")]
     pub record: RecordEvery,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only events of this model
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Only events of this stream
+    #[arg(long, value_name = "NAME")]
+    pub stream: Option<String>,
+    /// Only these events (numbers, comma-separated or repeated)
+    #[arg(long = "event", value_name = "ID", value_delimiter = ',')]
+    pub events: Vec<i64>,
+    /// Only events this recent: 30s, 15m, 2h, 7d
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Only the events that produced this tag's state
+    #[arg(long, value_name = "NAME")]
+    pub tag: Option<String>,
+    /// Accept differences up to T (absolute), and say so
+    #[arg(long, value_name = "T")]
+    pub tolerance: Option<f64>,
+    /// Rerun training of MODEL (default: every trained model) and check the weights and training states
+    #[arg(long, value_name = "MODEL", num_args = 0..=1, default_missing_value = "")]
+    pub train: Option<String>,
 }

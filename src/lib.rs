@@ -20,6 +20,7 @@ pub mod commands;
 pub mod id;
 pub mod input;
 pub mod model;
+pub mod replay;
 pub mod state;
 pub mod store;
 pub mod tensors;

@@ -2,6 +2,7 @@
 //! store calls, the result rendered for people or, with `--json`, as JSON
 //! on stdout. The dispatcher opens the store once and hands it down.
 
+mod audit;
 mod context;
 mod demo;
 mod diff;
@@ -15,6 +16,7 @@ mod restore;
 mod show;
 mod snapshot;
 mod train;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -55,5 +57,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
+        Command::Audit(args) => audit::run(&ctx, args),
+        Command::Verify => verify::run(&ctx),
     }
 }

@@ -181,16 +181,21 @@ pub fn record_training(
     plan: &TrainPlan,
     report: &TrainReport,
 ) -> Result<Model> {
+    let data_bytes = plan.data.to_file().encode();
+    // The init weights are kept so `audit --train` can rerun from them.
+    if plan.init_source.get("weights").is_some() {
+        ctx.store.put_weights(&plan.init.to_file().encode())?;
+    }
     let training = json!({
         "train": plan.train,
         "init": plan.init_source,
+        "data": crate::id::Digest::of(&[&data_bytes]).hex(),
         "losses": report.losses,
         "accuracy": report.accuracy,
         "samples": plan.data.len(),
         "statectl": env!("CARGO_PKG_VERSION"),
     });
     let weights = &report.weights;
-    let data_bytes = plan.data.to_file().encode();
     super::model::register(ctx, name, weights, Some(&training), replace, |model| {
         let data = ctx.store.put_object(&data_bytes)?;
         for trained in &report.states {

@@ -9,6 +9,7 @@ mod events;
 mod migrate;
 mod models;
 mod refs;
+mod verify;
 mod weights_files;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use events::{EventFilter, EventRecord, NewEvent};
 pub use migrate::SCHEMA_VERSION;
 pub use models::ModelRecord;
 pub use refs::{StreamRecord, TagRecord};
+pub use verify::{Problem, VerifyReport};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -16,7 +16,9 @@ use crate::model::{Network, Weights};
 use crate::state::StateValue;
 use crate::tensors::Tensor;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordEvery {
     /// Only the final state
@@ -27,7 +29,7 @@ pub enum RecordEvery {
     Batch,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     pub batch_size: usize,
     pub epochs: usize,

@@ -1,0 +1,29 @@
+//! `statectl verify`: re-hash everything, check every ref and event, and
+//! let SQLite check its file. Exit 3 when anything is wrong.
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::context::Context;
+use super::EXIT_DIFFERENT;
+
+pub fn run(ctx: &Context) -> Result<i32> {
+    let report = ctx.store.verify()?;
+    let ok = report.problems.is_empty();
+    ctx.out.emit(json!({"ok": ok, "report": report}), || {
+        let mut text = format!(
+            "checked {} slot(s), {} state(s), {} object(s), {} weights file(s), {} tag(s), {} stream(s), {} event(s)\n",
+            report.slots, report.states, report.objects, report.weights_files, report.tags, report.streams, report.events
+        );
+        for p in &report.problems {
+            text.push_str(&format!("{} {}: {}\n", p.kind, p.id, p.problem));
+        }
+        text.push_str(&if ok {
+            "ok: every byte matches its id\n".to_string()
+        } else {
+            format!("{} problem(s) found\n", report.problems.len())
+        });
+        text
+    });
+    Ok(if ok { 0 } else { EXIT_DIFFERENT })
+}

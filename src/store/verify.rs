@@ -1,0 +1,235 @@
+//! Checking the whole store: every slot, state, object and weights file is
+//! re-hashed, every ref and event is checked to point at something that
+//! exists, and SQLite checks its own file. Every problem is reported, not
+//! only the first.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::{Result, Store};
+use crate::id::{to_hex, Digest};
+use crate::state::{slot_id, state_id};
+
+/// One thing wrong in the store.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Problem {
+    /// What kind of object: slot, state, object, weights file, tag, stream, event, database.
+    pub kind: &'static str,
+    /// Its id (full hex), name or number.
+    pub id: String,
+    pub problem: String,
+}
+
+/// What `verify` looked at, and what it found.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct VerifyReport {
+    pub slots: usize,
+    pub states: usize,
+    pub objects: usize,
+    pub weights_files: usize,
+    pub tags: usize,
+    pub streams: usize,
+    pub events: usize,
+    pub problems: Vec<Problem>,
+}
+
+fn blob_hex(bytes: &[u8]) -> String {
+    to_hex(bytes)
+}
+
+impl Store {
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let problems = &mut report.problems;
+        let mut push = |kind: &'static str, id: String, problem: String| {
+            problems.push(Problem { kind, id, problem })
+        };
+
+        let integrity: Vec<String> = self
+            .conn
+            .prepare("PRAGMA integrity_check")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if integrity != ["ok"] {
+            for line in integrity {
+                push("database", "statectl.db".into(), line);
+            }
+        }
+        let mut fk = self.conn.prepare("PRAGMA foreign_key_check")?;
+        let fk_rows: Vec<(String, i64, String)> = fk
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                    r.get(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (table, row, parent) in fk_rows {
+            push(
+                "database",
+                format!("{table} row {row}"),
+                format!("points at a missing row of {parent}"),
+            );
+        }
+
+        let mut slots = HashSet::new();
+        let mut stmt = self.conn.prepare("SELECT id, layout, bytes FROM slots")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (id, layout, bytes): (Vec<u8>, String, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            report.slots += 1;
+            if slot_id(&layout, &bytes).bytes()[..] != id[..] {
+                push("slot", blob_hex(&id), "bytes do not hash to the id".into());
+            }
+            slots.insert(id);
+        }
+
+        let mut states = HashSet::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, layout, batch, slot_ids FROM states")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (id, layout, batch, list): (Vec<u8>, String, i64, Vec<u8>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            report.states += 1;
+            let ids: Vec<crate::id::SlotId> = list
+                .chunks(32)
+                .filter_map(crate::id::SlotId::from_slice)
+                .collect();
+            if list.len() % 32 != 0
+                || ids.len() as i64 != batch
+                || state_id(&layout, &ids).bytes()[..] != id[..]
+            {
+                push(
+                    "state",
+                    blob_hex(&id),
+                    "slot list does not hash to the id".into(),
+                );
+            }
+            for (k, slot) in ids.iter().enumerate() {
+                if !slots.contains(&slot.bytes()[..]) {
+                    push(
+                        "state",
+                        blob_hex(&id),
+                        format!("slot {k} ({}) is missing", slot.short()),
+                    );
+                }
+            }
+            states.insert(id);
+        }
+
+        let mut objects = HashSet::new();
+        let mut stmt = self.conn.prepare("SELECT id, bytes FROM objects")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (id, bytes): (Vec<u8>, Vec<u8>) = (r.get(0)?, r.get(1)?);
+            report.objects += 1;
+            if Digest::of(&[&bytes]).0[..] != id[..] {
+                push(
+                    "object",
+                    blob_hex(&id),
+                    "bytes do not hash to the id".into(),
+                );
+            }
+            objects.insert(id);
+        }
+
+        let mut weights = HashSet::new();
+        let dir = self.root.join("weights");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(hex) = name.strip_suffix(".safetensors") else {
+                    continue;
+                };
+                let Some(id) = Digest::parse_hex(hex) else {
+                    continue;
+                };
+                report.weights_files += 1;
+                match std::fs::read(entry.path()) {
+                    Ok(bytes) if Digest::of(&[&bytes]) == id => {}
+                    Ok(_) => push(
+                        "weights file",
+                        hex.to_string(),
+                        "bytes do not hash to the name".into(),
+                    ),
+                    Err(e) => push("weights file", hex.to_string(), format!("unreadable: {e}")),
+                }
+                weights.insert(id.0.to_vec());
+            }
+        }
+
+        let mut stmt = self.conn.prepare("SELECT name, weights FROM models")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (name, w): (String, Vec<u8>) = (r.get(0)?, r.get(1)?);
+            if !weights.contains(&w) {
+                push(
+                    "model",
+                    name,
+                    format!("weights file {} is missing", blob_hex(&w)),
+                );
+            }
+        }
+        let mut stmt = self.conn.prepare("SELECT name, state FROM tags")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (name, state): (String, Vec<u8>) = (r.get(0)?, r.get(1)?);
+            report.tags += 1;
+            if !states.contains(&state) {
+                push(
+                    "tag",
+                    name,
+                    format!("points at missing state {}", blob_hex(&state)),
+                );
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT m.name, s.name, s.state FROM streams s LEFT JOIN models m ON m.id = s.model",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (model, name, state): (Option<String>, String, Vec<u8>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?);
+            report.streams += 1;
+            let label = format!("{}/{name}", model.unwrap_or_else(|| "?".into()));
+            if !states.contains(&state) {
+                push(
+                    "stream",
+                    label,
+                    format!("points at missing state {}", blob_hex(&state)),
+                );
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, weights, state_before, state_after, input, output FROM events")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            report.events += 1;
+            let id: i64 = r.get(0)?;
+            let refs: [(&str, Option<Vec<u8>>, &HashSet<Vec<u8>>); 5] = [
+                ("weights file", r.get(1)?, &weights),
+                ("state_before", r.get(2)?, &states),
+                ("state_after", r.get(3)?, &states),
+                ("input object", r.get(4)?, &objects),
+                ("output object", r.get(5)?, &objects),
+            ];
+            for (what, value, set) in refs {
+                if let Some(v) = value {
+                    if !set.contains(&v) {
+                        push(
+                            "event",
+                            id.to_string(),
+                            format!("its {what} {} is missing", blob_hex(&v)),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}

@@ -34,6 +34,9 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
 }
 
+/// Ids of one kind that exist, as stored bytes.
+type IdSet = HashSet<Vec<u8>>;
+
 fn blob_hex(bytes: &[u8]) -> String {
     to_hex(bytes)
 }
@@ -211,7 +214,7 @@ impl Store {
         while let Some(r) = rows.next()? {
             report.events += 1;
             let id: i64 = r.get(0)?;
-            let refs: [(&str, Option<Vec<u8>>, &HashSet<Vec<u8>>); 5] = [
+            let refs: [(&str, Option<Vec<u8>>, &IdSet); 5] = [
                 ("weights file", r.get(1)?, &weights),
                 ("state_before", r.get(2)?, &states),
                 ("state_after", r.get(3)?, &states),

@@ -10,7 +10,7 @@ mod export;
 mod import;
 mod log;
 mod model;
-mod predict;
+pub mod predict;
 mod reset;
 mod restore;
 mod show;

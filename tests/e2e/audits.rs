@@ -323,3 +323,27 @@ fn a_numeric_mismatch_reports_ulps_and_tolerance_accepts_it() {
     assert_eq!(code, 0);
     assert_eq!(tolerant["within_tolerance"], 1);
 }
+
+#[test]
+fn the_scripted_audit_example_passes() {
+    let env = Env::new();
+    let out = std::process::Command::new("bash")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/audit.sh"))
+        .env("STATECTL", assert_cmd::cargo::cargo_bin("statectl"))
+        .env("STATECTL_STORE", env.store())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("4 reproduced bit for bit"), "{stdout}");
+    assert!(
+        stdout.contains("training of 'audited': reproduced"),
+        "{stdout}"
+    );
+    // The script really checks: the store it audited is intact and complete.
+    assert_eq!(env.json(&["audit"])["reproduced"], 4);
+}

@@ -229,9 +229,12 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// State to export
-    #[arg(value_name = "REF")]
-    pub reference: String,
+    /// State(s) to export; several are written as named states (`<ref>.l{k}.h`)
+    #[arg(value_name = "REF", required = true)]
+    pub references: Vec<String>,
+    /// Export only these slots of the (one) state, in this order
+    #[arg(long, value_delimiter = ',')]
+    pub slots: Option<Vec<usize>>,
     /// Output safetensors file
     #[arg(short, long)]
     pub output: PathBuf,
@@ -241,13 +244,19 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// safetensors file with `l{k}.h`, `l{k}.c` as [batch, units]
+    /// safetensors file: `l{k}.h`, `l{k}.c` as [batch, units], or `<name>.l{k}.h`, `<name>.l{k}.c` for named states
     pub file: PathBuf,
     /// Tag the imported state
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["tag_prefix", "per_slot"])]
     pub tag: Option<String>,
-    /// Move the tag if it exists
-    #[arg(long, requires = "tag")]
+    /// Store each of the n slots as its own one-slot state (e.g. one per replayed sequence)
+    #[arg(long)]
+    pub per_slot: bool,
+    /// Tag each state: the prefix plus the slot number (--per-slot) or the state's name (named states)
+    #[arg(long, value_name = "PREFIX")]
+    pub tag_prefix: Option<String>,
+    /// Move tags that already exist
+    #[arg(long)]
     pub force: bool,
     /// Accept NaN or infinite values
     #[arg(long)]

@@ -1,16 +1,16 @@
-//! `statectl export REF -o FILE`: a state as safetensors, `l{k}.h` and
-//! `l{k}.c` as `[batch, units]`, with the layout and id in the metadata.
+//! `statectl export REF... -o FILE`: states as safetensors. One ref gives
+//! `l{k}.h`, `l{k}.c` as `[batch, units]`; several give named states
+//! (`<ref>.l{k}.h`); `--slots` exports a selection of one state. The layout
+//! and id of each state go in the metadata.
 
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use serde_json::json;
 
 use super::context::Context;
 use crate::cli::ExportArgs;
-use crate::id::StateId;
-use crate::state::StateValue;
-use crate::tensors::{Tensor, TensorFile};
+use crate::state::states_to_file;
 
 /// Writes `bytes` to `path` through a temp file and a rename, so a reader
 /// never sees half a file.
@@ -22,32 +22,38 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The safetensors file of a state.
-pub fn state_file(value: &StateValue, id: &StateId) -> TensorFile {
-    let mut file = TensorFile::default();
-    let batch = value.batch();
-    for (layer, units) in value.layout.units.iter().enumerate() {
-        for (k, name) in value.layout.cell.tensors().iter().enumerate() {
-            file.insert(
-                &format!("l{layer}.{name}"),
-                Tensor::new(vec![batch, *units], value.layer_tensor(layer, k)),
-            );
-        }
-    }
-    file.metadata
-        .insert("layout".into(), value.layout.to_string());
-    file.metadata.insert("state".into(), id.hex());
-    file
-}
-
 pub fn run(ctx: &Context, args: ExportArgs) -> Result<i32> {
     let model = ctx.optional_model(args.stream.model.as_deref())?;
-    let id = ctx.resolve(&args.reference, model.as_ref(), &args.stream.stream, None)?;
-    let value = ctx.store.load_state(&id)?;
-    write_file(&args.output, &state_file(&value, &id).encode())?;
-    ctx.out.emit(
-        json!({"state": id.hex(), "layout": value.layout.to_string(), "batch": value.batch(), "file": args.output.display().to_string()}),
-        || format!("wrote state {} ({}, batch {}) to {}", id.short(), value.layout, value.batch(), args.output.display()),
-    );
+    let mut states = Vec::new();
+    for reference in &args.references {
+        let id = ctx.resolve(reference, model.as_ref(), &args.stream.stream, None)?;
+        // Loading re-hashes every slot: damaged content is never exported.
+        let mut value = ctx.store.load_state(&id)?;
+        if let Some(slots) = &args.slots {
+            if args.references.len() > 1 {
+                bail!("--slots selects from one state; export one ref at a time with it");
+            }
+            value = value.select(slots)?;
+        }
+        states.push((reference.clone(), value));
+    }
+    let single = states.len() == 1;
+    let named: Vec<(Option<String>, &crate::state::StateValue)> =
+        states.iter().map(|(r, v)| (if single { None } else { Some(r.clone()) }, v)).collect();
+    write_file(&args.output, &states_to_file(&named).encode())?;
+    let rows: Vec<serde_json::Value> = states
+        .iter()
+        .map(|(r, v)| json!({"ref": r, "state": v.id().hex(), "layout": v.layout.to_string(), "batch": v.batch()}))
+        .collect();
+    let mut json = json!({"states": rows, "file": args.output.display().to_string()});
+    if single {
+        json["state"] = rows[0]["state"].clone();
+        json["layout"] = rows[0]["layout"].clone();
+        json["batch"] = rows[0]["batch"].clone();
+    }
+    ctx.out.emit(json, || {
+        let list: Vec<String> = states.iter().map(|(r, v)| format!("{r} ({}, {}, batch {})", v.id().short(), v.layout, v.batch())).collect();
+        format!("wrote {} to {}", list.join(", "), args.output.display())
+    });
     Ok(0)
 }

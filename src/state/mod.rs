@@ -2,10 +2,12 @@
 //! slots, broadcast, encode, hash, compare. No I/O happens here.
 
 mod compare;
+mod exchange;
 mod layout;
 mod recipe;
 mod value;
 
+pub use exchange::{states_from_file, states_to_file, FileStates};
 pub use compare::{compare, LayerDiff, SlotDiff, StateComparison};
 pub use layout::{Cell, Layout};
 pub use recipe::{slot_id, state_id};

@@ -117,7 +117,7 @@ fn wrong_tensor_names_or_shapes_are_refused() {
         "odd.safetensors",
         &[("hidden", Tensor::new(vec![1, 2], vec![0.0; 2]))],
     );
-    env.fails(&["import", s(&odd)], 1, "holds no state");
+    env.fails(&["import", s(&odd)], 1, "outside the scheme");
 }
 
 #[test]

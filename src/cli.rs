@@ -61,6 +61,13 @@ pub enum Command {
     Audit(AuditArgs),
     /// Re-hash every slot, state, object and weights file; check every ref and event
     Verify,
+    /// Run a prefix from stored state(s) and store the result, touching no stream (R2D2's burn-in)
+    BurnIn(BurnInArgs),
+    /// Tags: list, delete
+    #[command(subcommand)]
+    Tag(TagCommand),
+    /// Remove what no tag, stream or kept event reaches
+    Gc(GcArgs),
     /// Read a state from a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
     Import(ImportArgs),
 }
@@ -194,6 +201,15 @@ pub struct ResetArgs {
 pub struct LogArgs {
     #[command(flatten)]
     pub stream: StreamArgs,
+    /// The whole journal: every model and stream
+    #[arg(long, conflicts_with = "model")]
+    pub all: bool,
+    /// Only events of this kind (train, predict, restore, slice, reset, import, tag, burn-in, ...)
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only events this recent: 30s, 15m, 2h, 7d
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
     /// Show at most this many events
     #[arg(long)]
     pub limit: Option<usize>,
@@ -204,6 +220,9 @@ pub struct ShowArgs {
     /// State to show [default: HEAD]
     #[arg(value_name = "REF", default_value = "HEAD")]
     pub reference: String,
+    /// Print the state's numbers, per slot and tensor
+    #[arg(long)]
+    pub values: bool,
     #[command(flatten)]
     pub stream: StreamArgs,
 }
@@ -223,6 +242,9 @@ pub struct DiffArgs {
     /// Exit 3 when the states differ
     #[arg(long)]
     pub exit_code: bool,
+    /// Also run both states on this input and report the output divergence, max|y_a - y_b| / max|y_a| (A is the reference)
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<String>,
     #[command(flatten)]
     pub stream: StreamArgs,
 }
@@ -345,4 +367,50 @@ pub struct AuditArgs {
     /// Rerun training of MODEL (default: every trained model) and check the weights and training states
     #[arg(long, value_name = "MODEL", num_args = 0..=1, default_missing_value = "")]
     pub train: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BurnInArgs {
+    /// Start state(s); with --per-slot one one-slot state per sequence of the prefix
+    #[arg(value_name = "REF", required = true)]
+    pub references: Vec<String>,
+    /// The prefix to run: [batch, steps, features] (.safetensors, .csv, .json, or - for stdin)
+    #[arg(long, short)]
+    pub input: String,
+    /// Each REF is a one-slot state for one sequence (row) of the prefix
+    #[arg(long)]
+    pub per_slot: bool,
+    /// Tag the resulting state
+    #[arg(long, conflicts_with = "tag_prefix")]
+    pub tag: Option<String>,
+    /// Tag each resulting state (--per-slot): the prefix plus its row number
+    #[arg(long, value_name = "PREFIX")]
+    pub tag_prefix: Option<String>,
+    /// Move tags that already exist
+    #[arg(long)]
+    pub force: bool,
+    /// Model to run [default: the newest model]
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TagCommand {
+    /// Every tag and the state it names
+    List,
+    /// Remove a tag (the state stays until gc finds it unreachable)
+    Delete {
+        /// Tag name
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// List what would be removed and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Drop journal events older than this (30s, 15m, 2h, 7d) first; by default every event is kept
+    #[arg(long, value_name = "DURATION")]
+    pub keep_events_since: Option<String>,
 }

@@ -83,3 +83,44 @@ mod tests {
         assert!(d.max_ulps > 0);
     }
 }
+
+/// Output divergence as R2D2 measures staleness: `max|y_a - y_b| / max|y_a|`
+/// with `a` the reference, overall and per slot (row of `width` outputs).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Staleness {
+    pub overall: f64,
+    pub max_abs: f64,
+    pub per_slot: Vec<f64>,
+}
+
+pub fn staleness(reference: &[f32], other: &[f32], width: usize) -> Staleness {
+    let ratio = |a: &[f32], b: &[f32]| -> (f64, f64) {
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).abs())
+            .fold(0.0, f64::max);
+        let scale = a.iter().map(|x| (*x as f64).abs()).fold(0.0, f64::max);
+        (
+            if scale > 0.0 {
+                diff / scale
+            } else if diff > 0.0 {
+                f64::INFINITY
+            } else {
+                0.0
+            },
+            diff,
+        )
+    };
+    let (overall, max_abs) = ratio(reference, other);
+    let per_slot = reference
+        .chunks(width.max(1))
+        .zip(other.chunks(width.max(1)))
+        .map(|(a, b)| ratio(a, b).0)
+        .collect();
+    Staleness {
+        overall,
+        max_abs,
+        per_slot,
+    }
+}

@@ -35,22 +35,6 @@ struct EventAudit {
     recorded_platform: serde_json::Value,
 }
 
-/// Parses `30s`, `15m`, `2h`, `7d` into milliseconds.
-fn parse_duration(text: &str) -> Result<i64> {
-    let bad =
-        || anyhow!("bad --since '{text}': write a number and a unit, e.g. 30s, 15m, 2h or 7d");
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(bad()),
-    };
-    Ok(n * unit_ms)
-}
-
 struct Replayer<'a> {
     ctx: &'a Context,
     weights: HashMap<WeightsId, std::result::Result<Weights, String>>,
@@ -137,7 +121,7 @@ fn select_events(ctx: &Context, args: &AuditArgs) -> Result<Vec<EventRecord>> {
         events.retain(|e| args.events.contains(&e.id));
     }
     if let Some(since) = &args.since {
-        let cutoff = now_ms() - parse_duration(since)?;
+        let cutoff = now_ms() - super::context::parse_duration("--since", since)?;
         events.retain(|e| e.at >= cutoff);
     }
     if let Some(tag) = &args.tag {

@@ -295,3 +295,18 @@ pub fn platform() -> serde_json::Value {
         "threads": std::env::var("RAYON_NUM_THREADS").ok().and_then(|t| t.parse::<u64>().ok()),
     })
 }
+
+/// Parses `30s`, `15m`, `2h`, `7d` into milliseconds.
+pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
+    let bad = || anyhow!("bad {flag} '{text}': write a number and a unit, e.g. 30s, 15m, 2h or 7d");
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit_ms).ok_or_else(bad)
+}

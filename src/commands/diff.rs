@@ -4,8 +4,12 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::context::Context;
+use super::predict::check_batch;
 use super::EXIT_DIFFERENT;
 use crate::cli::DiffArgs;
+use crate::input::read_input;
+use crate::model::predict;
+use crate::replay::staleness;
 use crate::state::compare;
 
 pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
@@ -34,6 +38,23 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
         );
     }
     let cmp = compare(&a, &b);
+    let outputs = match &args.input {
+        None => None,
+        Some(input) => {
+            let model = model.as_ref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "diff --input runs a model; this store has none: import or train one first"
+                )
+            })?;
+            ctx.check_layout(&a, &a_id, model)?;
+            let x = read_input(input, model.config.input_size)?;
+            check_batch(&a, &a_id, x.shape[0])?;
+            let weights = ctx.weights(model)?;
+            let ya = predict(&weights, &x, &a)?.outputs;
+            let yb = predict(&weights, &x, &b)?.outputs;
+            Some(staleness(&ya, &yb, model.config.output_size))
+        }
+    };
     let different = match args.tolerance {
         Some(t) => cmp.max_abs > t,
         None => !cmp.bit_equal,
@@ -51,6 +72,9 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
     });
     if args.per_slot {
         json["slots"] = serde_json::to_value(&cmp.slots)?;
+    }
+    if let Some(o) = &outputs {
+        json["outputs"] = serde_json::to_value(o)?;
     }
     ctx.out.emit(json, || {
         let mut text = format!(
@@ -89,6 +113,17 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
                     s.max_abs,
                     if s.bit_equal { "bit-equal" } else { "differs" }
                 ));
+            }
+        }
+        if let Some(o) = &outputs {
+            text.push_str(&format!(
+                "outputs on the input: staleness max|y_a - y_b| / max|y_a| = {:.4e} (max |y_a - y_b| {:.4e})\n",
+                o.overall, o.max_abs
+            ));
+            if args.per_slot {
+                for (slot, v) in o.per_slot.iter().enumerate() {
+                    text.push_str(&format!("slot {slot:>4}  staleness {v:.4e}\n"));
+                }
             }
         }
         let changed: Vec<String> = cmp

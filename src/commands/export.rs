@@ -38,8 +38,10 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<i32> {
         states.push((reference.clone(), value));
     }
     let single = states.len() == 1;
-    let named: Vec<(Option<String>, &crate::state::StateValue)> =
-        states.iter().map(|(r, v)| (if single { None } else { Some(r.clone()) }, v)).collect();
+    let named: Vec<(Option<String>, &crate::state::StateValue)> = states
+        .iter()
+        .map(|(r, v)| (if single { None } else { Some(r.clone()) }, v))
+        .collect();
     write_file(&args.output, &states_to_file(&named).encode())?;
     let rows: Vec<serde_json::Value> = states
         .iter()
@@ -52,7 +54,17 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<i32> {
         json["batch"] = rows[0]["batch"].clone();
     }
     ctx.out.emit(json, || {
-        let list: Vec<String> = states.iter().map(|(r, v)| format!("{r} ({}, {}, batch {})", v.id().short(), v.layout, v.batch())).collect();
+        let list: Vec<String> = states
+            .iter()
+            .map(|(r, v)| {
+                format!(
+                    "{r} ({}, {}, batch {})",
+                    v.id().short(),
+                    v.layout,
+                    v.batch()
+                )
+            })
+            .collect();
         format!("wrote {} to {}", list.join(", "), args.output.display())
     });
     Ok(0)

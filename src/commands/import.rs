@@ -25,7 +25,11 @@ fn items(states: FileStates, args: &ImportArgs) -> Result<Vec<Item>> {
             if prefix.is_some() {
                 bail!("--tag-prefix names many states; this file holds one: use --tag NAME (or --per-slot to split it)");
             }
-            vec![Item { label: "the state".into(), tag: args.tag.clone(), value }]
+            vec![Item {
+                label: "the state".into(),
+                tag: args.tag.clone(),
+                value,
+            }]
         }
         (FileStates::Single(value), true) => (0..value.batch())
             .map(|slot| {
@@ -36,7 +40,9 @@ fn items(states: FileStates, args: &ImportArgs) -> Result<Vec<Item>> {
                 })
             })
             .collect::<Result<_>>()?,
-        (FileStates::Named(_), true) => bail!("--per-slot splits a file of one state; this file holds named states"),
+        (FileStates::Named(_), true) => {
+            bail!("--per-slot splits a file of one state; this file holds named states")
+        }
         (FileStates::Named(list), false) => list
             .into_iter()
             .map(|(name, value)| Item {
@@ -111,9 +117,14 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<i32> {
             .zip(&ids)
             .map(|(i, id)| json!({"state": id.hex(), "from": i.label, "layout": i.value.layout.to_string(), "batch": i.value.batch(), "tag": i.tag}))
             .collect();
-        ctx.out.emit(json!({"states": rows, "count": items.len()}), || {
-            format!("imported {} states from {}", items.len(), args.file.display())
-        });
+        ctx.out
+            .emit(json!({"states": rows, "count": items.len()}), || {
+                format!(
+                    "imported {} states from {}",
+                    items.len(),
+                    args.file.display()
+                )
+            });
     }
     Ok(0)
 }

@@ -1,11 +1,12 @@
-//! `statectl log`: the history of a stream, newest first.
+//! `statectl log`: the history of a stream (or with `--all` the whole
+//! journal), newest first, filtered by kind and time.
 
 use anyhow::Result;
 use serde_json::json;
 
-use super::context::Context;
+use super::context::{parse_duration, Context};
 use crate::cli::LogArgs;
-use crate::store::{EventFilter, EventRecord};
+use crate::store::{now_ms, EventFilter, EventRecord};
 
 fn short(id: Option<String>) -> String {
     id.map(|h| h[..12].to_string())
@@ -29,30 +30,67 @@ pub fn event_json(e: &EventRecord) -> serde_json::Value {
 }
 
 pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
-    let model = ctx.model(args.stream.model.as_deref())?;
+    let since = match &args.since {
+        Some(text) => Some(now_ms() - parse_duration("--since", text)?),
+        None => None,
+    };
+    let model = if args.all {
+        None
+    } else {
+        Some(ctx.model(args.stream.model.as_deref())?)
+    };
     let events = ctx.store.events(&EventFilter {
-        model: Some(model.record.id),
-        stream: Some(args.stream.stream.clone()),
+        model: model.as_ref().map(|m| m.record.id),
+        stream: model.as_ref().map(|_| args.stream.stream.clone()),
+        kind: args.kind.clone(),
+        since,
         limit: args.limit,
-        ..Default::default()
     })?;
-    let head = ctx.head(&model, &args.stream.stream)?;
+    let head = match &model {
+        Some(m) => ctx.head(m, &args.stream.stream)?,
+        None => None,
+    };
     let rows: Vec<serde_json::Value> = events.iter().map(event_json).collect();
     ctx.out.emit(
-        json!({"model": model.record.name, "stream": args.stream.stream, "head": head.map(|h| h.hex()), "events": rows}),
+        json!({
+            "model": model.as_ref().map(|m| m.record.name.clone()),
+            "stream": model.as_ref().map(|_| args.stream.stream.clone()),
+            "head": head.map(|h| h.hex()),
+            "events": rows,
+        }),
         || {
+            let scope = match &model {
+                Some(m) => format!("model '{}', stream '{}'", m.record.name, args.stream.stream),
+                None => "all models and streams".to_string(),
+            };
             let mut text = format!(
-                "model '{}', stream '{}'\n{:>6}  {:<8} {:<12}    {:<12}  {}\n",
-                model.record.name, args.stream.stream, "EVENT", "KIND", "BEFORE", "AFTER", "TAGS"
+                "{scope}\n{:>6}  {:<8} {:<12}    {:<12}  {}\n",
+                "EVENT", "KIND", "BEFORE", "AFTER", "TAGS"
             );
             for e in &events {
                 let tags = e
                     .state_after
                     .map(|s| ctx.store.tags_of(&s).unwrap_or_default().join(","))
                     .unwrap_or_default();
-                let mark = if e.state_after == head && e.moved_stream { " (HEAD)" } else { "" };
+                let mark = if head.is_some() && e.state_after == head && e.moved_stream {
+                    " (HEAD)"
+                } else {
+                    ""
+                };
+                let place = if model.is_none() {
+                    format!(
+                        "  [{}{}]",
+                        e.model_name.as_deref().unwrap_or("-"),
+                        e.stream
+                            .as_ref()
+                            .map(|s| format!("/{s}"))
+                            .unwrap_or_default()
+                    )
+                } else {
+                    String::new()
+                };
                 text.push_str(&format!(
-                    "{:>6}  {:<8} {:<12} -> {:<12}  {tags}{mark}\n",
+                    "{:>6}  {:<8} {:<12} -> {:<12}  {tags}{mark}{place}\n",
                     e.id,
                     e.kind,
                     short(e.state_before.map(|s| s.hex())),

@@ -3,10 +3,12 @@
 //! on stdout. The dispatcher opens the store once and hands it down.
 
 mod audit;
+mod burn_in;
 mod context;
 mod demo;
 mod diff;
 mod export;
+mod gc;
 mod import;
 mod log;
 mod model;
@@ -15,6 +17,7 @@ mod reset;
 mod restore;
 mod show;
 mod snapshot;
+mod tag;
 mod train;
 mod verify;
 
@@ -59,5 +62,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => import::run(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
         Command::Verify => verify::run(&ctx),
+        Command::BurnIn(args) => burn_in::run(&ctx, args),
+        Command::Tag(cmd) => tag::run(&ctx, cmd),
+        Command::Gc(args) => gc::run(&ctx, args),
     }
 }

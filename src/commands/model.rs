@@ -30,10 +30,16 @@ pub fn register(
     extra: impl FnOnce(&Model) -> Result<()>,
 ) -> Result<Model> {
     let bytes = weights.to_file().encode();
-    let (weights_id, created) = ctx.store.put_weights(&bytes)?;
     let config = serde_json::to_string(&weights.config)?;
     let training = training.map(|t| t.to_string());
+    let mut created = None;
+    // The file is written inside the transaction: gc, which holds the same
+    // write lock, can then never see it unreferenced.
     let result = ctx.store.write(|store| -> Result<Model> {
+        let (weights_id, new_file) = store.put_weights(&bytes)?;
+        if new_file {
+            created = Some(weights_id);
+        }
         if let Some(old) = store.find_model(name)? {
             if !replace {
                 bail!("model '{name}' already exists; choose another --name");
@@ -49,8 +55,8 @@ pub fn register(
         extra(&model)?;
         Ok(model)
     });
-    if result.is_err() && created {
-        ctx.store.remove_weights(&weights_id);
+    if let (Err(_), Some(id)) = (&result, created) {
+        ctx.store.remove_weights(&id);
     }
     result
 }

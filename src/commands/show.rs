@@ -27,8 +27,18 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
         }
     }
     let slots: Vec<String> = record.slots.iter().map(|s| s.hex()).collect();
-    ctx.out.emit(
-        json!({
+    // Per tensor, one row of numbers per slot.
+    let mut values = serde_json::Map::new();
+    if args.values {
+        for (layer, units) in value.layout.units.iter().enumerate() {
+            for (k, name) in value.layout.cell.tensors().iter().enumerate() {
+                let data = value.layer_tensor(layer, k);
+                let rows: Vec<&[f32]> = data.chunks(*units).collect();
+                values.insert(format!("l{layer}.{name}"), json!(rows));
+            }
+        }
+    }
+    let mut json = json!({
             "state": id.hex(),
             "layout": record.layout,
             "batch": record.slots.len(),
@@ -36,46 +46,59 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
             "tags": tags,
             "origin": origin.as_ref().map(super::log::event_json),
             "stats": stats,
-        }),
-        || {
-            let mut text = format!(
-                "state   {}\nlayout  {}\nbatch   {}\ntags    {}\n",
-                id.hex(),
-                record.layout,
-                record.slots.len(),
-                if tags.is_empty() {
-                    "-".to_string()
-                } else {
-                    tags.join(", ")
-                }
-            );
-            if let Some(e) = &origin {
-                text.push_str(&format!(
-                    "origin  event {} ({}{})\n",
-                    e.id,
-                    e.kind,
-                    e.model_name
-                        .as_ref()
-                        .map(|m| format!(", model '{m}'"))
-                        .unwrap_or_default()
-                ));
+    });
+    if args.values {
+        json["values"] = serde_json::Value::Object(values.clone());
+    }
+    ctx.out.emit(json, || {
+        let mut text = format!(
+            "state   {}\nlayout  {}\nbatch   {}\ntags    {}\n",
+            id.hex(),
+            record.layout,
+            record.slots.len(),
+            if tags.is_empty() {
+                "-".to_string()
+            } else {
+                tags.join(", ")
             }
-            for (i, slot) in record.slots.iter().enumerate() {
-                text.push_str(&format!("slot {i:>4}  {}\n", slot.short()));
+        );
+        if let Some(e) = &origin {
+            text.push_str(&format!(
+                "origin  event {} ({}{})\n",
+                e.id,
+                e.kind,
+                e.model_name
+                    .as_ref()
+                    .map(|m| format!(", model '{m}'"))
+                    .unwrap_or_default()
+            ));
+        }
+        for (i, slot) in record.slots.iter().enumerate() {
+            text.push_str(&format!("slot {i:>4}  {}\n", slot.short()));
+        }
+        for s in &stats {
+            text.push_str(&format!(
+                "l{}.{}  min {:.6}  max {:.6}  mean {:.6}  mean|x| {:.6}\n",
+                s["layer"],
+                s["tensor"].as_str().unwrap_or(""),
+                s["min"].as_f64().unwrap_or(0.0),
+                s["max"].as_f64().unwrap_or(0.0),
+                s["mean"].as_f64().unwrap_or(0.0),
+                s["mean_abs"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        for (name, rows) in &values {
+            for (slot, row) in rows.as_array().into_iter().flatten().enumerate() {
+                let nums: Vec<String> = row
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| format!("{:.7}", v.as_f64().unwrap_or(0.0)))
+                    .collect();
+                text.push_str(&format!("{name} slot {slot}: {}\n", nums.join(" ")));
             }
-            for s in &stats {
-                text.push_str(&format!(
-                    "l{}.{}  min {:.6}  max {:.6}  mean {:.6}  mean|x| {:.6}\n",
-                    s["layer"],
-                    s["tensor"].as_str().unwrap_or(""),
-                    s["min"].as_f64().unwrap_or(0.0),
-                    s["max"].as_f64().unwrap_or(0.0),
-                    s["mean"].as_f64().unwrap_or(0.0),
-                    s["mean_abs"].as_f64().unwrap_or(0.0)
-                ));
-            }
-            text
-        },
-    );
+        }
+        text
+    });
     Ok(0)
 }

@@ -182,10 +182,6 @@ pub fn record_training(
     report: &TrainReport,
 ) -> Result<Model> {
     let data_bytes = plan.data.to_file().encode();
-    // The init weights are kept so `audit --train` can rerun from them.
-    if plan.init_source.get("weights").is_some() {
-        ctx.store.put_weights(&plan.init.to_file().encode())?;
-    }
     let training = json!({
         "train": plan.train,
         "init": plan.init_source,
@@ -197,6 +193,10 @@ pub fn record_training(
     });
     let weights = &report.weights;
     super::model::register(ctx, name, weights, Some(&training), replace, |model| {
+        // The init weights are kept so `audit --train` can rerun from them.
+        if plan.init_source.get("weights").is_some() {
+            ctx.store.put_weights(&plan.init.to_file().encode())?;
+        }
         let data = ctx.store.put_object(&data_bytes)?;
         for trained in &report.states {
             let id = ctx.store.put_state(&trained.state)?;

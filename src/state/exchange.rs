@@ -41,8 +41,12 @@ pub fn states_to_file(states: &[(Option<String>, &StateValue)]) -> TensorFile {
                 );
             }
         }
-        file.metadata.insert(meta_key(name.as_deref(), "layout"), value.layout.to_string());
-        file.metadata.insert(meta_key(name.as_deref(), "state"), value.id().hex());
+        file.metadata.insert(
+            meta_key(name.as_deref(), "layout"),
+            value.layout.to_string(),
+        );
+        file.metadata
+            .insert(meta_key(name.as_deref(), "state"), value.id().hex());
     }
     file
 }
@@ -64,8 +68,14 @@ fn parse_name(full: &str) -> Option<(Option<&str>, usize, &str)> {
     Some((name, layer, tensor))
 }
 
-fn build(name: Option<&str>, tensors: &BTreeMap<(usize, &str), &Tensor>, file: &TensorFile) -> Result<StateValue, String> {
-    let label = name.map(|n| format!("state '{n}'")).unwrap_or_else(|| "the state".into());
+fn build(
+    name: Option<&str>,
+    tensors: &BTreeMap<(usize, &str), &Tensor>,
+    file: &TensorFile,
+) -> Result<StateValue, String> {
+    let label = name
+        .map(|n| format!("state '{n}'"))
+        .unwrap_or_else(|| "the state".into());
     let prefix = name.map(|n| format!("{n}.")).unwrap_or_default();
     let layers = tensors.keys().map(|(l, _)| l + 1).max().unwrap_or(0);
     let mut units = Vec::new();
@@ -75,9 +85,21 @@ fn build(name: Option<&str>, tensors: &BTreeMap<(usize, &str), &Tensor>, file: &
         let (h_name, c_name) = (format!("{prefix}l{layer}.h"), format!("{prefix}l{layer}.c"));
         let (h, c) = match (tensors.get(&(layer, "h")), tensors.get(&(layer, "c"))) {
             (Some(h), Some(c)) => (*h, *c),
-            (Some(_), None) => return Err(format!("{label} has '{h_name}' but no '{c_name}': an LSTM state needs both")),
-            (None, Some(_)) => return Err(format!("{label} has '{c_name}' but no '{h_name}': an LSTM state needs both")),
-            (None, None) => return Err(format!("{label} has no layer {layer} ('{h_name}') but has later layers")),
+            (Some(_), None) => {
+                return Err(format!(
+                    "{label} has '{h_name}' but no '{c_name}': an LSTM state needs both"
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "{label} has '{c_name}' but no '{h_name}': an LSTM state needs both"
+                ))
+            }
+            (None, None) => {
+                return Err(format!(
+                    "{label} has no layer {layer} ('{h_name}') but has later layers"
+                ))
+            }
         };
         for (n, t) in [(&h_name, h), (&c_name, c)] {
             if t.shape.len() != 2 || t.shape.contains(&0) {
@@ -85,7 +107,11 @@ fn build(name: Option<&str>, tensors: &BTreeMap<(usize, &str), &Tensor>, file: &
             }
         }
         if h.shape != c.shape {
-            return Err(format!("'{h_name}' is {} but '{c_name}' is {}; they must match", h.shape_text(), c.shape_text()));
+            return Err(format!(
+                "'{h_name}' is {} but '{c_name}' is {}; they must match",
+                h.shape_text(),
+                c.shape_text()
+            ));
         }
         let b = *batch.get_or_insert(h.shape[0]);
         if h.shape[0] != b {
@@ -126,7 +152,10 @@ pub fn states_from_file(file: &TensorFile) -> Result<FileStates, String> {
         }
     }
     if !strays.is_empty() {
-        return Err(format!("tensor name(s) outside the scheme: {}; {SCHEME}", strays.join(", ")));
+        return Err(format!(
+            "tensor name(s) outside the scheme: {}; {SCHEME}",
+            strays.join(", ")
+        ));
     }
     if groups.is_empty() {
         return Err(format!("the file holds no state; {SCHEME}"));
@@ -153,7 +182,13 @@ mod tests {
 
     fn value(units: &[usize], batch: usize, seed: f32) -> StateValue {
         let layout = Layout::lstm(units);
-        let slots = (0..batch).map(|b| (0..layout.slot_len()).map(|i| seed + (b * 100 + i) as f32).collect()).collect();
+        let slots = (0..batch)
+            .map(|b| {
+                (0..layout.slot_len())
+                    .map(|i| seed + (b * 100 + i) as f32)
+                    .collect()
+            })
+            .collect();
         StateValue::new(layout, slots).unwrap()
     }
 
@@ -179,6 +214,8 @@ mod tests {
         assert!(states_from_file(&file).unwrap_err().contains("mixes"));
         let mut file = states_to_file(&[(None, &a)]);
         file.insert("hidden", Tensor::new(vec![1], vec![0.0]));
-        assert!(states_from_file(&file).unwrap_err().contains("outside the scheme"));
+        assert!(states_from_file(&file)
+            .unwrap_err()
+            .contains("outside the scheme"));
     }
 }

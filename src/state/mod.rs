@@ -7,8 +7,8 @@ mod layout;
 mod recipe;
 mod value;
 
-pub use exchange::{states_from_file, states_to_file, FileStates};
 pub use compare::{compare, LayerDiff, SlotDiff, StateComparison};
+pub use exchange::{states_from_file, states_to_file, FileStates};
 pub use layout::{Cell, Layout};
 pub use recipe::{slot_id, state_id};
 pub use value::{StateError, StateValue};

@@ -45,6 +45,8 @@ pub struct EventFilter {
     pub model: Option<i64>,
     pub stream: Option<String>,
     pub kind: Option<String>,
+    /// Only events at or after this time (ms since the epoch).
+    pub since: Option<i64>,
     pub limit: Option<usize>,
 }
 
@@ -137,11 +139,18 @@ impl Store {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM events
              WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR stream = ?2) AND (?3 IS NULL OR kind = ?3)
+               AND (?5 IS NULL OR at >= ?5)
              ORDER BY id DESC LIMIT ?4"
         ))?;
         let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
         let rows = stmt.query_map(
-            params![filter.model, filter.stream, filter.kind, limit],
+            params![
+                filter.model,
+                filter.stream,
+                filter.kind,
+                limit,
+                filter.since
+            ],
             from_row,
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

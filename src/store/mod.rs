@@ -6,6 +6,7 @@
 
 mod content;
 mod events;
+mod gc;
 mod migrate;
 mod models;
 mod refs;
@@ -19,6 +20,7 @@ use thiserror::Error;
 
 pub use content::StateRecord;
 pub use events::{EventFilter, EventRecord, NewEvent};
+pub use gc::GcReport;
 pub use migrate::SCHEMA_VERSION;
 pub use models::ModelRecord;
 pub use refs::{StreamRecord, TagRecord};

@@ -58,6 +58,14 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a tag; false when there was none.
+    pub fn delete_tag(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM tags WHERE name = ?1", [name])?
+            > 0)
+    }
+
     pub fn tags_of(&self, state: &StateId) -> Result<Vec<String>> {
         let mut stmt = self
             .conn

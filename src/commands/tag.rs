@@ -1,0 +1,49 @@
+//! `statectl tag list|delete`.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use super::context::Context;
+use crate::cli::TagCommand;
+use crate::store::NewEvent;
+
+pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
+    match cmd {
+        TagCommand::List => {
+            let tags = ctx.store.list_tags()?;
+            let rows: Vec<serde_json::Value> = tags
+                .iter()
+                .map(|t| json!({"tag": t.name, "state": t.state.hex(), "updated_at": t.updated_at}))
+                .collect();
+            ctx.out.emit(json!({ "tags": rows }), || {
+                if tags.is_empty() {
+                    return "no tags yet; `statectl snapshot --tag NAME` names the current state"
+                        .into();
+                }
+                tags.iter()
+                    .map(|t| format!("{:<24} {}\n", t.name, t.state.short()))
+                    .collect()
+            });
+        }
+        TagCommand::Delete { name } => {
+            let state = ctx.store.write(|store| -> Result<_> {
+                let Some(tag) = store.tag(&name)? else {
+                    bail!("tag '{name}' not found; `statectl tag list` shows the tags");
+                };
+                store.delete_tag(&name)?;
+                store.append_event(&NewEvent {
+                    kind: "untag",
+                    state_before: Some(tag.state),
+                    tag: Some(name.clone()),
+                    ..Default::default()
+                })?;
+                Ok(tag.state)
+            })?;
+            ctx.out.emit(
+                json!({"tag": name, "state": state.hex(), "deleted": true}),
+                || format!("deleted tag '{name}' (was {})", state.short()),
+            );
+        }
+    }
+    Ok(0)
+}

@@ -136,7 +136,7 @@ impl Store {
             else {
                 continue;
             };
-            if !live_weights.contains(&id.0.to_vec()) {
+            if !live_weights.contains(id.0.as_slice()) {
                 report.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
                 dead_files.push((id, entry.path()));
             }

@@ -5,5 +5,6 @@ mod audits;
 mod conformance;
 mod errors;
 mod state_commands;
+mod toolkit;
 mod training;
 mod util;

@@ -15,8 +15,22 @@ use crate::state::compare;
 pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
     let model = ctx.optional_model(args.stream.model.as_deref())?;
     let stream = &args.stream.stream;
-    let a_id = ctx.resolve(&args.a, model.as_ref(), stream, None)?;
-    let b_id = ctx.resolve(&args.b, model.as_ref(), stream, None)?;
+    // `zeros` takes the batch size of the state it is compared with.
+    let (a_id, b_id) = if args.a == "zeros" {
+        let b_id = ctx.resolve(&args.b, model.as_ref(), stream, None)?;
+        let batch = ctx.store.state_record(&b_id)?.slots.len();
+        (
+            ctx.resolve(&args.a, model.as_ref(), stream, Some(batch))?,
+            b_id,
+        )
+    } else {
+        let a_id = ctx.resolve(&args.a, model.as_ref(), stream, None)?;
+        let batch = ctx.store.state_record(&a_id)?.slots.len();
+        (
+            a_id,
+            ctx.resolve(&args.b, model.as_ref(), stream, Some(batch))?,
+        )
+    };
     let a = ctx.store.load_state(&a_id)?;
     let b = ctx.store.load_state(&b_id)?;
     if a.layout != b.layout {

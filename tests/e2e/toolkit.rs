@@ -365,3 +365,36 @@ fn gc_never_removes_what_a_ref_reaches_under_concurrent_use() {
         "fresh",
     ]);
 }
+
+#[test]
+fn the_r2d2_example_shows_burn_in_closest_to_the_true_state() {
+    let env = Env::new();
+    let out = std::process::Command::new("bash")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/r2d2_staleness.sh"))
+        .env("STATECTL", assert_cmd::cargo::cargo_bin("statectl"))
+        .env("STATECTL_STORE", env.store())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figure = |name: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no '{name}' figure in:\n{stdout}"))
+    };
+    let (zero, stored, burned) = (figure("zero"), figure("stored"), figure("burn-in"));
+    assert!(
+        burned < stored && burned < zero,
+        "zero {zero}, stored {stored}, burn-in {burned}"
+    );
+    assert!(
+        burned > 0.0,
+        "burn-in from an older model's state cannot be exact"
+    );
+}

@@ -27,14 +27,10 @@ fn get<'a>(file: &'a TensorFile, name: &str, hint: &str) -> Result<&'a Tensor, M
 }
 
 fn transpose(t: &Tensor) -> Tensor {
-    let (rows, cols) = (t.shape[0], t.shape[1]);
-    let mut data = vec![0.0; rows * cols];
-    for r in 0..rows {
-        for c in 0..cols {
-            data[c * rows + r] = t.data[r * cols + c];
-        }
-    }
-    Tensor::new(vec![cols, rows], data)
+    Tensor::new(
+        vec![t.shape[1], t.shape[0]],
+        crate::tensors::transpose(&t.data, t.shape[0], t.shape[1]),
+    )
 }
 
 fn finish(

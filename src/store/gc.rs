@@ -45,6 +45,27 @@ fn ids(conn: &rusqlite::Connection, sql: &str, cutoff: Option<i64>) -> Result<Ha
     Ok(set)
 }
 
+/// Rows of `table` (with `id` and `bytes` columns) whose id is not live,
+/// and the bytes they hold.
+fn dead_rows(
+    conn: &rusqlite::Connection,
+    table: &str,
+    live: &HashSet<Vec<u8>>,
+) -> Result<(Vec<Vec<u8>>, u64)> {
+    let mut dead = Vec::new();
+    let mut bytes = 0;
+    let mut stmt = conn.prepare(&format!("SELECT id, length(bytes) FROM {table}"))?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (id, len): (Vec<u8>, i64) = (r.get(0)?, r.get(1)?);
+        if !live.contains(&id) {
+            bytes += len as u64 + 32;
+            dead.push(id);
+        }
+    }
+    Ok((dead, bytes))
+}
+
 impl Store {
     /// Finds (and unless `dry_run`, removes) what nothing reaches. Events
     /// before `cutoff` (ms since the epoch) are dropped first; `None` keeps
@@ -106,26 +127,9 @@ impl Store {
                 dead_states.push(id);
             }
         }
-        let mut dead_slots = Vec::new();
-        let mut stmt = conn.prepare("SELECT id, length(bytes) FROM slots")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let (id, len): (Vec<u8>, i64) = (r.get(0)?, r.get(1)?);
-            if !live_slots.contains(&id) {
-                report.bytes += len as u64 + 32;
-                dead_slots.push(id);
-            }
-        }
-        let mut dead_objects = Vec::new();
-        let mut stmt = conn.prepare("SELECT id, length(bytes) FROM objects")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let (id, len): (Vec<u8>, i64) = (r.get(0)?, r.get(1)?);
-            if !live_objects.contains(&id) {
-                report.bytes += len as u64 + 32;
-                dead_objects.push(id);
-            }
-        }
+        let (dead_slots, slot_bytes) = dead_rows(conn, "slots", &live_slots)?;
+        let (dead_objects, object_bytes) = dead_rows(conn, "objects", &live_objects)?;
+        report.bytes += slot_bytes + object_bytes;
         let dir = self.root.join("weights");
         let mut dead_files = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {

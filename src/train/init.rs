@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::{LayerWeights, ModelConfig, Weights};
-use crate::tensors::Tensor;
+use crate::tensors::{transpose, Tensor};
 
 fn glorot_uniform(rng: &mut ChaCha8Rng, fan_in: usize, fan_out: usize) -> Vec<f32> {
     let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
@@ -50,16 +50,6 @@ fn orthogonal(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f32> {
         for c in 0..cols {
             // Q is n x k; the result is Q (rows >= cols) or Q^T (rows < cols).
             out[r * cols + c] = if rows >= cols { q[c][r] } else { q[r][c] } as f32;
-        }
-    }
-    out
-}
-
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = data[r * cols + c];
         }
     }
     out

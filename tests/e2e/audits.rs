@@ -73,20 +73,7 @@ fn a_flipped_slot_byte_is_named_by_verify_audit_and_restore() {
     let env = demo_env();
     let case4 = env.json(&["show", "case4"]);
     let slot = case4["slots"][0].as_str().unwrap().to_string();
-    let db = env.db();
-    let mut bytes: Vec<u8> = db
-        .query_row(
-            "SELECT bytes FROM slots WHERE id = ?1",
-            [id_bytes(&slot)],
-            |r| r.get(0),
-        )
-        .unwrap();
-    bytes[5] ^= 0x10;
-    db.execute(
-        "UPDATE slots SET bytes = ?1 WHERE id = ?2",
-        rusqlite::params![bytes, id_bytes(&slot)],
-    )
-    .unwrap();
+    env.flip_blob("slots", "bytes", &slot, 5, 0x10);
 
     let (code, problems) = verify_problems(&env);
     assert_eq!(code, 3);
@@ -136,21 +123,7 @@ fn a_flipped_object_byte_fails_its_event_only() {
         .unwrap()
         .clone();
     let output = predict["output"].as_str().unwrap().to_string();
-    let db = env.db();
-    let mut bytes: Vec<u8> = db
-        .query_row(
-            "SELECT bytes FROM objects WHERE id = ?1",
-            [id_bytes(&output)],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    db.execute(
-        "UPDATE objects SET bytes = ?1 WHERE id = ?2",
-        rusqlite::params![bytes, id_bytes(&output)],
-    )
-    .unwrap();
+    env.flip_blob("objects", "bytes", &output, -1, 1);
     let (code, problems) = verify_problems(&env);
     assert_eq!(code, 3);
     assert!(
@@ -327,18 +300,7 @@ fn a_numeric_mismatch_reports_ulps_and_tolerance_accepts_it() {
 #[test]
 fn the_scripted_audit_example_passes() {
     let env = Env::new();
-    let out = std::process::Command::new("bash")
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/audit.sh"))
-        .env("STATECTL", assert_cmd::cargo::cargo_bin("statectl"))
-        .env("STATECTL_STORE", env.store())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = env.run_example("audit.sh");
     assert!(stdout.contains("4 reproduced bit for bit"), "{stdout}");
     assert!(
         stdout.contains("training of 'audited': reproduced"),

@@ -369,18 +369,7 @@ fn gc_never_removes_what_a_ref_reaches_under_concurrent_use() {
 #[test]
 fn the_r2d2_example_shows_burn_in_closest_to_the_true_state() {
     let env = Env::new();
-    let out = std::process::Command::new("bash")
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/r2d2_staleness.sh"))
-        .env("STATECTL", assert_cmd::cargo::cargo_bin("statectl"))
-        .env("STATECTL_STORE", env.store())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = env.run_example("r2d2_staleness.sh");
     let figure = |name: &str| -> f64 {
         stdout
             .lines()

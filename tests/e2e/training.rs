@@ -8,7 +8,7 @@
     clippy::type_complexity
 )]
 
-use statectl::tensors::{Tensor, TensorFile};
+use statectl::tensors::{transpose, Tensor, TensorFile};
 
 use crate::util::*;
 
@@ -256,16 +256,6 @@ fn values(n: usize, seed: f64) -> Vec<f32> {
     (0..n)
         .map(|i| ((i as f64 * 0.7 + seed).sin() * 0.5) as f32)
         .collect()
-}
-
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = data[r * cols + c];
-        }
-    }
-    out
 }
 
 #[test]

@@ -252,3 +252,51 @@ pub fn id_bytes(hex: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
 }
+
+impl Env {
+    /// Runs a script from `examples/` against the built binary and this
+    /// store; returns stdout, failing the test if the script fails.
+    pub fn run_example(&self, script: &str) -> String {
+        let out = std::process::Command::new("bash")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("examples")
+                    .join(script),
+            )
+            .env("STATECTL", assert_cmd::cargo::cargo_bin("statectl"))
+            .env("STATECTL_STORE", self.store())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{script}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Flips bits `mask` of byte `index` (from the end when negative) of the
+    /// `bytes`-like `column` of the row `id` of `table`, behind statectl's back.
+    pub fn flip_blob(&self, table: &str, column: &str, id: &str, index: isize, mask: u8) {
+        let db = self.db();
+        let mut bytes: Vec<u8> = db
+            .query_row(
+                &format!("SELECT {column} FROM {table} WHERE id = ?1"),
+                [id_bytes(id)],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let at = if index < 0 {
+            (bytes.len() as isize + index) as usize
+        } else {
+            index as usize
+        };
+        bytes[at] ^= mask;
+        db.execute(
+            &format!("UPDATE {table} SET {column} = ?1 WHERE id = ?2"),
+            rusqlite::params![bytes, id_bytes(id)],
+        )
+        .unwrap();
+    }
+}

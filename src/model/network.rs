@@ -31,6 +31,12 @@ pub struct LayerParams {
 #[derive(Clone)]
 pub struct Network {
     pub config: ModelConfig,
+    /// Multiply one batch row at a time, so a row's result never depends on
+    /// the batch around it: candle's matmul rounds differently for other
+    /// batch sizes (1 ULP seen), and a slot re-batched or burnt in alone
+    /// must give the same bits as in its original batch. Inference sets
+    /// this; training multiplies whole batches for speed.
+    pub row_exact: bool,
     pub layers: Vec<LayerParams>,
     /// `[out, H_last]`.
     pub head_w: CTensor,
@@ -56,6 +62,7 @@ impl Network {
             .collect::<candle_core::Result<_>>()?;
         Ok(Network {
             config: w.config.clone(),
+            row_exact: true,
             layers,
             head_w: to_candle(&w.head_w)?,
             head_b: to_candle(&w.head_b)?,
@@ -65,14 +72,15 @@ impl Network {
     /// One LSTM step, Keras's order of operations:
     /// `z = x·W + h·U + b`; gates i, f, g, o; `c' = f*c + i*g`; `h' = o*tanh(c')`.
     fn step(
+        &self,
         p: &LayerParams,
         x: &CTensor,
         h: &CTensor,
         c: &CTensor,
     ) -> candle_core::Result<(CTensor, CTensor)> {
-        let z = x
-            .matmul(&p.w_ih.t()?)?
-            .add(&h.matmul(&p.w_hh.t()?)?)?
+        let z = self
+            .matmul(x, &p.w_ih)?
+            .add(&self.matmul(h, &p.w_hh)?)?
             .broadcast_add(&p.bias)?;
         let gates = z.chunk(4, 1)?;
         let i = candle_nn::ops::sigmoid(&gates[0])?;
@@ -82,6 +90,18 @@ impl Network {
         let c = f.mul(c)?.add(&i.mul(&g)?)?;
         let h = o.mul(&c.tanh()?)?;
         Ok((h, c))
+    }
+
+    /// `x · wᵀ` for `x` `[batch, in]` and `w` `[out, in]`.
+    fn matmul(&self, x: &CTensor, w: &CTensor) -> candle_core::Result<CTensor> {
+        let batch = x.dim(0)?;
+        if !self.row_exact || batch == 1 {
+            return x.matmul(&w.t()?);
+        }
+        let rows = (0..batch)
+            .map(|r| x.narrow(0, r, 1)?.matmul(&w.t()?))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        CTensor::cat(&rows, 0)
     }
 
     /// Runs the steps (`[batch, in]` each) through every layer from the
@@ -98,7 +118,7 @@ impl Network {
             let (mut h, mut c) = (h0.clone(), c0.clone());
             let mut out = Vec::with_capacity(seq.len());
             for x in &seq {
-                (h, c) = Self::step(params, x, &h, &c)?;
+                (h, c) = self.step(params, x, &h, &c)?;
                 out.push(h.clone());
             }
             finals.push((h, c));
@@ -107,8 +127,8 @@ impl Network {
         let last = seq
             .last()
             .ok_or_else(|| candle_core::Error::Msg("empty sequence".into()))?;
-        let logits = last
-            .matmul(&self.head_w.t()?)?
+        let logits = self
+            .matmul(last, &self.head_w)?
             .broadcast_add(&self.head_b)?;
         Ok((logits, finals))
     }

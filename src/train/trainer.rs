@@ -105,6 +105,7 @@ fn network(template: &Weights, vars: &[Var]) -> Network {
     let n = vars.len();
     Network {
         config: template.config.clone(),
+        row_exact: false,
         layers,
         head_w: t(n - 2),
         head_b: t(n - 1),

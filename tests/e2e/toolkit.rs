@@ -214,6 +214,19 @@ fn burn_in_runs_a_prefix_without_touching_the_stream_and_per_slot_matches_the_ba
             "slot {i}"
         );
     }
+    // Alone, in a batch of one, slot 3 burns in to the same bits.
+    let x1 = env.write_tensors(
+        "x1.safetensors",
+        &[(
+            "x",
+            Tensor::new(vec![1, 3, 1], vec![0.0, 1.0 / 27.0, 2.0 / 27.0]),
+        )],
+    );
+    let single = env.json(&["burn-in", "seq3", "--input", s(&x1)]);
+    assert_eq!(
+        env.json(&["show", single["state"].as_str().unwrap()])["slots"][0],
+        whole[3]
+    );
     let mut wrong = vec!["burn-in", "--per-slot", "--input", s(&x)];
     wrong.extend(refs[..5].iter().map(|r| r.as_str()));
     env.fails(&wrong, 1, "5 REF(s) for 6 sequence(s)");

@@ -28,16 +28,24 @@ impl Output {
     /// Prints the JSON value on stdout when `--json` is set, else the
     /// human text (also on stdout: it is the command's data).
     pub fn emit(&self, json: serde_json::Value, human: impl FnOnce() -> String) {
-        if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_default()
-            );
+        let text = if self.json {
+            serde_json::to_string_pretty(&json).unwrap_or_default()
         } else {
-            let text = human();
-            if !text.is_empty() {
-                println!("{}", text.trim_end());
+            human().trim_end().to_string()
+        };
+        if text.is_empty() {
+            return;
+        }
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {
+            // A reader that went away (`statectl log | head`) is not an
+            // error: the command's work is done and committed.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
             }
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
         }
     }
 }
@@ -309,4 +317,27 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
         _ => return Err(bad()),
     };
     n.checked_mul(unit_ms).ok_or_else(bad)
+}
+
+/// Refuses an output path whose folder does not exist, before any work is
+/// done, so a command never commits and then fails to write its file.
+pub fn check_output_path(path: &Path) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        bail!(
+            "cannot write '{}': folder '{}' does not exist; create it or pick another -o path",
+            path.display(),
+            parent.display()
+        );
+    }
+    if path.is_dir() {
+        bail!(
+            "cannot write '{}': it is a folder; give a file name with -o",
+            path.display()
+        );
+    }
+    Ok(())
 }

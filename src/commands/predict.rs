@@ -122,6 +122,9 @@ fn rows(values: &[f32], width: usize) -> Vec<Vec<f32>> {
 }
 
 pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
+    if let Some(path) = &args.output {
+        super::context::check_output_path(path)?;
+    }
     let model = ctx.model(args.stream.model.as_deref())?;
     let x = read_input(&args.input, model.config.input_size)?;
     let stream = &args.stream.stream;

@@ -254,3 +254,54 @@ fn tags_that_would_shadow_refs_are_refused() {
     env.fails(&["snapshot", "--tag", "HEAD"], 1, "cannot be a tag");
     env.fails(&["snapshot", "--tag", "beef"], 1, "cannot be a tag");
 }
+
+#[test]
+fn an_unwritable_output_path_fails_before_anything_is_recorded() {
+    let env = env_with_model();
+    let x = fixture("x_test.safetensors");
+    env.fails(
+        &[
+            "predict",
+            "--input",
+            s(&x),
+            "-o",
+            "/nonexistent/dir/out.safetensors",
+        ],
+        1,
+        "does not exist",
+    );
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let env = Env::new();
+    // A state big enough that its values overflow the pipe's buffer.
+    let big = env.write_tensors(
+        "big.safetensors",
+        &[
+            ("l0.h", Tensor::new(vec![2000, 64], vec![0.25; 128_000])),
+            ("l0.c", Tensor::new(vec![2000, 64], vec![0.5; 128_000])),
+        ],
+    );
+    env.ok(&["import", s(&big), "--tag", "big"]);
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; {} --store {} show big --values | head -c 1 >/dev/null",
+            assert_cmd::cargo::cargo_bin("statectl").display(),
+            s(&env.store())
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -450,3 +450,24 @@ fn the_built_in_alphabet_data_is_the_keras_runs_data() {
     assert_eq!(ours.tensors["x"], keras.tensors["x"]);
     assert_eq!(ours.tensors["y"], keras.tensors["y"]);
 }
+
+#[test]
+fn stacked_layers_of_different_widths_train_predict_and_audit() {
+    let env = Env::new();
+    let out = env.json(&[
+        "-q", "train", "--units", "8,4", "--epochs", "2", "--record", "batch", "--name", "stacked",
+    ]);
+    assert_eq!(out["layout"], "lstm:8,4");
+    let x = fixture("x_test.safetensors");
+    let p = env.json(&["predict", "--input", s(&x)]);
+    assert_eq!(p["state_before"], out["final_state"]);
+    let head = env.json(&["show", "HEAD", "--values"]);
+    assert_eq!(head["values"]["l1.c"][0].as_array().unwrap().len(), 4);
+    let audit = env.json(&["audit", "--train", "stacked"]);
+    assert_eq!(audit["training"][0]["status"], "reproduced");
+    assert_eq!(
+        audit["training"][0]["states_checked"], 9,
+        "8 batch states and the final one"
+    );
+    assert_eq!(audit["reproduced"], 1);
+}

@@ -6,7 +6,7 @@
 //! sliced per step: slicing makes candle's backward pass quadratic in the
 //! sequence length.
 
-use candle_core::{DType, Device, Tensor as CTensor};
+use candle_core::{Device, Tensor as CTensor};
 
 use super::config::{Head, ModelConfig};
 use super::weights::Weights;
@@ -167,7 +167,7 @@ pub fn state_value(config: &ModelConfig, states: &LayerStates) -> candle_core::R
         .iter()
         .map(|(h, c)| {
             Ok(vec![
-                h.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
+                h.flatten_all()?.to_vec1::<f32>()?,
                 c.flatten_all()?.to_vec1::<f32>()?,
             ])
         })

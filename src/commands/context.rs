@@ -144,9 +144,15 @@ impl Context {
     /// Creates the stream at zeros of `batch` if it does not exist yet
     /// (call inside a write); returns its current state.
     pub fn ensure_stream(&self, model: &Model, stream: &str, batch: usize) -> Result<StateId> {
-        if let Some(state) = self.head(model, stream)? {
-            return Ok(state);
+        match self.head(model, stream)? {
+            Some(state) => Ok(state),
+            None => self.reset_to_zeros(model, stream, batch),
         }
+    }
+
+    /// Sets the stream to zeros of `batch` slots and journals it as a
+    /// reset (call inside a write).
+    pub fn reset_to_zeros(&self, model: &Model, stream: &str, batch: usize) -> Result<StateId> {
         let zeros = self
             .store
             .put_state(&StateValue::zeros(&model.config.layout(), batch))?;
@@ -156,7 +162,7 @@ impl Context {
             zeros,
             NewEvent {
                 kind: "reset",
-                detail: serde_json::json!({"reason": "new stream"}),
+                detail: serde_json::json!({ "batch": batch }),
                 ..Default::default()
             },
         )?;

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::context::Context;
 use super::predict::{run_and_record, PredictReport};
-use super::reset::reset_to_zeros;
 use super::restore::restore_to;
 use super::train::{record_training, reference_plan, run_training};
 use super::EXIT_DIFFERENT;
@@ -48,8 +47,7 @@ pub fn run(ctx: &Context) -> Result<i32> {
     ctx.store
         .write(|_| restore_to(ctx, &model, "main", trained, None))?;
     let case3 = predict("case3")?;
-    ctx.store
-        .write(|_| reset_to_zeros(ctx, &model, "main", 6))?;
+    ctx.store.write(|_| ctx.reset_to_zeros(&model, "main", 6))?;
     let case4 = predict("case4")?;
     ctx.store
         .write(|_| restore_to(ctx, &model, "main", trained, Some(vec![0; 6])))?;

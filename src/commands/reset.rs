@@ -3,11 +3,8 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::context::{Context, Model};
+use super::context::Context;
 use crate::cli::ResetArgs;
-use crate::id::StateId;
-use crate::state::StateValue;
-use crate::store::NewEvent;
 
 pub fn run(ctx: &Context, args: ResetArgs) -> Result<i32> {
     let model = ctx.model(args.stream.model.as_deref())?;
@@ -18,7 +15,7 @@ pub fn run(ctx: &Context, args: ResetArgs) -> Result<i32> {
             (None, Some(head)) => store.state_record(&head)?.slots.len(),
             (None, None) => model.config.batch_size,
         };
-        reset_to_zeros(ctx, &model, stream, batch)
+        ctx.reset_to_zeros(&model, stream, batch)
     })?;
     ctx.out.emit(
         json!({"model": model.record.name, "stream": stream, "state": state.hex()}),
@@ -31,22 +28,4 @@ pub fn run(ctx: &Context, args: ResetArgs) -> Result<i32> {
         },
     );
     Ok(0)
-}
-
-/// Sets the stream to zeros of `batch` slots; journals it. Call inside a write.
-pub fn reset_to_zeros(ctx: &Context, model: &Model, stream: &str, batch: usize) -> Result<StateId> {
-    let zeros = ctx
-        .store
-        .put_state(&StateValue::zeros(&model.config.layout(), batch))?;
-    ctx.move_stream(
-        model,
-        stream,
-        zeros,
-        NewEvent {
-            kind: "reset",
-            detail: json!({"batch": batch}),
-            ..Default::default()
-        },
-    )?;
-    Ok(zeros)
 }

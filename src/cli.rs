@@ -26,7 +26,7 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// Worker threads for tensor maths [default: the core count]; results do not depend on it
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
     #[command(subcommand)]
     pub command: Command,
@@ -34,6 +34,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create an empty store (commands that only read refuse a folder without one)
+    Init(InitArgs),
     /// The reference experiment end to end: train, then the five cases, each check shown
     Demo,
     /// Train a stateful LSTM (default: the reference experiment's data and settings)
@@ -70,6 +72,22 @@ pub enum Command {
     Gc(GcArgs),
     /// Read a state from a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
     Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Store folder [default: --store, else $STATECTL_STORE, else ./.statectl]
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+/// A tolerance: a finite number, zero or more.
+fn tolerance(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        Ok(_) => Err(format!("'{text}' is not a tolerance: give a finite number of zero or more, e.g. 1e-6")),
+        Err(_) => Err(format!("'{text}' is not a number: give a tolerance such as 1e-6")),
+    }
 }
 
 /// Which model and stream a command works on.
@@ -153,6 +171,9 @@ pub struct PredictArgs {
     /// Also write outputs and logits to this safetensors file
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// If another command moves the stream while this one computes, recompute from the new state instead of failing
+    #[arg(long)]
+    pub retry: bool,
 }
 
 #[derive(Debug, Args)]
@@ -237,7 +258,7 @@ pub struct DiffArgs {
     #[arg(long)]
     pub per_slot: bool,
     /// Treat differences up to T as equal (default: only bit-equal is equal)
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", value_parser = tolerance)]
     pub tolerance: Option<f64>,
     /// Exit 3 when the states differ
     #[arg(long)]
@@ -362,8 +383,11 @@ pub struct AuditArgs {
     #[arg(long, value_name = "NAME")]
     pub tag: Option<String>,
     /// Accept differences up to T (absolute), and say so
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", value_parser = tolerance)]
     pub tolerance: Option<f64>,
+    /// Exit 0 when no event matches the filters (otherwise that is an error: a mistyped filter audits nothing)
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Rerun training of MODEL (default: every trained model) and check the weights and training states
     #[arg(long, value_name = "MODEL", num_args = 0..=1, default_missing_value = "")]
     pub train: Option<String>,

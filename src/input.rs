@@ -28,16 +28,59 @@ fn sniff(bytes: &[u8]) -> Format {
     Format::Csv
 }
 
-/// Reads the bytes of `path`, or stdin for `-`.
+/// The largest input statectl reads (files and stdin): 256 MiB, or
+/// `$STATECTL_MAX_INPUT_BYTES`. Inputs are read whole, so this bounds the
+/// memory a hostile or mistaken input can take.
+pub fn max_input_bytes() -> u64 {
+    std::env::var("STATECTL_MAX_INPUT_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(256 << 20)
+}
+
+fn too_large(label: &str, limit: u64) -> anyhow::Error {
+    anyhow!(
+        "{label} is larger than the input limit of {limit} bytes; split it, or raise the limit with STATECTL_MAX_INPUT_BYTES"
+    )
+}
+
+/// Reads a whole regular file, refusing devices, FIFOs and folders (which
+/// never end or block) and files over [`max_input_bytes`].
+pub fn read_file_bounded(path: &Path, label: &str) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| anyhow!("cannot read {label}: {e}"))?;
+    if !meta.is_file() {
+        bail!("{label} is not a regular file (a folder, device or pipe); give a file, or `-` to read stdin");
+    }
+    let limit = max_input_bytes();
+    if meta.len() > limit {
+        return Err(too_large(label, limit));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| anyhow!("cannot read {label}: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(label, limit));
+    }
+    Ok(bytes)
+}
+
+/// Reads the bytes of `path`, or stdin for `-`, bounded.
 pub fn read_source(path: &str) -> Result<Vec<u8>> {
     if path == "-" {
+        let limit = max_input_bytes();
         let mut bytes = Vec::new();
         std::io::stdin()
+            .take(limit + 1)
             .read_to_end(&mut bytes)
             .context("cannot read stdin")?;
+        if bytes.len() as u64 > limit {
+            return Err(too_large("stdin", limit));
+        }
         return Ok(bytes);
     }
-    std::fs::read(path).map_err(|e| anyhow!("cannot read input file '{path}': {e}"))
+    read_file_bounded(Path::new(path), &format!("input file '{path}'"))
 }
 
 /// Reads an input batch for a model with `features` inputs per step.

@@ -4,8 +4,9 @@
 //! Data flows one way:
 //!
 //! ```text
-//! main -> cli (clap types) -> commands (one module per subcommand) -> domain -> store
-//!                                                model/ train/ state/        SQLite + weight files
+//! main -> cli (clap types) -> commands (parse -> operation -> render) -> ops (one function per operation)
+//!                                                                          |-> domain: model/ train/ state/ (pure)
+//!                                                                          '-> store: SQLite + weight files
 //! ```
 //!
 //! - [`state`]: the hidden-state value and its pure operations (zero,
@@ -13,13 +14,17 @@
 //! - [`model`]: config, weights (torch layout, Keras import), the stateful
 //!   forward pass on candle.
 //! - [`store`]: SQLite and the weights folder; all SQL lives there.
-//! - [`commands`]: each subcommand's `run`; nothing below it prints.
+//! - [`ops`]: the operations users see, each one store transaction; the
+//!   library API (no printing, no exits).
+//! - [`commands`]: each subcommand's `run`: parse, call one operation,
+//!   render; nothing below it prints.
 
 pub mod cli;
 pub mod commands;
 pub mod id;
 pub mod input;
 pub mod model;
+pub mod ops;
 pub mod replay;
 pub mod state;
 pub mod store;

@@ -10,8 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::json;
 
-use super::context::{platform, Context};
-use super::train::{run_training, TrainPlan};
+use super::context::Context;
+use super::train::run_training;
+use crate::ops::platform;
+use crate::ops::train::{InitSource, TrainPlan, TrainingRecord};
 use super::EXIT_DIFFERENT;
 use crate::cli::AuditArgs;
 use crate::id::{Digest, StateId, WeightsId};
@@ -19,7 +21,7 @@ use crate::model::{predict, Weights};
 use crate::replay::{divergence, Divergence};
 use crate::store::{now_ms, EventFilter, EventRecord, ModelRecord};
 use crate::tensors::TensorFile;
-use crate::train::{dataset_from_safetensors, keras_init, TrainConfig};
+use crate::train::{dataset_from_safetensors, keras_init};
 
 #[derive(Debug, Serialize)]
 struct EventAudit {
@@ -161,26 +163,21 @@ fn audit_training(ctx: &Context, model: &ModelRecord) -> TrainAudit {
         reason: None,
     };
     let run = || -> Result<(WeightsId, Vec<StateId>, Vec<StateId>)> {
-        let training: serde_json::Value = serde_json::from_str(
+        let training = TrainingRecord::parse(
+            &model.name,
             model
                 .training
                 .as_deref()
                 .ok_or_else(|| anyhow!("model '{}' was imported, not trained", model.name))?,
         )?;
         let config: crate::model::ModelConfig = serde_json::from_str(&model.config)?;
-        let train: TrainConfig = serde_json::from_value(training["train"].clone())?;
-        let data_id = training["data"]
-            .as_str()
-            .and_then(Digest::parse_hex)
+        let data_id = Digest::parse_hex(&training.data)
             .ok_or_else(|| anyhow!("model '{}' records no training data id", model.name))?;
         let data_file = TensorFile::decode(&ctx.store.load_object(&crate::id::ObjectId(data_id))?)?;
         let data = dataset_from_safetensors(&data_file, Some(config.head), None)?;
-        let init = match (
-            training["init"]["seed"].as_u64(),
-            training["init"]["weights"].as_str(),
-        ) {
-            (Some(seed), _) => keras_init(&config, seed),
-            (None, Some(hex)) => {
+        let init = match &training.init {
+            InitSource::Seed { seed } => keras_init(&config, *seed),
+            InitSource::Weights { weights: hex } => {
                 let id = WeightsId(
                     Digest::parse_hex(hex).ok_or_else(|| anyhow!("bad init weights id '{hex}'"))?,
                 );
@@ -189,18 +186,14 @@ fn audit_training(ctx: &Context, model: &ModelRecord) -> TrainAudit {
                 w.config = config.clone();
                 w
             }
-            _ => bail!(
-                "model '{}' records neither an init seed nor init weights",
-                model.name
-            ),
         };
         let plan = TrainPlan {
             data,
-            train,
+            train: training.train.clone(),
             init,
-            init_source: training["init"].clone(),
+            init_source: training.init.clone(),
         };
-        let report = run_training(ctx, &plan)?;
+        let report = run_training(ctx.out.quiet, &plan)?;
         let weights = WeightsId(Digest::of(&[&report.weights.to_file().encode()]));
         let mut replayed: Vec<StateId> = report.states.iter().map(|s| s.state.id()).collect();
         replayed.push(report.final_state.id());
@@ -209,6 +202,10 @@ fn audit_training(ctx: &Context, model: &ModelRecord) -> TrainAudit {
             kind: Some("train".into()),
             ..Default::default()
         })?;
+        // Stores written before model ids were unique (schema 1) may hold
+        // an earlier model's events under the same id: its weights differ,
+        // or, for the same weights, its run came before this model's.
+        recorded.retain(|e| e.weights == Some(model.weights) && e.at >= model.created_at);
         recorded.reverse();
         let recorded = recorded.iter().filter_map(|e| e.state_after).collect();
         Ok((weights, replayed, recorded))

@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::context::Context;
-use super::predict::check_batch;
+use crate::ops::predict::check_batch;
 use super::EXIT_DIFFERENT;
 use crate::cli::DiffArgs;
 use crate::input::read_input;
@@ -16,23 +16,16 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
     let model = ctx.optional_model(args.stream.model.as_deref())?;
     let stream = &args.stream.stream;
     // `zeros` takes the batch size of the state it is compared with.
-    let (a_id, b_id) = if args.a == "zeros" {
-        let b_id = ctx.resolve(&args.b, model.as_ref(), stream, None)?;
-        let batch = ctx.store.state_record(&b_id)?.slots.len();
-        (
-            ctx.resolve(&args.a, model.as_ref(), stream, Some(batch))?,
-            b_id,
-        )
+    let (a, b) = if args.a == "zeros" {
+        let b = ctx.resolve(&args.b, model.as_ref(), stream, None)?;
+        let batch = b.value.batch();
+        (ctx.resolve(&args.a, model.as_ref(), stream, Some(batch))?, b)
     } else {
-        let a_id = ctx.resolve(&args.a, model.as_ref(), stream, None)?;
-        let batch = ctx.store.state_record(&a_id)?.slots.len();
-        (
-            a_id,
-            ctx.resolve(&args.b, model.as_ref(), stream, Some(batch))?,
-        )
+        let a = ctx.resolve(&args.a, model.as_ref(), stream, None)?;
+        let batch = a.value.batch();
+        (a, ctx.resolve(&args.b, model.as_ref(), stream, Some(batch))?)
     };
-    let a = ctx.store.load_state(&a_id)?;
-    let b = ctx.store.load_state(&b_id)?;
+    let (a_id, b_id, a, b) = (a.id, b.id, a.value, b.value);
     if a.layout != b.layout {
         bail!(
             "cannot compare: {} has layout {} but {} has {}",
@@ -60,9 +53,9 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
                     "diff --input runs a model; this store has none: import or train one first"
                 )
             })?;
-            ctx.check_layout(&a, &a_id, model)?;
+            model.check_layout(&a, &a_id.short())?;
             let x = read_input(input, model.config.input_size)?;
-            check_batch(&a, &a_id, x.shape[0])?;
+            check_batch(&a, &a_id.short(), x.shape[0])?;
             let weights = ctx.weights(model)?;
             let ya = predict(&weights, &x, &a)?.outputs;
             let yb = predict(&weights, &x, &b)?.outputs;

@@ -12,9 +12,7 @@ pub fn run(ctx: &Context, args: GcArgs) -> Result<i32> {
         Some(text) => Some(now_ms() - parse_duration("--keep-events-since", text)?),
         None => None,
     };
-    let report = ctx
-        .store
-        .write(|store| store.collect_garbage(cutoff, args.dry_run))?;
+    let report = crate::ops::gc::run(&ctx.store, cutoff, args.dry_run)?;
     ctx.out.emit(serde_json::to_value(&report).unwrap_or(json!({})), || {
         let verb = if args.dry_run { "would remove" } else { "removed" };
         let mut text = String::new();
@@ -25,6 +23,12 @@ pub fn run(ctx: &Context, args: GcArgs) -> Result<i32> {
             for w in &report.weights_files {
                 text.push_str(&format!("weights file {}\n", &w[..12]));
             }
+        }
+        if !report.leftovers.is_empty() {
+            text.push_str(&format!(
+                "{verb} {} file(s) that interrupted commands left in weights/\n",
+                report.leftovers.len()
+            ));
         }
         text.push_str(&format!(
             "{verb} {} event(s), {} state(s), {} slot(s), {} object(s), {} weights file(s): {} bytes\n",

@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
         limit: args.limit,
     })?;
     let head = match &model {
-        Some(m) => ctx.head(m, &args.stream.stream)?,
+        Some(m) => crate::ops::streams::head(&ctx.store, m, &args.stream.stream)?,
         None => None,
     };
     let rows: Vec<serde_json::Value> = events.iter().map(event_json).collect();

@@ -10,9 +10,10 @@ mod diff;
 mod export;
 mod gc;
 mod import;
+mod init;
 mod log;
 mod model;
-pub mod predict;
+mod predict;
 mod reset;
 mod restore;
 mod show;
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-pub use context::{platform, Context, Output};
+pub use context::{Context, Output};
 
 use crate::cli::{Cli, Command};
 
@@ -40,14 +41,40 @@ pub fn store_path(cli: &Cli) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".statectl"))
 }
 
+/// Whether a command only reads. Those, and gc, refuse a folder that holds
+/// no store instead of creating one.
+fn reads_only(command: &Command) -> bool {
+    use crate::cli::{ModelCommand, TagCommand};
+    match command {
+        Command::Log(_)
+        | Command::Show(_)
+        | Command::Diff(_)
+        | Command::Export(_)
+        | Command::Audit(_)
+        | Command::Verify
+        | Command::Tag(TagCommand::List)
+        | Command::Model(ModelCommand::List | ModelCommand::Show(_) | ModelCommand::Export(_)) => {
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Runs the command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    let writes = !reads_only(&cli.command);
+    let create = writes && !matches!(cli.command, Command::Gc(_));
     let out = Output {
         json: cli.json,
         quiet: cli.quiet,
+        writes,
     };
-    let ctx = Context::open(&store_path(&cli), out)?;
+    if let Command::Init(args) = &cli.command {
+        return init::run(args.path.clone().unwrap_or_else(|| store_path(&cli)), out);
+    }
+    let ctx = Context::open(&store_path(&cli), out, create)?;
     match cli.command {
+        Command::Init(_) => unreachable!("handled above"),
         Command::Demo => demo::run(&ctx),
         Command::Train(args) => train::run(&ctx, args),
         Command::Model(cmd) => model::run(&ctx, cmd),

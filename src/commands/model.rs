@@ -1,11 +1,13 @@
 //! `statectl model import|list|show|export`.
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::context::{Context, Model};
+use super::context::Context;
 use crate::cli::{ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
-use crate::model::{import_keras, import_torch, Weights, WeightsLayout};
+use crate::input::read_file_bounded;
+use crate::model::{import_keras, import_torch, WeightsLayout};
+use crate::ops::models::{self, Registration};
 use crate::tensors::TensorFile;
 
 pub fn run(ctx: &Context, cmd: ModelCommand) -> Result<i32> {
@@ -17,56 +19,12 @@ pub fn run(ctx: &Context, cmd: ModelCommand) -> Result<i32> {
     }
 }
 
-/// Stores the weights file and the model row, starts the `main` stream at
-/// zeros, then runs `extra` in the same transaction; used by `model import`,
-/// training and the demo. With `replace`, a model of that name is removed
-/// first (its events stay in the journal).
-pub fn register(
-    ctx: &Context,
-    name: &str,
-    weights: &Weights,
-    training: Option<&serde_json::Value>,
-    replace: bool,
-    extra: impl FnOnce(&Model) -> Result<()>,
-) -> Result<Model> {
-    let bytes = weights.to_file().encode();
-    let config = serde_json::to_string(&weights.config)?;
-    let training = training.map(|t| t.to_string());
-    let mut created = None;
-    // The file is written inside the transaction: gc, which holds the same
-    // write lock, can then never see it unreferenced.
-    let result = ctx.store.write(|store| -> Result<Model> {
-        let (weights_id, new_file) = store.put_weights(&bytes)?;
-        if new_file {
-            created = Some(weights_id);
-        }
-        if let Some(old) = store.find_model(name)? {
-            if !replace {
-                bail!("model '{name}' already exists; choose another --name");
-            }
-            store.delete_model(old.id)?;
-        }
-        let record = store.insert_model(name, &weights_id, &config, training.as_deref())?;
-        let model = Model {
-            record,
-            config: weights.config.clone(),
-        };
-        ctx.ensure_stream(&model, "main", weights.config.batch_size)?;
-        extra(&model)?;
-        Ok(model)
-    });
-    if let (Err(_), Some(id)) = (&result, created) {
-        ctx.store.remove_weights(&id);
-    }
-    result
-}
-
 fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
     let path = args.file.display().to_string();
-    let bytes =
-        std::fs::read(&args.file).with_context(|| format!("cannot read weights file '{path}'"))?;
+    let bytes = read_file_bounded(&args.file, &format!("weights file '{path}'"))?;
     let file = TensorFile::decode(&bytes).with_context(|| format!("weights file '{path}'"))?;
     let batch = args.batch_size as usize;
+    crate::ops::limits::check_batch(batch)?;
     let weights = match args.layout {
         WeightsLayout::Torch => import_torch(&file, args.head, batch),
         WeightsLayout::Keras => import_keras(&file, args.layers.as_deref(), args.head, batch),
@@ -81,10 +39,16 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
             .map(|s| s.split('.').next().unwrap_or(s).to_string())
             .unwrap_or_else(|| "model".into()),
     };
-    if name.is_empty() || name.chars().any(|c| c.is_whitespace()) {
-        bail!("'{name}' cannot be a model name: use letters, digits, '-' or '_'");
-    }
-    let model = register(ctx, &name, &weights, None, false, |_| Ok(()))?;
+    crate::ops::limits::check_units(&weights.config.units)?;
+    let model = models::register(
+        &ctx.store,
+        &Registration {
+            name: &name,
+            weights: &weights,
+            training: None,
+            replace: false,
+        },
+    )?;
     let layout = model.config.layout().to_string();
     ctx.out.emit(
         json!({"model": name, "weights": model.record.weights.hex(), "layout": layout, "config": model.config}),

@@ -9,9 +9,8 @@ use crate::cli::ShowArgs;
 
 pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
     let model = ctx.optional_model(args.stream.model.as_deref())?;
-    let id = ctx.resolve(&args.reference, model.as_ref(), &args.stream.stream, None)?;
-    let record = ctx.store.state_record(&id)?;
-    let value = ctx.store.load_state(&id)?;
+    let resolved = ctx.resolve(&args.reference, model.as_ref(), &args.stream.stream, None)?;
+    let (id, value) = (resolved.id, resolved.value);
     let tags = ctx.store.tags_of(&id)?;
     let origin = ctx.store.origin_of(&id)?;
     let mut stats = Vec::new();
@@ -26,7 +25,11 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
             stats.push(json!({"layer": layer, "tensor": name, "min": min, "max": max, "mean": mean, "mean_abs": mean_abs}));
         }
     }
-    let slots: Vec<String> = record.slots.iter().map(|s| s.hex()).collect();
+    let slots: Vec<String> = value
+        .encoded_slots()
+        .iter()
+        .map(|(s, _)| s.hex())
+        .collect();
     // Per tensor, one row of numbers per slot.
     let mut values = serde_json::Map::new();
     if args.values {
@@ -40,8 +43,8 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
     }
     let mut json = json!({
             "state": id.hex(),
-            "layout": record.layout,
-            "batch": record.slots.len(),
+            "layout": value.layout.to_string(),
+            "batch": value.batch(),
             "slots": slots,
             "tags": tags,
             "origin": origin.as_ref().map(super::log::event_json),
@@ -54,8 +57,8 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
         let mut text = format!(
             "state   {}\nlayout  {}\nbatch   {}\ntags    {}\n",
             id.hex(),
-            record.layout,
-            record.slots.len(),
+            value.layout,
+            value.batch(),
             if tags.is_empty() {
                 "-".to_string()
             } else {
@@ -73,8 +76,8 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
                     .unwrap_or_default()
             ));
         }
-        for (i, slot) in record.slots.iter().enumerate() {
-            text.push_str(&format!("slot {i:>4}  {}\n", slot.short()));
+        for (i, slot) in slots.iter().enumerate() {
+            text.push_str(&format!("slot {i:>4}  {}\n", &slot[..12]));
         }
         for s in &stats {
             text.push_str(&format!(

@@ -5,17 +5,24 @@ use serde_json::json;
 
 use super::context::Context;
 use crate::cli::SnapshotArgs;
+use crate::ops::refs::Scope;
+use crate::ops::tags::{self, TagRequest};
 
 pub fn run(ctx: &Context, args: SnapshotArgs) -> Result<i32> {
     let model = ctx.optional_model(args.stream.model.as_deref())?;
-    let state = ctx.store.write(|_| -> Result<_> {
-        let state = ctx.resolve(&args.reference, model.as_ref(), &args.stream.stream, None)?;
-        // Re-hash before naming: a tag must not point at damaged content.
-        ctx.store.load_state(&state)?;
-        ctx.check_tag_free(&args.tag, Some(&state), args.force)?;
-        ctx.set_tag(&args.tag, &state, model.as_ref())?;
-        Ok(state)
-    })?;
+    let state = tags::snapshot(
+        &ctx.store,
+        &args.reference,
+        Scope {
+            model: model.as_ref(),
+            stream: &args.stream.stream,
+            zeros_batch: None,
+        },
+        &TagRequest {
+            name: args.tag.clone(),
+            force: args.force,
+        },
+    )?;
     ctx.out
         .emit(json!({"tag": args.tag, "state": state.hex()}), || {
             format!("tag '{}' -> state {}", args.tag, state.short())

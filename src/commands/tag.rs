@@ -1,11 +1,10 @@
 //! `statectl tag list|delete`.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use super::context::Context;
 use crate::cli::TagCommand;
-use crate::store::NewEvent;
 
 pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
     match cmd {
@@ -26,19 +25,7 @@ pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
             });
         }
         TagCommand::Delete { name } => {
-            let state = ctx.store.write(|store| -> Result<_> {
-                let Some(tag) = store.tag(&name)? else {
-                    bail!("tag '{name}' not found; `statectl tag list` shows the tags");
-                };
-                store.delete_tag(&name)?;
-                store.append_event(&NewEvent {
-                    kind: "untag",
-                    state_before: Some(tag.state),
-                    tag: Some(name.clone()),
-                    ..Default::default()
-                })?;
-                Ok(tag.state)
-            })?;
+            let state = crate::ops::tags::delete(&ctx.store, &name)?;
             ctx.out.emit(
                 json!({"tag": name, "state": state.hex(), "deleted": true}),
                 || format!("deleted tag '{name}' (was {})", state.short()),

@@ -8,7 +8,7 @@ use super::context::Context;
 use super::EXIT_DIFFERENT;
 
 pub fn run(ctx: &Context) -> Result<i32> {
-    let report = ctx.store.verify()?;
+    let report = ctx.store.read(|store| store.verify())?;
     let ok = report.problems.is_empty();
     ctx.out.emit(json!({"ok": ok, "report": report}), || {
         let mut text = format!(
@@ -17,6 +17,15 @@ pub fn run(ctx: &Context) -> Result<i32> {
         );
         for p in &report.problems {
             text.push_str(&format!("{} {}: {}\n", p.kind, p.id, p.problem));
+        }
+        if !report.leftovers.is_empty() {
+            text.push_str(&format!(
+                "{} file(s) left by interrupted commands (harmless; `statectl gc` removes them):\n",
+                report.leftovers.len()
+            ));
+            for f in &report.leftovers {
+                text.push_str(&format!("  {f}\n"));
+            }
         }
         text.push_str(&if ok {
             "ok: every byte matches its id\n".to_string()

@@ -138,6 +138,16 @@ impl Store {
     }
 
     /// States whose id starts with the hex `prefix` (at most `limit`).
+    /// Whether a state row with this id exists (no re-hash).
+    pub fn has_state(&self, id: &StateId) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM states WHERE id = ?1")?
+            .query_row([&id.bytes()[..]], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     pub fn states_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<StateId>> {
         let Some(range) = prefix_range(prefix) else {
             return Ok(Vec::new());

@@ -113,14 +113,18 @@ impl Store {
     }
 
     /// The state a stream was set to `back` moves ago (0 = the latest).
-    pub fn stream_move(&self, model: i64, stream: &str, back: usize) -> Result<Option<StateId>> {
+    /// `back` must fit SQLite's signed OFFSET; larger values find nothing.
+    pub fn stream_move(&self, model: i64, stream: &str, back: u64) -> Result<Option<StateId>> {
+        let Ok(back) = i64::try_from(back) else {
+            return Ok(None);
+        };
         let bytes: Option<Vec<u8>> = self
             .conn
             .prepare_cached(
                 "SELECT state_after FROM events WHERE model = ?1 AND stream = ?2 AND moved_stream = 1
                  ORDER BY id DESC LIMIT 1 OFFSET ?3",
             )?
-            .query_row(params![model, stream, back as i64], |r| r.get(0))
+            .query_row(params![model, stream, back], |r| r.get(0))
             .optional()?;
         Ok(bytes.as_deref().and_then(StateId::from_slice))
     }

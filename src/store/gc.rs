@@ -3,15 +3,18 @@
 //! stays; the rest goes. Runs inside the caller's write transaction, which
 //! holds SQLite's write lock, so no concurrent command can add a reference
 //! to something being removed; weights files are written inside those same
-//! transactions for that reason.
+//! transactions for that reason. Unreferenced weights files are renamed
+//! aside inside the transaction and deleted only after it commits, so a
+//! failed commit loses no file that its restored rows still name.
 
 use std::collections::HashSet;
 
 use rusqlite::params;
 use serde::Serialize;
 
+use super::weights_files::WeightsEntry;
 use super::{io_err, Result, Store};
-use crate::id::{to_hex, Digest};
+use crate::id::{to_hex, WeightsId};
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct GcReport {
@@ -26,6 +29,13 @@ pub struct GcReport {
     pub weights_files: Vec<String>,
     /// Bytes of rows and files removed (or that would be).
     pub bytes: u64,
+    /// Temp and set-aside files that killed commands left in `weights/`.
+    pub leftovers: Vec<String>,
+    /// Unreferenced weights files renamed aside in the transaction: the
+    /// caller deletes them after the commit ([`Store::finish_removal`]) or
+    /// puts them back if it failed ([`Store::undo_removal`]).
+    #[serde(skip)]
+    pub set_aside: Vec<WeightsId>,
 }
 
 fn ids(conn: &rusqlite::Connection, sql: &str, cutoff: Option<i64>) -> Result<HashSet<Vec<u8>>> {
@@ -99,21 +109,13 @@ impl Store {
             &format!("SELECT weights FROM models UNION SELECT weights FROM events WHERE {kept}"),
             cutoff,
         )?;
-        // Training records name their data object and init weights by hex id.
-        let mut stmt = conn.prepare("SELECT training FROM models WHERE training IS NOT NULL")?;
-        for training in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            let value: serde_json::Value = serde_json::from_str(&training?).unwrap_or_default();
-            if let Some(d) = value["data"].as_str().and_then(Digest::parse_hex) {
-                live_objects.insert(d.0.to_vec());
-            }
-            if let Some(w) = value["init"]["weights"]
-                .as_str()
-                .and_then(Digest::parse_hex)
-            {
-                live_weights.insert(w.0.to_vec());
-            }
+        // Training records name their data object and init weights.
+        for refs in self.training_refs()? {
+            live_objects.extend(refs.data.map(|d| d.bytes().to_vec()));
+            live_weights.extend(refs.init_weights.map(|w| w.bytes().to_vec()));
         }
 
+        let mut leftover_paths = Vec::new();
         let mut live_slots = HashSet::new();
         let mut dead_states = Vec::new();
         let mut stmt = conn.prepare("SELECT id, slot_ids FROM states")?;
@@ -130,25 +132,28 @@ impl Store {
         let (dead_slots, slot_bytes) = dead_rows(conn, "slots", &live_slots)?;
         let (dead_objects, object_bytes) = dead_rows(conn, "objects", &live_objects)?;
         report.bytes += slot_bytes + object_bytes;
-        let dir = self.root.join("weights");
         let mut dead_files = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(id) = name
-                .strip_suffix(".safetensors")
-                .and_then(Digest::parse_hex)
-            else {
-                continue;
-            };
-            if !live_weights.contains(id.0.as_slice()) {
-                report.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-                dead_files.push((id, entry.path()));
+        for (entry, path) in self.weights_entries()? {
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            match entry {
+                WeightsEntry::File(id) if !live_weights.contains(&id.bytes()[..]) => {
+                    report.bytes += size;
+                    dead_files.push(id);
+                }
+                // Leftovers of killed commands: nothing writes them while
+                // this transaction holds the write lock.
+                WeightsEntry::Temp | WeightsEntry::SetAside(_) => {
+                    report.bytes += size;
+                    report.leftovers.push(path.display().to_string());
+                    leftover_paths.push(path);
+                }
+                _ => {}
             }
         }
         report.states = dead_states.iter().map(|id| to_hex(id)).collect();
         report.slots = dead_slots.len();
         report.objects = dead_objects.len();
-        report.weights_files = dead_files.iter().map(|(id, _)| id.hex()).collect();
+        report.weights_files = dead_files.iter().map(|id| id.hex()).collect();
         if dry_run {
             return Ok(report);
         }
@@ -166,9 +171,10 @@ impl Store {
                 stmt.execute(params![id])?;
             }
         }
-        for (_, path) in &dead_files {
+        for path in &leftover_paths {
             std::fs::remove_file(path).map_err(io_err(path))?;
         }
+        report.set_aside = self.set_aside(&dead_files)?;
         Ok(report)
     }
 }

@@ -2,19 +2,34 @@
 //! in one transaction and tracked in `user_version`. Append-only: never
 //! remove or reorder a migration.
 
-use rusqlite::Connection;
+use std::path::Path;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+use rusqlite::{Connection, TransactionBehavior};
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_model_ids_never_reused.sql"),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Brings the schema up to date. Many processes may open a fresh store at
+/// once: the version is read again under the write lock, so exactly one of
+/// them migrates and the others see its result.
+pub fn apply(conn: &mut Connection, _root: &Path) -> rusqlite::Result<()> {
+    if version(conn)? >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = version(&tx)?;
     if current >= SCHEMA_VERSION {
         return Ok(());
     }
-    let tx = conn.transaction()?;
     for sql in &MIGRATIONS[current as usize..] {
         tx.execute_batch(sql)?;
     }

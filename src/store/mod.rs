@@ -22,7 +22,7 @@ pub use content::StateRecord;
 pub use events::{EventFilter, EventRecord, NewEvent};
 pub use gc::GcReport;
 pub use migrate::SCHEMA_VERSION;
-pub use models::ModelRecord;
+pub use models::{ModelRecord, TrainingRefs};
 pub use refs::{StreamRecord, TagRecord};
 pub use verify::{Problem, VerifyReport};
 
@@ -52,18 +52,44 @@ pub enum StoreError {
         "store path {0} is not a folder; pass --store DIR with a folder (it is created if missing)"
     )]
     NotAFolder(String),
+    #[error("no statectl store at {0}; check --store (or $STATECTL_STORE), or run `statectl init {0}` to create one")]
+    Missing(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("store database error: {0}")]
+    /// The cause is printed by the error chain (`{:#}`), not repeated here.
+    #[error("{}", sqlite_message(.0))]
     Sqlite(#[from] rusqlite::Error),
-    #[error("store file error at {path}: {source}")]
+    #[error("cannot use {path}{}", io_hint(.source))]
     Io {
         path: String,
+        #[source]
         source: std::io::Error,
     },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The store's own words for SQLite's errors that users meet, with a hint.
+fn sqlite_message(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => "the store is busy: another statectl command held its write lock too long; rerun the command".into(),
+        Some(DiskFull) => "the disk holding the store is full; free space and rerun the command (nothing was written)".into(),
+        Some(ReadOnly | PermissionDenied | CannotOpen) => format!("cannot open or write the store database ({e}); check the folder's permissions"),
+        Some(DatabaseCorrupt | NotADatabase) => format!("the store database is damaged ({e}); run `statectl verify` to see what is readable"),
+        _ => format!("store database error: {e}"),
+    }
+}
+
+/// A hint for a file error, after the path; the cause follows in the chain.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(28) => " (the disk is full; free space and rerun)",
+        Some(17) | Some(20) => " (something that is not a folder is in the way; move it aside)",
+        Some(13) => " (permission denied; check the folder's permissions)",
+        _ => "",
+    }
+}
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
@@ -85,41 +111,76 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// How long a command waits for another's write lock before it gives up.
+/// Writers hold it only to commit (computation runs before), so a wait this
+/// long means something is wrong, not busy.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads the schema version from an existing database without opening it
+/// for writing, so a store newer than this binary is never touched (no
+/// WAL checkpoint, no folder created).
+fn existing_schema_version(db: &Path) -> Result<i64> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
 impl Store {
-    /// Opens (creating on first use) the store in folder `root`.
+    /// Opens the store in folder `root`, creating it on first use (commands
+    /// that write).
     pub fn open(root: &Path) -> Result<Store> {
+        Store::open_with(root, true)
+    }
+
+    /// Opens an existing store; a folder without one is refused and left
+    /// alone (commands that only read: a mistyped `--store` must not look
+    /// like an empty, healthy store).
+    pub fn open_existing(root: &Path) -> Result<Store> {
+        Store::open_with(root, false)
+    }
+
+    fn open_with(root: &Path, create: bool) -> Result<Store> {
         if root.exists() && !root.is_dir() {
             return Err(StoreError::NotAFolder(root.display().to_string()));
         }
-        std::fs::create_dir_all(root.join("weights")).map_err(io_err(root))?;
-        let conn = Connection::open(root.join("statectl.db"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Refuse a newer schema before anything (even the journal mode) is
-        // written to the file.
-        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                path: root.display().to_string(),
-                found,
-                supported: SCHEMA_VERSION,
-            });
+        let db = root.join("statectl.db");
+        if db.is_file() {
+            let found = existing_schema_version(&db)?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    path: root.display().to_string(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+        } else if !create {
+            return Err(StoreError::Missing(root.display().to_string()));
         }
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-        )?;
+        let weights = root.join("weights");
+        std::fs::create_dir_all(&weights).map_err(io_err(&weights))?;
+        let conn = Connection::open(&db)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
         let mut store = Store {
             conn,
             root: root.to_path_buf(),
         };
-        migrate::apply(&mut store.conn)?;
+        // Foreign keys go on after migrating: a migration that rebuilds a
+        // table must not cascade deletes (SQLite's documented recipe).
+        migrate::apply(&mut store.conn, &store.root)?;
+        store.conn.execute_batch("PRAGMA foreign_keys = ON;")?;
         Ok(store)
     }
 
     /// An in-memory store for unit tests; weights go to `root`.
     pub fn open_in_memory(root: &Path) -> Result<Store> {
         let mut conn = Connection::open_in_memory()?;
+        migrate::apply(&mut conn, root)?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")?;
-        migrate::apply(&mut conn)?;
         std::fs::create_dir_all(root.join("weights")).map_err(io_err(root))?;
         Ok(Store {
             conn,
@@ -131,7 +192,8 @@ impl Store {
         &self.root
     }
 
-    /// Runs `f` in one immediate transaction: all of it lands, or none.
+    /// Runs `f` in one immediate transaction: all of it lands, or none (a
+    /// `rusqlite::Transaction` rolls back when dropped, also on a panic).
     pub fn write<T, E>(
         &self,
         f: impl FnOnce(&Store) -> std::result::Result<T, E>,
@@ -139,21 +201,46 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| E::from(e.into()))?;
-        match f(self) {
-            Ok(value) => {
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(|e| E::from(e.into()))?;
-                Ok(value)
-            }
-            Err(err) => {
-                // The rollback's own failure would hide the real error.
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(err)
-            }
+        if !self.conn.is_autocommit() {
+            // Already inside the caller's transaction: it commits once.
+            return f(self);
         }
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| E::from(e.into()))?;
+        let value = f(self)?;
+        tx.commit().map_err(|e| E::from(e.into()))?;
+        Ok(value)
+    }
+
+    /// Runs `f` on one consistent snapshot of the database: a concurrent
+    /// writer's commit is either wholly seen or not at all.
+    pub fn read<T, E>(
+        &self,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        if !self.conn.is_autocommit() {
+            return f(self);
+        }
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Deferred,
+        )
+        .map_err(|e| E::from(e.into()))?;
+        // A deferred transaction takes its snapshot at the first read.
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(|e| E::from(e.into()))?;
+        let value = f(self)?;
+        // Nothing was written; ending the read cannot lose anything.
+        let _ = tx.rollback();
+        Ok(value)
     }
 }

@@ -104,3 +104,56 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+/// What a model's training record names in the store: its data object and
+/// the weights it started from. Read as typed fields so gc and verify never
+/// depend on the rest of the record's shape.
+#[derive(Debug, Clone, Default)]
+pub struct TrainingRefs {
+    pub model: String,
+    pub data: Option<crate::id::ObjectId>,
+    pub init_weights: Option<WeightsId>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct TrainingRefsJson {
+    data: Option<String>,
+    #[serde(default)]
+    init: InitRefsJson,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct InitRefsJson {
+    weights: Option<String>,
+}
+
+impl Store {
+    /// The data objects and init weights every trained model names.
+    pub fn training_refs(&self) -> Result<Vec<TrainingRefs>> {
+        use crate::id::{Digest, ObjectId};
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, training FROM models WHERE training IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut refs = Vec::new();
+        for row in rows {
+            let (model, text) = row?;
+            let json: TrainingRefsJson = serde_json::from_str(&text).map_err(|e| {
+                StoreError::Conflict(format!(
+                    "model '{model}' has an unreadable training record ({e}); run `statectl verify`"
+                ))
+            })?;
+            refs.push(TrainingRefs {
+                model,
+                data: json.data.as_deref().and_then(Digest::parse_hex).map(ObjectId),
+                init_weights: json
+                    .init
+                    .weights
+                    .as_deref()
+                    .and_then(Digest::parse_hex)
+                    .map(WeightsId),
+            });
+        }
+        Ok(refs)
+    }
+}

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use super::weights_files::WeightsEntry;
 use super::{Result, Store};
 use crate::id::{to_hex, Digest};
 use crate::state::{slot_id, state_id};
@@ -32,6 +33,10 @@ pub struct VerifyReport {
     pub streams: usize,
     pub events: usize,
     pub problems: Vec<Problem>,
+    /// Files that interrupted commands left in `weights/` (temp files, files
+    /// set aside by gc, weights no model or event names). Harmless, and not
+    /// problems: `statectl gc` removes them.
+    pub leftovers: Vec<String>,
 }
 
 /// Ids of one kind that exist, as stored bytes.
@@ -42,8 +47,21 @@ fn blob_hex(bytes: &[u8]) -> String {
 }
 
 impl Store {
+    /// Checks everything; a database SQLite cannot read is reported as a
+    /// problem, not an error, so `verify` still lists what it found.
     pub fn verify(&self) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
+        if let Err(e) = self.verify_into(&mut report) {
+            report.problems.push(Problem {
+                kind: "database",
+                id: "statectl.db".into(),
+                problem: format!("cannot be read to the end: {e}; restore the store from a backup or copy what `statectl export` still reads"),
+            });
+        }
+        Ok(report)
+    }
+
+    fn verify_into(&self, report: &mut VerifyReport) -> Result<()> {
         let problems = &mut report.problems;
         let mut push = |kind: &'static str, id: String, problem: String| {
             problems.push(Problem { kind, id, problem })
@@ -141,27 +159,61 @@ impl Store {
         }
 
         let mut weights = HashSet::new();
-        let dir = self.root.join("weights");
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let Some(hex) = name.strip_suffix(".safetensors") else {
-                    continue;
-                };
-                let Some(id) = Digest::parse_hex(hex) else {
-                    continue;
-                };
-                report.weights_files += 1;
-                match std::fs::read(entry.path()) {
-                    Ok(bytes) if Digest::of(&[&bytes]) == id => {}
-                    Ok(_) => push(
-                        "weights file",
-                        hex.to_string(),
-                        "bytes do not hash to the name".into(),
-                    ),
-                    Err(e) => push("weights file", hex.to_string(), format!("unreadable: {e}")),
+        let mut leftovers = Vec::new();
+        for (entry, path) in self.weights_entries()? {
+            match entry {
+                WeightsEntry::File(id) => {
+                    report.weights_files += 1;
+                    match std::fs::read(&path) {
+                        Ok(bytes) if Digest::of(&[&bytes]) == id.0 => {}
+                        Ok(_) => push(
+                            "weights file",
+                            id.hex(),
+                            "bytes do not hash to the name".into(),
+                        ),
+                        Err(e) => push("weights file", id.hex(), format!("unreadable: {e}")),
+                    }
+                    weights.insert(id.bytes().to_vec());
                 }
-                weights.insert(id.0.to_vec());
+                WeightsEntry::Temp | WeightsEntry::SetAside(_) => {
+                    leftovers.push(path.display().to_string())
+                }
+                WeightsEntry::Other => {}
+            }
+        }
+        let mut named_weights: IdSet = HashSet::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT weights FROM models UNION SELECT weights FROM events WHERE weights IS NOT NULL",
+        )?;
+        for w in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
+            named_weights.insert(w?);
+        }
+        match self.training_refs() {
+            Ok(refs) => {
+                for r in refs {
+                    if let Some(data) = r.data {
+                        if !objects.contains(&data.bytes()[..]) {
+                            push("model", r.model.clone(), format!("training data object {} is missing", data.hex()));
+                        }
+                    }
+                    if let Some(init) = r.init_weights {
+                        if !weights.contains(&init.bytes()[..]) {
+                            push("model", r.model.clone(), format!("init weights file {} is missing", init.hex()));
+                        }
+                        named_weights.insert(init.bytes().to_vec());
+                    }
+                }
+            }
+            Err(e) => push("model", "(training record)".into(), e.to_string()),
+        }
+        for w in &weights {
+            if !named_weights.contains(w) {
+                leftovers.push(
+                    self.weights_dir()
+                        .join(format!("{}.safetensors", blob_hex(w)))
+                        .display()
+                        .to_string(),
+                );
             }
         }
 
@@ -233,6 +285,8 @@ impl Store {
                 }
             }
         }
-        Ok(report)
+        leftovers.sort();
+        report.leftovers = leftovers;
+        Ok(())
     }
 }

@@ -106,7 +106,7 @@ fn ten_thousand_lstm_512_states_import_in_one_call_and_export_back_identical() {
 #[test]
 fn bad_bulk_files_are_refused_and_write_nothing() {
     let env = Env::new();
-    env.ok(&["model", "list"]);
+    env.ok(&["init"]);
     let t = |rows: usize, cols: usize, v: f32| Tensor::new(vec![rows, cols], vec![v; rows * cols]);
     let mixed = env.write_tensors(
         "mixed.safetensors",

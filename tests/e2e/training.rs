@@ -385,7 +385,7 @@ fn training_matches_a_float64_reimplementation_from_keras_and_torch_weights() {
 #[test]
 fn bad_training_input_is_refused_and_writes_nothing() {
     let env = Env::new();
-    env.ok(&["model", "list"]);
+    env.ok(&["init"]);
     env.fails(&["train", "--units", "0"], 2, "--units");
     env.fails(&["train", "--epochs", "0"], 2, "--epochs");
     env.fails(&["train", "--epochs=-1"], 2, "--epochs");

@@ -1,0 +1,128 @@
+//! Burn-in (R2D2): run a prefix from stored state(s) and store what it
+//! leaves, with lineage, touching no stream. With `per_slot`, each source
+//! is a one-slot state for one sequence (row) of the prefix; they run as
+//! one batch and come back as one-slot states.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use super::models::{self, Model};
+use super::predict::{check_batch, input_file};
+use super::refs::{self, Scope};
+use super::tags::{self, TagRequest};
+use crate::id::StateId;
+use crate::model::predict;
+use crate::state::StateValue;
+use crate::store::{NewEvent, Store};
+use crate::tensors::Tensor;
+
+pub struct BurnInRequest<'a> {
+    pub model: &'a Model,
+    pub references: &'a [String],
+    /// The prefix, `[batch, steps, features]`.
+    pub x: &'a Tensor,
+    pub per_slot: bool,
+    pub tag: Option<TagRequest>,
+    /// Per-slot results are tagged with the prefix plus their row number.
+    pub tag_prefix: Option<String>,
+    pub force: bool,
+}
+
+/// One stored result.
+#[derive(Debug, Clone)]
+pub struct BurnedState {
+    pub source: StateId,
+    pub state: StateId,
+    pub tag: Option<String>,
+}
+
+pub fn run(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
+    let model = req.model;
+    let rows = req.x.shape[0];
+    if !req.per_slot && req.references.len() > 1 {
+        bail!("several REFs need --per-slot (one one-slot state per sequence of the prefix)");
+    }
+    if req.per_slot && req.references.len() != rows {
+        bail!(
+            "--per-slot needs one state per sequence: {} REF(s) for {rows} sequence(s) in the prefix",
+            req.references.len(),
+        );
+    }
+    if req.tag_prefix.is_some() && !req.per_slot {
+        bail!("--tag-prefix names per-slot results; use --tag NAME for one state");
+    }
+    let weights = models::weights(store, model)?;
+    let sources = store.read(|store| -> Result<Vec<_>> {
+        let mut sources = Vec::new();
+        for reference in req.references {
+            let scope = Scope {
+                model: Some(model),
+                stream: "main",
+                zeros_batch: Some(if req.per_slot { 1 } else { rows }),
+            };
+            let state = refs::resolve(store, reference, scope)?;
+            model.check_layout(&state.value, &state.id.short())?;
+            if req.per_slot && state.value.batch() != 1 {
+                bail!(
+                    "--per-slot wants one-slot states, but '{reference}' ({}) has {} slots",
+                    state.id.short(),
+                    state.value.batch()
+                );
+            }
+            sources.push(state);
+        }
+        Ok(sources)
+    })?;
+    let start = StateValue::new(
+        model.config.layout(),
+        sources.iter().flat_map(|s| s.value.slots.clone()).collect(),
+    )?;
+    check_batch(&start, &sources[0].id.short(), rows)?;
+    let burned = predict(&weights, req.x, &start)?.state;
+    // (source, result, tag) per result.
+    let results: Vec<(usize, StateValue, Option<TagRequest>)> = if req.per_slot {
+        (0..rows)
+            .map(|i| {
+                Ok((
+                    i,
+                    burned.select(&[i])?,
+                    req.tag_prefix.as_ref().map(|p| TagRequest {
+                        name: format!("{p}{i}"),
+                        force: req.force,
+                    }),
+                ))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        vec![(0, burned, req.tag.clone())]
+    };
+    store.write(|store| {
+        let input = store.put_object(&input_file(req.x).encode())?;
+        let mut out = Vec::new();
+        for (i, value, tag) in &results {
+            let source = &sources[*i];
+            if !source.stored {
+                store.put_state(&source.value)?;
+            }
+            let id = store.put_state(value)?;
+            store.append_event(&NewEvent {
+                kind: "burn-in",
+                model: model.event_model(),
+                state_before: Some(source.id),
+                state_after: Some(id),
+                input: Some(input),
+                detail: json!({"row": if req.per_slot { Some(i) } else { None }, "steps": req.x.shape[1], "platform": super::platform()}),
+                ..Default::default()
+            })?;
+            if let Some(tag) = tag {
+                tags::apply(store, tag, &id, Some(model))?;
+            }
+            out.push(BurnedState {
+                source: source.id,
+                state: id,
+                tag: tag.as_ref().map(|t| t.name.clone()),
+            });
+        }
+        Ok(out)
+    })
+}

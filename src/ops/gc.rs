@@ -1,0 +1,39 @@
+//! Garbage collection: one transaction that first checks the store (gc
+//! never collects on a store that does not verify: a slot list damaged by
+//! one flipped bit would otherwise let gc delete a tagged state's real
+//! slot, turning a repairable error into loss), then removes what nothing
+//! reaches, then deletes the unreferenced weights files it set aside once
+//! the transaction committed.
+
+use anyhow::{bail, Result};
+
+use crate::store::{GcReport, Store};
+
+pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport> {
+    let mut set_aside = Vec::new();
+    let result = store.write(|store| -> Result<GcReport> {
+        let check = store.verify()?;
+        if let Some(first) = check.problems.first() {
+            bail!(
+                "gc refuses to run: the store has {} problem(s) (first: {} {}: {}); collecting now could delete what a damaged record still needs. Run `statectl verify`, repair or restore the store from a backup, then rerun gc",
+                check.problems.len(),
+                first.kind,
+                first.id,
+                first.problem
+            );
+        }
+        let report = store.collect_garbage(cutoff, dry_run)?;
+        set_aside = report.set_aside.clone();
+        Ok(report)
+    });
+    match result {
+        Ok(report) => {
+            store.finish_removal(&set_aside);
+            Ok(report)
+        }
+        Err(e) => {
+            store.undo_removal(&set_aside);
+            Err(e)
+        }
+    }
+}

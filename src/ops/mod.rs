@@ -1,0 +1,26 @@
+//! The operations users see, one function each, with typed inputs and a
+//! typed report: the library API that the CLI calls (and that a Python
+//! binding or a server will call).
+//!
+//! Every operation that writes commits in exactly one store transaction.
+//! Long work (a forward pass, training) runs first, outside it; the commit
+//! then checks with a compare-and-set that the stream it moves is still
+//! where the computation started. Ref resolution only reads. Nothing here
+//! prints or exits: progress goes through a callback.
+
+pub mod burn_in;
+pub mod demo;
+pub mod gc;
+pub mod import;
+pub mod limits;
+pub mod models;
+pub mod platform;
+pub mod predict;
+pub mod refs;
+pub mod streams;
+pub mod tags;
+pub mod train;
+
+pub use models::Model;
+pub use platform::platform;
+pub use refs::Resolved;

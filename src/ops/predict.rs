@@ -1,0 +1,219 @@
+//! Predict-and-record: run a batch from a stream's state (or from a ref),
+//! then record input, output, new state and a predict event, and advance
+//! the stream. The forward pass runs before the transaction; the commit
+//! checks that the stream has not moved meanwhile.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use super::models::{self, Model};
+use super::refs::{self, Resolved, Scope};
+use super::streams::{self, Expect, StreamMoved};
+use super::tags::{self, TagRequest};
+use crate::id::{ObjectId, StateId};
+use crate::model::{predict, Prediction, Weights};
+use crate::state::StateValue;
+use crate::store::{NewEvent, Store};
+use crate::tensors::{Tensor, TensorFile};
+
+/// What to predict.
+pub struct PredictRequest<'a> {
+    pub model: &'a Model,
+    pub stream: &'a str,
+    /// `[batch, steps, features]`.
+    pub x: &'a Tensor,
+    /// Start from this ref instead of the stream's HEAD.
+    pub from: Option<&'a str>,
+    /// Move the stream to the new state.
+    pub advance: bool,
+    pub tag: Option<TagRequest>,
+    /// When another command moves the stream first, recompute from its new
+    /// state instead of failing.
+    pub retry: bool,
+}
+
+/// What was recorded.
+#[derive(Debug, Clone)]
+pub struct PredictReport {
+    pub event: i64,
+    pub state_before: StateId,
+    pub state_after: StateId,
+    pub input: ObjectId,
+    pub output: ObjectId,
+    pub prediction: Prediction,
+}
+
+/// The output object: `outputs` and `logits`, both `[batch, out]`.
+pub fn output_file(pred: &Prediction, batch: usize, out: usize) -> TensorFile {
+    let mut file = TensorFile::default();
+    file.insert(
+        "outputs",
+        Tensor::new(vec![batch, out], pred.outputs.clone()),
+    );
+    file.insert("logits", Tensor::new(vec![batch, out], pred.logits.clone()));
+    file
+}
+
+/// The input object: `x`.
+pub fn input_file(x: &Tensor) -> TensorFile {
+    let mut file = TensorFile::default();
+    file.insert("x", x.clone());
+    file
+}
+
+/// Explains a batch mismatch and how to re-batch.
+pub fn check_batch(state: &StateValue, label: &str, input_batch: usize) -> Result<()> {
+    let batch = state.batch();
+    if batch != input_batch {
+        let picks: Vec<String> = (0..input_batch.min(64)).map(|i| (i % batch).to_string()).collect();
+        bail!(
+            "the input has batch {input_batch} but state {label} has {batch} slot(s); re-batch the stream first: `statectl restore {label} --slots {}`, `statectl restore {label} --slot 0 --batch-size {input_batch}`, or `statectl reset --batch-size {input_batch}`",
+            picks.join(","),
+        );
+    }
+    Ok(())
+}
+
+/// Where a prediction starts.
+struct Start {
+    state: Resolved,
+    /// The stream's head when the state was read (`from` a ref: whatever
+    /// it is, unless the stream advances).
+    head: Option<StateId>,
+}
+
+fn read_start(store: &Store, req: &PredictRequest) -> Result<Start> {
+    let model = req.model;
+    let batch = req.x.shape[0];
+    store.read(|store| {
+        let head = streams::head(store, model, req.stream)?;
+        let state = match (req.from, head) {
+            (Some(r), _) => refs::resolve(
+                store,
+                r,
+                Scope {
+                    model: Some(model),
+                    stream: req.stream,
+                    zeros_batch: Some(batch),
+                },
+            )?,
+            (None, Some(id)) => Resolved {
+                id,
+                value: store.load_state(&id)?,
+                stored: true,
+            },
+            // A new stream starts at zeros of the input's batch.
+            (None, None) => {
+                let value = StateValue::zeros(&model.config.layout(), batch);
+                Resolved {
+                    id: value.id(),
+                    value,
+                    stored: false,
+                }
+            }
+        };
+        model.check_layout(&state.value, &state.id.short())?;
+        check_batch(&state.value, &state.id.short(), batch)?;
+        Ok(Start { state, head })
+    })
+}
+
+/// Records one computed prediction. Call inside a write.
+fn record_in(
+    store: &Store,
+    req: &PredictRequest,
+    start: &Start,
+    prediction: Prediction,
+) -> Result<PredictReport> {
+    let model = req.model;
+    let after_id = prediction.state.id();
+    let mut expected_head = start.head;
+    if req.from.is_none() && start.head.is_none() {
+        // First use of the stream: it starts at zeros, journalled as a reset.
+        let zeros = streams::reset_to_zeros(
+            store,
+            model,
+            req.stream,
+            req.x.shape[0],
+            Some(Expect::Head(None)),
+        )?;
+        expected_head = Some(zeros);
+    } else if !start.state.stored {
+        store.put_state(&start.state.value)?;
+    }
+    let input = store.put_object(&input_file(req.x).encode())?;
+    let output = store.put_object(
+        &output_file(&prediction, req.x.shape[0], model.config.output_size).encode(),
+    )?;
+    store.put_state(&prediction.state)?;
+    let event = NewEvent {
+        kind: "predict",
+        model: model.event_model(),
+        stream: Some(req.stream.to_string()),
+        state_before: Some(start.state.id),
+        state_after: Some(after_id),
+        input: Some(input),
+        output: Some(output),
+        detail: json!({ "platform": super::platform() }),
+        ..Default::default()
+    };
+    let event = if req.advance {
+        let expect = if req.from.is_some() {
+            // From a ref, the stream jumps to the result wherever it was;
+            // what it was is checked all the same, to journal it truly.
+            Expect::Head(streams::head(store, model, req.stream)?)
+        } else {
+            Expect::Head(expected_head)
+        };
+        streams::move_stream(store, model, req.stream, after_id, expect, event)?
+    } else {
+        store.append_event(&event)?
+    };
+    if let Some(tag) = &req.tag {
+        tags::apply(store, tag, &after_id, Some(model))?;
+    }
+    Ok(PredictReport {
+        event,
+        state_before: start.state.id,
+        state_after: after_id,
+        input,
+        output,
+        prediction,
+    })
+}
+
+/// Runs and records one prediction. `before_commit` sees the prediction
+/// after it is computed and before anything is recorded (the CLI writes
+/// its `-o` file there, so a file that cannot be written records nothing).
+pub fn run(
+    store: &Store,
+    req: &PredictRequest,
+    before_commit: &mut dyn FnMut(&Prediction) -> Result<()>,
+) -> Result<PredictReport> {
+    let weights: Weights = models::weights(store, req.model)?;
+    if let Some(tag) = &req.tag {
+        tags::check_tag_free(store, &tag.name, None, true)?;
+    }
+    // A bounded number of rounds: each one lost to a writer that made
+    // progress, so the store is never stuck, only busy.
+    let mut rounds = 0;
+    loop {
+        let start = read_start(store, req)?;
+        let prediction = predict(&weights, req.x, &start.state.value)?;
+        before_commit(&prediction)?;
+        match store.write(|store| record_in(store, req, &start, prediction)) {
+            Err(e) if req.retry && rounds < 100 && e.downcast_ref::<StreamMoved>().is_some() => {
+                rounds += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs and records a prediction inside the caller's write (the demo,
+/// whose whole run is one transaction).
+pub fn run_in(store: &Store, weights: &Weights, req: &PredictRequest) -> Result<PredictReport> {
+    let start = read_start(store, req)?;
+    let prediction = predict(weights, req.x, &start.state.value)?;
+    record_in(store, req, &start, prediction)
+}

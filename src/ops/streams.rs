@@ -1,0 +1,151 @@
+//! Streams: each model's current state per stream name. Moving one is
+//! journalled, and checked against the state the caller started from, so a
+//! command that computed from an older HEAD never overwrites a newer one.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use super::models::Model;
+use crate::id::StateId;
+use crate::state::StateValue;
+use crate::store::{NewEvent, Store};
+
+/// The stream's current state, if the stream exists.
+pub fn head(store: &Store, model: &Model, stream: &str) -> Result<Option<StateId>> {
+    Ok(store.stream(model.record.id, stream)?.map(|s| s.state))
+}
+
+/// What the caller expects the stream's head to be when it commits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expect {
+    /// Whatever it is (restore, reset: the user names the new state).
+    Any,
+    /// Exactly this (`None`: the stream does not exist yet).
+    Head(Option<StateId>),
+}
+
+/// The error a moved stream gives; the caller may retry on it.
+#[derive(Debug, thiserror::Error)]
+#[error("stream '{stream}' of model '{model}' moved from {expected} to {found} while this command ran, so nothing was recorded; rerun it, or pass --retry to recompute from the new state")]
+pub struct StreamMoved {
+    pub model: String,
+    pub stream: String,
+    pub expected: String,
+    pub found: String,
+}
+
+/// Sets the stream to `state`, journalling the move. Call inside a write.
+pub fn move_stream(
+    store: &Store,
+    model: &Model,
+    stream: &str,
+    state: StateId,
+    expect: Expect,
+    mut event: NewEvent,
+) -> Result<i64> {
+    let before = head(store, model, stream)?;
+    if let Expect::Head(expected) = expect {
+        if expected != before {
+            let show = |s: Option<StateId>| s.map(|s| s.short()).unwrap_or_else(|| "(none)".into());
+            return Err(StreamMoved {
+                model: model.record.name.clone(),
+                stream: stream.to_string(),
+                expected: show(expected),
+                found: show(before),
+            }
+            .into());
+        }
+    }
+    store.set_stream(model.record.id, stream, &state)?;
+    event.model = model.event_model();
+    event.stream = Some(stream.to_string());
+    event.moved_stream = true;
+    event.state_before = event.state_before.or(before);
+    event.state_after = Some(state);
+    Ok(store.append_event(&event)?)
+}
+
+/// Stores zeros of `batch` slots and sets the stream to them, journalled as
+/// a reset. Call inside a write.
+pub fn reset_to_zeros(
+    store: &Store,
+    model: &Model,
+    stream: &str,
+    batch: usize,
+    expect: Option<Expect>,
+) -> Result<StateId> {
+    super::limits::check_batch(batch)?;
+    let zeros = store.put_state(&StateValue::zeros(&model.config.layout(), batch))?;
+    move_stream(
+        store,
+        model,
+        stream,
+        zeros,
+        expect.unwrap_or(Expect::Any),
+        NewEvent {
+            kind: "reset",
+            detail: json!({ "batch": batch }),
+            ..Default::default()
+        },
+    )?;
+    Ok(zeros)
+}
+
+/// How to build the new state from the source: as it is, or a selection
+/// of its slots (a broadcast or a re-batch).
+pub fn picks_for(
+    batch: usize,
+    source_label: &str,
+    slot: Option<usize>,
+    slots: Option<&[usize]>,
+    batch_size: Option<usize>,
+) -> Result<Option<Vec<usize>>> {
+    if let Some(n) = batch_size {
+        super::limits::check_batch(n)?;
+    }
+    if let Some(list) = slots {
+        super::limits::check_batch(list.len())?;
+    }
+    Ok(match (slot, slots, batch_size) {
+        (Some(k), _, n) => Some(vec![k; n.unwrap_or(batch)]),
+        (None, Some(list), None) => Some(list.to_vec()),
+        (None, Some(_), Some(_)) => bail!("--slots already sets the batch size (one slot per entry); drop --batch-size"),
+        (None, None, Some(n)) if n == batch => None,
+        (None, None, Some(n)) if batch == 1 => Some(vec![0; n]),
+        (None, None, Some(n)) => bail!(
+            "state {source_label} has {batch} slots; to make a batch of {n}, pick them with --slots (e.g. --slots {}) or broadcast one with --slot K",
+            (0..n).map(|i| (i % batch).to_string()).collect::<Vec<_>>().join(",")
+        ),
+        (None, None, None) => None,
+    })
+}
+
+/// Sets the stream to `source`, or to the slots `picks` of it (no new
+/// tensor bytes: the slots are stored already, or are zeros); journals the
+/// move as a restore or a slice. Call inside a write.
+pub fn restore_to(
+    store: &Store,
+    model: &Model,
+    stream: &str,
+    source: &super::Resolved,
+    picks: Option<&[usize]>,
+) -> Result<StateId> {
+    model.check_layout(&source.value, &source.id.short())?;
+    let state = match picks {
+        Some(picks) => store.put_state(&source.value.select(picks)?)?,
+        None => store.put_state(&source.value)?,
+    };
+    move_stream(
+        store,
+        model,
+        stream,
+        state,
+        Expect::Any,
+        NewEvent {
+            kind: if picks.is_some() { "slice" } else { "restore" },
+            detail: json!({"source": source.id.hex(), "slots": picks}),
+            ..Default::default()
+        },
+    )?;
+    Ok(state)
+}

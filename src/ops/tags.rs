@@ -1,0 +1,127 @@
+//! Tags: global names for states. Setting one is journalled; moving one to
+//! another state needs `force`.
+
+use anyhow::{bail, Result};
+
+use super::models::Model;
+use crate::id::{StateId, MIN_PREFIX};
+use crate::store::{NewEvent, Store};
+
+/// Longest tag accepted.
+const MAX_TAG_LEN: usize = 256;
+
+/// Characters that render as nothing or reorder text: a tag holding one
+/// can look exactly like another tag.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Names a tag may not take, since they mean something else or mislead.
+pub fn check_tag_name(name: &str) -> Result<()> {
+    let reserved = name == "HEAD" || name.starts_with("HEAD~") || name == "zeros";
+    let hex_like = name.len() >= MIN_PREFIX && name.chars().all(|c| c.is_ascii_hexdigit());
+    if name.is_empty() || reserved {
+        bail!("'{name}' cannot be a tag: tags must be non-empty and neither HEAD, HEAD~N nor zeros (those name states already)");
+    }
+    if hex_like {
+        bail!("'{name}' cannot be a tag: it is all hex digits, so it would read as a state id prefix; add a letter beyond a-f or a separator (e.g. '{name}-x', or a --tag-prefix such as 'run/')");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || is_invisible(*c))
+    {
+        bail!(
+            "'{}' cannot be a tag: it holds the invisible or layout character U+{:04X}, so it could pass for another tag; use visible characters only",
+            name.escape_default(),
+            c as u32
+        );
+    }
+    if name.len() > MAX_TAG_LEN {
+        bail!("a tag of {} bytes is too long; keep tags under {MAX_TAG_LEN} bytes", name.len());
+    }
+    Ok(())
+}
+
+/// A tag to set with an operation's result.
+#[derive(Debug, Clone)]
+pub struct TagRequest {
+    pub name: String,
+    /// Move the tag if it names another state.
+    pub force: bool,
+}
+
+/// Refuses to move an existing tag to another state unless forced.
+pub fn check_tag_free(store: &Store, name: &str, state: Option<&StateId>, force: bool) -> Result<()> {
+    check_tag_name(name)?;
+    if let Some(existing) = store.tag(name)? {
+        if !force && Some(&existing.state) != state {
+            bail!(
+                "tag '{name}' already names state {}; pass --force to move it",
+                existing.state.short()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Sets a tag and journals it. Call inside a write.
+pub fn set_tag(store: &Store, name: &str, state: &StateId, model: Option<&Model>) -> Result<()> {
+    let before = store.tag(name)?.map(|t| t.state);
+    if before.as_ref() == Some(state) {
+        return Ok(());
+    }
+    store.set_tag(name, state)?;
+    store.append_event(&NewEvent {
+        kind: "tag",
+        model: model.and_then(|m| m.event_model()),
+        state_before: before,
+        state_after: Some(*state),
+        tag: Some(name.to_string()),
+        ..Default::default()
+    })?;
+    Ok(())
+}
+
+/// Checks and sets a tag in one go. Call inside a write.
+pub fn apply(store: &Store, tag: &TagRequest, state: &StateId, model: Option<&Model>) -> Result<()> {
+    check_tag_free(store, &tag.name, Some(state), tag.force)?;
+    set_tag(store, &tag.name, state, model)
+}
+
+/// `snapshot`: names a resolved state, in one transaction.
+pub fn snapshot(
+    store: &Store,
+    reference: &str,
+    scope: super::refs::Scope,
+    tag: &TagRequest,
+) -> Result<StateId> {
+    store.write(|store| {
+        let state = super::refs::resolve(store, reference, scope)?;
+        if !state.stored {
+            store.put_state(&state.value)?;
+        }
+        apply(store, tag, &state.id, scope.model)?;
+        Ok(state.id)
+    })
+}
+
+/// `tag delete`: removes a tag, journalled; returns the state it named.
+pub fn delete(store: &Store, name: &str) -> Result<StateId> {
+    store.write(|store| {
+        let Some(tag) = store.tag(name)? else {
+            bail!("tag '{name}' not found; `statectl tag list` shows the tags");
+        };
+        store.delete_tag(name)?;
+        store.append_event(&NewEvent {
+            kind: "untag",
+            state_before: Some(tag.state),
+            tag: Some(name.to_string()),
+            ..Default::default()
+        })?;
+        Ok(tag.state)
+    })
+}

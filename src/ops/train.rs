@@ -1,0 +1,181 @@
+//! Train-and-record: run a training plan (outside any transaction), then
+//! record the weights, the model row, the data object, the training states
+//! and events, and the `main` stream at the final state, in one
+//! transaction.
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::models::{self, Model, Registration};
+use super::streams::{self, Expect};
+use crate::id::{Digest, WeightsId};
+use crate::model::{ModelConfig, Weights};
+use crate::state::Cell;
+use crate::store::{NewEvent, Store};
+use crate::train::{alphabet, keras_init, train, Dataset, Progress, TrainConfig, TrainReport};
+
+/// Where the initial weights came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InitSource {
+    /// Keras's initialisers drawn from this seed.
+    Seed { seed: u64 },
+    /// A weights file kept in the store (hex id).
+    Weights { weights: String },
+}
+
+/// Everything a training run is made of, as recorded with it.
+pub struct TrainPlan {
+    pub data: Dataset,
+    pub train: TrainConfig,
+    pub init: Weights,
+    pub init_source: InitSource,
+}
+
+/// What a trained model's row records, so `audit --train` can rerun it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    pub train: TrainConfig,
+    pub init: InitSource,
+    /// Hex id of the training data object.
+    pub data: String,
+    /// Mean loss of each epoch.
+    pub losses: Vec<f32>,
+    pub accuracy: Option<f32>,
+    pub samples: usize,
+    /// The statectl version that trained it.
+    pub statectl: String,
+}
+
+impl TrainingRecord {
+    pub fn parse(model: &str, text: &str) -> Result<TrainingRecord> {
+        serde_json::from_str(text).map_err(|e| {
+            anyhow::anyhow!("model '{model}' has an unreadable training record ({e}); run `statectl verify`")
+        })
+    }
+}
+
+/// The reference experiment: alphabet data, LSTM(16), softmax over 27
+/// classes, batch 6, 2 epochs, lr 1e-3, seed 42, stateful.
+pub fn reference_plan() -> TrainPlan {
+    let data = alphabet();
+    let config = ModelConfig {
+        cell: Cell::Lstm,
+        input_size: 1,
+        units: vec![16],
+        output_size: 27,
+        head: data.head(),
+        batch_size: 6,
+    };
+    let train = TrainConfig {
+        batch_size: 6,
+        epochs: 2,
+        lr: 1e-3,
+        seed: 42,
+        stateful: true,
+        shuffle: true,
+        record: crate::train::RecordEvery::Epoch,
+    };
+    TrainPlan {
+        init: keras_init(&config, train.seed),
+        init_source: InitSource::Seed { seed: train.seed },
+        data,
+        train,
+    }
+}
+
+/// Runs the plan; `progress` sees every batch.
+pub fn run(plan: &TrainPlan, progress: &mut dyn FnMut(&Progress)) -> Result<TrainReport> {
+    Ok(train(&plan.data, &plan.train, plan.init.clone(), &mut |p| {
+        progress(&p)
+    })?)
+}
+
+/// The id the recorded weights will have.
+pub fn weights_id(weights: &Weights) -> WeightsId {
+    WeightsId(Digest::of(&[&weights.to_file().encode()]))
+}
+
+/// Records what training made. Call inside a write; on an error the caller
+/// rolls back (a weights file this call created is removed first).
+pub fn record_in(
+    store: &Store,
+    name: &str,
+    replace: bool,
+    plan: &TrainPlan,
+    report: &TrainReport,
+) -> Result<Model> {
+    let data_bytes = plan.data.to_file().encode();
+    let record = TrainingRecord {
+        train: plan.train.clone(),
+        init: plan.init_source.clone(),
+        data: Digest::of(&[&data_bytes]).hex(),
+        losses: report.losses.clone(),
+        accuracy: report.accuracy,
+        samples: plan.data.len(),
+        statectl: env!("CARGO_PKG_VERSION").into(),
+    };
+    let training = serde_json::to_value(&record)?;
+    let (model, created) = models::register_in(
+        store,
+        &Registration {
+            name,
+            weights: &report.weights,
+            training: Some(&training),
+            replace,
+        },
+    )?;
+    let mut init_created = None;
+    let result = (|| -> Result<()> {
+        // The init weights are kept so `audit --train` can rerun from them.
+        if let InitSource::Weights { .. } = plan.init_source {
+            let (id, new) = store.put_weights(&plan.init.to_file().encode())?;
+            init_created = new.then_some(id);
+        }
+        let data = store.put_object(&data_bytes)?;
+        for trained in &report.states {
+            let id = store.put_state(&trained.state)?;
+            store.append_event(&NewEvent {
+                kind: "train",
+                model: model.event_model(),
+                state_after: Some(id),
+                input: Some(data),
+                detail: json!({"epoch": trained.epoch + 1, "batch": trained.batch.map(|b| b + 1)}),
+                ..Default::default()
+            })?;
+        }
+        let final_id = store.put_state(&report.final_state)?;
+        streams::move_stream(
+            store,
+            &model,
+            "main",
+            final_id,
+            Expect::Any,
+            NewEvent {
+                kind: "train",
+                input: Some(data),
+                detail: json!({"final": true, "training": training}),
+                ..Default::default()
+            },
+        )?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        models::forget_created(store, created);
+        models::forget_created(store, init_created);
+        return Err(e);
+    }
+    Ok(model)
+}
+
+/// Trains nothing: records a finished run in its own transaction.
+pub fn record(
+    store: &Store,
+    name: &str,
+    replace: bool,
+    plan: &TrainPlan,
+    report: &TrainReport,
+) -> Result<Model> {
+    store.write(|store| record_in(store, name, replace, plan, report))
+}

@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use clap::Parser;
 use statectl::cli::Cli;
-use statectl::commands::{predict::run_and_record, Context, Output};
+use statectl::ops::{self, predict::PredictRequest};
 use statectl::state::StateValue;
+use statectl::store::Store;
 use statectl::tensors::{Tensor, TensorFile};
 
 fn run(store: &Path, args: &[&str]) {
@@ -53,23 +54,26 @@ fn main() {
     )
     .expect("fixture");
     let x: Tensor = x_file.tensors["x"].clone();
-    let ctx = Context::open(
-        &store,
-        Output {
-            json: false,
-            quiet: true,
-        },
-    )
-    .expect("store");
-    let model = ctx.model(Some("ref")).expect("model");
+    // The library API, as the CLI (and a Python binding) calls it.
+    let store = Store::open(&store).expect("store");
+    let model = ops::models::find(&store, Some("ref")).expect("model");
+    let request = PredictRequest {
+        model: &model,
+        stream: "main",
+        x: &x,
+        from: None,
+        advance: true,
+        tag: None,
+        retry: false,
+    };
 
     let started = Instant::now();
     for _ in 0..events {
-        run_and_record(&ctx, &model, "main", &x, None, true, None).expect("predict");
+        ops::predict::run(&store, &request, &mut |_| Ok(())).expect("predict");
     }
     let record = started.elapsed().as_secs_f64();
 
-    let w = ctx.weights(&model).expect("weights");
+    let w = ops::models::weights(&store, &model).expect("weights");
     let mut state = StateValue::zeros(&model.config.layout(), 6);
     let started = Instant::now();
     for _ in 0..events {
@@ -80,7 +84,7 @@ fn main() {
     let forward = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    run(&store, &["audit"]);
+    run(store.root(), &["audit"]);
     let audit = started.elapsed().as_secs_f64();
 
     println!("predict events:              {events}");

@@ -85,8 +85,12 @@ pub struct InitArgs {
 fn tolerance(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
-        Ok(_) => Err(format!("'{text}' is not a tolerance: give a finite number of zero or more, e.g. 1e-6")),
-        Err(_) => Err(format!("'{text}' is not a number: give a tolerance such as 1e-6")),
+        Ok(_) => Err(format!(
+            "'{text}' is not a tolerance: give a finite number of zero or more, e.g. 1e-6"
+        )),
+        Err(_) => Err(format!(
+            "'{text}' is not a number: give a tolerance such as 1e-6"
+        )),
     }
 }
 

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod commands;
 pub mod id;
 pub mod input;
+pub mod limits;
 pub mod model;
 pub mod ops;
 pub mod replay;

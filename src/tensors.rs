@@ -59,8 +59,22 @@ pub struct TensorFile {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Largest safetensors header read (16 MiB): tensor names and metadata of
+/// even 100,000 named states fit, and a hostile header cannot take
+/// gigabytes to parse.
+pub const MAX_HEADER_BYTES: u64 = 16 << 20;
+
 impl TensorFile {
     pub fn decode(bytes: &[u8]) -> Result<TensorFile, TensorFileError> {
+        // The header is JSON parsed whole; statectl's files need a few KB.
+        if let Some(len) = bytes.get(..8) {
+            let len = u64::from_le_bytes(len.try_into().unwrap_or([0; 8]));
+            if len > MAX_HEADER_BYTES {
+                return Err(TensorFileError::Invalid(format!(
+                    "its header claims {len} bytes, over the {MAX_HEADER_BYTES}-byte limit for safetensors headers"
+                )));
+            }
+        }
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| TensorFileError::Invalid(e.to_string()))?;
         let metadata = header

@@ -12,12 +12,12 @@ use serde_json::json;
 
 use super::context::Context;
 use super::train::run_training;
-use crate::ops::platform;
-use crate::ops::train::{InitSource, TrainPlan, TrainingRecord};
 use super::EXIT_DIFFERENT;
 use crate::cli::AuditArgs;
 use crate::id::{Digest, StateId, WeightsId};
 use crate::model::{predict, Weights};
+use crate::ops::platform;
+use crate::ops::train::{InitSource, TrainPlan, TrainingRecord};
 use crate::replay::{divergence, Divergence};
 use crate::store::{now_ms, EventFilter, EventRecord, ModelRecord};
 use crate::tensors::TensorFile;
@@ -235,7 +235,16 @@ fn audit_training(ctx: &Context, model: &ModelRecord) -> TrainAudit {
 }
 
 pub fn run(ctx: &Context, args: AuditArgs) -> Result<i32> {
-    let events = select_events(ctx, &args)?;
+    // One snapshot: a concurrent writer's half-seen work never reads as a
+    // problem.
+    ctx.store.read(|_| audit(ctx, &args))
+}
+
+fn audit(ctx: &Context, args: &AuditArgs) -> Result<i32> {
+    let events = select_events(ctx, args)?;
+    if events.is_empty() && args.train.is_none() && !args.allow_empty {
+        bail!("no recorded prediction matches, so nothing was audited; check the filters (or the --store path), or pass --allow-empty to accept an empty audit");
+    }
     let bar = if ctx.out.quiet || events.len() < 200 {
         ProgressBar::hidden()
     } else {

@@ -4,11 +4,11 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::context::Context;
-use crate::ops::predict::check_batch;
 use super::EXIT_DIFFERENT;
 use crate::cli::DiffArgs;
 use crate::input::read_input;
 use crate::model::predict;
+use crate::ops::predict::check_batch;
 use crate::replay::staleness;
 use crate::state::compare;
 
@@ -19,11 +19,17 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
     let (a, b) = if args.a == "zeros" {
         let b = ctx.resolve(&args.b, model.as_ref(), stream, None)?;
         let batch = b.value.batch();
-        (ctx.resolve(&args.a, model.as_ref(), stream, Some(batch))?, b)
+        (
+            ctx.resolve(&args.a, model.as_ref(), stream, Some(batch))?,
+            b,
+        )
     } else {
         let a = ctx.resolve(&args.a, model.as_ref(), stream, None)?;
         let batch = a.value.batch();
-        (a, ctx.resolve(&args.b, model.as_ref(), stream, Some(batch))?)
+        (
+            a,
+            ctx.resolve(&args.b, model.as_ref(), stream, Some(batch))?,
+        )
     };
     let (a_id, b_id, a, b) = (a.id, b.id, a.value, b.value);
     if a.layout != b.layout {

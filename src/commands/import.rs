@@ -41,10 +41,15 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<i32> {
             },
         );
     } else {
-        let rows: Vec<serde_json::Value> = items
-            .iter()
-            .map(|i| json!({"state": i.state.hex(), "from": i.from, "layout": i.value.layout.to_string(), "batch": i.value.batch(), "tag": i.tag}))
-            .collect();
+        // Built only for --json: a row per state is large for a million.
+        let rows: Vec<serde_json::Value> = if ctx.out.json {
+            items
+                .iter()
+                .map(|i| json!({"state": i.state.hex(), "from": i.from, "layout": i.value.layout.to_string(), "batch": i.value.batch(), "tag": i.tag}))
+                .collect()
+        } else {
+            Vec::new()
+        };
         ctx.out
             .emit(json!({"states": rows, "count": items.len()}), || {
                 format!(

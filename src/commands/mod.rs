@@ -45,19 +45,17 @@ pub fn store_path(cli: &Cli) -> PathBuf {
 /// no store instead of creating one.
 fn reads_only(command: &Command) -> bool {
     use crate::cli::{ModelCommand, TagCommand};
-    match command {
+    matches!(
+        command,
         Command::Log(_)
-        | Command::Show(_)
-        | Command::Diff(_)
-        | Command::Export(_)
-        | Command::Audit(_)
-        | Command::Verify
-        | Command::Tag(TagCommand::List)
-        | Command::Model(ModelCommand::List | ModelCommand::Show(_) | ModelCommand::Export(_)) => {
-            true
-        }
-        _ => false,
-    }
+            | Command::Show(_)
+            | Command::Diff(_)
+            | Command::Export(_)
+            | Command::Audit(_)
+            | Command::Verify
+            | Command::Tag(TagCommand::List)
+            | Command::Model(ModelCommand::List | ModelCommand::Show(_) | ModelCommand::Export(_))
+    )
 }
 
 /// Runs the command; returns the process exit code.

@@ -24,7 +24,7 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
     let bytes = read_file_bounded(&args.file, &format!("weights file '{path}'"))?;
     let file = TensorFile::decode(&bytes).with_context(|| format!("weights file '{path}'"))?;
     let batch = args.batch_size as usize;
-    crate::ops::limits::check_batch(batch)?;
+    crate::limits::check_batch(batch)?;
     let weights = match args.layout {
         WeightsLayout::Torch => import_torch(&file, args.head, batch),
         WeightsLayout::Keras => import_keras(&file, args.layers.as_deref(), args.head, batch),
@@ -39,7 +39,7 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
             .map(|s| s.split('.').next().unwrap_or(s).to_string())
             .unwrap_or_else(|| "model".into()),
     };
-    crate::ops::limits::check_units(&weights.config.units)?;
+    crate::limits::check_units(&weights.config.units)?;
     let model = models::register(
         &ctx.store,
         &Registration {

@@ -13,23 +13,35 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
     let (id, value) = (resolved.id, resolved.value);
     let tags = ctx.store.tags_of(&id)?;
     let origin = ctx.store.origin_of(&id)?;
+    // (layer, tensor, [min, max, mean, mean|x|]); NaN and infinities are
+    // kept (JSON shows them as null, people see them as NaN and inf).
     let mut stats = Vec::new();
     for (layer, _) in value.layout.units.iter().enumerate() {
         for (k, name) in value.layout.cell.tensors().iter().enumerate() {
             let data = value.layer_tensor(layer, k);
             let n = data.len() as f64;
-            let min = data.iter().copied().fold(f32::INFINITY, f32::min);
-            let max = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let nan = data.iter().any(|v| v.is_nan());
+            let pick = |f: fn(f32, f32) -> f32, start: f32| {
+                if nan {
+                    f64::NAN
+                } else {
+                    data.iter().copied().fold(start, f) as f64
+                }
+            };
+            let min = pick(f32::min, f32::INFINITY);
+            let max = pick(f32::max, f32::NEG_INFINITY);
             let mean = data.iter().map(|v| *v as f64).sum::<f64>() / n;
             let mean_abs = data.iter().map(|v| v.abs() as f64).sum::<f64>() / n;
-            stats.push(json!({"layer": layer, "tensor": name, "min": min, "max": max, "mean": mean, "mean_abs": mean_abs}));
+            stats.push((layer, *name, [min, max, mean, mean_abs]));
         }
     }
-    let slots: Vec<String> = value
-        .encoded_slots()
+    let stats_json: Vec<serde_json::Value> = stats
         .iter()
-        .map(|(s, _)| s.hex())
+        .map(|(layer, name, [min, max, mean, mean_abs])| {
+            json!({"layer": layer, "tensor": name, "min": min, "max": max, "mean": mean, "mean_abs": mean_abs})
+        })
         .collect();
+    let slots: Vec<String> = value.encoded_slots().iter().map(|(s, _)| s.hex()).collect();
     // Per tensor, one row of numbers per slot.
     let mut values = serde_json::Map::new();
     if args.values {
@@ -48,7 +60,7 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
             "slots": slots,
             "tags": tags,
             "origin": origin.as_ref().map(super::log::event_json),
-            "stats": stats,
+            "stats": stats_json,
     });
     if args.values {
         json["values"] = serde_json::Value::Object(values.clone());
@@ -79,26 +91,20 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
         for (i, slot) in slots.iter().enumerate() {
             text.push_str(&format!("slot {i:>4}  {}\n", &slot[..12]));
         }
-        for s in &stats {
+        for (layer, name, [min, max, mean, mean_abs]) in &stats {
             text.push_str(&format!(
-                "l{}.{}  min {:.6}  max {:.6}  mean {:.6}  mean|x| {:.6}\n",
-                s["layer"],
-                s["tensor"].as_str().unwrap_or(""),
-                s["min"].as_f64().unwrap_or(0.0),
-                s["max"].as_f64().unwrap_or(0.0),
-                s["mean"].as_f64().unwrap_or(0.0),
-                s["mean_abs"].as_f64().unwrap_or(0.0)
+                "l{layer}.{name}  min {min:.6}  max {max:.6}  mean {mean:.6}  mean|x| {mean_abs:.6}\n"
             ));
         }
-        for (name, rows) in &values {
-            for (slot, row) in rows.as_array().into_iter().flatten().enumerate() {
-                let nums: Vec<String> = row
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| format!("{:.7}", v.as_f64().unwrap_or(0.0)))
-                    .collect();
-                text.push_str(&format!("{name} slot {slot}: {}\n", nums.join(" ")));
+        if args.values {
+            for (layer, units) in value.layout.units.iter().enumerate() {
+                for (k, name) in value.layout.cell.tensors().iter().enumerate() {
+                    let data = value.layer_tensor(layer, k);
+                    for (slot, row) in data.chunks(*units).enumerate() {
+                        let nums: Vec<String> = row.iter().map(|v| format!("{v:.7}")).collect();
+                        text.push_str(&format!("l{layer}.{name} slot {slot}: {}\n", nums.join(" ")));
+                    }
+                }
             }
         }
         text

@@ -55,8 +55,8 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         );
     }
     let units: Vec<usize> = args.units.iter().map(|u| *u as usize).collect();
-    crate::ops::limits::check_units(&units)?;
-    crate::ops::limits::check_batch(args.batch_size as usize)?;
+    crate::limits::check_units(&units)?;
+    crate::limits::check_batch(args.batch_size as usize)?;
     let config = ModelConfig {
         cell: Cell::Lstm,
         input_size: data.features(),
@@ -75,7 +75,10 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         record: args.record,
     };
     let (init, init_source) = match &args.init {
-        None => (keras_init(&config, args.seed), InitSource::Seed { seed: args.seed }),
+        None => (
+            keras_init(&config, args.seed),
+            InitSource::Seed { seed: args.seed },
+        ),
         Some(path) => {
             let source = format!("--init weights '{}'", path.display());
             let bytes = read_file_bounded(path, &source)?;

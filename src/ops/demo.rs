@@ -12,8 +12,8 @@ use super::streams;
 use super::tags::TagRequest;
 use super::train::{self, TrainPlan};
 use crate::model::ModelConfig;
-use crate::tensors::Tensor;
 use crate::store::Store;
+use crate::tensors::Tensor;
 use crate::train::{Progress, TrainReport};
 
 /// One of the demo's checks.
@@ -53,7 +53,11 @@ fn bits(values: &[f32]) -> Vec<u32> {
 
 fn checks(cases: &[PredictReport], config: &ModelConfig) -> Vec<Check> {
     let rows = |r: &PredictReport| -> Vec<Vec<u32>> {
-        r.prediction.outputs.chunks(config.output_size).map(bits).collect()
+        r.prediction
+            .outputs
+            .chunks(config.output_size)
+            .map(bits)
+            .collect()
     };
     let r: Vec<Vec<Vec<u32>>> = cases.iter().map(rows).collect();
     let all_distinct = (0..6).all(|i| (i + 1..6).all(|j| r[0][i] != r[0][j]));
@@ -100,7 +104,10 @@ pub fn run(store: &Store, progress: &mut dyn FnMut(&Progress)) -> Result<DemoRep
                     x: &x,
                     from: None,
                     advance: true,
-                    tag: Some(TagRequest { name: format!("case{n}"), force: true }),
+                    tag: Some(TagRequest {
+                        name: format!("case{n}"),
+                        force: true,
+                    }),
                     retry: false,
                 },
             )
@@ -115,6 +122,11 @@ pub fn run(store: &Store, progress: &mut dyn FnMut(&Progress)) -> Result<DemoRep
         let case5 = case(5)?;
         let cases = vec![case1, case2, case3, case4, case5];
         let checks = checks(&cases, &model.config);
-        Ok(DemoReport { model, training: training.clone(), cases, checks })
+        Ok(DemoReport {
+            model,
+            training: training.clone(),
+            cases,
+            checks,
+        })
     })
 }

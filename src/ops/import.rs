@@ -60,7 +60,13 @@ fn items(req: ImportRequest) -> Result<Vec<(String, Option<String>, StateValue)>
         }
         (FileStates::Named(list), false) => list
             .into_iter()
-            .map(|(name, value)| (format!("state '{name}'"), prefix.map(|p| format!("{p}{name}")), value))
+            .map(|(name, value)| {
+                (
+                    format!("state '{name}'"),
+                    prefix.map(|p| format!("{p}{name}")),
+                    value,
+                )
+            })
             .collect(),
     })
 }
@@ -71,7 +77,9 @@ pub fn run(store: &Store, req: ImportRequest) -> Result<Vec<ImportedState>> {
     let items = items(req)?;
     if !allow_nonfinite {
         if let Some((from, _, _)) = items.iter().find(|(_, _, v)| !v.is_finite()) {
-            bail!("{from} holds NaN or infinite values; pass --allow-nonfinite to store them anyway");
+            bail!(
+                "{from} holds NaN or infinite values; pass --allow-nonfinite to store them anyway"
+            );
         }
     }
     let imported: Vec<ImportedState> = items

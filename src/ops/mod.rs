@@ -12,7 +12,6 @@ pub mod burn_in;
 pub mod demo;
 pub mod gc;
 pub mod import;
-pub mod limits;
 pub mod models;
 pub mod platform;
 pub mod predict;

@@ -65,7 +65,9 @@ pub fn input_file(x: &Tensor) -> TensorFile {
 pub fn check_batch(state: &StateValue, label: &str, input_batch: usize) -> Result<()> {
     let batch = state.batch();
     if batch != input_batch {
-        let picks: Vec<String> = (0..input_batch.min(64)).map(|i| (i % batch).to_string()).collect();
+        let picks: Vec<String> = (0..input_batch.min(64))
+            .map(|i| (i % batch).to_string())
+            .collect();
         bail!(
             "the input has batch {input_batch} but state {label} has {batch} slot(s); re-batch the stream first: `statectl restore {label} --slots {}`, `statectl restore {label} --slot 0 --batch-size {input_batch}`, or `statectl reset --batch-size {input_batch}`",
             picks.join(","),
@@ -142,9 +144,8 @@ fn record_in(
         store.put_state(&start.state.value)?;
     }
     let input = store.put_object(&input_file(req.x).encode())?;
-    let output = store.put_object(
-        &output_file(&prediction, req.x.shape[0], model.config.output_size).encode(),
-    )?;
+    let output = store
+        .put_object(&output_file(&prediction, req.x.shape[0], model.config.output_size).encode())?;
     store.put_state(&prediction.state)?;
     let event = NewEvent {
         kind: "predict",

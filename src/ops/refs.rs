@@ -47,7 +47,11 @@ fn head_offset(text: &str) -> Result<Option<u64>> {
 
 /// Resolves `text` to a state id without loading it. `zeros` gets the id
 /// it would have.
-pub fn resolve_id(store: &Store, text: &str, scope: Scope) -> Result<(StateId, Option<StateValue>)> {
+pub fn resolve_id(
+    store: &Store,
+    text: &str,
+    scope: Scope,
+) -> Result<(StateId, Option<StateValue>)> {
     if let Some(back) = head_offset(text)? {
         let model = scope
             .model

@@ -74,7 +74,7 @@ pub fn reset_to_zeros(
     batch: usize,
     expect: Option<Expect>,
 ) -> Result<StateId> {
-    super::limits::check_batch(batch)?;
+    crate::limits::check_batch(batch)?;
     let zeros = store.put_state(&StateValue::zeros(&model.config.layout(), batch))?;
     move_stream(
         store,
@@ -101,10 +101,10 @@ pub fn picks_for(
     batch_size: Option<usize>,
 ) -> Result<Option<Vec<usize>>> {
     if let Some(n) = batch_size {
-        super::limits::check_batch(n)?;
+        crate::limits::check_batch(n)?;
     }
     if let Some(list) = slots {
-        super::limits::check_batch(list.len())?;
+        crate::limits::check_batch(list.len())?;
     }
     Ok(match (slot, slots, batch_size) {
         (Some(k), _, n) => Some(vec![k; n.unwrap_or(batch)]),

@@ -41,7 +41,10 @@ pub fn check_tag_name(name: &str) -> Result<()> {
         );
     }
     if name.len() > MAX_TAG_LEN {
-        bail!("a tag of {} bytes is too long; keep tags under {MAX_TAG_LEN} bytes", name.len());
+        bail!(
+            "a tag of {} bytes is too long; keep tags under {MAX_TAG_LEN} bytes",
+            name.len()
+        );
     }
     Ok(())
 }
@@ -55,7 +58,12 @@ pub struct TagRequest {
 }
 
 /// Refuses to move an existing tag to another state unless forced.
-pub fn check_tag_free(store: &Store, name: &str, state: Option<&StateId>, force: bool) -> Result<()> {
+pub fn check_tag_free(
+    store: &Store,
+    name: &str,
+    state: Option<&StateId>,
+    force: bool,
+) -> Result<()> {
     check_tag_name(name)?;
     if let Some(existing) = store.tag(name)? {
         if !force && Some(&existing.state) != state {
@@ -87,7 +95,12 @@ pub fn set_tag(store: &Store, name: &str, state: &StateId, model: Option<&Model>
 }
 
 /// Checks and sets a tag in one go. Call inside a write.
-pub fn apply(store: &Store, tag: &TagRequest, state: &StateId, model: Option<&Model>) -> Result<()> {
+pub fn apply(
+    store: &Store,
+    tag: &TagRequest,
+    state: &StateId,
+    model: Option<&Model>,
+) -> Result<()> {
     check_tag_free(store, &tag.name, Some(state), tag.force)?;
     set_tag(store, &tag.name, state, model)
 }

@@ -77,7 +77,14 @@ fn build(
         .map(|n| format!("state '{n}'"))
         .unwrap_or_else(|| "the state".into());
     let prefix = name.map(|n| format!("{n}.")).unwrap_or_default();
-    let layers = tensors.keys().map(|(l, _)| l + 1).max().unwrap_or(0);
+    let last = tensors.keys().map(|(l, _)| *l).max().unwrap_or(0);
+    if last >= crate::limits::MAX_LAYERS {
+        return Err(format!(
+            "{label} names layer {last}, beyond the {} layers a state may have; {SCHEME}",
+            crate::limits::MAX_LAYERS
+        ));
+    }
+    let layers = if tensors.is_empty() { 0 } else { last + 1 };
     let mut units = Vec::new();
     let mut data = Vec::new();
     let mut batch = None;

@@ -75,9 +75,9 @@ fn sqlite_message(e: &rusqlite::Error) -> String {
     match e.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked) => "the store is busy: another statectl command held its write lock too long; rerun the command".into(),
         Some(DiskFull) => "the disk holding the store is full; free space and rerun the command (nothing was written)".into(),
-        Some(ReadOnly | PermissionDenied | CannotOpen) => format!("cannot open or write the store database ({e}); check the folder's permissions"),
-        Some(DatabaseCorrupt | NotADatabase) => format!("the store database is damaged ({e}); run `statectl verify` to see what is readable"),
-        _ => format!("store database error: {e}"),
+        Some(ReadOnly | PermissionDenied | CannotOpen) => "cannot open or write the store database; check that the folder exists and is writable".into(),
+        Some(DatabaseCorrupt | NotADatabase) => "the store database is damaged; run `statectl verify` to see what is readable, or restore it from a backup".into(),
+        _ => "store database error".into(),
     }
 }
 
@@ -116,17 +116,17 @@ pub fn now_ms() -> i64 {
 /// long means something is wrong, not busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Reads the schema version from an existing database without opening it
-/// for writing, so a store newer than this binary is never touched (no
-/// WAL checkpoint, no folder created).
-fn existing_schema_version(db: &Path) -> Result<i64> {
-    use rusqlite::OpenFlags;
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+/// The schema version in a database file's header (`user_version`, bytes
+/// 60..64, big-endian), read without SQLite: a store newer than this
+/// binary is refused before anything (not even a `-shm` file) is touched.
+fn header_schema_version(db: &Path) -> Option<i64> {
+    use std::io::Read;
+    let mut header = [0u8; 100];
+    std::fs::File::open(db).ok()?.read_exact(&mut header).ok()?;
+    if &header[..16] != b"SQLite format 3\0" {
+        return None;
+    }
+    Some(i32::from_be_bytes([header[60], header[61], header[62], header[63]]) as i64)
 }
 
 impl Store {
@@ -148,22 +148,39 @@ impl Store {
             return Err(StoreError::NotAFolder(root.display().to_string()));
         }
         let db = root.join("statectl.db");
+        let too_new = |found: i64| StoreError::SchemaTooNew {
+            path: root.display().to_string(),
+            found,
+            supported: SCHEMA_VERSION,
+        };
         if db.is_file() {
-            let found = existing_schema_version(&db)?;
-            if found > SCHEMA_VERSION {
-                return Err(StoreError::SchemaTooNew {
-                    path: root.display().to_string(),
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
+            if let Some(found) = header_schema_version(&db).filter(|v| *v > SCHEMA_VERSION) {
+                return Err(too_new(found));
             }
         } else if !create {
             return Err(StoreError::Missing(root.display().to_string()));
+        } else {
+            std::fs::create_dir_all(root).map_err(io_err(root))?;
         }
+        let conn = Connection::open(&db)?;
+        // A newer version may sit in a WAL not yet checkpointed: ask SQLite
+        // too, with the checkpoint-on-close off so refusing leaves the WAL
+        // as it was.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(too_new(found));
+        }
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            false,
+        )?;
         let weights = root.join("weights");
         std::fs::create_dir_all(&weights).map_err(io_err(&weights))?;
-        let conn = Connection::open(&db)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
         let mut store = Store {
             conn,

@@ -145,7 +145,11 @@ impl Store {
             })?;
             refs.push(TrainingRefs {
                 model,
-                data: json.data.as_deref().and_then(Digest::parse_hex).map(ObjectId),
+                data: json
+                    .data
+                    .as_deref()
+                    .and_then(Digest::parse_hex)
+                    .map(ObjectId),
                 init_weights: json
                     .init
                     .weights

@@ -51,18 +51,30 @@ impl Store {
     /// problem, not an error, so `verify` still lists what it found.
     pub fn verify(&self) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
+        let unreadable = |e: super::StoreError| {
+            Problem {
+            kind: "database",
+            id: "statectl.db".into(),
+            problem: format!(
+                "SQLite cannot read all of it ({}); restore the store from a backup, or copy out what `statectl export` still reads",
+                match &e {
+                    super::StoreError::Sqlite(inner) => inner.to_string(),
+                    other => other.to_string(),
+                }
+            ),
+        }
+        };
+        if let Err(e) = self.check_sqlite(&mut report.problems) {
+            report.problems.push(unreadable(e));
+        }
         if let Err(e) = self.verify_into(&mut report) {
-            report.problems.push(Problem {
-                kind: "database",
-                id: "statectl.db".into(),
-                problem: format!("cannot be read to the end: {e}; restore the store from a backup or copy what `statectl export` still reads"),
-            });
+            report.problems.push(unreadable(e));
         }
         Ok(report)
     }
 
-    fn verify_into(&self, report: &mut VerifyReport) -> Result<()> {
-        let problems = &mut report.problems;
+    /// SQLite's own checks of its file and of the foreign keys.
+    fn check_sqlite(&self, problems: &mut Vec<Problem>) -> Result<()> {
         let mut push = |kind: &'static str, id: String, problem: String| {
             problems.push(Problem { kind, id, problem })
         };
@@ -94,6 +106,14 @@ impl Store {
                 format!("points at a missing row of {parent}"),
             );
         }
+        Ok(())
+    }
+
+    fn verify_into(&self, report: &mut VerifyReport) -> Result<()> {
+        let problems = &mut report.problems;
+        let mut push = |kind: &'static str, id: String, problem: String| {
+            problems.push(Problem { kind, id, problem })
+        };
 
         let mut slots = HashSet::new();
         let mut stmt = self.conn.prepare("SELECT id, layout, bytes FROM slots")?;
@@ -193,12 +213,20 @@ impl Store {
                 for r in refs {
                     if let Some(data) = r.data {
                         if !objects.contains(&data.bytes()[..]) {
-                            push("model", r.model.clone(), format!("training data object {} is missing", data.hex()));
+                            push(
+                                "model",
+                                r.model.clone(),
+                                format!("training data object {} is missing", data.hex()),
+                            );
                         }
                     }
                     if let Some(init) = r.init_weights {
                         if !weights.contains(&init.bytes()[..]) {
-                            push("model", r.model.clone(), format!("init weights file {} is missing", init.hex()));
+                            push(
+                                "model",
+                                r.model.clone(),
+                                format!("init weights file {} is missing", init.hex()),
+                            );
                         }
                         named_weights.insert(init.bytes().to_vec());
                     }

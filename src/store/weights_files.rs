@@ -23,7 +23,10 @@ pub enum WeightsEntry {
 }
 
 pub fn classify(name: &str) -> WeightsEntry {
-    if let Some(id) = name.strip_suffix(".safetensors").and_then(Digest::parse_hex) {
+    if let Some(id) = name
+        .strip_suffix(".safetensors")
+        .and_then(Digest::parse_hex)
+    {
         return WeightsEntry::File(WeightsId(id));
     }
     if let Some(rest) = name.strip_prefix('.') {

@@ -93,9 +93,16 @@ pub fn alphabet() -> Dataset {
     }
 }
 
+/// Most classes (or outputs) a head may have: a typo or a stray value must
+/// not allocate a head of billions of outputs.
+pub const MAX_CLASSES: usize = 1 << 16;
+
 fn class_index(value: f32, classes: Option<usize>, what: &str) -> Result<usize> {
     if value < 0.0 || value.fract() != 0.0 {
         bail!("{what} is {value}, not a class index (a whole number from 0)");
+    }
+    if value >= MAX_CLASSES as f32 {
+        bail!("{what} is class {value}, beyond the largest supported class index {}; class indices count from 0", MAX_CLASSES - 1);
     }
     let index = value as usize;
     if let Some(classes) = classes {
@@ -148,6 +155,12 @@ pub fn dataset_from_safetensors(
     }
     if x.data.iter().chain(&y.data).any(|v| !v.is_finite()) {
         bail!("training data holds NaN or infinite values");
+    }
+    if y.shape.len() == 2 && (y.shape[1] == 0 || y.shape[1] > MAX_CLASSES) {
+        bail!(
+            "training data 'y' has shape {}: give 1 to {MAX_CLASSES} outputs per sample",
+            y.shape_text()
+        );
     }
     let targets = match y.shape.len() {
         1 => labels_from(&y.data, classes)?,

@@ -7,4 +7,5 @@ mod errors;
 mod state_commands;
 mod toolkit;
 mod training;
+mod trust;
 mod util;

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 /// Most slots in one state (a zero state of this size is a 32 MB slot list).
 pub const MAX_BATCH: usize = 1 << 20;
 /// Widest recurrent layer.
-pub const MAX_UNITS: usize = 8192;
+pub const MAX_UNITS: usize = 4096;
 /// Most stacked layers.
 pub const MAX_LAYERS: usize = 64;
 /// Most numbers in one state (slots x slot length): 1 GiB of float32.
@@ -25,7 +25,10 @@ pub fn check_batch(batch: usize) -> Result<()> {
 
 pub fn check_units(units: &[usize]) -> Result<()> {
     if units.is_empty() || units.len() > MAX_LAYERS {
-        bail!("{} layer(s) is out of range: use 1 to {MAX_LAYERS}", units.len());
+        bail!(
+            "{} layer(s) is out of range: use 1 to {MAX_LAYERS}",
+            units.len()
+        );
     }
     if let Some(u) = units.iter().find(|&&u| u == 0 || u > MAX_UNITS) {
         bail!("a layer of {u} units is out of range: use 1 to {MAX_UNITS} units per layer");

@@ -2,7 +2,9 @@
 //! folder. One test binary, one shared helper (`util`).
 
 mod audits;
+mod concurrency;
 mod conformance;
+mod crash;
 mod errors;
 mod state_commands;
 mod toolkit;

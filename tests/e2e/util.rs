@@ -113,6 +113,20 @@ impl Env {
     /// Everything in the store: every row of every table, the schema
     /// version and the weights files.
     pub fn fingerprint(&self) -> String {
+        let mut out = self.db_fingerprint();
+        let mut files: Vec<String> = std::fs::read_dir(self.store().join("weights"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        out.push_str(&files.join("\n"));
+        out
+    }
+
+    /// Every row of every table and the schema version.
+    pub fn db_fingerprint(&self) -> String {
         let db = self.store().join("statectl.db");
         if !db.exists() {
             return "no store".into();
@@ -152,14 +166,6 @@ impl Env {
                 out.push('\n');
             }
         }
-        let mut files: Vec<String> = std::fs::read_dir(self.store().join("weights"))
-            .map(|d| {
-                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        out.push_str(&files.join("\n"));
         out
     }
 

@@ -85,7 +85,12 @@ pub fn read_source(path: &str) -> Result<Vec<u8>> {
 
 /// Reads an input batch for a model with `features` inputs per step.
 pub fn read_input(path: &str, features: usize) -> Result<Tensor> {
-    let bytes = read_source(path)?;
+    parse_input(&read_source(path)?, path, features)
+}
+
+/// Parses input bytes; `path` names the source in messages and its
+/// extension (if any) picks the format, else the bytes are sniffed.
+pub fn parse_input(bytes: &[u8], path: &str, features: usize) -> Result<Tensor> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         bail!("input '{path}' is empty; give at least one row of steps x {features} value(s)");
     }
@@ -97,12 +102,12 @@ pub fn read_input(path: &str, features: usize) -> Result<Tensor> {
         "safetensors" => Format::SafeTensors,
         "csv" => Format::Csv,
         "json" => Format::Json,
-        _ => sniff(&bytes),
+        _ => sniff(bytes),
     };
     let x = match format {
-        Format::SafeTensors => from_safetensors(&bytes, path)?,
-        Format::Csv => from_rows(parse_csv(&bytes, path)?, features, path)?,
-        Format::Json => from_json(&bytes, features, path)?,
+        Format::SafeTensors => from_safetensors(bytes, path)?,
+        Format::Csv => from_rows(parse_csv(bytes, path)?, features, path)?,
+        Format::Json => from_json(bytes, features, path)?,
     };
     if x.shape[2] != features {
         bail!(

@@ -42,7 +42,15 @@ fn four_writers_four_readers_and_gc_lose_nothing_and_never_report_locked() {
                     let input = env.path("long.csv");
                     let out = statectl(
                         &env,
-                        &["--json", "predict", "--input", s(&input), "--stream", stream, "--retry"],
+                        &[
+                            "--json",
+                            "predict",
+                            "--input",
+                            s(&input),
+                            "--stream",
+                            stream,
+                            "--retry",
+                        ],
                     );
                     if out.status.success() {
                         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -98,25 +106,37 @@ fn four_writers_four_readers_and_gc_lose_nothing_and_never_report_locked() {
         reads += runs;
         failures.extend(f);
     }
-    assert!(failures.is_empty(), "{} failed: {failures:#?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:#?}",
+        failures.len()
+    );
     assert!(
         !failures.iter().any(|f| f.contains("locked")),
         "a command surfaced a lock"
     );
-    assert_eq!(recorded.len(), 4 * rounds, "every prediction has its own event");
-    let journal: BTreeSet<i64> = env
-        .json(&["log", "--all", "--kind", "predict"])["events"]
+    assert_eq!(
+        recorded.len(),
+        4 * rounds,
+        "every prediction has its own event"
+    );
+    let journal: BTreeSet<i64> = env.json(&["log", "--all", "--kind", "predict"])["events"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["event"].as_i64().unwrap())
         .collect();
-    assert_eq!(journal, recorded, "the journal holds exactly the successful predictions");
+    assert_eq!(
+        journal, recorded,
+        "the journal holds exactly the successful predictions"
+    );
     env.ok(&["verify"]);
     let audit = env.json(&["audit"]);
     assert_eq!(audit["reproduced"], 4 * rounds as i64, "{audit}");
     // The shared stream advanced through every one of its predictions.
-    let shared = env.json(&["log", "--model", "ref", "--stream", "shared", "--kind", "predict"]);
+    let shared = env.json(&[
+        "log", "--model", "ref", "--stream", "shared", "--kind", "predict",
+    ]);
     let chain: Vec<(String, String)> = shared["events"]
         .as_array()
         .unwrap()
@@ -131,7 +151,10 @@ fn four_writers_four_readers_and_gc_lose_nothing_and_never_report_locked() {
         .collect();
     assert_eq!(chain.len(), 2 * rounds);
     for pair in chain.windows(2) {
-        assert_eq!(pair[0].1, pair[1].0, "a prediction on the shared stream started from a stale state");
+        assert_eq!(
+            pair[0].1, pair[1].0,
+            "a prediction on the shared stream started from a stale state"
+        );
     }
     println!(
         "concurrency: {} predictions by 4 writers, {reads} reads and gc runs alongside, 0 lost, 0 locked",

@@ -175,7 +175,11 @@ fn sigkill_at_random_moments_never_breaks_the_store() {
     env.ok(&["-q", "gc"]);
     let report = env.json(&["verify"]);
     assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["report"]["leftovers"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["report"]["leftovers"],
+        serde_json::json!([]),
+        "{report}"
+    );
     let stray: Vec<String> = std::fs::read_dir(env.store().join("weights"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

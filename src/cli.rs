@@ -3,10 +3,67 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::model::{Head, WeightsLayout};
 use crate::train::RecordEvery;
+
+/// `--head`: the head's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HeadArg {
+    /// Classification: outputs are softmax probabilities over classes
+    Softmax,
+    /// Regression (or Q-values): outputs are the head's values as they are
+    Linear,
+}
+
+impl From<HeadArg> for Head {
+    fn from(arg: HeadArg) -> Head {
+        match arg {
+            HeadArg::Softmax => Head::Softmax,
+            HeadArg::Linear => Head::Linear,
+        }
+    }
+}
+
+/// `--layout`: how a weights file names its tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// PyTorch / candle names: `*.weight_ih_l{k}`, `*.weight_hh_l{k}`, `*.bias_ih_l{k}`, `*.bias_hh_l{k}`, and a linear head
+    Torch,
+    /// Keras names: `<layer>/kernel`, `<layer>/recurrent_kernel`, `<layer>/bias`, and a Dense layer
+    Keras,
+}
+
+impl From<LayoutArg> for WeightsLayout {
+    fn from(arg: LayoutArg) -> WeightsLayout {
+        match arg {
+            LayoutArg::Torch => WeightsLayout::Torch,
+            LayoutArg::Keras => WeightsLayout::Keras,
+        }
+    }
+}
+
+/// `--record`: which training states are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecordArg {
+    /// Only the final state
+    End,
+    /// The state at the end of every epoch
+    Epoch,
+    /// The state after every batch
+    Batch,
+}
+
+impl From<RecordArg> for RecordEvery {
+    fn from(arg: RecordArg) -> RecordEvery {
+        match arg {
+            RecordArg::End => RecordEvery::End,
+            RecordArg::Epoch => RecordEvery::Epoch,
+            RecordArg::Batch => RecordEvery::Batch,
+        }
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -123,10 +180,10 @@ pub struct ModelImportArgs {
     pub file: PathBuf,
     /// Tensor naming scheme of the file
     #[arg(long, value_enum)]
-    pub layout: WeightsLayout,
+    pub layout: LayoutArg,
     /// Head activation
     #[arg(long, value_enum, default_value = "softmax")]
-    pub head: Head,
+    pub head: HeadArg,
     /// Model name [default: the file name without extension]
     #[arg(long)]
     pub name: Option<String>,
@@ -332,7 +389,7 @@ pub struct TrainArgs {
     pub classes: Option<u32>,
     /// Head activation [default: from the data]
     #[arg(long, value_enum)]
-    pub head: Option<Head>,
+    pub head: Option<HeadArg>,
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
@@ -360,13 +417,13 @@ pub struct TrainArgs {
     pub init: Option<std::path::PathBuf>,
     /// Naming scheme of --init weights
     #[arg(long, value_enum, default_value = "torch")]
-    pub init_layout: WeightsLayout,
+    pub init_layout: LayoutArg,
     /// Model name [default: model-N]
     #[arg(long)]
     pub name: Option<String>,
     /// Which training states to record
     #[arg(long, value_enum, default_value = "epoch")]
-    pub record: RecordEvery,
+    pub record: RecordArg,
 }
 
 #[derive(Debug, Args)]

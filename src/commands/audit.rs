@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::context::Context;
-use super::train::run_training;
+use super::progress::run_training;
 use super::EXIT_DIFFERENT;
 use crate::cli::AuditArgs;
 use crate::id::{Digest, StateId, WeightsId};

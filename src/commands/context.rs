@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 
 use crate::model::Weights;
 use crate::ops::{self, refs::Scope, Model, Resolved};
@@ -118,27 +118,4 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
         _ => return Err(bad()),
     };
     n.checked_mul(unit_ms).ok_or_else(bad)
-}
-
-/// Refuses an output path whose folder does not exist, before any work is
-/// done, so a command never commits and then fails to write its file.
-pub fn check_output_path(path: &Path) -> Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        bail!(
-            "cannot write '{}': folder '{}' does not exist; create it or pick another -o path",
-            path.display(),
-            parent.display()
-        );
-    }
-    if path.is_dir() {
-        bail!(
-            "cannot write '{}': it is a folder; give a file name with -o",
-            path.display()
-        );
-    }
-    Ok(())
 }

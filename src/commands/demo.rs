@@ -15,8 +15,8 @@ pub fn run(ctx: &Context) -> Result<i32> {
     ctx.out.status(
         "training the reference model: alphabet data, LSTM(16), batch 6, 2 epochs, stateful",
     );
-    let bar = super::train::progress_bar(ctx.out.quiet, &reference_plan());
-    let report = demo::run(&ctx.store, &mut |p| super::train::tick(&bar, p))?;
+    let bar = super::progress::progress_bar(ctx.out.quiet, &reference_plan());
+    let report = demo::run(&ctx.store, &mut |p| super::progress::tick(&bar, p))?;
     bar.finish_and_clear();
     let model = &report.model;
     let losses: Vec<String> = report

@@ -5,28 +5,13 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::context::{parse_duration, Context};
+use super::render::event_json;
 use crate::cli::LogArgs;
-use crate::store::{now_ms, EventFilter, EventRecord};
+use crate::store::{now_ms, EventFilter};
 
 fn short(id: Option<String>) -> String {
     id.map(|h| h[..12].to_string())
         .unwrap_or_else(|| "-".into())
-}
-
-pub fn event_json(e: &EventRecord) -> serde_json::Value {
-    json!({
-        "event": e.id,
-        "kind": e.kind,
-        "at": e.at,
-        "model": e.model_name,
-        "stream": e.stream,
-        "state_before": e.state_before.map(|s| s.hex()),
-        "state_after": e.state_after.map(|s| s.hex()),
-        "input": e.input.map(|s| s.hex()),
-        "output": e.output.map(|s| s.hex()),
-        "tag": e.tag,
-        "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default(),
-    })
 }
 
 pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {

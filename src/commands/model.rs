@@ -25,9 +25,10 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
     let file = TensorFile::decode(&bytes).with_context(|| format!("weights file '{path}'"))?;
     let batch = args.batch_size as usize;
     crate::limits::check_batch(batch)?;
-    let weights = match args.layout {
-        WeightsLayout::Torch => import_torch(&file, args.head, batch),
-        WeightsLayout::Keras => import_keras(&file, args.layers.as_deref(), args.head, batch),
+    let head = args.head.into();
+    let weights = match args.layout.into() {
+        WeightsLayout::Torch => import_torch(&file, head, batch),
+        WeightsLayout::Keras => import_keras(&file, args.layers.as_deref(), head, batch),
     }
     .with_context(|| format!("weights file '{path}'"))?;
     let name = match args.name {
@@ -137,7 +138,7 @@ fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
 fn export(ctx: &Context, args: ModelExportArgs) -> Result<i32> {
     let model = ctx.model(Some(&args.model))?;
     let bytes = ctx.store.load_weights(&model.record.weights)?;
-    crate::commands::export::write_file(&args.output, &bytes)?;
+    super::files::write_file(&args.output, &bytes)?;
     ctx.out.emit(
         json!({"model": model.record.name, "weights": model.record.weights.hex(), "file": args.output.display().to_string()}),
         || format!("wrote model '{}' (torch layout) to {}", model.record.name, args.output.display()),

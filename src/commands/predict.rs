@@ -18,7 +18,7 @@ fn rows(values: &[f32], width: usize) -> Vec<Vec<f32>> {
 
 pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
     if let Some(path) = &args.output {
-        super::context::check_output_path(path)?;
+        super::files::check_output_path(path)?;
     }
     let model = ctx.model(args.stream.model.as_deref())?;
     let x = read_input(&args.input, model.config.input_size)?;
@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
     // The -o file is written to a temp name before anything is recorded,
     // and renamed into place after the commit: a file that cannot be
     // written leaves the store untouched.
-    let mut staged: Option<super::export::StagedFile> = None;
+    let mut staged: Option<super::files::StagedFile> = None;
     let report = predict::run(
         &ctx.store,
         &PredictRequest {
@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
         },
         &mut |pred| {
             if let Some(path) = &args.output {
-                staged = Some(super::export::StagedFile::write(
+                staged = Some(super::files::StagedFile::write(
                     path,
                     &output_file(pred, x.shape[0], out).encode(),
                 )?);

@@ -59,7 +59,7 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
             "batch": value.batch(),
             "slots": slots,
             "tags": tags,
-            "origin": origin.as_ref().map(super::log::event_json),
+            "origin": origin.as_ref().map(super::render::event_json),
             "stats": stats_json,
     });
     if args.values {

@@ -3,7 +3,6 @@
 //! stream to the state training left (as Keras keeps it after `fit`).
 
 use anyhow::{bail, Context as _, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::context::Context;
@@ -13,10 +12,7 @@ use crate::model::{import_keras, import_torch, ModelConfig, WeightsLayout};
 use crate::ops::train::{InitSource, TrainPlan};
 use crate::state::Cell;
 use crate::tensors::TensorFile;
-use crate::train::{
-    alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, Progress, TrainConfig,
-    TrainReport,
-};
+use crate::train::{alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, TrainConfig};
 
 fn plan(args: &TrainArgs) -> Result<TrainPlan> {
     if args.cell != "lstm" {
@@ -41,12 +37,12 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
                 dataset_from_csv(&bytes, &source, seq_len as usize, args.target, classes)?
             } else {
                 let file = TensorFile::decode(&bytes).with_context(|| source.clone())?;
-                dataset_from_safetensors(&file, args.head, classes)
+                dataset_from_safetensors(&file, args.head.map(Into::into), classes)
                     .with_context(|| source.clone())?
             }
         }
     };
-    let head = args.head.unwrap_or(data.head());
+    let head = args.head.map(Into::into).unwrap_or(data.head());
     if head != data.head() {
         bail!(
             "--head {} does not fit the data's targets, which call for a {} head",
@@ -72,7 +68,7 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         seed: args.seed,
         stateful: !args.no_stateful,
         shuffle: !args.no_shuffle,
-        record: args.record,
+        record: args.record.into(),
     };
     let (init, init_source) = match &args.init {
         None => (
@@ -83,7 +79,7 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
             let source = format!("--init weights '{}'", path.display());
             let bytes = read_file_bounded(path, &source)?;
             let file = TensorFile::decode(&bytes).with_context(|| source.clone())?;
-            let mut w = match args.init_layout {
+            let mut w = match args.init_layout.into() {
                 WeightsLayout::Torch => import_torch(&file, head, config.batch_size),
                 WeightsLayout::Keras => import_keras(&file, None, head, config.batch_size),
             }
@@ -113,41 +109,6 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
     })
 }
 
-/// Runs the plan with a progress bar on stderr (unless quiet).
-pub fn run_training(quiet: bool, plan: &TrainPlan) -> Result<TrainReport> {
-    let bar = progress_bar(quiet, plan);
-    let report = crate::ops::train::run(plan, &mut |p| tick(&bar, p));
-    bar.finish_and_clear();
-    report
-}
-
-/// A training progress bar on stderr (hidden when quiet).
-pub fn progress_bar(quiet: bool, plan: &TrainPlan) -> ProgressBar {
-    let batches = plan.data.len().div_ceil(plan.train.batch_size.max(1));
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new((plan.train.epochs * batches) as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("training {bar:30} epoch {msg} [{elapsed}, {per_sec}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
-}
-
-pub fn tick(bar: &ProgressBar, p: &Progress) {
-    bar.set_message(format!(
-        "{}/{} batch {}/{} loss {:.4}",
-        p.epoch + 1,
-        p.epochs,
-        p.batch + 1,
-        p.batches,
-        p.loss
-    ));
-    bar.inc(1);
-}
-
 pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
     let plan = plan(&args)?;
     let name = match &args.name {
@@ -171,7 +132,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
                 .unwrap_or_default()
         }
     };
-    let report = run_training(ctx.out.quiet, &plan)?;
+    let report = super::progress::run_training(ctx.out.quiet, &plan)?;
     let model = crate::ops::train::record(&ctx.store, &name, false, &plan, &report)?;
     let final_state = Some(report.final_state.id().hex());
     ctx.out.emit(

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::{Cell, Layout};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Head {
     /// Classification: outputs are softmax probabilities over classes.

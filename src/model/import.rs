@@ -9,7 +9,7 @@ use super::weights::{expect_shape, LayerWeights, ModelError, Weights};
 use crate::state::Cell;
 use crate::tensors::{Tensor, TensorFile};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightsLayout {
     /// PyTorch / candle names: `*.weight_ih_l{k}`, `*.weight_hh_l{k}`, `*.bias_ih_l{k}`, `*.bias_hh_l{k}`, and a linear head.
     Torch,

@@ -218,18 +218,7 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        if !self.conn.is_autocommit() {
-            // Already inside the caller's transaction: it commits once.
-            return f(self);
-        }
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(|e| E::from(e.into()))?;
-        let value = f(self)?;
-        tx.commit().map_err(|e| E::from(e.into()))?;
-        Ok(value)
+        self.transaction(rusqlite::TransactionBehavior::Immediate, f)
     }
 
     /// Runs `f` on one consistent snapshot of the database: a concurrent
@@ -241,23 +230,32 @@ impl Store {
     where
         E: From<StoreError>,
     {
+        self.transaction(rusqlite::TransactionBehavior::Deferred, f)
+    }
+
+    fn transaction<T, E>(
+        &self,
+        behavior: rusqlite::TransactionBehavior,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let sql = |e: rusqlite::Error| E::from(e.into());
         if !self.conn.is_autocommit() {
+            // Already inside the caller's transaction: it commits once.
             return f(self);
         }
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Deferred,
-        )
-        .map_err(|e| E::from(e.into()))?;
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, behavior).map_err(sql)?;
         // A deferred transaction takes its snapshot at the first read.
         self.conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
                 r.get::<_, i64>(0)
             })
-            .map_err(|e| E::from(e.into()))?;
+            .map_err(sql)?;
         let value = f(self)?;
-        // Nothing was written; ending the read cannot lose anything.
-        let _ = tx.rollback();
+        // A read wrote nothing, so committing it only ends the snapshot.
+        tx.commit().map_err(sql)?;
         Ok(value)
     }
 }

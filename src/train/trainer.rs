@@ -16,9 +16,7 @@ use crate::model::{Network, Weights};
 use crate::state::StateValue;
 use crate::tensors::Tensor;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordEvery {
     /// Only the final state

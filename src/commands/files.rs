@@ -1,0 +1,79 @@
+//! Files commands write for the user (`-o`): checked before any work,
+//! written to a temp name and moved into place, so a reader never sees
+//! half a file and a file that cannot be written is known before anything
+//! is recorded.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+
+/// A file written to a temp name beside its target, not yet in place.
+pub struct StagedFile {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl StagedFile {
+    /// Writes and syncs the bytes under a temp name.
+    pub fn write(path: &Path, bytes: &[u8]) -> Result<StagedFile> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let written = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut file, bytes)?;
+            file.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot write '{}'; pick a writable -o path with room to spare",
+                path.display()
+            )));
+        }
+        Ok(StagedFile {
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Moves the file into place.
+    pub fn commit(self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.path).with_context(|| {
+            let _ = std::fs::remove_file(&self.tmp);
+            format!("cannot write '{}'", self.path.display())
+        })
+    }
+
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file and a rename, so a reader
+/// never sees half a file.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    StagedFile::write(path, bytes)?.commit()
+}
+
+/// Refuses an output path whose folder does not exist, before any work is
+/// done, so a command never commits and then fails to write its file.
+pub fn check_output_path(path: &Path) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        bail!(
+            "cannot write '{}': folder '{}' does not exist; create it or pick another -o path",
+            path.display(),
+            parent.display()
+        );
+    }
+    if path.is_dir() {
+        bail!(
+            "cannot write '{}': it is a folder; give a file name with -o",
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -74,16 +74,21 @@ impl From<RecordArg> for RecordEvery {
 )]
 pub struct Cli {
     /// Store folder (created on first use) [default: $STATECTL_STORE, else ./.statectl]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub store: Option<PathBuf>,
-    /// Machine output (JSON) on stdout; human text goes to stderr
-    #[arg(long, global = true)]
+    /// Machine output (JSON) on stdout, errors too; human text goes to stderr
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
-    /// Print no status lines on stderr
-    #[arg(short, long, global = true)]
+    /// Print no status lines on stderr, and one summary line where a result has many
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// Worker threads for tensor maths [default: the core count]; results do not depend on it
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Global options")]
     pub threads: Option<u16>,
     #[command(subcommand)]
     pub command: Command,
@@ -92,43 +97,111 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create an empty store (commands that only read refuse a folder without one)
+    #[command(after_help = "Examples:\n  statectl init\n  statectl init models/.statectl")]
     Init(InitArgs),
     /// The reference experiment end to end: train, then the five cases, each check shown
-    Demo,
+    #[command(
+        after_help = "Examples:\n  statectl demo\n  statectl --store /tmp/demo-store demo\n  statectl demo --force            # run again, replacing model demo and its tags"
+    )]
+    Demo(DemoArgs),
     /// Train a stateful LSTM (default: the reference experiment's data and settings)
+    #[command(
+        after_help = "Examples:\n  statectl train\n  statectl train --data examples/data/series.csv --seq-len 20 --units 32,24 --epochs 50 --name sensor --drop-remainder"
+    )]
     Train(TrainArgs),
     /// Models: import outside weights, list, show, export
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  statectl model import weights.safetensors --head softmax --batch-size 6 --name mymodel\n  statectl model list\n  statectl model show mymodel"
+    )]
     Model(ModelCommand),
     /// Run a batch from a stream's state (or --from REF), record it, advance the stream
+    #[command(
+        after_help = "Examples:\n  statectl predict --input examples/data/x.safetensors\n  statectl predict --input batch.csv --from trained --no-advance --tag probe -o out.safetensors"
+    )]
     Predict(PredictArgs),
     /// Name a state with a tag (default: the stream's HEAD)
+    #[command(
+        after_help = "Examples:\n  statectl snapshot --tag before-retrain\n  statectl snapshot HEAD~2 --tag old --force"
+    )]
     Snapshot(SnapshotArgs),
     /// Set a stream to a stored state, one slot broadcast, or a re-batched selection
+    #[command(
+        after_help = "Examples:\n  statectl restore trained\n  statectl restore trained --slot 0 --batch-size 32\n  statectl restore trained --slots 0,3"
+    )]
     Restore(RestoreArgs),
     /// Set a stream to zeros
+    #[command(
+        after_help = "Examples:\n  statectl reset\n  statectl reset --batch-size 8 --stream eval"
+    )]
     Reset(ResetArgs),
     /// History of a stream, newest first
+    #[command(
+        after_help = "Examples:\n  statectl log\n  statectl log --all --kind predict --since 2h --limit 20"
+    )]
     Log(LogArgs),
     /// One state: layout, slots, tags, origin, statistics
+    #[command(after_help = "Examples:\n  statectl show\n  statectl show trained --values")]
     Show(ShowArgs),
     /// Compare two states of the same layout and batch size
+    #[command(
+        after_help = "Examples:\n  statectl diff case1/end case2/end --per-slot\n  statectl diff stored-state true-state --input seq.safetensors --exit-code"
+    )]
     Diff(DiffArgs),
     /// Write a state as a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
+    #[command(
+        after_help = "Examples:\n  statectl export trained -o trained.safetensors\n  statectl export case1/end case2/end -o bundle.safetensors"
+    )]
     Export(ExportArgs),
     /// Replay recorded predictions (and with --train, training) and check them bit for bit
+    #[command(
+        after_help = "Examples:\n  statectl audit\n  statectl audit --model demo --since 7d --tolerance 1e-6\n  statectl audit --train demo"
+    )]
     Audit(AuditArgs),
     /// Re-hash every slot, state, object and weights file; check every ref and event
+    #[command(after_help = "Examples:\n  statectl verify\n  statectl --json verify")]
     Verify,
     /// Run a prefix from stored state(s) and store the result, touching no stream (R2D2's burn-in)
+    #[command(
+        after_help = "Examples:\n  statectl burn-in stored --input prefix.safetensors --tag burned\n  statectl burn-in seq0 seq1 seq2 --per-slot --input prefixes.safetensors --tag-prefix burned/"
+    )]
     BurnIn(BurnInArgs),
     /// Tags: list, delete
     #[command(subcommand)]
+    #[command(after_help = "Examples:\n  statectl tag list\n  statectl tag delete old")]
     Tag(TagCommand),
     /// Remove what no tag, stream or kept event reaches
+    #[command(
+        after_help = "Examples:\n  statectl gc --dry-run\n  statectl gc --keep-events-since 30d"
+    )]
     Gc(GcArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    #[command(
+        after_help = "Examples:\n  source <(statectl completions bash)\n  statectl completions zsh > ~/.zfunc/_statectl"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout
+    #[command(after_help = "Examples:\n  statectl man > statectl.1 && man ./statectl.1")]
+    Man,
     /// Read a state from a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
+    #[command(
+        after_help = "Examples:\n  statectl import state.safetensors --tag from-keras\n  statectl import replay.safetensors --per-slot --tag-prefix seq"
+    )]
     Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Replace an existing model `demo` and move the demo's tags (trained, case1/start, ...)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -239,7 +312,7 @@ pub struct PredictArgs {
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
-    /// State to name [default: HEAD]
+    /// State to name
     #[arg(value_name = "REF", default_value = "HEAD")]
     pub reference: String,
     /// Tag name
@@ -299,7 +372,7 @@ pub struct LogArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// State to show [default: HEAD]
+    /// State to show
     #[arg(value_name = "REF", default_value = "HEAD")]
     pub reference: String,
     /// Print the state's numbers, per slot and tensor
@@ -373,7 +446,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub data: Option<std::path::PathBuf>,
     /// Recurrent cell
-    #[arg(long, default_value = "lstm", value_parser = ["lstm", "gru"])]
+    #[arg(long, default_value = "lstm", value_parser = ["lstm"])]
     pub cell: String,
     /// Layer widths, input side first (e.g. 32,24 stacks two layers)
     #[arg(long, value_delimiter = ',', default_value = "16", value_parser = clap::value_parser!(u32).range(1..))]
@@ -390,8 +463,10 @@ pub struct TrainArgs {
     /// Head activation [default: from the data]
     #[arg(long, value_enum)]
     pub head: Option<HeadArg>,
+    /// Samples per batch; also the batch size of the trained model's `main` stream
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
+    /// Passes over the training data
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
     /// Adam learning rate

@@ -145,10 +145,11 @@ fn from_safetensors(bytes: &[u8], path: &str) -> Result<Tensor> {
 }
 
 /// Parses CSV cells as numbers; the first row is a header when none of its
-/// cells is a number.
+/// cells is a number, and lines starting with `#` are comments.
 pub fn parse_csv(bytes: &[u8], path: &str) -> Result<Vec<Vec<f32>>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
+        .comment(Some(b'#'))
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(bytes);

@@ -1,22 +1,26 @@
-//! `statectl demo`: the reference experiment end to end, through the same
-//! code paths as the commands: train (model `demo`, replaced on a rerun),
-//! then the five cases of DESIGN's table, each check shown passing or
-//! failing. Leaves tags `case1`..`case5` on the states each case left.
+//! `statectl demo`: the reference experiment end to end (the operation is
+//! `ops::demo`): train model `demo`, then the five cases of DESIGN's table,
+//! each check shown passing or failing. Tags `trained`, `caseN/start` and
+//! `caseN/end`.
 
 use anyhow::Result;
 use serde_json::json;
 
 use super::context::Context;
 use super::EXIT_DIFFERENT;
+use crate::cli::DemoArgs;
 use crate::ops::demo;
 use crate::ops::train::reference_plan;
 
-pub fn run(ctx: &Context) -> Result<i32> {
+pub fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
+    demo::check_free(&ctx.store, args.force)?;
     ctx.out.status(
         "training the reference model: alphabet data, LSTM(16), batch 6, 2 epochs, stateful",
     );
     let bar = super::progress::progress_bar(ctx.out.quiet, &reference_plan());
-    let report = demo::run(&ctx.store, &mut |p| super::progress::tick(&bar, p))?;
+    let report = demo::run(&ctx.store, args.force, &mut |p| {
+        super::progress::tick(&bar, p)
+    })?;
     bar.finish_and_clear();
     let model = &report.model;
     let losses: Vec<String> = report
@@ -67,7 +71,7 @@ pub fn run(ctx: &Context) -> Result<i32> {
         },
     );
     if passed {
-        ctx.out.status("\nall five checks pass. Next: `statectl log --model demo`, `statectl diff case1 case2`");
+        ctx.out.status("\nall five checks pass. Next: `statectl log --model demo`, `statectl diff case1/end case2/end`, `statectl restore trained`");
         Ok(0)
     } else {
         ctx.out

@@ -145,10 +145,15 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
             .filter(|s| !s.bit_equal)
             .map(|s| s.slot.to_string())
             .collect();
-        text.push_str(&if cmp.bit_equal {
-            "bit-equal\n".to_string()
-        } else {
-            format!("differ in slot(s) {}\n", changed.join(", "))
+        // The verdict agrees with `different` and the exit code.
+        text.push_str(&match (cmp.bit_equal, different, args.tolerance) {
+            (true, _, _) => "bit-equal\n".to_string(),
+            (false, false, Some(t)) => format!(
+                "equal within tolerance {t:e} (largest difference {:.4e}; not bit-equal in slot(s) {})\n",
+                cmp.max_abs,
+                changed.join(", ")
+            ),
+            _ => format!("differ in slot(s) {}\n", changed.join(", ")),
         });
         text
     });

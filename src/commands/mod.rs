@@ -10,6 +10,7 @@ mod diff;
 mod export;
 mod files;
 mod gc;
+mod help;
 mod import;
 mod init;
 mod log;
@@ -70,13 +71,26 @@ pub fn run(cli: Cli) -> Result<i32> {
         quiet: cli.quiet,
         writes,
     };
-    if let Command::Init(args) = &cli.command {
-        return init::run(args.path.clone().unwrap_or_else(|| store_path(&cli)), out);
+    match &cli.command {
+        Command::Init(args) => {
+            return init::run(args.path.clone().unwrap_or_else(|| store_path(&cli)), out)
+        }
+        Command::Completions(args) => return help::completions(args.shell),
+        Command::Man => return help::man(),
+        _ => {}
     }
-    let ctx = Context::open(&store_path(&cli), out, create)?;
+    let ctx = match Context::open(&store_path(&cli), out, create) {
+        Ok(ctx) => ctx,
+        // A database too damaged to open is what verify is for: report it
+        // as a problem (exit 3), not as an error.
+        Err(e) if matches!(cli.command, Command::Verify) => return verify::unopenable(out, e),
+        Err(e) => return Err(e),
+    };
     match cli.command {
-        Command::Init(_) => unreachable!("handled above"),
-        Command::Demo => demo::run(&ctx),
+        Command::Init(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("handled above")
+        }
+        Command::Demo(args) => demo::run(&ctx, args),
         Command::Train(args) => train::run(&ctx, args),
         Command::Model(cmd) => model::run(&ctx, cmd),
         Command::Predict(args) => predict::run(&ctx, args),

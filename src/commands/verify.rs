@@ -8,7 +8,10 @@ use super::context::Context;
 use super::EXIT_DIFFERENT;
 
 pub fn run(ctx: &Context) -> Result<i32> {
-    let report = ctx.store.read(|store| store.verify())?;
+    let report = match ctx.store.read(|store| store.verify()) {
+        Ok(report) => report,
+        Err(e) => return unopenable(ctx.out, e.into()),
+    };
     let ok = report.problems.is_empty();
     ctx.out.emit(json!({"ok": ok, "report": report}), || {
         let mut text = format!(
@@ -35,4 +38,33 @@ pub fn run(ctx: &Context) -> Result<i32> {
         text
     });
     Ok(if ok { 0 } else { EXIT_DIFFERENT })
+}
+
+/// `verify` on a store SQLite cannot even open: one database problem.
+pub fn unopenable(out: super::Output, error: anyhow::Error) -> Result<i32> {
+    let corrupt = error
+        .downcast_ref::<crate::store::StoreError>()
+        .is_some_and(|e| e.is_corrupt());
+    if !corrupt {
+        return Err(error);
+    }
+    let problem = crate::store::Problem {
+        kind: "database",
+        id: "statectl.db".into(),
+        problem: format!(
+            "SQLite cannot open it ({:#}); restore the store from a backup",
+            error.root_cause()
+        ),
+    };
+    let report = crate::store::VerifyReport {
+        problems: vec![problem.clone()],
+        ..Default::default()
+    };
+    out.emit(json!({"ok": false, "report": report}), || {
+        format!(
+            "{} {}: {}\n1 problem(s) found\n",
+            problem.kind, problem.id, problem.problem
+        )
+    });
+    Ok(EXIT_DIFFERENT)
 }

@@ -1,15 +1,18 @@
 //! The reference experiment end to end: train (outside the transaction),
 //! then record the model and run the five cases of DESIGN's table, all in
-//! one transaction, through the same operations as the commands. Leaves
-//! tags `case1`..`case5` on the states each case left.
+//! one transaction, through the same operations as the commands. Tags the
+//! state training left `trained`, and each case's two sides `caseN/start`
+//! (the state it predicts from) and `caseN/end` (the state it leaves).
+//! An existing model `demo` or any of those tags is only replaced with
+//! `force`.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::models::{self, Model};
 use super::predict::{self, PredictReport, PredictRequest};
 use super::refs::Resolved;
 use super::streams;
-use super::tags::TagRequest;
+use super::tags::{self, TagRequest};
 use super::train::{self, TrainPlan};
 use crate::model::ModelConfig;
 use crate::store::Store;
@@ -78,13 +81,46 @@ fn checks(cases: &[PredictReport], config: &ModelConfig) -> Vec<Check> {
     ]
 }
 
-pub fn run(store: &Store, progress: &mut dyn FnMut(&Progress)) -> Result<DemoReport> {
+/// The tags the demo sets.
+pub fn tag_names() -> Vec<String> {
+    let mut names = vec!["trained".to_string()];
+    for n in 1..=5 {
+        names.push(format!("case{n}/start"));
+        names.push(format!("case{n}/end"));
+    }
+    names
+}
+
+/// Refuses to replace what a user may have made, unless forced.
+pub fn check_free(store: &Store, force: bool) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    if store.find_model("demo")?.is_some() {
+        bail!("this store already has a model 'demo'; pass --force to replace it (and the demo's tags), or run the demo in a store of its own with --store DIR");
+    }
+    let taken: Vec<String> = tag_names()
+        .into_iter()
+        .filter(|t| matches!(store.tag(t), Ok(Some(_))))
+        .collect();
+    if !taken.is_empty() {
+        bail!(
+            "the demo would move tag(s) {} that already exist; pass --force to move them, or run the demo in a store of its own with --store DIR",
+            taken.join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub fn run(store: &Store, force: bool, progress: &mut dyn FnMut(&Progress)) -> Result<DemoReport> {
+    check_free(store, force)?;
     let plan: TrainPlan = train::reference_plan();
     let training = train::run(&plan, progress)?;
     // Six copies of the first window (0, 1/27, 2/27).
     let window = &plan.data.x.data[..3];
     let x = Tensor::new(vec![6, 3, 1], window.repeat(6));
     store.write(|store| -> Result<DemoReport> {
+        check_free(store, force)?;
         let model = train::record_in(store, "demo", true, &plan, &training)?;
         let weights = models::weights(store, &model)?;
         let trained_id = streams::head(store, &model, "main")?
@@ -94,8 +130,13 @@ pub fn run(store: &Store, progress: &mut dyn FnMut(&Progress)) -> Result<DemoRep
             value: store.load_state(&trained_id)?,
             stored: true,
         };
+        let tag = |name: &str| TagRequest {
+            name: name.to_string(),
+            force: true,
+        };
+        tags::apply(store, &tag("trained"), &trained_id, Some(&model))?;
         let case = |n: usize| -> Result<PredictReport> {
-            predict::run_in(
+            let report = predict::run_in(
                 store,
                 &weights,
                 &PredictRequest {
@@ -104,13 +145,13 @@ pub fn run(store: &Store, progress: &mut dyn FnMut(&Progress)) -> Result<DemoRep
                     x: &x,
                     from: None,
                     advance: true,
-                    tag: Some(TagRequest {
-                        name: format!("case{n}"),
-                        force: true,
-                    }),
+                    tag: Some(tag(&format!("case{n}/end"))),
                     retry: false,
                 },
-            )
+            )?;
+            let start = tag(&format!("case{n}/start"));
+            tags::apply(store, &start, &report.state_before, Some(&model))?;
+            Ok(report)
         };
         let case1 = case(1)?;
         let case2 = case(2)?;

@@ -69,6 +69,19 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// SQLite found the database file damaged (not merely busy or missing).
+    pub fn is_corrupt(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::Sqlite(e) => {
+                matches!(e.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The store's own words for SQLite's errors that users meet, with a hint.
 fn sqlite_message(e: &rusqlite::Error) -> String {
     use rusqlite::ErrorCode::*;

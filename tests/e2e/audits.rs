@@ -58,7 +58,7 @@ fn after_the_demo_every_prediction_and_the_training_reproduce() {
     let (code, problems) = verify_problems(&env);
     assert_eq!((code, problems.len()), (0, 0));
     // Filters pick events.
-    let (_, by_tag) = audit_json(&env, &["--tag", "case4"]);
+    let (_, by_tag) = audit_json(&env, &["--tag", "case4/end"]);
     assert_eq!(statuses(&by_tag).len(), 1);
     let first = statuses(&by_tag)[0].0.to_string();
     let (_, by_event) = audit_json(&env, &["--event", &first]);
@@ -71,7 +71,7 @@ fn after_the_demo_every_prediction_and_the_training_reproduce() {
 #[test]
 fn a_flipped_slot_byte_is_named_by_verify_audit_and_restore() {
     let env = demo_env();
-    let case4 = env.json(&["show", "case4"]);
+    let case4 = env.json(&["show", "case4/end"]);
     let slot = case4["slots"][0].as_str().unwrap().to_string();
     env.flip_blob("slots", "bytes", &slot, 5, 0x10);
 
@@ -101,14 +101,18 @@ fn a_flipped_slot_byte_is_named_by_verify_audit_and_restore() {
         .iter()
         .all(|e| e["reason"].as_str().unwrap().contains("statectl verify")));
 
-    env.fails(&["restore", "case4"], 1, &slot);
+    env.fails(&["restore", "case4/end"], 1, &slot);
     env.fails(
-        &["export", "case4", "-o", s(&env.path("x.safetensors"))],
+        &["export", "case4/end", "-o", s(&env.path("x.safetensors"))],
         1,
         "run `statectl verify`",
     );
     let x = fixture("x_test.safetensors");
-    env.fails(&["predict", "--input", s(&x), "--from", "case4"], 1, &slot);
+    env.fails(
+        &["predict", "--input", s(&x), "--from", "case4/end"],
+        1,
+        &slot,
+    );
 }
 
 #[test]
@@ -178,7 +182,7 @@ fn a_flipped_weights_byte_fails_every_event_of_the_model() {
 #[test]
 fn an_edited_slot_list_and_a_dangling_ref_are_named() {
     let env = demo_env();
-    let case1 = env.json(&["show", "case1"])["state"]
+    let case1 = env.json(&["show", "case1/end"])["state"]
         .as_str()
         .unwrap()
         .to_string();
@@ -224,7 +228,7 @@ fn an_edited_slot_list_and_a_dangling_ref_are_named() {
         "{}",
         human.stdout
     );
-    env.fails(&["restore", "case1"], 1, &case1);
+    env.fails(&["restore", "case1/end"], 1, &case1);
     env.fails(&["restore", "dangling"], 1, "not found");
 }
 

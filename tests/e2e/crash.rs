@@ -81,7 +81,7 @@ fn ops(env: &Env, i: usize) -> Vec<Op> {
         },
         Op {
             name: "restore",
-            args: strings(&["restore", "case1", "--slot", "0", "--model", "demo"]),
+            args: strings(&["restore", "case1/end", "--slot", "0", "--model", "demo"]),
             events: Some(1),
         },
         Op {
@@ -91,7 +91,7 @@ fn ops(env: &Env, i: usize) -> Vec<Op> {
         },
         Op {
             name: "demo",
-            args: strings(&["demo"]),
+            args: strings(&["demo", "--force"]),
             events: None,
         },
     ]

@@ -30,8 +30,8 @@ fn python_reads_statectl_exports_and_statectl_reads_python_files_with_the_same_i
     let env = Env::new();
     env.ok(&["-q", "demo"]);
     let exported = env.path("case1.safetensors");
-    env.ok(&["export", "case1", "-o", s(&exported)]);
-    let case1 = env.json(&["show", "case1"])["state"]
+    env.ok(&["export", "case1/end", "-o", s(&exported)]);
+    let case1 = env.json(&["show", "case1/end"])["state"]
         .as_str()
         .unwrap()
         .to_string();
@@ -268,12 +268,16 @@ fn tags_list_delete_and_log_filters() {
     let env = Env::new();
     env.ok(&["-q", "demo"]);
     let tags = env.json(&["tag", "list"])["tags"].as_array().unwrap().len();
-    assert_eq!(tags, 5);
-    env.ok(&["tag", "delete", "case5"]);
-    env.fails(&["tag", "delete", "case5"], 1, "tag 'case5' not found");
+    assert_eq!(tags, 11);
+    env.ok(&["tag", "delete", "case5/end"]);
+    env.fails(
+        &["tag", "delete", "case5/end"],
+        1,
+        "tag 'case5/end' not found",
+    );
     assert_eq!(
         env.json(&["tag", "list"])["tags"].as_array().unwrap().len(),
-        4
+        10
     );
     let untag = env.json(&["log", "--all", "--kind", "untag"]);
     assert_eq!(untag["events"].as_array().unwrap().len(), 1);
@@ -286,7 +290,7 @@ fn tags_list_delete_and_log_filters() {
             .len(),
         5
     );
-    let values = env.json(&["show", "case4", "--values"]);
+    let values = env.json(&["show", "case4/end", "--values"]);
     assert_eq!(values["values"]["l0.h"].as_array().unwrap().len(), 6);
     assert_eq!(values["values"]["l0.c"][0].as_array().unwrap().len(), 16);
 }
@@ -295,7 +299,7 @@ fn tags_list_delete_and_log_filters() {
 fn gc_dry_run_changes_nothing_and_gc_frees_what_it_listed() {
     let env = Env::new();
     env.ok(&["-q", "demo"]);
-    env.ok(&["tag", "delete", "case2"]);
+    env.ok(&["tag", "delete", "case2/end"]);
     let before = env.fingerprint();
     let dry = env.json(&["gc", "--dry-run", "--keep-events-since", "0s"]);
     assert_eq!(env.fingerprint(), before, "--dry-run changed the store");
@@ -315,7 +319,7 @@ fn gc_dry_run_changes_nothing_and_gc_frees_what_it_listed() {
         .query_row("SELECT count(*) FROM states", [], |r| r.get(0))
         .unwrap();
     assert!(states > 0);
-    for tag in ["case1", "case3", "case4", "case5"] {
+    for tag in ["case1/end", "case3/end", "case4/end", "case5/end"] {
         env.ok(&["show", tag]);
     }
     let verify = env.run(&["verify"]);

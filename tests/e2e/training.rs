@@ -21,7 +21,10 @@ fn the_demo_passes_all_five_checks_and_reruns_in_place() {
     assert!(checks.iter().all(|c| c["passed"] == true), "{first:#}");
     let case4 = first["cases"][3]["class0"].as_array().unwrap();
     assert!(case4.iter().all(|v| v == &case4[0]));
-    let second = env.json(&["demo"]);
+    // A second run would replace the model and move the tags: refused
+    // without --force, store unchanged.
+    env.fails(&["demo"], 1, "pass --force to replace it");
+    let second = env.json(&["demo", "--force"]);
     assert_eq!(
         second["weights"], first["weights"],
         "the demo is not deterministic"
@@ -33,13 +36,44 @@ fn the_demo_passes_all_five_checks_and_reruns_in_place() {
             .len(),
         1
     );
-    // The tags the demo leaves name the states each case left.
+    // The tags name both sides of each case, and the state training left.
+    for (i, case) in second["cases"].as_array().unwrap().iter().enumerate() {
+        let n = i + 1;
+        assert_eq!(
+            env.json(&["show", &format!("case{n}/start")])["state"],
+            case["state_before"]
+        );
+        assert_eq!(
+            env.json(&["show", &format!("case{n}/end")])["state"],
+            case["state_after"]
+        );
+    }
     assert_eq!(
-        env.json(&["show", "case3"])["state"],
-        second["cases"][2]["state_after"]
+        env.json(&["show", "trained"])["state"],
+        second["cases"][0]["state_before"]
     );
-    let diff = env.run(&["diff", "case1", "case3", "--exit-code"]);
+    let diff = env.run(&["diff", "case1/end", "case3/end", "--exit-code"]);
     assert_eq!(diff.code, 0, "{}", diff.stdout);
+    // The README's walkthrough: restore the state training left and predict
+    // the demo's input: case 1, bit for bit.
+    let input =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/demo_input.csv");
+    env.ok(&["restore", "trained"]);
+    let again = env.json(&["predict", "--input", input.to_str().unwrap()]);
+    assert_eq!(again["state_after"], second["cases"][0]["state_after"]);
+    let class0: Vec<u32> = again["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row[0].as_f64().unwrap() as f32).to_bits())
+        .collect();
+    let recorded: Vec<u32> = second["cases"][0]["class0"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v.as_f64().unwrap() as f32).to_bits())
+        .collect();
+    assert_eq!(class0, recorded);
 }
 
 #[test]

@@ -89,7 +89,7 @@ fn concurrent_imports_of_the_same_weights_where_some_fail_lose_no_file() {
 #[test]
 fn gc_refuses_a_damaged_store_and_deletes_nothing() {
     let env = demo_env();
-    let case1 = env.json(&["show", "case1"]);
+    let case1 = env.json(&["show", "case1/end"]);
     let slot = case1["slots"][0].as_str().unwrap().to_string();
     env.flip_blob("slots", "bytes", &slot, 5, 0x01);
     env.fails(&["gc"], 1, "gc refuses to run: the store has");
@@ -145,7 +145,7 @@ fn predict_with_an_unwritable_output_records_nothing() {
 fn reading_zeros_writes_nothing_and_the_demo_commits_once() {
     let env = demo_env();
     let before = env.fingerprint();
-    env.ok(&["diff", "case1", "zeros"]);
+    env.ok(&["diff", "case1/end", "zeros"]);
     env.ok(&["show", "zeros"]);
     env.ok(&["export", "zeros", "-o", s(&env.path("z.safetensors"))]);
     assert_eq!(env.fingerprint(), before);
@@ -236,7 +236,7 @@ fn temp_files_and_orphaned_weights_are_listed_by_verify_and_removed_by_gc() {
 #[test]
 fn the_demo_twice_then_audit_train_reproduces() {
     let env = demo_env();
-    env.ok(&["-q", "demo"]);
+    env.ok(&["-q", "demo", "--force"]);
     let report = env.json(&["audit", "--train", "demo"]);
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["training"][0]["states_differing"], 0);
@@ -342,13 +342,20 @@ fn nan_negative_and_infinite_tolerances_are_refused() {
     for t in ["NaN", "-1", "inf", "abc"] {
         let flag = format!("--tolerance={t}");
         env.fails(
-            &["diff", "case1", "case2", &flag, "--exit-code"],
+            &["diff", "case1/end", "case2/end", &flag, "--exit-code"],
             2,
             "tolerance",
         );
         env.fails(&["audit", &flag], 2, "tolerance");
     }
-    let run = env.run(&["diff", "case1", "case2", "--tolerance", "0", "--exit-code"]);
+    let run = env.run(&[
+        "diff",
+        "case1/end",
+        "case2/end",
+        "--tolerance",
+        "0",
+        "--exit-code",
+    ]);
     assert_eq!(run.code, 3);
 }
 
@@ -410,7 +417,7 @@ fn absurd_sizes_are_refused_with_a_clear_error() {
     env.fails(
         &[
             "restore",
-            "case1",
+            "case1/end",
             "--slot",
             "0",
             "--batch-size",

@@ -3,7 +3,25 @@
 use clap::Parser;
 
 fn main() {
-    let cli = statectl::cli::Cli::parse();
+    // With --json, errors are JSON on stdout too, so scripts need not parse
+    // prose; the flag is looked for before parsing, since a usage error is
+    // one of the errors to report that way.
+    let json = std::env::args().skip(1).any(|a| a == "--json");
+    let cli = match statectl::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if json && e.use_stderr() => {
+            let message = e.to_string();
+            let first = message
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            report_json(first, "usage", 2);
+            eprint!("{message}");
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    };
     // candle 0.11 re-reads /proc/cpuinfo on every matmul unless this is set,
     // and a fixed count makes the recorded platform say what ran.
     let threads = cli
@@ -12,7 +30,7 @@ fn main() {
         .or_else(|| {
             std::env::var("RAYON_NUM_THREADS")
                 .ok()
-                .filter(|t| t.parse::<u16>().is_ok_and(|n| n > 0))
+                .filter(|t| t.parse::<u16>().is_ok_and(|n| (1..=256).contains(&n)))
         })
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -30,10 +48,21 @@ fn main() {
             }) {
                 0
             } else {
+                if json {
+                    report_json(&format!("{err:#}"), statectl::commands::error_kind(&err), 1);
+                }
                 eprintln!("error: {err:#}");
                 1
             }
         }
     };
     std::process::exit(code);
+}
+
+/// An error as one JSON object on stdout: `{"error": {message, kind, exit_code}}`.
+fn report_json(message: &str, kind: &str, exit_code: i32) {
+    println!(
+        "{}",
+        serde_json::json!({"error": {"message": message, "kind": kind, "exit_code": exit_code}})
+    );
 }

@@ -40,6 +40,13 @@ pub fn run(ctx: &Context, args: BurnInArgs) -> Result<i32> {
         json["state"] = json!(one.state.hex());
     }
     ctx.out.emit(json, || {
+        if ctx.out.quiet && results.len() > 1 {
+            return format!(
+                "burnt in {} state(s) by {} step(s)",
+                results.len(),
+                x.shape[1]
+            );
+        }
         results
             .iter()
             .map(|r| {

@@ -105,17 +105,20 @@ impl Context {
     }
 }
 
-/// Parses `30s`, `15m`, `2h`, `7d` into milliseconds.
+/// Parses a duration such as `30s`, `15m`, `2h`, `7d` or `1h 30m` into
+/// milliseconds.
 pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
     let bad = || anyhow!("bad {flag} '{text}': write a number and a unit, e.g. 30s, 15m, 2h or 7d");
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(unit_ms).ok_or_else(bad)
+    let duration = humantime::parse_duration(text).map_err(|_| bad())?;
+    i64::try_from(duration.as_millis()).map_err(|_| bad())
+}
+
+/// A journal time (ms since the epoch) as UTC, to the second.
+pub fn format_time(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .replacen('T', " ", 1)
+        .trim_end_matches('Z')
+        .to_string()
 }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::context::Context;
+use super::progress::TrainingProgress;
 use super::EXIT_DIFFERENT;
 use crate::cli::DemoArgs;
 use crate::ops::demo;
@@ -17,11 +18,9 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     ctx.out.status(
         "training the reference model: alphabet data, LSTM(16), batch 6, 2 epochs, stateful",
     );
-    let bar = super::progress::progress_bar(ctx.out.quiet, &reference_plan());
-    let report = demo::run(&ctx.store, args.force, &mut |p| {
-        super::progress::tick(&bar, p)
-    })?;
-    bar.finish_and_clear();
+    let mut progress = TrainingProgress::new(ctx.out.quiet, &reference_plan());
+    let report = demo::run(&ctx.store, args.force, &mut |p| progress.tick(p))?;
+    progress.finish();
     let model = &report.model;
     let losses: Vec<String> = report
         .training

@@ -45,6 +45,35 @@ pub fn store_path(cli: &Cli) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".statectl"))
 }
 
+/// A stable name for the kind of an error, for `--json` error objects:
+/// not_found, ambiguous, corrupt, store_too_new, no_store, stream_moved,
+/// conflict, io, database, or error.
+pub fn error_kind(err: &anyhow::Error) -> &'static str {
+    use crate::store::StoreError;
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return match e {
+                StoreError::NotFound { .. } | StoreError::NoModels => "not_found",
+                StoreError::Ambiguous { .. } => "ambiguous",
+                StoreError::HashMismatch { .. } => "corrupt",
+                StoreError::SchemaTooNew { .. } => "store_too_new",
+                StoreError::Missing(_) | StoreError::NotAFolder(_) => "no_store",
+                StoreError::Conflict(_) => "conflict",
+                StoreError::Io { .. } => "io",
+                StoreError::Sqlite(_) if e.is_corrupt() => "corrupt",
+                StoreError::Sqlite(_) => "database",
+            };
+        }
+        if cause
+            .downcast_ref::<crate::ops::streams::StreamMoved>()
+            .is_some()
+        {
+            return "stream_moved";
+        }
+    }
+    "error"
+}
+
 /// Whether a command only reads. Those, and gc, refuse a folder that holds
 /// no store instead of creating one.
 fn reads_only(command: &Command) -> bool {

@@ -3,11 +3,12 @@
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use super::context::Context;
+use super::context::{format_time, Context};
 use crate::cli::{ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
 use crate::input::read_file_bounded;
 use crate::model::{import_keras, import_torch, WeightsLayout};
 use crate::ops::models::{self, Registration};
+use crate::ops::train::{InitSource, TrainingRecord};
 use crate::tensors::TensorFile;
 
 pub fn run(ctx: &Context, cmd: ModelCommand) -> Result<i32> {
@@ -77,13 +78,25 @@ fn list(ctx: &Context) -> Result<i32> {
         })
         .collect();
     ctx.out.emit(json!({ "models": rows }), || {
-        let mut text = format!("{:<20} {:<14} {:<16} {}\n", "MODEL", "WEIGHTS", "LAYOUT", "HEAD");
+        let mut text = format!(
+            "{:<20} {:<14} {:<16} {:<8} {:<9} {}\n",
+            "MODEL", "WEIGHTS", "LAYOUT", "HEAD", "ORIGIN", "CREATED (UTC)"
+        );
         for m in &models {
             let config: Option<crate::model::ModelConfig> = serde_json::from_str(&m.config).ok();
             let (layout, head) = config
                 .map(|c| (c.layout().to_string(), c.head.name().to_string()))
                 .unwrap_or_default();
-            text.push_str(&format!("{:<20} {:<14} {:<16} {}\n", m.name, m.weights.short(), layout, head));
+            let origin = if m.training.is_some() { "trained" } else { "imported" };
+            text.push_str(&format!(
+                "{:<20} {:<14} {:<16} {:<8} {:<9} {}\n",
+                m.name,
+                m.weights.short(),
+                layout,
+                head,
+                origin,
+                format_time(m.created_at)
+            ));
         }
         if models.is_empty() {
             text = "no models yet; run `statectl train` or `statectl model import FILE --layout torch|keras`".into();
@@ -126,6 +139,34 @@ fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
                 c.head.name(),
                 c.batch_size
             );
+            text.push_str(&format!("created  {} UTC\n", format_time(model.record.created_at)));
+            match model.record.training.as_deref().map(|t| TrainingRecord::parse(&model.record.name, t)) {
+                None => text.push_str("origin   imported\n"),
+                Some(Err(e)) => text.push_str(&format!("origin   trained ({e})\n")),
+                Some(Ok(t)) => {
+                    let init = match &t.init {
+                        InitSource::Seed { seed } => format!("seed {seed}"),
+                        InitSource::Weights { weights } => format!("weights {}", &weights[..12.min(weights.len())]),
+                    };
+                    let tc = &t.train;
+                    text.push_str(&format!(
+                        "origin   trained on {} samples (data {}), init {init}\ntraining {} epoch(s), batch {}, Adam lr {}, {}, {}, record {}\n",
+                        t.samples,
+                        &t.data[..12.min(t.data.len())],
+                        tc.epochs,
+                        tc.batch_size,
+                        tc.lr,
+                        if tc.stateful { "stateful" } else { "not stateful" },
+                        if tc.shuffle { "shuffled" } else { "in order" },
+                        format!("{:?}", tc.record).to_lowercase(),
+                    ));
+                    let losses: Vec<String> = t.losses.iter().map(|l| format!("{l:.4}")).collect();
+                    text.push_str(&format!("losses   {}\n", losses.join(" ")));
+                    if let Some(a) = t.accuracy {
+                        text.push_str(&format!("accuracy {:.1}% (last epoch)\n", a * 100.0));
+                    }
+                }
+            }
             for s in &streams {
                 text.push_str(&format!("stream   {} at {}\n", s.name, s.state.short()));
             }

@@ -1,5 +1,10 @@
-//! Training progress for people: a bar on stderr (hidden with `-q`), used
-//! by `train`, `demo` and `audit --train`.
+//! Training progress for people, on stderr (nothing with `-q`), used by
+//! `train`, `demo` and `audit --train`: a bar with an ETA on a terminal,
+//! and off a terminal (CI, nohup) a plain line every ten seconds, so a long
+//! run never looks hung.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -7,37 +12,76 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::ops::train::TrainPlan;
 use crate::train::{Progress, TrainReport};
 
-/// Runs the plan with a progress bar on stderr (unless quiet).
-pub fn run_training(quiet: bool, plan: &TrainPlan) -> Result<TrainReport> {
-    let bar = progress_bar(quiet, plan);
-    let report = crate::ops::train::run(plan, &mut |p| tick(&bar, p));
-    bar.finish_and_clear();
-    report
+/// How often a plain progress line is printed off a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+pub struct TrainingProgress {
+    bar: ProgressBar,
+    plain: bool,
+    started: Instant,
+    last_line: Instant,
+    total: u64,
+    done: u64,
 }
 
-/// A training progress bar on stderr (hidden when quiet).
-pub fn progress_bar(quiet: bool, plan: &TrainPlan) -> ProgressBar {
-    let batches = plan.data.len().div_ceil(plan.train.batch_size.max(1));
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new((plan.train.epochs * batches) as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("training {bar:30} epoch {msg} [{elapsed}, {per_sec}]")
+impl TrainingProgress {
+    pub fn new(quiet: bool, plan: &TrainPlan) -> TrainingProgress {
+        let batches = plan.data.len().div_ceil(plan.train.batch_size.max(1));
+        let total = (plan.train.epochs * batches) as u64;
+        let terminal = std::io::stderr().is_terminal();
+        let bar = if quiet || !terminal {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(total)
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "training {bar:30} epoch {msg} [{elapsed} elapsed, about {eta} left]",
+            )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
+        );
+        TrainingProgress {
+            bar,
+            plain: !quiet && !terminal,
+            started: Instant::now(),
+            last_line: Instant::now(),
+            total,
+            done: 0,
+        }
+    }
+
+    pub fn tick(&mut self, p: &Progress) {
+        let at = format!(
+            "{}/{} batch {}/{} loss {:.4}",
+            p.epoch + 1,
+            p.epochs,
+            p.batch + 1,
+            p.batches,
+            p.loss
+        );
+        self.done += 1;
+        if self.plain && self.last_line.elapsed() >= PLAIN_EVERY {
+            self.last_line = Instant::now();
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let left = elapsed / self.done as f64 * (self.total - self.done.min(self.total)) as f64;
+            eprintln!(
+                "training: epoch {at}, {:.0}% done, {elapsed:.0}s elapsed, about {left:.0}s left",
+                100.0 * self.done as f64 / self.total.max(1) as f64
+            );
+        }
+        self.bar.set_message(at);
+        self.bar.inc(1);
+    }
+
+    pub fn finish(self) {
+        self.bar.finish_and_clear();
+    }
 }
 
-pub fn tick(bar: &ProgressBar, p: &Progress) {
-    bar.set_message(format!(
-        "{}/{} batch {}/{} loss {:.4}",
-        p.epoch + 1,
-        p.epochs,
-        p.batch + 1,
-        p.batches,
-        p.loss
-    ));
-    bar.inc(1);
+/// Runs the plan with progress on stderr (unless quiet).
+pub fn run_training(quiet: bool, plan: &TrainPlan) -> Result<TrainReport> {
+    let mut progress = TrainingProgress::new(quiet, plan);
+    let report = crate::ops::train::run(plan, &mut |p| progress.tick(p));
+    progress.finish();
+    report
 }

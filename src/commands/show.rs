@@ -88,8 +88,17 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
                     .unwrap_or_default()
             ));
         }
-        for (i, slot) in slots.iter().enumerate() {
-            text.push_str(&format!("slot {i:>4}  {}\n", &slot[..12]));
+        // Runs of equal slots on one line: a broadcast is one line, not 32.
+        let mut i = 0;
+        while i < slots.len() {
+            let run = slots[i..].iter().take_while(|s| **s == slots[i]).count();
+            let which = if run == 1 {
+                format!("slot {i}")
+            } else {
+                format!("slots {i}-{}", i + run - 1)
+            };
+            text.push_str(&format!("{which:<12}  {}\n", &slots[i][..12]));
+            i += run;
         }
         for (layer, name, [min, max, mean, mean_abs]) in &stats {
             text.push_str(&format!(
@@ -101,7 +110,8 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
                 for (k, name) in value.layout.cell.tensors().iter().enumerate() {
                     let data = value.layer_tensor(layer, k);
                     for (slot, row) in data.chunks(*units).enumerate() {
-                        let nums: Vec<String> = row.iter().map(|v| format!("{v:.7}")).collect();
+                        // Shortest text that reads back as the same float32.
+                        let nums: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
                         text.push_str(&format!("l{layer}.{name} slot {slot}: {}\n", nums.join(" ")));
                     }
                 }

@@ -90,8 +90,8 @@ pub fn check_model_name(name: &str) -> Result<()> {
 pub struct Registration<'a> {
     pub name: &'a str,
     pub weights: &'a Weights,
-    /// The training record (JSON), for trained models.
-    pub training: Option<&'a serde_json::Value>,
+    /// The training record (JSON text), for trained models.
+    pub training: Option<&'a str>,
     /// Replace a model of that name (its events stay in the journal).
     pub replace: bool,
 }
@@ -104,7 +104,7 @@ pub fn register_in(store: &Store, reg: &Registration) -> Result<(Model, Option<W
     check_model_name(reg.name)?;
     let bytes = reg.weights.to_file().encode();
     let config = serde_json::to_string(&reg.weights.config)?;
-    let training = reg.training.map(|t| t.to_string());
+    let training = reg.training;
     let (weights_id, new_file) = store.put_weights(&bytes)?;
     let created = new_file.then_some(weights_id);
     let result = (|| -> Result<Model> {
@@ -114,7 +114,7 @@ pub fn register_in(store: &Store, reg: &Registration) -> Result<(Model, Option<W
             }
             store.delete_model(old.id)?;
         }
-        let record = store.insert_model(reg.name, &weights_id, &config, training.as_deref())?;
+        let record = store.insert_model(reg.name, &weights_id, &config, training)?;
         let model = Model {
             record,
             config: reg.weights.config.clone(),

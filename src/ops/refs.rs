@@ -52,6 +52,10 @@ pub fn resolve_id(
     text: &str,
     scope: Scope,
 ) -> Result<(StateId, Option<StateValue>)> {
+    let needs_model = head_offset(text).ok().flatten().is_some() || text == "zeros";
+    if needs_model && scope.model.is_none() && store.list_models()?.is_empty() {
+        return Err(StoreError::NoModels.into());
+    }
     if let Some(back) = head_offset(text)? {
         let model = scope
             .model
@@ -97,9 +101,12 @@ pub fn resolve_id(
     let found = store.states_with_prefix(&text.to_ascii_lowercase(), 11)?;
     match found.as_slice() {
         [one] => Ok((*one, None)),
-        [] => bail!(
-            "unknown ref '{text}': not a tag, a state id prefix (4+ hex digits), HEAD, HEAD~N or zeros; `statectl log` and `statectl tag list` list states"
-        ),
+        [] => Err(StoreError::NotFound {
+            kind: "ref",
+            name: text.to_string(),
+            hint: "it is not a tag, a state id prefix (4+ hex digits), HEAD, HEAD~N or zeros; `statectl log` and `statectl tag list` list states".into(),
+        }
+        .into()),
         many => Err(StoreError::Ambiguous {
             kind: "state id",
             prefix: text.to_string(),

@@ -118,13 +118,16 @@ pub fn record_in(
         samples: plan.data.len(),
         statectl: env!("CARGO_PKG_VERSION").into(),
     };
-    let training = serde_json::to_value(&record)?;
+    // Serialised from the struct, not through a JSON value, so f32 fields
+    // keep their short form (`"lr": 0.001`, not 0.0010000000474974513).
+    let training_text = serde_json::to_string(&record)?;
+    let training: serde_json::Value = serde_json::from_str(&training_text)?;
     let (model, created) = models::register_in(
         store,
         &Registration {
             name,
             weights: &report.weights,
-            training: Some(&training),
+            training: Some(&training_text),
             replace,
         },
     )?;

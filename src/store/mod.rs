@@ -54,6 +54,8 @@ pub enum StoreError {
     NotAFolder(String),
     #[error("no statectl store at {0}; check --store (or $STATECTL_STORE), or run `statectl init {0}` to create one")]
     Missing(String),
+    #[error("this store has no models yet; make one with `statectl train` (or `statectl demo`), or bring one in with `statectl model import FILE`")]
+    NoModels,
     #[error("{0}")]
     Conflict(String),
     /// The cause is printed by the error chain (`{:#}`), not repeated here.

@@ -87,13 +87,13 @@ impl Store {
 
     pub fn newest_model(&self) -> Result<ModelRecord> {
         self.conn
-            .query_row(&format!("SELECT {COLUMNS} FROM models ORDER BY id DESC LIMIT 1"), [], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM models ORDER BY id DESC LIMIT 1"),
+                [],
+                from_row,
+            )
             .optional()?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "model",
-                name: "(any)".into(),
-                hint: "this store has no model yet; run `statectl train` or `statectl model import FILE --layout torch|keras`".into(),
-            })
+            .ok_or(StoreError::NoModels)
     }
 
     pub fn list_models(&self) -> Result<Vec<ModelRecord>> {

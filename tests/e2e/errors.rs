@@ -163,7 +163,7 @@ fn states_that_do_not_fit_are_refused() {
 #[test]
 fn unknown_ambiguous_and_past_the_start_refs_are_refused() {
     let env = env_with_model();
-    env.fails(&["show", "nosuchtag"], 1, "unknown ref 'nosuchtag'");
+    env.fails(&["show", "nosuchtag"], 1, "ref 'nosuchtag' not found");
     env.fails(&["show", "HEAD~5"], 1, "goes past the start");
     env.fails(&["show", "HEAD~x"], 1, "bad ref");
     // Two zero states whose ids share their first four hex digits.

@@ -661,3 +661,25 @@ fn messages_say_what_is_wrong_once_and_how_to_fix_it() {
     std::fs::write(&csv, b"0.1,\xff\xfe,0.3\n").unwrap();
     env.fails(&["predict", "--input", s(&csv)], 1, "not valid CSV");
 }
+
+#[test]
+fn with_json_errors_are_json_objects_on_stdout() {
+    let env = Env::new();
+    let run = env.run(&["--json", "log"]);
+    assert_eq!(run.code, 1);
+    let error: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(error["error"]["kind"], "no_store");
+    assert_eq!(error["error"]["exit_code"], 1);
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("statectl init"));
+    let run = env.run(&["--json", "diff", "a"]);
+    assert_eq!(run.code, 2);
+    let error: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(error["error"]["kind"], "usage");
+    env.ok(&["init"]);
+    let run = env.run(&["--json", "show", "nosuchtag"]);
+    let error: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(error["error"]["kind"], "not_found");
+}

@@ -39,6 +39,8 @@ fn main() {
             weights.to_str().unwrap_or(""),
             "--layout",
             "torch",
+            "--head",
+            "softmax",
             "--batch-size",
             "6",
             "--name",

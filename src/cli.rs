@@ -251,12 +251,12 @@ pub enum ModelCommand {
 pub struct ModelImportArgs {
     /// safetensors weights file
     pub file: PathBuf,
-    /// Tensor naming scheme of the file
+    /// Tensor naming scheme of the file [default: detected from the names]
     #[arg(long, value_enum)]
-    pub layout: LayoutArg,
-    /// Head activation
-    #[arg(long, value_enum, default_value = "softmax")]
-    pub head: HeadArg,
+    pub layout: Option<LayoutArg>,
+    /// Head activation; required unless the file says it (statectl's own exports do): weights alone cannot tell a classifier from a regressor or Q-network
+    #[arg(long, value_enum)]
+    pub head: Option<HeadArg>,
     /// Model name [default: the file name without extension]
     #[arg(long)]
     pub name: Option<String>,

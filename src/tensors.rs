@@ -57,6 +57,9 @@ pub fn shape_text(shape: &[usize]) -> String {
 pub struct TensorFile {
     pub tensors: BTreeMap<String, Tensor>,
     pub metadata: BTreeMap<String, String>,
+    /// Names of tensors that were float64 in the file and were read as
+    /// float32 (so a command can say it converted them).
+    pub converted_f64: Vec<String>,
 }
 
 /// Largest safetensors header read (16 MiB): tensor names and metadata of
@@ -86,7 +89,11 @@ impl TensorFile {
         let parsed =
             SafeTensors::deserialize(bytes).map_err(|e| TensorFileError::Invalid(e.to_string()))?;
         let mut tensors = BTreeMap::new();
+        let mut converted_f64 = Vec::new();
         for (name, view) in parsed.tensors() {
+            if view.dtype() == Dtype::F64 {
+                converted_f64.push(name.clone());
+            }
             let data: Vec<f32> = match view.dtype() {
                 Dtype::F32 => view
                     .data()
@@ -111,7 +118,12 @@ impl TensorFile {
             };
             tensors.insert(name, Tensor::new(view.shape().to_vec(), data));
         }
-        Ok(TensorFile { tensors, metadata })
+        converted_f64.sort();
+        Ok(TensorFile {
+            tensors,
+            metadata,
+            converted_f64,
+        })
     }
 
     /// Encodes as safetensors: header JSON with `__metadata__` first (only

@@ -194,7 +194,12 @@ fn audit_training(ctx: &Context, model: &ModelRecord) -> TrainAudit {
             init_source: training.init.clone(),
         };
         let report = run_training(ctx.out.quiet, &plan)?;
-        let weights = WeightsId(Digest::of(&[&report.weights.to_file().encode()]));
+        // Encoded like the recorded file (older files carry a batch size).
+        let recorded_file = TensorFile::decode(&ctx.store.load_weights(&model.weights)?)?;
+        let weights = WeightsId(Digest::of(&[&report
+            .weights
+            .to_file_like(&recorded_file)
+            .encode()]));
         let mut replayed: Vec<StateId> = report.states.iter().map(|s| s.state.id()).collect();
         replayed.push(report.final_state.id());
         let mut recorded: Vec<EventRecord> = ctx.store.events(&EventFilter {

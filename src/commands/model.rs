@@ -1,12 +1,12 @@
 //! `statectl model import|list|show|export`.
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use serde_json::json;
 
 use super::context::{format_time, Context};
 use crate::cli::{ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
 use crate::input::read_file_bounded;
-use crate::model::{import_keras, import_torch, WeightsLayout};
+use crate::model::{import_keras, import_torch, Head, Weights, WeightsLayout};
 use crate::ops::models::{self, Registration};
 use crate::ops::train::{InitSource, TrainingRecord};
 use crate::tensors::TensorFile;
@@ -26,12 +26,30 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
     let file = TensorFile::decode(&bytes).with_context(|| format!("weights file '{path}'"))?;
     let batch = args.batch_size as usize;
     crate::limits::check_batch(batch)?;
-    let head = args.head.into();
-    let weights = match args.layout.into() {
-        WeightsLayout::Torch => import_torch(&file, head, batch),
-        WeightsLayout::Keras => import_keras(&file, args.layers.as_deref(), head, batch),
+    let layout = match args.layout {
+        Some(layout) => layout.into(),
+        None => detect_layout(&file).with_context(|| format!("weights file '{path}'"))?,
+    };
+    // The head: as asked, else as the file says; the weights are read
+    // first either way, so a damaged file is reported as such.
+    let said = Weights::from_file(&file).ok().map(|w| w.config.head);
+    let head = args.head.map(Into::into).or(said);
+    let provisional = head.unwrap_or(Head::Softmax);
+    let weights = match layout {
+        WeightsLayout::Torch => import_torch(&file, provisional, batch),
+        WeightsLayout::Keras => import_keras(&file, args.layers.as_deref(), provisional, batch),
     }
     .with_context(|| format!("weights file '{path}'"))?;
+    if head.is_none() {
+        bail!("weights file '{path}' does not say what its output layer computes: pass --head softmax (classification) or --head linear (regression, Q-values)");
+    }
+    if !file.converted_f64.is_empty() {
+        ctx.out.status(format!(
+            "converted {} float64 tensor(s) to float32: {}",
+            file.converted_f64.len(),
+            file.converted_f64.join(", ")
+        ));
+    }
     let name = match args.name {
         Some(n) => n,
         None => args
@@ -51,9 +69,13 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
             replace: false,
         },
     )?;
+    let naming = match layout {
+        WeightsLayout::Torch => "torch",
+        WeightsLayout::Keras => "keras",
+    };
     let layout = model.config.layout().to_string();
     ctx.out.emit(
-        json!({"model": name, "weights": model.record.weights.hex(), "layout": layout, "config": model.config}),
+        json!({"model": name, "weights": model.record.weights.hex(), "layout": layout, "config": model.config, "naming": naming, "converted_f64": file.converted_f64}),
         || {
             format!(
                 "imported model '{name}': {layout}, {} input(s), {} output(s) ({}), weights {}\nstream 'main' starts at zeros of batch {}",
@@ -66,6 +88,22 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
         },
     );
     Ok(0)
+}
+
+/// Which naming scheme a weights file uses: PyTorch's (`weight_ih_l0`)
+/// or Keras's (`.../kernel`); refuses a file with both or neither.
+fn detect_layout(file: &TensorFile) -> Result<WeightsLayout> {
+    let names = file.names();
+    let torch = names.iter().any(|n| n.contains("weight_ih_l"));
+    let keras = names
+        .iter()
+        .any(|n| n.ends_with("/kernel") || n.ends_with("recurrent_kernel"));
+    match (torch, keras) {
+        (true, false) => Ok(WeightsLayout::Torch),
+        (false, true) => Ok(WeightsLayout::Keras),
+        (true, true) => bail!("it holds both PyTorch names (weight_ih_l0) and Keras names (.../kernel); pass --layout torch or --layout keras"),
+        (false, false) => bail!("its tensor names ({}) are neither PyTorch's (lstm.weight_ih_l0, ...) nor Keras's (lstm/kernel, ...); rename them, or pass --layout torch|keras", names.iter().take(6).cloned().collect::<Vec<_>>().join(", ")),
+    }
 }
 
 fn list(ctx: &Context) -> Result<i32> {

@@ -30,8 +30,14 @@ pub struct ModelConfig {
     pub units: Vec<usize>,
     pub output_size: usize,
     pub head: Head,
-    /// Batch size of the zero state a new stream starts from.
+    /// Batch size of the zero state a new stream starts from: a property of
+    /// the model row, not of the weights (weights files leave it out).
+    #[serde(default = "one")]
     pub batch_size: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl ModelConfig {

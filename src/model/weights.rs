@@ -83,8 +83,37 @@ impl Weights {
         Ok(())
     }
 
-    /// The weights file: torch names, config in the metadata.
+    /// The weights file: torch names, the architecture in the metadata.
+    /// The batch size is left out: it belongs to a stream, and the same
+    /// weights must have the same id whatever batch a stream starts with.
     pub fn to_file(&self) -> TensorFile {
+        let mut config = serde_json::to_value(&self.config).unwrap_or_default();
+        if let Some(map) = config.as_object_mut() {
+            map.remove("batch_size");
+        }
+        self.file_with_config(config.to_string())
+    }
+
+    /// The same weights encoded the way `recorded` (a weights file of this
+    /// store) was: files written before the batch size left the metadata
+    /// carry it, and a replay must compare like with like.
+    pub fn to_file_like(&self, recorded: &TensorFile) -> TensorFile {
+        let legacy_batch = recorded
+            .metadata
+            .get(CONFIG_METADATA_KEY)
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .and_then(|c| c.get("batch_size").and_then(|b| b.as_u64()));
+        match legacy_batch {
+            Some(batch) => {
+                let mut config = self.config.clone();
+                config.batch_size = batch as usize;
+                self.file_with_config(serde_json::to_string(&config).unwrap_or_default())
+            }
+            None => self.to_file(),
+        }
+    }
+
+    fn file_with_config(&self, config: String) -> TensorFile {
         let mut file = TensorFile::default();
         for (k, layer) in self.layers.iter().enumerate() {
             file.insert(&format!("lstm.weight_ih_l{k}"), layer.w_ih.clone());
@@ -95,10 +124,8 @@ impl Weights {
         }
         file.insert("head.weight", self.head_w.clone());
         file.insert("head.bias", self.head_b.clone());
-        file.metadata.insert(
-            CONFIG_METADATA_KEY.to_string(),
-            serde_json::to_string(&self.config).unwrap_or_default(),
-        );
+        file.metadata
+            .insert(CONFIG_METADATA_KEY.to_string(), config);
         file
     }
 

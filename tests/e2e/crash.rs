@@ -72,6 +72,8 @@ fn ops(env: &Env, i: usize) -> Vec<Op> {
                 s(&weights),
                 "--layout",
                 "torch",
+                "--head",
+                "softmax",
                 "--batch-size",
                 "6",
                 "--name",

@@ -361,6 +361,8 @@ fn gc_never_removes_what_a_ref_reaches_under_concurrent_use() {
             s(&weights),
             "--layout",
             "torch",
+            "--head",
+            "softmax",
             "--name",
             &format!("m{i}"),
         ]);

@@ -66,7 +66,7 @@ fn concurrent_imports_of_the_same_weights_where_some_fail_lose_no_file() {
             std::process::Command::new(assert_cmd::cargo::cargo_bin("statectl"))
                 .args(["--store", s(&env.store()), "-q", "model", "import"])
                 .arg(&file)
-                .args(["--layout", "keras", "--name", &name])
+                .args(["--layout", "keras", "--head", "softmax", "--name", &name])
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
@@ -434,6 +434,8 @@ fn absurd_sizes_are_refused_with_a_clear_error() {
             s(&weights),
             "--layout",
             "keras",
+            "--head",
+            "softmax",
             "--name",
             "big",
             "--batch-size",

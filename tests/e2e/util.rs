@@ -178,6 +178,8 @@ impl Env {
             file.to_str().unwrap(),
             "--layout",
             layout,
+            "--head",
+            "softmax",
             "--name",
             name,
             "--batch-size",

@@ -6,6 +6,7 @@ mod concurrency;
 mod conformance;
 mod crash;
 mod errors;
+mod first_hour;
 mod fuzz;
 mod state_commands;
 mod toolkit;

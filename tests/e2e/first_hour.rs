@@ -1,0 +1,272 @@
+//! The first hour of a new user: no traps, output that tells the story,
+//! help that helps. Each test is one finding of the first-hour review.
+
+use crate::util::*;
+
+fn import(env: &Env, file: &str, extra: &[&str]) -> serde_json::Value {
+    let path = fixture(file);
+    let mut args = vec!["model", "import", s(&path)];
+    args.extend_from_slice(extra);
+    env.json(&args)
+}
+
+#[test]
+fn model_import_detects_the_naming_and_needs_a_head_unless_the_file_says_it() {
+    let env = Env::new();
+    let keras = import(
+        &env,
+        "weights.keras_layout.safetensors",
+        &["--head", "softmax", "--name", "k"],
+    );
+    assert_eq!(keras["naming"], "keras");
+    let torch = import(
+        &env,
+        "weights.torch_layout.safetensors",
+        &["--head", "softmax", "--name", "t"],
+    );
+    assert_eq!(torch["naming"], "torch");
+    assert_eq!(keras["weights"], torch["weights"]);
+    // Without --head the weights cannot say what the output layer computes.
+    let file = fixture("weights.keras_layout.safetensors");
+    env.fails(
+        &["model", "import", s(&file), "--name", "nohead"],
+        1,
+        "pass --head softmax (classification) or --head linear",
+    );
+    // statectl's own export says it: no --head needed, same weights.
+    let exported = env.path("exported.safetensors");
+    env.ok(&["model", "export", "k", "-o", s(&exported)]);
+    let again = env.json(&["model", "import", s(&exported), "--name", "again"]);
+    assert_eq!(again["weights"], keras["weights"]);
+    assert_eq!(again["config"]["head"], "softmax");
+    // A linear head is kept as linear: Q-values are not softmaxed.
+    let linear = import(
+        &env,
+        "weights.torch_layout.safetensors",
+        &["--head", "linear", "--name", "q"],
+    );
+    assert_eq!(linear["config"]["head"], "linear");
+    assert_ne!(linear["weights"], torch["weights"]);
+    // Names of neither scheme are refused with the names shown.
+    let odd = env.write_tensors(
+        "odd.safetensors",
+        &[("w", statectl::tensors::Tensor::new(vec![1], vec![0.0]))],
+    );
+    env.fails(
+        &[
+            "model",
+            "import",
+            s(&odd),
+            "--head",
+            "linear",
+            "--name",
+            "odd",
+        ],
+        1,
+        "neither PyTorch's",
+    );
+}
+
+#[test]
+fn float64_weights_are_converted_and_it_is_said() {
+    let env = Env::new();
+    let f64_file = env.path("w64.safetensors");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, numpy as np\nfrom safetensors.numpy import load_file, save_file\nt = load_file(sys.argv[1])\nsave_file({k: v.astype(np.float64) for k, v in t.items()}, sys.argv[2])",
+            s(&fixture("weights.torch_layout.safetensors")),
+            s(&f64_file),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = env.run(&[
+        "model",
+        "import",
+        s(&f64_file),
+        "--head",
+        "softmax",
+        "--name",
+        "w64",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("converted 6 float64 tensor(s) to float32"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_weights_id_does_not_depend_on_the_batch_size() {
+    let env = Env::new();
+    let one = import(
+        &env,
+        "weights.keras_layout.safetensors",
+        &["--head", "softmax", "--batch-size", "1", "--name", "b1"],
+    );
+    let six = import(
+        &env,
+        "weights.keras_layout.safetensors",
+        &["--head", "softmax", "--batch-size", "6", "--name", "b6"],
+    );
+    assert_eq!(one["weights"], six["weights"]);
+    assert_eq!(one["config"]["batch_size"], 1);
+    assert_eq!(six["config"]["batch_size"], 6);
+    let streams = env.json(&["show", "HEAD", "--model", "b6"]);
+    assert_eq!(streams["batch"], 6);
+}
+
+#[test]
+fn diff_within_tolerance_says_equal_and_exits_zero() {
+    let env = Env::new();
+    env.ok(&["-q", "demo"]);
+    let run = env.run(&[
+        "diff",
+        "case1/end",
+        "case2/end",
+        "--tolerance",
+        "1",
+        "--exit-code",
+    ]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.contains("equal within tolerance"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("\ndiffer in"), "{}", run.stdout);
+    let run = env.run(&[
+        "diff",
+        "case1/end",
+        "case2/end",
+        "--tolerance",
+        "1e-9",
+        "--exit-code",
+    ]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stdout.contains("differ in slot(s) 0, 1, 2, 3, 4, 5"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn log_shows_time_source_and_what_moved() {
+    let env = Env::new();
+    env.ok(&["-q", "demo"]);
+    let input =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/demo_input.csv");
+    env.ok(&["predict", "--input", s(&input), "--no-advance"]);
+    env.ok(&["restore", "trained", "--slot", "2", "--batch-size", "32"]);
+    let log = env.ok(&["log"]);
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines[0].contains("times in UTC"), "{log}");
+    assert!(lines[1].contains("TIME"), "{log}");
+    // Newest first: the slice names its source by tag, then the prediction
+    // that left the stream alone.
+    assert!(
+        lines[2].contains("slot 2 broadcast to batch 32 of"),
+        "{log}"
+    );
+    assert!(lines[2].contains("trained"), "{log}");
+    assert!(lines[2].contains("(HEAD)"), "{log}");
+    assert!(lines[3].contains("stream not advanced"), "{log}");
+    let year = format!("{}", 1970 + statectl::store::now_ms() / 31_556_952_000);
+    assert!(lines[2].contains(&year), "{log}");
+    // Today's tags only on the newest row holding the state.
+    assert_eq!(log.matches("tags: case1/end").count(), 1, "{log}");
+    let all = env.ok(&["log", "--all", "--limit", "3"]);
+    assert!(all.contains("[demo/main]"), "{all}");
+}
+
+#[test]
+fn completions_source_in_bash_and_complete_subcommands() {
+    let env = Env::new();
+    let script = env.ok(&["completions", "bash"]);
+    let path = env.path("statectl.bash");
+    std::fs::write(&path, script).unwrap();
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "source {} && COMP_WORDS=(statectl re) && COMP_CWORD=1 && _statectl statectl re statectl && echo \"${{COMPREPLY[@]}}\"",
+                s(&path)
+            ),
+        ])
+        .output()
+        .unwrap();
+    let words = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        words.contains("restore") && words.contains("reset"),
+        "{words}"
+    );
+    for shell in ["zsh", "fish", "powershell"] {
+        assert!(!env.ok(&["completions", shell]).is_empty());
+    }
+}
+
+#[test]
+fn the_man_page_renders() {
+    let env = Env::new();
+    let page = env.ok(&["man"]);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH statectl"),
+        "{}",
+        &page[..200]
+    );
+    assert!(page.contains("restore"));
+    let path = env.path("statectl.1");
+    std::fs::write(&path, &page).unwrap();
+    // Rendered with groff or mandoc where either is installed.
+    for (tool, args) in [
+        ("mandoc", vec!["-Tascii"]),
+        ("groff", vec!["-man", "-Tascii"]),
+    ] {
+        if let Ok(out) = std::process::Command::new(tool)
+            .args(&args)
+            .arg(&path)
+            .output()
+        {
+            assert!(
+                out.status.success(),
+                "{tool}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("statectl"));
+        }
+    }
+}
+
+#[test]
+fn help_groups_global_options_and_shows_examples() {
+    let env = Env::new();
+    let help = env.ok(&["restore", "--help"]);
+    assert!(help.contains("Global options:"), "{help}");
+    assert!(help.contains("Examples:"), "{help}");
+    let help = env.ok(&["snapshot", "--help"]);
+    assert_eq!(help.matches("[default: HEAD]").count(), 1, "{help}");
+    let help = env.ok(&["train", "--help"]);
+    assert!(help.contains("Passes over the training data"), "{help}");
+    assert!(!help.contains("gru"), "{help}");
+}
+
+#[test]
+fn an_empty_store_says_how_to_make_a_model() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    env.fails(&["show"], 1, "this store has no models yet");
+    env.fails(&["log"], 1, "this store has no models yet");
+}

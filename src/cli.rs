@@ -451,6 +451,9 @@ pub struct TrainArgs {
     /// Layer widths, input side first (e.g. 32,24 stacks two layers)
     #[arg(long, value_delimiter = ',', default_value = "16", value_parser = clap::value_parser!(u32).range(1..))]
     pub units: Vec<u32>,
+    /// Leave out the last samples that do not fill a batch (stateful training needs full batches)
+    #[arg(long)]
+    pub drop_remainder: bool,
     /// Window length when cutting a CSV time series
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub seq_len: Option<u32>,

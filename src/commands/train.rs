@@ -42,6 +42,16 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
             }
         }
     };
+    let mut data = data;
+    if args.drop_remainder {
+        let b = (args.batch_size as usize).max(1);
+        data.truncate(data.len() / b * b);
+        if data.is_empty() {
+            bail!(
+                "--drop-remainder leaves no sample: the data has fewer than --batch-size {b} samples"
+            );
+        }
+    }
     let head = args.head.map(Into::into).unwrap_or(data.head());
     if head != data.head() {
         bail!(

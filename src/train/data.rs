@@ -22,6 +22,22 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Keeps the first `n` samples.
+    pub fn truncate(&mut self, n: usize) {
+        let n = n.min(self.len());
+        let per_sample: usize = self.x.shape[1..].iter().product();
+        self.x.data.truncate(n * per_sample);
+        self.x.shape[0] = n;
+        match &mut self.targets {
+            Targets::Classes { labels, .. } => labels.truncate(n),
+            Targets::Values(y) => {
+                let width: usize = y.shape[1..].iter().product();
+                y.data.truncate(n * width);
+                y.shape[0] = n;
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.x.shape[0]
     }

@@ -148,7 +148,11 @@ pub fn train(
         bail!("--batch-size {b} is larger than the {n} training samples; use a batch size of at most {n}");
     }
     if cfg.stateful && !n.is_multiple_of(b) {
-        bail!("stateful training needs full batches: {n} samples do not split into batches of {b}; pick a batch size that divides {n}, or --no-stateful");
+        let fits: Vec<String> = (1..=n.min(256))
+            .filter(|d| n.is_multiple_of(*d))
+            .map(|d| d.to_string())
+            .collect();
+        bail!("stateful training needs full batches: {n} samples do not split into batches of {b}; pass --drop-remainder to leave out the last {} sample(s), pick a batch size that divides {n} ({}), or --no-stateful", n % b, fits.join(", "));
     }
     let batches = n.div_ceil(b);
     let shapes = flat(&init);

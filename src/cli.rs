@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::model::{Head, WeightsLayout};
+use crate::state::Cell;
 use crate::train::RecordEvery;
 
 /// `--head`: the head's activation.
@@ -40,6 +41,24 @@ impl From<LayoutArg> for WeightsLayout {
         match arg {
             LayoutArg::Torch => WeightsLayout::Torch,
             LayoutArg::Keras => WeightsLayout::Keras,
+        }
+    }
+}
+
+/// `--cell`: the recurrent cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CellArg {
+    /// Long short-term memory: state `h` and `c` per layer
+    Lstm,
+    /// Gated recurrent unit (PyTorch's, Keras's with reset_after=True): state `h` per layer
+    Gru,
+}
+
+impl From<CellArg> for Cell {
+    fn from(arg: CellArg) -> Cell {
+        match arg {
+            CellArg::Lstm => Cell::Lstm,
+            CellArg::Gru => Cell::Gru,
         }
     }
 }
@@ -192,6 +211,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// The reference model's recurrent cell (the five cases hold for either)
+    #[arg(long, value_enum, default_value = "lstm")]
+    pub cell: CellArg,
     /// Replace an existing model `demo` and move the demo's tags (trained, case1/start, ...)
     #[arg(long)]
     pub force: bool,
@@ -446,8 +468,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub data: Option<std::path::PathBuf>,
     /// Recurrent cell
-    #[arg(long, default_value = "lstm", value_parser = ["lstm"])]
-    pub cell: String,
+    #[arg(long, value_enum, default_value = "lstm")]
+    pub cell: CellArg,
     /// Layer widths, input side first (e.g. 32,24 stacks two layers)
     #[arg(long, value_delimiter = ',', default_value = "16", value_parser = clap::value_parser!(u32).range(1..))]
     pub units: Vec<u32>,

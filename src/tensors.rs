@@ -31,6 +31,13 @@ impl Tensor {
         Tensor { shape, data }
     }
 
+    /// The same data under another shape of the same size.
+    pub fn reshaped(mut self, shape: Vec<usize>) -> Tensor {
+        debug_assert_eq!(shape.iter().product::<usize>(), self.data.len());
+        self.shape = shape;
+        self
+    }
+
     pub fn shape_text(&self) -> String {
         shape_text(&self.shape)
     }

@@ -15,11 +15,13 @@ use crate::ops::train::reference_plan;
 
 pub fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
     demo::check_free(&ctx.store, args.force)?;
-    ctx.out.status(
-        "training the reference model: alphabet data, LSTM(16), batch 6, 2 epochs, stateful",
-    );
-    let mut progress = TrainingProgress::new(ctx.out.quiet, &reference_plan());
-    let report = demo::run(&ctx.store, args.force, &mut |p| progress.tick(p))?;
+    let cell = args.cell.into();
+    ctx.out.status(format!(
+        "training the reference model: alphabet data, {}(16), batch 6, 2 epochs, stateful",
+        crate::state::Cell::name(&cell).to_uppercase()
+    ));
+    let mut progress = TrainingProgress::new(ctx.out.quiet, &reference_plan(cell));
+    let report = demo::run(&ctx.store, cell, args.force, &mut |p| progress.tick(p))?;
     progress.finish();
     let model = &report.model;
     let losses: Vec<String> = report

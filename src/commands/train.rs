@@ -10,17 +10,10 @@ use crate::cli::TrainArgs;
 use crate::input::read_file_bounded;
 use crate::model::{import_keras, import_torch, ModelConfig, WeightsLayout};
 use crate::ops::train::{InitSource, TrainPlan};
-use crate::state::Cell;
 use crate::tensors::TensorFile;
 use crate::train::{alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, TrainConfig};
 
 fn plan(args: &TrainArgs) -> Result<TrainPlan> {
-    if args.cell != "lstm" {
-        bail!(
-            "--cell {} is not supported yet; statectl trains LSTM cells (--cell lstm)",
-            args.cell
-        );
-    }
     if !(args.lr.is_finite() && args.lr > 0.0) {
         bail!("--lr {} must be a positive number", args.lr);
     }
@@ -64,7 +57,7 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
     crate::limits::check_units(&units)?;
     crate::limits::check_batch(args.batch_size as usize)?;
     let config = ModelConfig {
-        cell: Cell::Lstm,
+        cell: args.cell.into(),
         input_size: data.features(),
         units,
         output_size: data.outputs(),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::config::{Head, ModelConfig};
 use super::weights::{expect_shape, LayerWeights, ModelError, Weights};
 use crate::state::Cell;
-use crate::tensors::{Tensor, TensorFile};
+use crate::tensors::{shape_text, Tensor, TensorFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightsLayout {
@@ -34,6 +34,7 @@ fn transpose(t: &Tensor) -> Tensor {
 }
 
 fn finish(
+    cell: Cell,
     layers: Vec<LayerWeights>,
     head_w: Tensor,
     head_b: Tensor,
@@ -43,7 +44,7 @@ fn finish(
     let units: Vec<usize> = layers.iter().map(|l| l.w_hh.shape[1]).collect();
     let weights = Weights {
         config: ModelConfig {
-            cell: Cell::Lstm,
+            cell,
             input_size: layers[0].w_ih.shape[1],
             units,
             output_size: head_w.shape[0],
@@ -74,15 +75,40 @@ fn require_2d(name: &str, t: &Tensor) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Reads PyTorch-layout weights: the LSTM tensors under any common prefix
-/// (`lstm.`, `rnn.`, none) and one linear head (`head.weight`/`head.bias`,
-/// or the one remaining 2-D weight and 1-D bias).
+/// The cell a layer's recurrent weights make: `gates` blocks of `h` (4 for
+/// an LSTM, 3 for a GRU). `shape` is the tensor's shape as the file has it
+/// (torch `[gH, H]`, Keras `[H, gH]`), for the message.
+fn cell_of(name: &str, shape: &[usize], gate_rows: usize, h: usize) -> Result<Cell, ModelError> {
+    match gate_rows.checked_div(h) {
+        Some(4) if gate_rows % h == 0 => Ok(Cell::Lstm),
+        Some(3) if gate_rows % h == 0 => Ok(Cell::Gru),
+        _ => {
+            let like = |g: usize| {
+                if shape[0] == gate_rows {
+                    shape_text(&[g * h, h])
+                } else {
+                    shape_text(&[h, g * h])
+                }
+            };
+            Err(ModelError::Shape {
+                name: name.to_string(),
+                found: shape_text(shape),
+                expected: format!("{} (LSTM) or {} (GRU)", like(4), like(3)),
+            })
+        }
+    }
+}
+
+/// Reads PyTorch-layout weights: the LSTM or GRU tensors under any common
+/// prefix (`lstm.`, `gru.`, `rnn.`, none) and one linear head
+/// (`head.weight`/`head.bias`, or the one remaining 2-D weight and 1-D
+/// bias). The cell is read from the shapes.
 pub fn import_torch(
     file: &TensorFile,
     head: Head,
     batch_size: usize,
 ) -> Result<Weights, ModelError> {
-    let hint = "torch layout wants `<prefix>weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0` per layer and a linear head; for Keras names use --layout keras";
+    let hint = "torch layout wants `<prefix>weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0` (and for a GRU `bias_hh_l0`) per layer and a linear head; for Keras names use --layout keras";
     let prefix = file
         .names()
         .iter()
@@ -93,6 +119,7 @@ pub fn import_torch(
         })?;
     let mut layers = Vec::new();
     let mut used = Vec::new();
+    let mut cell = None;
     for k in 0.. {
         let w_ih_name = format!("{prefix}weight_ih_l{k}");
         if !file.tensors.contains_key(&w_ih_name) {
@@ -110,27 +137,51 @@ pub fn import_torch(
         require_2d(&names[0], w_ih)?;
         require_2d(&names[1], w_hh)?;
         let h = w_hh.shape[1];
+        let this = cell_of(&names[1], &w_hh.shape, w_hh.shape[0], h)?;
+        if *cell.get_or_insert(this) != this {
+            return Err(ModelError::Layout(format!(
+                "layer {k} is a {} but layer 0 is a {}; stacked layers must share one cell",
+                this.name(),
+                cell.map(|c| c.name()).unwrap_or_default()
+            )));
+        }
+        let g = this.gates();
         let expected_in = if k == 0 {
             w_ih.shape[1]
         } else {
             layers_units(&layers)?
         };
-        expect_shape(&names[0], w_ih, &[4 * h, expected_in])?;
-        expect_shape(&names[1], w_hh, &[4 * h, h])?;
-        expect_shape(&names[2], bias_ih, &[4 * h])?;
+        expect_shape(&names[0], w_ih, &[g * h, expected_in])?;
+        expect_shape(&names[1], w_hh, &[g * h, h])?;
+        expect_shape(&names[2], bias_ih, &[g * h])?;
         let mut bias = bias_ih.clone();
-        if let Some(bias_hh) = file.tensors.get(&names[3]) {
-            expect_shape(&names[3], bias_hh, &[4 * h])?;
-            // One bias per layer, as Keras has: fold the second one in.
-            for (b, extra) in bias.data.iter_mut().zip(&bias_hh.data) {
-                *b += *extra;
-            }
+        let bias_hh = file.tensors.get(&names[3]);
+        if let Some(b) = bias_hh {
+            expect_shape(&names[3], b, &[g * h])?;
         }
+        let bias_hh = match (this, bias_hh) {
+            (Cell::Lstm, Some(extra)) => {
+                // One bias per layer, as Keras has: fold the second one in.
+                for (b, e) in bias.data.iter_mut().zip(&extra.data) {
+                    *b += *e;
+                }
+                None
+            }
+            (Cell::Lstm, None) => None,
+            (Cell::Gru, Some(b)) => Some(b.clone()),
+            (Cell::Gru, None) => {
+                return Err(ModelError::MissingTensor {
+                    name: names[3].clone(),
+                    hint: "a GRU keeps its recurrent bias (it sits inside r ⊙ (W_hn h + b_hn)), so the file must hold it".into(),
+                })
+            }
+        };
         used.extend(names);
         layers.push(LayerWeights {
             w_ih: w_ih.clone(),
             w_hh: w_hh.clone(),
             bias,
+            bias_hh,
         });
     }
     let (head_w, head_b) = if file.tensors.contains_key("head.weight") {
@@ -165,14 +216,21 @@ pub fn import_torch(
         (weights[0].1.clone(), biases[0].1.clone())
     };
     require_2d("head.weight", &head_w)?;
-    finish(layers, head_w, head_b, head, batch_size)
+    finish(
+        cell.unwrap_or(Cell::Lstm),
+        layers,
+        head_w,
+        head_b,
+        head,
+        batch_size,
+    )
 }
 
 fn layers_units(layers: &[LayerWeights]) -> Result<usize, ModelError> {
     layers
         .last()
         .map(|l| l.w_hh.shape[1])
-        .ok_or_else(|| ModelError::Layout("no LSTM layer found".into()))
+        .ok_or_else(|| ModelError::Layout("no recurrent layer found".into()))
 }
 
 /// One Keras layer's tensors, by the part of the name after the last `/`.
@@ -187,7 +245,7 @@ pub fn import_keras(
     head: Head,
     batch_size: usize,
 ) -> Result<Weights, ModelError> {
-    let hint = "keras layout wants `<layer>/kernel`, `<layer>/recurrent_kernel`, `<layer>/bias` per LSTM and a Dense `<layer>/kernel`, `<layer>/bias`; for torch names use --layout torch";
+    let hint = "keras layout wants `<layer>/kernel`, `<layer>/recurrent_kernel`, `<layer>/bias` per LSTM or GRU layer and a Dense `<layer>/kernel`, `<layer>/bias`; for torch names use --layout torch";
     let mut groups: BTreeMap<&str, KerasGroup> = BTreeMap::new();
     for (name, tensor) in &file.tensors {
         let (layer, part) = name
@@ -265,26 +323,87 @@ pub fn import_keras(
         None => chain_keras_layers(&lstms, head_w.shape[1])?,
     };
     let mut layers = Vec::new();
+    let mut cell = None;
     for name in ordered {
         let group = lstms[name];
         let kernel = get_part(group, name, "kernel", hint)?;
         let recurrent = get_part(group, name, "recurrent_kernel", hint)?;
         let bias = get_part(group, name, "bias", hint)?;
         let h = recurrent.shape[0];
-        expect_shape(&format!("{name}/recurrent_kernel"), recurrent, &[h, 4 * h])?;
-        if let Some(prev) = layers.last().map(|l: &LayerWeights| l.w_hh.shape[1]) {
-            expect_shape(&format!("{name}/kernel"), kernel, &[prev, 4 * h])?;
-        } else {
-            expect_shape(&format!("{name}/kernel"), kernel, &[kernel.shape[0], 4 * h])?;
+        let this = cell_of(
+            &format!("{name}/recurrent_kernel"),
+            &recurrent.shape,
+            recurrent.shape[1],
+            h,
+        )?;
+        if *cell.get_or_insert(this) != this {
+            return Err(ModelError::Layout(format!(
+                "layer '{name}' is a {} but the first layer is a {}; stacked layers must share one cell",
+                this.name(),
+                cell.map(|c| c.name()).unwrap_or_default()
+            )));
         }
-        expect_shape(&format!("{name}/bias"), bias, &[4 * h])?;
-        layers.push(LayerWeights {
-            w_ih: transpose(kernel),
-            w_hh: transpose(recurrent),
-            bias: (*bias).clone(),
-        });
+        let g = this.gates();
+        expect_shape(&format!("{name}/recurrent_kernel"), recurrent, &[h, g * h])?;
+        if let Some(prev) = layers.last().map(|l: &LayerWeights| l.w_hh.shape[1]) {
+            expect_shape(&format!("{name}/kernel"), kernel, &[prev, g * h])?;
+        } else {
+            expect_shape(&format!("{name}/kernel"), kernel, &[kernel.shape[0], g * h])?;
+        }
+        let layer = match this {
+            Cell::Lstm => {
+                expect_shape(&format!("{name}/bias"), bias, &[4 * h])?;
+                LayerWeights {
+                    w_ih: transpose(kernel),
+                    w_hh: transpose(recurrent),
+                    bias: (*bias).clone(),
+                    bias_hh: None,
+                }
+            }
+            Cell::Gru => {
+                // Keras 3 (reset_after=True) keeps the input and recurrent
+                // biases as the rows of one [2, 3H] tensor.
+                if bias.shape != [2, 3 * h] {
+                    return Err(ModelError::Shape {
+                        name: format!("{name}/bias"),
+                        found: bias.shape_text(),
+                        expected: format!("[2, {}]: the input bias and the recurrent bias row of a GRU with reset_after=True (Keras's default); GRUs with reset_after=False are not supported", 3 * h),
+                    });
+                }
+                // Keras's gate blocks z, r, h are torch's rows r, z, n.
+                let torch_rows = |t: &Tensor| keras_gru_blocks(&transpose(t), h);
+                let (b_in, b_rec) = bias.data.split_at(3 * h);
+                LayerWeights {
+                    w_ih: torch_rows(kernel),
+                    w_hh: torch_rows(recurrent),
+                    bias: keras_gru_blocks(&Tensor::new(vec![3 * h, 1], b_in.to_vec()), h)
+                        .reshaped(vec![3 * h]),
+                    bias_hh: Some(
+                        keras_gru_blocks(&Tensor::new(vec![3 * h, 1], b_rec.to_vec()), h)
+                            .reshaped(vec![3 * h]),
+                    ),
+                }
+            }
+        };
+        layers.push(layer);
     }
-    finish(layers, head_w, dense_bias.clone(), head, batch_size)
+    finish(
+        cell.unwrap_or(Cell::Lstm),
+        layers,
+        head_w,
+        dense_bias.clone(),
+        head,
+        batch_size,
+    )
+}
+
+/// Reorders the row blocks of a `[3H, n]` tensor from Keras's GRU gate
+/// order (z, r, h) to PyTorch's (r, z, n).
+fn keras_gru_blocks(t: &Tensor, h: usize) -> Tensor {
+    let width = t.shape[1];
+    let block = |i: usize| &t.data[i * h * width..(i + 1) * h * width];
+    let data = [block(1), block(0), block(2)].concat();
+    Tensor::new(t.shape.clone(), data)
 }
 
 fn get_part<'a>(

@@ -20,12 +20,14 @@ pub fn to_candle(t: &Tensor) -> candle_core::Result<CTensor> {
 /// One layer's parameters as candle tensors (variables when training).
 #[derive(Clone)]
 pub struct LayerParams {
-    /// `[4H, in]`.
+    /// `[gH, in]` (g = 4 for an LSTM, 3 for a GRU).
     pub w_ih: CTensor,
-    /// `[4H, H]`.
+    /// `[gH, H]`.
     pub w_hh: CTensor,
-    /// `[4H]`.
+    /// `[gH]`.
     pub bias: CTensor,
+    /// `[3H]`: a GRU's recurrent bias.
+    pub bias_hh: Option<CTensor>,
 }
 
 #[derive(Clone)]
@@ -44,8 +46,9 @@ pub struct Network {
     pub head_b: CTensor,
 }
 
-/// Per layer `(h, c)`, each `[batch, units]`.
-pub type LayerStates = Vec<(CTensor, CTensor)>;
+/// Per layer its state tensors, each `[batch, units]`: `[h, c]` for an
+/// LSTM, `[h]` for a GRU.
+pub type LayerStates = Vec<Vec<CTensor>>;
 
 impl Network {
     pub fn from_weights(w: &Weights) -> candle_core::Result<Network> {
@@ -57,6 +60,7 @@ impl Network {
                     w_ih: to_candle(&l.w_ih)?,
                     w_hh: to_candle(&l.w_hh)?,
                     bias: to_candle(&l.bias)?,
+                    bias_hh: l.bias_hh.as_ref().map(to_candle).transpose()?,
                 })
             })
             .collect::<candle_core::Result<_>>()?;
@@ -69,9 +73,48 @@ impl Network {
         })
     }
 
+    /// One step of the layer's cell from `state` (`[h, c]` or `[h]`).
+    fn step(
+        &self,
+        p: &LayerParams,
+        x: &CTensor,
+        state: &[CTensor],
+    ) -> candle_core::Result<Vec<CTensor>> {
+        match (&p.bias_hh, state) {
+            (None, [h, c]) => {
+                let (h, c) = self.lstm_step(p, x, h, c)?;
+                Ok(vec![h, c])
+            }
+            (Some(bias_hh), [h]) => Ok(vec![self.gru_step(p, bias_hh, x, h)?]),
+            _ => Err(candle_core::Error::Msg(
+                "state tensors do not fit the layer's cell".into(),
+            )),
+        }
+    }
+
+    /// One GRU step, PyTorch's formula (Keras's with `reset_after=True`):
+    /// `r = σ(x·W_r + b_ir + h·U_r + b_hr)`, `z` likewise,
+    /// `n = tanh(x·W_n + b_in + r ⊙ (h·U_n + b_hn))`, `h' = (1 − z) ⊙ n + z ⊙ h`.
+    fn gru_step(
+        &self,
+        p: &LayerParams,
+        bias_hh: &CTensor,
+        x: &CTensor,
+        h: &CTensor,
+    ) -> candle_core::Result<CTensor> {
+        let gi = self.matmul(x, &p.w_ih)?.broadcast_add(&p.bias)?;
+        let gh = self.matmul(h, &p.w_hh)?.broadcast_add(bias_hh)?;
+        let (i, r_h) = (gi.chunk(3, 1)?, gh.chunk(3, 1)?);
+        let r = candle_nn::ops::sigmoid(&i[0].add(&r_h[0])?)?;
+        let z = candle_nn::ops::sigmoid(&i[1].add(&r_h[1])?)?;
+        let n = i[2].add(&r.mul(&r_h[2])?)?.tanh()?;
+        // (1 - z) * n + z * h, written as n - z*n + z*h.
+        n.sub(&z.mul(&n)?)?.add(&z.mul(h)?)
+    }
+
     /// One LSTM step, Keras's order of operations:
     /// `z = x·W + h·U + b`; gates i, f, g, o; `c' = f*c + i*g`; `h' = o*tanh(c')`.
-    fn step(
+    fn lstm_step(
         &self,
         p: &LayerParams,
         x: &CTensor,
@@ -114,14 +157,14 @@ impl Network {
     ) -> candle_core::Result<(CTensor, LayerStates)> {
         let mut seq: Vec<CTensor> = steps.to_vec();
         let mut finals = Vec::with_capacity(self.layers.len());
-        for (params, (h0, c0)) in self.layers.iter().zip(states) {
-            let (mut h, mut c) = (h0.clone(), c0.clone());
+        for (params, start) in self.layers.iter().zip(states) {
+            let mut state = start.clone();
             let mut out = Vec::with_capacity(seq.len());
             for x in &seq {
-                (h, c) = self.step(params, x, &h, &c)?;
-                out.push(h.clone());
+                state = self.step(params, x, &state)?;
+                out.push(state[0].clone());
             }
-            finals.push((h, c));
+            finals.push(state);
             seq = out;
         }
         let last = seq
@@ -154,22 +197,26 @@ pub fn state_tensors(state: &StateValue) -> candle_core::Result<LayerStates> {
     (0..state.layout.units.len())
         .map(|k| {
             let units = state.layout.units[k];
-            let h = CTensor::from_vec(state.layer_tensor(k, 0), (batch, units), &Device::Cpu)?;
-            let c = CTensor::from_vec(state.layer_tensor(k, 1), (batch, units), &Device::Cpu)?;
-            Ok((h, c))
+            (0..state.layout.cell.tensors().len())
+                .map(|t| CTensor::from_vec(state.layer_tensor(k, t), (batch, units), &Device::Cpu))
+                .collect()
         })
         .collect()
 }
 
 pub fn state_value(config: &ModelConfig, states: &LayerStates) -> candle_core::Result<StateValue> {
-    let batch = states.first().map(|(h, _)| h.dims()[0]).unwrap_or(0);
+    let batch = states
+        .first()
+        .and_then(|s| s.first())
+        .map(|h| h.dims()[0])
+        .unwrap_or(0);
     let tensors = states
         .iter()
-        .map(|(h, c)| {
-            Ok(vec![
-                h.flatten_all()?.to_vec1::<f32>()?,
-                c.flatten_all()?.to_vec1::<f32>()?,
-            ])
+        .map(|layer| {
+            layer
+                .iter()
+                .map(|t| t.flatten_all()?.to_vec1::<f32>())
+                .collect::<candle_core::Result<Vec<_>>>()
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
     Ok(StateValue::from_layers(&config.layout(), batch, &tensors))

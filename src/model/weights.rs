@@ -1,10 +1,12 @@
-//! Weights in the PyTorch layout candle-nn's LSTM uses, with one bias per
-//! layer as Keras has (`bias_hh` is folded into `bias_ih` on import and
-//! written back as zeros, so the file still loads into `nn.LSTM`).
+//! Weights in the PyTorch layout (`nn.LSTM`, `nn.GRU`). An LSTM layer has
+//! one bias, as Keras has (`bias_hh` is folded into `bias_ih` on import and
+//! written back as zeros, so the file still loads into `nn.LSTM`); a GRU
+//! layer keeps both, since its recurrent bias sits inside `r ⊙ (…)`.
 
 use thiserror::Error;
 
 use super::config::ModelConfig;
+use crate::state::Cell;
 use crate::tensors::{shape_text, Tensor, TensorFile};
 
 /// Metadata key holding the model config as JSON in a weights file. One
@@ -27,12 +29,30 @@ pub enum ModelError {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerWeights {
-    /// `[4H, in]`, gate blocks i, f, g, o.
+    /// `[gH, in]`: LSTM gate blocks i, f, g, o (g = 4); GRU r, z, n (g = 3).
     pub w_ih: Tensor,
-    /// `[4H, H]`.
+    /// `[gH, H]`.
     pub w_hh: Tensor,
-    /// `[4H]`, the one bias (Keras's `bias`, torch's `bias_ih + bias_hh`).
+    /// `[gH]`: the LSTM's one bias (Keras's `bias`, torch's `bias_ih +
+    /// bias_hh`), or the GRU's input bias `bias_ih`.
     pub bias: Tensor,
+    /// `[3H]`: the GRU's recurrent bias `bias_hh`; `None` for an LSTM.
+    pub bias_hh: Option<Tensor>,
+}
+
+impl LayerWeights {
+    /// The layer's parameters in a fixed order (training walks them).
+    pub fn params(&self) -> Vec<&Tensor> {
+        let mut out = vec![&self.w_ih, &self.w_hh, &self.bias];
+        out.extend(&self.bias_hh);
+        out
+    }
+
+    pub fn params_mut(&mut self) -> Vec<&mut Tensor> {
+        let mut out = vec![&mut self.w_ih, &mut self.w_hh, &mut self.bias];
+        out.extend(&mut self.bias_hh);
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,15 +87,29 @@ impl Weights {
                 cfg.units.len()
             )));
         }
+        let (cell, g) = (cfg.cell.name(), cfg.cell.gates());
         for (k, layer) in self.layers.iter().enumerate() {
             let h = cfg.units[k];
             expect_shape(
-                &format!("lstm.weight_ih_l{k}"),
+                &format!("{cell}.weight_ih_l{k}"),
                 &layer.w_ih,
-                &[4 * h, cfg.layer_input(k)],
+                &[g * h, cfg.layer_input(k)],
             )?;
-            expect_shape(&format!("lstm.weight_hh_l{k}"), &layer.w_hh, &[4 * h, h])?;
-            expect_shape(&format!("lstm.bias_ih_l{k}"), &layer.bias, &[4 * h])?;
+            expect_shape(&format!("{cell}.weight_hh_l{k}"), &layer.w_hh, &[g * h, h])?;
+            expect_shape(&format!("{cell}.bias_ih_l{k}"), &layer.bias, &[g * h])?;
+            match (&layer.bias_hh, cfg.cell) {
+                (Some(b), Cell::Gru) => expect_shape(&format!("{cell}.bias_hh_l{k}"), b, &[g * h])?,
+                (None, Cell::Lstm) => {}
+                (None, Cell::Gru) => {
+                    return Err(ModelError::MissingTensor {
+                        name: format!("gru.bias_hh_l{k}"),
+                        hint: "a GRU keeps its recurrent bias (it sits inside r ⊙ (W_hn h + b_hn)): give torch's bias_hh, or Keras's bias as [2, 3H]".into(),
+                    })
+                }
+                (Some(_), Cell::Lstm) => {
+                    return Err(ModelError::Layout("an LSTM layer has one bias; fold bias_hh into bias_ih".into()))
+                }
+            }
         }
         let last = *cfg.units.last().unwrap_or(&0);
         expect_shape("head.weight", &self.head_w, &[cfg.output_size, last])?;
@@ -115,12 +149,15 @@ impl Weights {
 
     fn file_with_config(&self, config: String) -> TensorFile {
         let mut file = TensorFile::default();
+        let cell = self.config.cell.name();
         for (k, layer) in self.layers.iter().enumerate() {
-            file.insert(&format!("lstm.weight_ih_l{k}"), layer.w_ih.clone());
-            file.insert(&format!("lstm.weight_hh_l{k}"), layer.w_hh.clone());
-            file.insert(&format!("lstm.bias_ih_l{k}"), layer.bias.clone());
-            let zeros = Tensor::new(layer.bias.shape.clone(), vec![0.0; layer.bias.data.len()]);
-            file.insert(&format!("lstm.bias_hh_l{k}"), zeros);
+            file.insert(&format!("{cell}.weight_ih_l{k}"), layer.w_ih.clone());
+            file.insert(&format!("{cell}.weight_hh_l{k}"), layer.w_hh.clone());
+            file.insert(&format!("{cell}.bias_ih_l{k}"), layer.bias.clone());
+            let bias_hh = layer.bias_hh.clone().unwrap_or_else(|| {
+                Tensor::new(layer.bias.shape.clone(), vec![0.0; layer.bias.data.len()])
+            });
+            file.insert(&format!("{cell}.bias_hh_l{k}"), bias_hh);
         }
         file.insert("head.weight", self.head_w.clone());
         file.insert("head.bias", self.head_b.clone());
@@ -147,7 +184,7 @@ impl Weights {
     pub fn all_values(&self) -> impl Iterator<Item = &f32> {
         self.layers
             .iter()
-            .flat_map(|l| l.w_ih.data.iter().chain(&l.w_hh.data).chain(&l.bias.data))
+            .flat_map(|l| l.params().into_iter().flat_map(|t| t.data.iter()))
             .chain(&self.head_w.data)
             .chain(&self.head_b.data)
     }

@@ -15,6 +15,7 @@ use super::streams;
 use super::tags::{self, TagRequest};
 use super::train::{self, TrainPlan};
 use crate::model::ModelConfig;
+use crate::state::Cell;
 use crate::store::Store;
 use crate::tensors::Tensor;
 use crate::train::{Progress, TrainReport};
@@ -112,9 +113,14 @@ pub fn check_free(store: &Store, force: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn run(store: &Store, force: bool, progress: &mut dyn FnMut(&Progress)) -> Result<DemoReport> {
+pub fn run(
+    store: &Store,
+    cell: Cell,
+    force: bool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<DemoReport> {
     check_free(store, force)?;
-    let plan: TrainPlan = train::reference_plan();
+    let plan: TrainPlan = train::reference_plan(cell);
     let training = train::run(&plan, progress)?;
     // Six copies of the first window (0, 1/27, 2/27).
     let window = &plan.data.x.data[..3];

@@ -58,12 +58,12 @@ impl TrainingRecord {
     }
 }
 
-/// The reference experiment: alphabet data, LSTM(16), softmax over 27
-/// classes, batch 6, 2 epochs, lr 1e-3, seed 42, stateful.
-pub fn reference_plan() -> TrainPlan {
+/// The reference experiment: alphabet data, LSTM(16) (or GRU(16)), softmax
+/// over 27 classes, batch 6, 2 epochs, lr 1e-3, seed 42, stateful.
+pub fn reference_plan(cell: Cell) -> TrainPlan {
     let data = alphabet();
     let config = ModelConfig {
-        cell: Cell::Lstm,
+        cell,
         input_size: 1,
         units: vec![16],
         output_size: 27,

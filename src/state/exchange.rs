@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use super::layout::Layout;
+use super::layout::{Cell, Layout};
 use super::value::StateValue;
 use crate::id::StateId;
 use crate::tensors::{Tensor, TensorFile};
 
-const SCHEME: &str = "expected tensors l0.h, l0.c (then l1.h, l1.c, ...) as [batch, units], or <name>.l0.h, <name>.l0.c for named states";
+const SCHEME: &str = "expected tensors l0.h, l0.c (then l1.h, l1.c, ...; a GRU state has h only) as [batch, units], or <name>.l0.h, <name>.l0.c for named states";
 
 /// What a state file holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,49 +85,60 @@ fn build(
         ));
     }
     let layers = if tensors.is_empty() { 0 } else { last + 1 };
+    // An LSTM state carries `c` beside every `h`; a GRU state `h` alone.
+    let cell = if tensors.keys().any(|(_, t)| *t == "c") {
+        Cell::Lstm
+    } else {
+        Cell::Gru
+    };
     let mut units = Vec::new();
     let mut data = Vec::new();
     let mut batch = None;
     for layer in 0..layers {
         let (h_name, c_name) = (format!("{prefix}l{layer}.h"), format!("{prefix}l{layer}.c"));
-        let (h, c) = match (tensors.get(&(layer, "h")), tensors.get(&(layer, "c"))) {
-            (Some(h), Some(c)) => (*h, *c),
-            (Some(_), None) => {
+        let found: Vec<(&String, &Tensor)> = match (tensors.get(&(layer, "h")), tensors.get(&(layer, "c")), cell) {
+            (Some(h), Some(c), Cell::Lstm) => vec![(&h_name, *h), (&c_name, *c)],
+            (Some(h), None, Cell::Gru) => vec![(&h_name, *h)],
+            (Some(_), None, Cell::Lstm) => {
                 return Err(format!(
-                    "{label} has '{h_name}' but no '{c_name}': an LSTM state needs both"
+                    "{label} has '{h_name}' but no '{c_name}': an LSTM state needs both (a GRU state has no 'c' in any layer)"
                 ))
             }
-            (None, Some(_)) => {
+            (None, Some(_), _) => {
                 return Err(format!(
                     "{label} has '{c_name}' but no '{h_name}': an LSTM state needs both"
                 ))
             }
-            (None, None) => {
+            (Some(_), Some(_), Cell::Gru) => unreachable!("a 'c' makes the state an LSTM's"),
+            (None, None, _) => {
                 return Err(format!(
                     "{label} has no layer {layer} ('{h_name}') but has later layers"
                 ))
             }
         };
-        for (n, t) in [(&h_name, h), (&c_name, c)] {
+        for (n, t) in &found {
             if t.shape.len() != 2 || t.shape.contains(&0) {
                 return Err(format!("'{n}' has shape {}; {SCHEME}", t.shape_text()));
             }
         }
-        if h.shape != c.shape {
-            return Err(format!(
-                "'{h_name}' is {} but '{c_name}' is {}; they must match",
-                h.shape_text(),
-                c.shape_text()
-            ));
+        let h = found[0].1;
+        if let Some((_, c)) = found.get(1) {
+            if h.shape != c.shape {
+                return Err(format!(
+                    "'{h_name}' is {} but '{c_name}' is {}; they must match",
+                    h.shape_text(),
+                    c.shape_text()
+                ));
+            }
         }
         let b = *batch.get_or_insert(h.shape[0]);
         if h.shape[0] != b {
             return Err(format!("'{h_name}' has batch {} but layer 0 has batch {b}; every layer needs the same batch", h.shape[0]));
         }
         units.push(h.shape[1]);
-        data.push(vec![h.data.clone(), c.data.clone()]);
+        data.push(found.iter().map(|(_, t)| t.data.clone()).collect());
     }
-    let layout = Layout::lstm(&units);
+    let layout = Layout { cell, units };
     if let Some(stated) = file.metadata.get(&meta_key(name, "layout")) {
         if *stated != layout.to_string() {
             return Err(format!("{label}: the file says its layout is '{stated}' but its tensors make {layout}; the file is inconsistent"));

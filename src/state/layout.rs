@@ -1,5 +1,6 @@
 //! The layout of a state: the cell kind and each layer's width, written as
-//! short text (`lstm:16`, `lstm:32,24`) that is part of every id recipe.
+//! short text (`lstm:16`, `lstm:32,24`, `gru:20,8`) that is part of every id
+//! recipe.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,19 +11,30 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum Cell {
     Lstm,
+    Gru,
 }
 
 impl Cell {
-    /// Tensors each layer carries per slot: LSTM has `h` and `c`.
+    /// Tensors each layer carries per slot: LSTM has `h` and `c`, GRU `h`.
     pub fn tensors(&self) -> &'static [&'static str] {
         match self {
             Cell::Lstm => &["h", "c"],
+            Cell::Gru => &["h"],
         }
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
+        }
+    }
+
+    /// Gate blocks per layer: LSTM i, f, g, o; GRU r, z, n.
+    pub fn gates(&self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
         }
     }
 }
@@ -67,10 +79,13 @@ impl FromStr for Layout {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Layout, String> {
-        let bad = || format!("bad layout '{text}': expected text like 'lstm:16' or 'lstm:32,24'");
+        let bad = || {
+            format!("bad layout '{text}': expected text like 'lstm:16', 'lstm:32,24' or 'gru:20,8'")
+        };
         let (cell, units) = text.split_once(':').ok_or_else(bad)?;
         let cell = match cell {
             "lstm" => Cell::Lstm,
+            "gru" => Cell::Gru,
             _ => return Err(bad()),
         };
         let units: Vec<usize> = units
@@ -93,7 +108,12 @@ mod tests {
         assert_eq!(l.to_string(), "lstm:32,24");
         assert_eq!(l.slot_len(), 112);
         assert_eq!(l.span(1, 1), (88, 24));
-        assert!("gru:3".parse::<Layout>().is_err());
+        let g: Layout = "gru:20,8".parse().unwrap();
+        assert_eq!(
+            (g.cell, g.slot_len(), g.span(1, 0)),
+            (Cell::Gru, 28, (20, 8))
+        );
+        assert!("rnn:3".parse::<Layout>().is_err());
         assert!("lstm:0".parse::<Layout>().is_err());
     }
 }

@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::{LayerWeights, ModelConfig, Weights};
+use crate::state::Cell;
 use crate::tensors::{transpose, Tensor};
 
 fn glorot_uniform(rng: &mut ChaCha8Rng, fan_in: usize, fan_out: usize) -> Vec<f32> {
@@ -59,17 +60,23 @@ fn orthogonal(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f32> {
 pub fn keras_init(config: &ModelConfig, seed: u64) -> Weights {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut layers = Vec::new();
+    let g = config.cell.gates();
     for (k, &h) in config.units.iter().enumerate() {
         let input = config.layer_input(k);
-        // Keras kernels are [in, 4H]; torch layout stores the transpose.
-        let kernel = glorot_uniform(&mut rng, input, 4 * h);
-        let recurrent = orthogonal(&mut rng, h, 4 * h);
-        let mut bias = vec![0.0; 4 * h];
-        bias[h..2 * h].iter_mut().for_each(|b| *b = 1.0);
+        // Keras kernels are [in, gH]; torch layout stores the transpose.
+        let kernel = glorot_uniform(&mut rng, input, g * h);
+        let recurrent = orthogonal(&mut rng, h, g * h);
+        let mut bias = vec![0.0; g * h];
+        // Keras's LSTM starts its forget gate open (unit_forget_bias); its
+        // GRU starts every bias at zero.
+        if config.cell == Cell::Lstm {
+            bias[h..2 * h].iter_mut().for_each(|b| *b = 1.0);
+        }
         layers.push(LayerWeights {
-            w_ih: Tensor::new(vec![4 * h, input], transpose(&kernel, input, 4 * h)),
-            w_hh: Tensor::new(vec![4 * h, h], transpose(&recurrent, h, 4 * h)),
-            bias: Tensor::new(vec![4 * h], bias),
+            w_ih: Tensor::new(vec![g * h, input], transpose(&kernel, input, g * h)),
+            w_hh: Tensor::new(vec![g * h, h], transpose(&recurrent, h, g * h)),
+            bias: Tensor::new(vec![g * h], bias),
+            bias_hh: (config.cell == Cell::Gru).then(|| Tensor::new(vec![g * h], vec![0.0; g * h])),
         });
     }
     let last = *config.units.last().unwrap_or(&1);

@@ -69,7 +69,7 @@ pub struct Progress {
 fn flat(w: &Weights) -> Vec<(Vec<usize>, Vec<f32>)> {
     let mut out = Vec::new();
     for l in &w.layers {
-        for t in [&l.w_ih, &l.w_hh, &l.bias] {
+        for t in l.params() {
             out.push((t.shape.clone(), t.data.clone()));
         }
     }
@@ -82,7 +82,7 @@ fn unflat(template: &Weights, params: &[Vec<f32>]) -> Weights {
     let mut w = template.clone();
     let mut it = params.iter();
     for l in &mut w.layers {
-        for t in [&mut l.w_ih, &mut l.w_hh, &mut l.bias] {
+        for t in l.params_mut() {
             t.data = it.next().cloned().unwrap_or_default();
         }
     }
@@ -91,16 +91,22 @@ fn unflat(template: &Weights, params: &[Vec<f32>]) -> Weights {
     w
 }
 
+/// The network whose parameters are `vars`, in [`flat`]'s order.
 fn network(template: &Weights, vars: &[Var]) -> Network {
-    let t = |i: usize| vars[i].as_tensor().clone();
-    let layers = (0..template.layers.len())
-        .map(|k| LayerParams {
-            w_ih: t(3 * k),
-            w_hh: t(3 * k + 1),
-            bias: t(3 * k + 2),
+    let mut next = vars.iter().map(|v| v.as_tensor().clone());
+    let mut take = || next.next().expect("one variable per parameter");
+    let layers = template
+        .layers
+        .iter()
+        .map(|l| LayerParams {
+            w_ih: take(),
+            w_hh: take(),
+            bias: take(),
+            bias_hh: l.bias_hh.as_ref().map(|_| take()),
         })
         .collect();
     let n = vars.len();
+    let t = |i: usize| vars[i].as_tensor().clone();
     Network {
         config: template.config.clone(),
         row_exact: false,
@@ -111,14 +117,20 @@ fn network(template: &Weights, vars: &[Var]) -> Network {
 }
 
 fn zero_states(w: &Weights, batch: usize) -> Result<LayerStates> {
+    let per_layer = w.config.cell.tensors().len();
     w.config
         .units
         .iter()
         .map(|&u| {
-            Ok((
-                CTensor::zeros((batch, u), candle_core::DType::F32, &Device::Cpu)?,
-                CTensor::zeros((batch, u), candle_core::DType::F32, &Device::Cpu)?,
-            ))
+            (0..per_layer)
+                .map(|_| {
+                    Ok(CTensor::zeros(
+                        (batch, u),
+                        candle_core::DType::F32,
+                        &Device::Cpu,
+                    )?)
+                })
+                .collect()
         })
         .collect()
 }
@@ -233,7 +245,7 @@ pub fn train(
             // with no graph behind them.
             carried = finals
                 .iter()
-                .map(|(h, c)| (h.detach(), c.detach()))
+                .map(|layer| layer.iter().map(|t| t.detach()).collect())
                 .collect();
             if cfg.record == RecordEvery::Batch {
                 states.push(TrainedState {

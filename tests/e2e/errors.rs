@@ -118,11 +118,16 @@ fn wrong_tensor_names_or_shapes_are_refused() {
         1,
         "already exists",
     );
+    // A `c` makes the state an LSTM's, so every layer needs both.
     let no_c = env.write_tensors(
         "noc.safetensors",
-        &[("l0.h", Tensor::new(vec![1, 2], vec![0.0; 2]))],
+        &[
+            ("l0.h", Tensor::new(vec![1, 2], vec![0.0; 2])),
+            ("l0.c", Tensor::new(vec![1, 2], vec![0.0; 2])),
+            ("l1.h", Tensor::new(vec![1, 2], vec![0.0; 2])),
+        ],
     );
-    env.fails(&["import", s(&no_c)], 1, "no 'l0.c'");
+    env.fails(&["import", s(&no_c)], 1, "no 'l1.c'");
     let odd = env.write_tensors(
         "odd.safetensors",
         &[("hidden", Tensor::new(vec![1, 2], vec![0.0; 2]))],

@@ -113,10 +113,13 @@ fn bad_bulk_files_are_refused_and_write_nothing() {
         &[("a.l0.h", t(2, 4, 0.1)), ("a.l0.c", t(2, 3, 0.1))],
     );
     env.fails(&["import", s(&mixed)], 1, "they must match");
+    // An LSTM state (it has a `c`) missing the `c` of one layer.
     let no_c = env.write_tensors(
         "noc.safetensors",
         &[
             ("a.l0.h", t(2, 4, 0.1)),
+            ("a.l0.c", t(2, 4, 0.1)),
+            ("a.l1.h", t(2, 4, 0.1)),
             ("b.l0.h", t(2, 4, 0.1)),
             ("b.l0.c", t(2, 4, 0.1)),
         ],
@@ -124,7 +127,7 @@ fn bad_bulk_files_are_refused_and_write_nothing() {
     env.fails(
         &["import", s(&no_c), "--tag-prefix", "x-"],
         1,
-        "state 'a' has 'a.l0.h' but no 'a.l0.c'",
+        "state 'a' has 'a.l1.h' but no 'a.l1.c'",
     );
     let nan = env.write_tensors(
         "nan.safetensors",

@@ -80,8 +80,8 @@ fn require_2d(name: &str, t: &Tensor) -> Result<(), ModelError> {
 /// (torch `[gH, H]`, Keras `[H, gH]`), for the message.
 fn cell_of(name: &str, shape: &[usize], gate_rows: usize, h: usize) -> Result<Cell, ModelError> {
     match gate_rows.checked_div(h) {
-        Some(4) if gate_rows % h == 0 => Ok(Cell::Lstm),
-        Some(3) if gate_rows % h == 0 => Ok(Cell::Gru),
+        Some(4) if gate_rows.is_multiple_of(h) => Ok(Cell::Lstm),
+        Some(3) if gate_rows.is_multiple_of(h) => Ok(Cell::Gru),
         _ => {
             let like = |g: usize| {
                 if shape[0] == gate_rows {

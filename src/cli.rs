@@ -303,6 +303,9 @@ pub struct ModelExportArgs {
     /// Output file
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Tensor names to write: PyTorch's (the stored file, as it is) or Keras's (`lstm/kernel`, ..., `dense/kernel`)
+    #[arg(long, value_enum, default_value = "torch")]
+    pub layout: LayoutArg,
 }
 
 #[derive(Debug, Args)]

@@ -32,7 +32,7 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
     };
     // The head: as asked, else as the file says; the weights are read
     // first either way, so a damaged file is reported as such.
-    let said = Weights::from_file(&file).ok().map(|w| w.config.head);
+    let said = Weights::stated_config(&file).map(|c| c.head);
     let head = args.head.map(Into::into).or(said);
     let provisional = head.unwrap_or(Head::Softmax);
     let weights = match layout {
@@ -216,11 +216,20 @@ fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
 
 fn export(ctx: &Context, args: ModelExportArgs) -> Result<i32> {
     let model = ctx.model(Some(&args.model))?;
-    let bytes = ctx.store.load_weights(&model.record.weights)?;
+    let layout = args.layout.into();
+    let bytes = match layout {
+        // The stored file itself, re-hashed on load.
+        WeightsLayout::Torch => ctx.store.load_weights(&model.record.weights)?,
+        WeightsLayout::Keras => ctx.weights(&model)?.to_keras_file().encode(),
+    };
     super::files::write_file(&args.output, &bytes)?;
+    let naming = match layout {
+        WeightsLayout::Torch => "torch",
+        WeightsLayout::Keras => "keras",
+    };
     ctx.out.emit(
-        json!({"model": model.record.name, "weights": model.record.weights.hex(), "file": args.output.display().to_string()}),
-        || format!("wrote model '{}' (torch layout) to {}", model.record.name, args.output.display()),
+        json!({"model": model.record.name, "weights": model.record.weights.hex(), "file": args.output.display().to_string(), "naming": naming}),
+        || format!("wrote model '{}' ({naming} names) to {}", model.record.name, args.output.display()),
     );
     Ok(0)
 }

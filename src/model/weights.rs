@@ -166,6 +166,69 @@ impl Weights {
         file
     }
 
+    /// The weights under Keras's names: per recurrent layer `lstm/...`
+    /// (then `lstm_1/...`; `gru/...` for a GRU) with `kernel` [in, gH],
+    /// `recurrent_kernel` [H, gH] and `bias` ([4H] for an LSTM; [2, 3H],
+    /// input then recurrent row, for a GRU, whose gate blocks go back to
+    /// Keras's z, r, h), and the head as `dense/kernel` [H, out],
+    /// `dense/bias`. The architecture stays in the metadata.
+    pub fn to_keras_file(&self) -> TensorFile {
+        let t = |x: &Tensor| {
+            Tensor::new(
+                vec![x.shape[1], x.shape[0]],
+                crate::tensors::transpose(&x.data, x.shape[0], x.shape[1]),
+            )
+        };
+        let cell = self.config.cell;
+        let mut file = self.to_file();
+        file.tensors.clear();
+        for (k, (layer, &h)) in self.layers.iter().zip(&self.config.units).enumerate() {
+            let name = if k == 0 {
+                cell.name().to_string()
+            } else {
+                format!("{}_{k}", cell.name())
+            };
+            match (&layer.bias_hh, cell) {
+                (Some(bias_hh), Cell::Gru) => {
+                    // Torch rows r, z, n back to Keras blocks z, r, h.
+                    let keras_blocks = |x: &Tensor| {
+                        let width = x.shape[1];
+                        let block = |i: usize| &x.data[i * h * width..(i + 1) * h * width];
+                        Tensor::new(x.shape.clone(), [block(1), block(0), block(2)].concat())
+                    };
+                    let column = |b: &Tensor| Tensor::new(vec![3 * h, 1], b.data.clone());
+                    file.insert(&format!("{name}/kernel"), t(&keras_blocks(&layer.w_ih)));
+                    file.insert(
+                        &format!("{name}/recurrent_kernel"),
+                        t(&keras_blocks(&layer.w_hh)),
+                    );
+                    let bias = [
+                        keras_blocks(&column(&layer.bias)).data,
+                        keras_blocks(&column(bias_hh)).data,
+                    ]
+                    .concat();
+                    file.insert(&format!("{name}/bias"), Tensor::new(vec![2, 3 * h], bias));
+                }
+                _ => {
+                    file.insert(&format!("{name}/kernel"), t(&layer.w_ih));
+                    file.insert(&format!("{name}/recurrent_kernel"), t(&layer.w_hh));
+                    file.insert(&format!("{name}/bias"), layer.bias.clone());
+                }
+            }
+        }
+        file.insert("dense/kernel", t(&self.head_w));
+        file.insert("dense/bias", self.head_b.clone());
+        file
+    }
+
+    /// The architecture a statectl weights file (either naming) states in
+    /// its metadata, if any.
+    pub fn stated_config(file: &TensorFile) -> Option<ModelConfig> {
+        file.metadata
+            .get(CONFIG_METADATA_KEY)
+            .and_then(|text| serde_json::from_str(text).ok())
+    }
+
     /// Reads a weights file statectl wrote (config in its metadata).
     pub fn from_file(file: &TensorFile) -> Result<Weights, ModelError> {
         let config: ModelConfig = file

@@ -261,7 +261,10 @@ fn help_groups_global_options_and_shows_examples() {
     let help = env.ok(&["train", "--help"]);
     assert!(help.contains("Passes over the training data"), "{help}");
     // Every cell offered is one that trains.
-    assert!(help.contains("possible values: lstm, gru") || help.contains("gru"), "{help}");
+    assert!(
+        help.contains("possible values: lstm, gru") || help.contains("gru"),
+        "{help}"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod crash;
 mod errors;
 mod first_hour;
 mod fuzz;
+mod gru;
 mod readme;
 mod state_commands;
 mod toolkit;

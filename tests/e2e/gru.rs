@@ -2,6 +2,13 @@
 //! training against a float64 re-implementation written here, the demo's
 //! five cases, audits, exports, and the errors a GRU can meet.
 
+// The float64 reference below indexes like the equations it mirrors.
+#![allow(
+    clippy::needless_range_loop,
+    clippy::useless_vec,
+    clippy::type_complexity
+)]
+
 use statectl::tensors::{transpose, Tensor, TensorFile};
 
 use crate::util::*;

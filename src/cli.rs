@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::model::{Head, WeightsLayout};
+use crate::model::{Head, Outputs, WeightsLayout};
 use crate::state::Cell;
 use crate::train::RecordEvery;
 
@@ -41,6 +41,24 @@ impl From<LayoutArg> for WeightsLayout {
         match arg {
             LayoutArg::Torch => WeightsLayout::Torch,
             LayoutArg::Keras => WeightsLayout::Keras,
+        }
+    }
+}
+
+/// `--outputs`: where the head reads the recurrent output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputsArg {
+    /// At the last step: outputs [batch, out]
+    Last,
+    /// At every step (Keras's return_sequences=True; R2D2's Q-values): outputs [batch, steps, out]
+    Sequence,
+}
+
+impl From<OutputsArg> for Outputs {
+    fn from(arg: OutputsArg) -> Outputs {
+        match arg {
+            OutputsArg::Last => Outputs::Last,
+            OutputsArg::Sequence => Outputs::Sequence,
         }
     }
 }
@@ -285,6 +303,9 @@ pub struct ModelImportArgs {
     /// Batch size of the `main` stream's starting zero state
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
+    /// Where the head reads: the last step, or every step [default: as the file says, else last]
+    #[arg(long, value_enum)]
+    pub outputs: Option<OutputsArg>,
     /// Keras LSTM layer names in order, when shapes leave the order ambiguous
     #[arg(long, value_delimiter = ',')]
     pub layers: Option<Vec<String>>,
@@ -476,6 +497,9 @@ pub struct TrainArgs {
     /// Layer widths, input side first (e.g. 32,24 stacks two layers)
     #[arg(long, value_delimiter = ',', default_value = "16", value_parser = clap::value_parser!(u32).range(1..))]
     pub units: Vec<u32>,
+    /// Where the head reads: the last step, or every step (then `y` holds a target per step: [n, steps] class indices or [n, steps, outputs]; a CSV's targets are each step's next row)
+    #[arg(long, value_enum, default_value = "last")]
+    pub outputs: OutputsArg,
     /// Leave out the last samples that do not fill a batch (stateful training needs full batches)
     #[arg(long)]
     pub drop_remainder: bool,

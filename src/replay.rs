@@ -85,15 +85,23 @@ mod tests {
 }
 
 /// Output divergence as R2D2 measures staleness: `max|y_a - y_b| / max|y_a|`
-/// with `a` the reference, overall and per slot (row of `width` outputs).
+/// with `a` the reference, overall and per slot. With per-step outputs a
+/// slot's figure is taken over all its steps (`per_slot`), and the mean of
+/// the per-step figures is given too (`per_slot_mean_over_steps`).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Staleness {
     pub overall: f64,
     pub max_abs: f64,
     pub per_slot: Vec<f64>,
+    /// Mean over slots of `per_slot`.
+    pub mean_over_slots: f64,
+    pub steps: usize,
+    pub per_slot_mean_over_steps: Vec<f64>,
 }
 
-pub fn staleness(reference: &[f32], other: &[f32], width: usize) -> Staleness {
+/// `reference` and `other` hold `[batch, steps, width]` outputs (`steps` 1
+/// for last-step outputs).
+pub fn staleness(reference: &[f32], other: &[f32], width: usize, steps: usize) -> Staleness {
     let ratio = |a: &[f32], b: &[f32]| -> (f64, f64) {
         let diff = a
             .iter()
@@ -113,14 +121,31 @@ pub fn staleness(reference: &[f32], other: &[f32], width: usize) -> Staleness {
         )
     };
     let (overall, max_abs) = ratio(reference, other);
-    let per_slot = reference
-        .chunks(width.max(1))
-        .zip(other.chunks(width.max(1)))
+    let row = (width * steps).max(1);
+    let per_slot: Vec<f64> = reference
+        .chunks(row)
+        .zip(other.chunks(row))
         .map(|(a, b)| ratio(a, b).0)
         .collect();
+    let per_slot_mean_over_steps = reference
+        .chunks(row)
+        .zip(other.chunks(row))
+        .map(|(a, b)| {
+            let per_step: Vec<f64> = a
+                .chunks(width.max(1))
+                .zip(b.chunks(width.max(1)))
+                .map(|(x, y)| ratio(x, y).0)
+                .collect();
+            per_step.iter().sum::<f64>() / per_step.len().max(1) as f64
+        })
+        .collect();
+    let mean_over_slots = per_slot.iter().sum::<f64>() / per_slot.len().max(1) as f64;
     Staleness {
         overall,
         max_abs,
         per_slot,
+        mean_over_slots,
+        steps,
+        per_slot_mean_over_steps,
     }
 }

@@ -74,7 +74,9 @@ impl Replayer<'_> {
         // Load the recorded new state too: a damaged record is a failure,
         // even when the replay's id would match it.
         let recorded_after = store.load_state(&after_id)?;
-        let width = weights.config.output_size;
+        // One row per batch slot: its outputs at the last step, or at
+        // every step for per-step outputs.
+        let width: usize = replayed.shape[1..].iter().product();
         let mut diffs = Vec::new();
         for (name, values) in [("outputs", &replayed.outputs), ("logits", &replayed.logits)] {
             let recorded = recorded
@@ -174,7 +176,8 @@ fn audit_training(ctx: &Context, model: &ModelRecord) -> TrainAudit {
         let data_id = Digest::parse_hex(&training.data)
             .ok_or_else(|| anyhow!("model '{}' records no training data id", model.name))?;
         let data_file = TensorFile::decode(&ctx.store.load_object(&crate::id::ObjectId(data_id))?)?;
-        let data = dataset_from_safetensors(&data_file, Some(config.head), None)?;
+        let per_step = config.outputs == crate::model::Outputs::Sequence;
+        let data = dataset_from_safetensors(&data_file, Some(config.head), None, per_step)?;
         let init = match &training.init {
             InitSource::Seed { seed } => keras_init(&config, *seed),
             InitSource::Weights { weights: hex } => {

@@ -63,9 +63,11 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
             let x = read_input(input, model.config.input_size)?;
             check_batch(&a, &a_id.short(), x.shape[0])?;
             let weights = ctx.weights(model)?;
-            let ya = predict(&weights, &x, &a)?.outputs;
+            let ya = predict(&weights, &x, &a)?;
             let yb = predict(&weights, &x, &b)?.outputs;
-            Some(staleness(&ya, &yb, model.config.output_size))
+            // Per-step outputs are compared at every step.
+            let steps = if ya.shape.len() == 3 { ya.shape[1] } else { 1 };
+            Some(staleness(&ya.outputs, &yb, model.config.output_size, steps))
         }
     };
     let different = match args.tolerance {
@@ -129,13 +131,23 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
             }
         }
         if let Some(o) = &outputs {
+            let over = if o.steps > 1 {
+                format!(" over {} steps", o.steps)
+            } else {
+                String::new()
+            };
             text.push_str(&format!(
-                "outputs on the input: staleness max|y_a - y_b| / max|y_a| = {:.4e} (max |y_a - y_b| {:.4e})\n",
-                o.overall, o.max_abs
+                "outputs on the input{over}: staleness max|y_a - y_b| / max|y_a| = {:.4e} (max |y_a - y_b| {:.4e}); mean over slots {:.4e}\n",
+                o.overall, o.max_abs, o.mean_over_slots
             ));
             if args.per_slot {
                 for (slot, v) in o.per_slot.iter().enumerate() {
-                    text.push_str(&format!("slot {slot:>4}  staleness {v:.4e}\n"));
+                    let mean = if o.steps > 1 {
+                        format!(" (mean over steps {:.4e})", o.per_slot_mean_over_steps[slot])
+                    } else {
+                        String::new()
+                    };
+                    text.push_str(&format!("slot {slot:>4}  staleness {v:.4e}{mean}\n"));
                 }
             }
         }

@@ -40,6 +40,12 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
         WeightsLayout::Keras => import_keras(&file, args.layers.as_deref(), provisional, batch),
     }
     .with_context(|| format!("weights file '{path}'"))?;
+    let mut weights = weights;
+    weights.config.outputs = args
+        .outputs
+        .map(Into::into)
+        .or(Weights::stated_config(&file).map(|c| c.outputs))
+        .unwrap_or_default();
     if head.is_none() {
         bail!("weights file '{path}' does not say what its output layer computes: pass --head softmax (classification) or --head linear (regression, Q-values)");
     }

@@ -12,8 +12,21 @@ use crate::model::Head;
 use crate::ops::predict::{self, output_file, PredictRequest};
 use crate::ops::tags::TagRequest;
 
-fn rows(values: &[f32], width: usize) -> Vec<Vec<f32>> {
-    values.chunks(width).map(|r| r.to_vec()).collect()
+/// Values of `shape` as nested JSON arrays: `[batch][out]` or
+/// `[batch][steps][out]`.
+fn nested(values: &[f32], shape: &[usize]) -> serde_json::Value {
+    match shape {
+        [] | [_] => json!(values),
+        [_, rest @ ..] => {
+            let width: usize = rest.iter().product();
+            serde_json::Value::Array(
+                values
+                    .chunks(width.max(1))
+                    .map(|chunk| nested(chunk, rest))
+                    .collect(),
+            )
+        }
+    }
 }
 
 pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
@@ -23,7 +36,6 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
     let model = ctx.model(args.stream.model.as_deref())?;
     let x = read_input(&args.input, model.config.input_size)?;
     let stream = &args.stream.stream;
-    let out = model.config.output_size;
     // The -o file is written to a temp name before anything is recorded,
     // and renamed into place after the commit: a file that cannot be
     // written leaves the store untouched.
@@ -46,7 +58,7 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
             if let Some(path) = &args.output {
                 staged = Some(super::files::StagedFile::write(
                     path,
-                    &output_file(pred, x.shape[0], out).encode(),
+                    &output_file(pred).encode(),
                 )?);
             }
             Ok(())
@@ -73,10 +85,10 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
         "state_after": report.state_after.hex(),
         "input": report.input.hex(),
         "output": report.output.hex(),
-        "outputs": rows(&pred.outputs, out),
+        "outputs": nested(&pred.outputs, &pred.shape),
     });
     if model.config.head == Head::Softmax {
-        json["logits"] = serde_json::to_value(rows(&pred.logits, out))?;
+        json["logits"] = nested(&pred.logits, &pred.shape);
     }
     ctx.out.status(format!(
         "event {}: state {} -> {}{}",
@@ -90,14 +102,22 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
         }
     ));
     ctx.out
-        .emit(json, || render(&pred.outputs, out, model.config.head));
+        .emit(json, || render(&pred.outputs, &pred.shape, model.config.head));
     Ok(0)
 }
 
-/// A table for people: for softmax heads the top classes per row.
-fn render(outputs: &[f32], width: usize, head: Head) -> String {
+/// A table for people: for softmax heads the top classes per row (and per
+/// step, for per-step outputs).
+fn render(outputs: &[f32], shape: &[usize], head: Head) -> String {
+    let width = *shape.last().unwrap_or(&1);
+    let steps = if shape.len() == 3 { shape[1] } else { 1 };
     let mut text = String::new();
-    for (row, values) in outputs.chunks(width).enumerate() {
+    for (i, values) in outputs.chunks(width.max(1)).enumerate() {
+        let row = if steps > 1 {
+            format!("{:>3} step {:>3}", i / steps, i % steps)
+        } else {
+            format!("{i:>3}")
+        };
         match head {
             Head::Softmax => {
                 let mut ranked: Vec<(usize, f32)> = values.iter().copied().enumerate().collect();
@@ -107,11 +127,11 @@ fn render(outputs: &[f32], width: usize, head: Head) -> String {
                     .take(3)
                     .map(|(c, p)| format!("class {c:>3} p={p:.6}"))
                     .collect();
-                text.push_str(&format!("row {row:>3}  {}\n", top.join("   ")));
+                text.push_str(&format!("row {row}  {}\n", top.join("   ")));
             }
             Head::Linear => {
                 let vals: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
-                text.push_str(&format!("row {row:>3}  {}\n", vals.join(" ")));
+                text.push_str(&format!("row {row}  {}\n", vals.join(" ")));
             }
         }
     }

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::context::Context;
 use crate::cli::TrainArgs;
 use crate::input::read_file_bounded;
-use crate::model::{import_keras, import_torch, ModelConfig, WeightsLayout};
+use crate::model::{import_keras, import_torch, ModelConfig, Outputs, WeightsLayout};
 use crate::ops::train::{InitSource, TrainPlan};
 use crate::tensors::TensorFile;
 use crate::train::{alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, TrainConfig};
@@ -18,6 +18,7 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         bail!("--lr {} must be a positive number", args.lr);
     }
     let classes = args.classes.map(|c| c as usize);
+    let per_step = Outputs::from(args.outputs) == Outputs::Sequence;
     let data = match &args.data {
         None => alphabet(),
         Some(path) => {
@@ -27,14 +28,17 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
                 let seq_len = args.seq_len.ok_or_else(|| {
                     anyhow::anyhow!("a CSV time series needs --seq-len N (the window length)")
                 })?;
-                dataset_from_csv(&bytes, &source, seq_len as usize, args.target, classes)?
+                dataset_from_csv(&bytes, &source, seq_len as usize, args.target, classes, per_step)?
             } else {
                 let file = TensorFile::decode(&bytes).with_context(|| source.clone())?;
-                dataset_from_safetensors(&file, args.head.map(Into::into), classes)
+                dataset_from_safetensors(&file, args.head.map(Into::into), classes, per_step)
                     .with_context(|| source.clone())?
             }
         }
     };
+    if per_step && !data.per_step {
+        bail!("--outputs sequence trains on a target per step: give --data (a CSV series, or safetensors with y as [n, steps] or [n, steps, outputs])");
+    }
     let mut data = data;
     if args.drop_remainder {
         let b = (args.batch_size as usize).max(1);
@@ -62,6 +66,11 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         units,
         output_size: data.outputs(),
         head,
+        outputs: if data.per_step {
+            Outputs::Sequence
+        } else {
+            Outputs::Last
+        },
         batch_size: args.batch_size as usize,
     };
     let train = TrainConfig {

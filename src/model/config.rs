@@ -22,6 +22,24 @@ impl Head {
     }
 }
 
+/// Where the head reads the recurrent output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outputs {
+    /// At the last step only: outputs `[batch, out]` (Keras's default).
+    #[default]
+    Last,
+    /// At every step (Keras's `return_sequences=True` then a Dense; R2D2's
+    /// Q-value per step): outputs `[batch, steps, out]`.
+    Sequence,
+}
+
+impl Outputs {
+    pub fn is_last(&self) -> bool {
+        *self == Outputs::Last
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     pub cell: Cell,
@@ -30,6 +48,10 @@ pub struct ModelConfig {
     pub units: Vec<usize>,
     pub output_size: usize,
     pub head: Head,
+    /// Left out of the serialised config when `last`, so configs and
+    /// weights ids written before per-step outputs existed stay the same.
+    #[serde(default, skip_serializing_if = "Outputs::is_last")]
+    pub outputs: Outputs,
     /// Batch size of the zero state a new stream starts from: a property of
     /// the model row, not of the weights (weights files leave it out).
     #[serde(default = "one")]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::config::{Head, ModelConfig};
+use super::config::{Head, ModelConfig, Outputs};
 use super::weights::{expect_shape, LayerWeights, ModelError, Weights};
 use crate::state::Cell;
 use crate::tensors::{shape_text, Tensor, TensorFile};
@@ -49,6 +49,7 @@ fn finish(
             units,
             output_size: head_w.shape[0],
             head,
+            outputs: Outputs::Last,
             batch_size,
         },
         layers,

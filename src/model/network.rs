@@ -8,7 +8,7 @@
 
 use candle_core::{Device, Tensor as CTensor};
 
-use super::config::{Head, ModelConfig};
+use super::config::{Head, ModelConfig, Outputs};
 use super::weights::Weights;
 use crate::state::StateValue;
 use crate::tensors::Tensor;
@@ -148,8 +148,9 @@ impl Network {
     }
 
     /// Runs the steps (`[batch, in]` each) through every layer from the
-    /// given states; returns the head's logits `[batch, out]` at the last
-    /// step and each layer's final `(h, c)`.
+    /// given states; returns the head's logits (`[batch, out]` at the last
+    /// step, or `[batch, steps, out]` for per-step outputs) and each
+    /// layer's final state.
     pub fn forward(
         &self,
         steps: &[CTensor],
@@ -167,12 +168,18 @@ impl Network {
             finals.push(state);
             seq = out;
         }
-        let last = seq
-            .last()
-            .ok_or_else(|| candle_core::Error::Msg("empty sequence".into()))?;
-        let logits = self
-            .matmul(last, &self.head_w)?
-            .broadcast_add(&self.head_b)?;
+        let head = |h: &CTensor| self.matmul(h, &self.head_w)?.broadcast_add(&self.head_b);
+        let logits = match self.config.outputs {
+            Outputs::Last => head(
+                seq.last()
+                    .ok_or_else(|| candle_core::Error::Msg("empty sequence".into()))?,
+            )?,
+            // The head at every step: `[batch, steps, out]`.
+            Outputs::Sequence => CTensor::stack(
+                &seq.iter().map(head).collect::<candle_core::Result<Vec<_>>>()?,
+                1,
+            )?,
+        };
         Ok((logits, finals))
     }
 }
@@ -225,10 +232,12 @@ pub fn state_value(config: &ModelConfig, states: &LayerStates) -> candle_core::R
 /// What one stateful prediction gives.
 #[derive(Debug, Clone)]
 pub struct Prediction {
-    /// `[batch, out]` row-major.
+    /// `shape` row-major.
     pub logits: Vec<f32>,
-    /// `[batch, out]`: softmax probabilities, or the logits for a linear head.
+    /// `shape`: softmax probabilities, or the logits for a linear head.
     pub outputs: Vec<f32>,
+    /// `[batch, out]`, or `[batch, steps, out]` for per-step outputs.
+    pub shape: Vec<usize>,
     pub state: StateValue,
 }
 
@@ -246,6 +255,7 @@ pub fn predict(
         Head::Linear => logits.clone(),
     };
     Ok(Prediction {
+        shape: logits.dims().to_vec(),
         logits: logits.flatten_all()?.to_vec1()?,
         outputs: outputs.flatten_all()?.to_vec1()?,
         state: state_value(&weights.config, &finals)?,

@@ -43,14 +43,12 @@ pub struct PredictReport {
     pub prediction: Prediction,
 }
 
-/// The output object: `outputs` and `logits`, both `[batch, out]`.
-pub fn output_file(pred: &Prediction, batch: usize, out: usize) -> TensorFile {
+/// The output object: `outputs` and `logits`, both `[batch, out]` (or
+/// `[batch, steps, out]` for per-step outputs).
+pub fn output_file(pred: &Prediction) -> TensorFile {
     let mut file = TensorFile::default();
-    file.insert(
-        "outputs",
-        Tensor::new(vec![batch, out], pred.outputs.clone()),
-    );
-    file.insert("logits", Tensor::new(vec![batch, out], pred.logits.clone()));
+    file.insert("outputs", Tensor::new(pred.shape.clone(), pred.outputs.clone()));
+    file.insert("logits", Tensor::new(pred.shape.clone(), pred.logits.clone()));
     file
 }
 
@@ -145,7 +143,7 @@ fn record_in(
     }
     let input = store.put_object(&input_file(req.x).encode())?;
     let output = store
-        .put_object(&output_file(&prediction, req.x.shape[0], model.config.output_size).encode())?;
+        .put_object(&output_file(&prediction).encode())?;
     store.put_state(&prediction.state)?;
     let event = NewEvent {
         kind: "predict",

@@ -68,6 +68,7 @@ pub fn reference_plan(cell: Cell) -> TrainPlan {
         units: vec![16],
         output_size: 27,
         head: data.head(),
+        outputs: crate::model::Outputs::Last,
         batch_size: 6,
     };
     let train = TrainConfig {

@@ -8,9 +8,10 @@ use crate::tensors::{Tensor, TensorFile};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Targets {
-    /// One class index per sample.
+    /// One class index per sample (per step of each sample, row-major, for
+    /// per-step targets).
     Classes { labels: Vec<usize>, classes: usize },
-    /// `[n, outputs]` regression targets.
+    /// `[n, outputs]` regression targets, or `[n, steps, outputs]`.
     Values(Tensor),
 }
 
@@ -19,6 +20,9 @@ pub struct Dataset {
     /// `[n, steps, features]`.
     pub x: Tensor,
     pub targets: Targets,
+    /// A target for every step (a model with per-step outputs), not only
+    /// the last.
+    pub per_step: bool,
 }
 
 impl Dataset {
@@ -28,8 +32,9 @@ impl Dataset {
         let per_sample: usize = self.x.shape[1..].iter().product();
         self.x.data.truncate(n * per_sample);
         self.x.shape[0] = n;
+        let per_sample_targets = if self.per_step { self.steps() } else { 1 };
         match &mut self.targets {
-            Targets::Classes { labels, .. } => labels.truncate(n),
+            Targets::Classes { labels, .. } => labels.truncate(n * per_sample_targets),
             Targets::Values(y) => {
                 let width: usize = y.shape[1..].iter().product();
                 y.data.truncate(n * width);
@@ -57,7 +62,16 @@ impl Dataset {
     pub fn outputs(&self) -> usize {
         match &self.targets {
             Targets::Classes { classes, .. } => *classes,
-            Targets::Values(t) => t.shape[1],
+            Targets::Values(t) => *t.shape.last().unwrap_or(&1),
+        }
+    }
+
+    /// Targets per sample: its steps for per-step targets, else 1.
+    pub fn targets_per_sample(&self) -> usize {
+        if self.per_step {
+            self.steps()
+        } else {
+            1
         }
     }
 
@@ -79,7 +93,12 @@ impl Dataset {
                 for (i, l) in labels.iter().enumerate() {
                     onehot[i * classes + l] = 1.0;
                 }
-                file.insert("y", Tensor::new(vec![labels.len(), *classes], onehot));
+                let shape = if self.per_step {
+                    vec![self.len(), self.steps(), *classes]
+                } else {
+                    vec![labels.len(), *classes]
+                };
+                file.insert("y", Tensor::new(shape, onehot));
             }
             Targets::Values(t) => file.insert("y", t.clone()),
         }
@@ -106,6 +125,7 @@ pub fn alphabet() -> Dataset {
             labels,
             classes: 27,
         },
+        per_step: false,
     }
 }
 
@@ -142,12 +162,36 @@ fn labels_from(values: &[f32], classes: Option<usize>) -> Result<Targets> {
     Ok(Targets::Classes { labels, classes })
 }
 
+/// Reads one-hot rows as class indices, or keeps values, as `head` (or,
+/// without one, the data) says.
+fn targets_of(y: &Tensor, width: usize, head: Option<Head>) -> Result<Targets> {
+    let onehot = y.data.chunks(width).all(|row| {
+        row.iter().filter(|v| **v == 1.0).count() == 1 && row.iter().all(|v| *v == 0.0 || *v == 1.0)
+    });
+    if head == Some(Head::Softmax) || (head.is_none() && onehot) {
+        if !onehot {
+            bail!("training data 'y' is not one-hot, so it cannot train a softmax head; use --head linear for regression");
+        }
+        let labels = y
+            .data
+            .chunks(width)
+            .map(|row| row.iter().position(|v| *v == 1.0).unwrap_or(0))
+            .collect();
+        Ok(Targets::Classes { labels, classes: width })
+    } else {
+        Ok(Targets::Values(y.clone()))
+    }
+}
+
 /// `x` `[n, steps, features]` and `y` as `[n]` class indices, `[n, classes]`
 /// one-hot, or `[n, outputs]` values; `head` forces the reading of a 2-D `y`.
+/// Per-step targets (`per_step`, or any 3-D `y`): `y` as `[n, steps]` class
+/// indices, or `[n, steps, classes]` one-hot, or `[n, steps, outputs]`.
 pub fn dataset_from_safetensors(
     file: &TensorFile,
     head: Option<Head>,
     classes: Option<usize>,
+    per_step: bool,
 ) -> Result<Dataset> {
     let x = file
         .tensors
@@ -172,45 +216,41 @@ pub fn dataset_from_safetensors(
     if x.data.iter().chain(&y.data).any(|v| !v.is_finite()) {
         bail!("training data holds NaN or infinite values");
     }
-    if y.shape.len() == 2 && (y.shape[1] == 0 || y.shape[1] > MAX_CLASSES) {
+    let width = *y.shape.last().unwrap_or(&0);
+    if y.shape.len() >= 2 && (width == 0 || width > MAX_CLASSES) {
         bail!(
             "training data 'y' has shape {}: give 1 to {MAX_CLASSES} outputs per sample",
             y.shape_text()
         );
     }
-    let targets = match y.shape.len() {
-        1 => labels_from(&y.data, classes)?,
-        2 => {
-            let width = y.shape[1];
-            let onehot = y.data.chunks(width).all(|row| {
-                row.iter().filter(|v| **v == 1.0).count() == 1
-                    && row.iter().all(|v| *v == 0.0 || *v == 1.0)
-            });
-            if head == Some(Head::Softmax) || (head.is_none() && onehot) {
-                if !onehot {
-                    bail!("training data 'y' is not one-hot, so it cannot train a softmax head; use --head linear for regression");
-                }
-                let labels = y
-                    .data
-                    .chunks(width)
-                    .map(|row| row.iter().position(|v| *v == 1.0).unwrap_or(0))
-                    .collect();
-                Targets::Classes {
-                    labels,
-                    classes: width,
-                }
-            } else {
-                Targets::Values(y.clone())
-            }
-        }
+    let steps = x.shape[1];
+    let per_step = per_step || y.shape.len() == 3;
+    if per_step && y.shape.get(1) != Some(&steps) {
+        bail!(
+            "per-step targets 'y' {} do not match 'x' {}: give one target per step, y as [n, {steps}] class indices or [n, {steps}, outputs]",
+            y.shape_text(),
+            x.shape_text()
+        );
+    }
+    let targets = match (y.shape.len(), per_step) {
+        (1, false) => labels_from(&y.data, classes)?,
+        (2, false) => targets_of(y, width, head)?,
+        // [n, steps] class indices, one per step.
+        (2, true) => labels_from(&y.data, classes)?,
+        (3, true) => targets_of(y, width, head)?,
+        (1, true) => bail!(
+            "per-step outputs need a target per step: 'y' is {}; give [n, {steps}] class indices or [n, {steps}, outputs]",
+            y.shape_text()
+        ),
         _ => bail!(
-            "training data 'y' has shape {}, expected [n] or [n, outputs]",
+            "training data 'y' has shape {}, expected [n], [n, outputs], or per step [n, steps] or [n, steps, outputs]",
             y.shape_text()
         ),
     };
     Ok(Dataset {
         x: x.clone(),
         targets,
+        per_step,
     })
 }
 
@@ -224,6 +264,7 @@ pub fn dataset_from_csv(
     seq_len: usize,
     target: usize,
     classes: Option<usize>,
+    per_step: bool,
 ) -> Result<Dataset> {
     let rows = crate::input::parse_csv(bytes, source)?;
     let width = rows.first().map(|r| r.len()).unwrap_or(0);
@@ -251,15 +292,22 @@ pub fn dataset_from_csv(
         for row in &rows[i..i + seq_len] {
             x.extend_from_slice(row);
         }
-        y.push(rows[i + seq_len][target]);
+        if per_step {
+            // The target of each step is the next row's value.
+            y.extend(rows[i + 1..=i + seq_len].iter().map(|r| r[target]));
+        } else {
+            y.push(rows[i + seq_len][target]);
+        }
     }
     let targets = match classes {
         Some(_) => labels_from(&y, classes)?,
+        None if per_step => Targets::Values(Tensor::new(vec![n, seq_len, 1], y)),
         None => Targets::Values(Tensor::new(vec![n, 1], y)),
     };
     Ok(Dataset {
         x: Tensor::new(vec![n, seq_len, width], x),
         targets,
+        per_step,
     })
 }
 
@@ -270,13 +318,19 @@ mod tests {
     #[test]
     fn csv_windows_predict_the_next_row() {
         let csv = b"v\n0\n1\n2\n3\n4\n";
-        let d = dataset_from_csv(csv, "t", 3, 0, None).unwrap();
+        let d = dataset_from_csv(csv, "t", 3, 0, None, false).unwrap();
         assert_eq!(d.x.shape, vec![2, 3, 1]);
         assert_eq!(
             d.targets,
             Targets::Values(Tensor::new(vec![2, 1], vec![3.0, 4.0]))
         );
-        assert!(dataset_from_csv(csv, "t", 5, 0, None).is_err());
-        assert!(dataset_from_csv(csv, "t", 2, 0, Some(3)).is_err());
+        assert!(dataset_from_csv(csv, "t", 5, 0, None, false).is_err());
+        assert!(dataset_from_csv(csv, "t", 2, 0, Some(3), false).is_err());
+        // Per step: each step's target is the next row.
+        let d = dataset_from_csv(csv, "t", 3, 0, None, true).unwrap();
+        assert_eq!(
+            d.targets,
+            Targets::Values(Tensor::new(vec![2, 3, 1], vec![1.0, 2.0, 3.0, 2.0, 3.0, 4.0]))
+        );
     }
 }

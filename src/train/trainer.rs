@@ -196,19 +196,27 @@ pub fn train(
             };
             let net = network(&init, &vars);
             let (logits, finals) = net.forward(&step_tensors(&x)?, &start)?;
-            let rows = picks.len();
+            // One row per target: a sample's last step, or each of its
+            // steps for per-step outputs (the loss is their mean, as Keras's).
+            let per = data.targets_per_sample();
+            let rows = picks.len() * per;
+            let logits = logits.reshape((rows, data.outputs()))?;
             let loss = match &data.targets {
                 Targets::Classes { labels, classes } => {
+                    let wanted: Vec<usize> = picks
+                        .iter()
+                        .flat_map(|&i| labels[i * per..(i + 1) * per].iter().copied())
+                        .collect();
                     let mut onehot = vec![0f32; rows * classes];
-                    for (r, &i) in picks.iter().enumerate() {
-                        onehot[r * classes + labels[i]] = 1.0;
+                    for (r, &label) in wanted.iter().enumerate() {
+                        onehot[r * classes + label] = 1.0;
                     }
                     let onehot = CTensor::from_vec(onehot, (rows, *classes), &Device::Cpu)?;
                     let predicted: Vec<u32> = logits.argmax(D::Minus1)?.to_vec1()?;
-                    correct += picks
+                    correct += wanted
                         .iter()
                         .zip(&predicted)
-                        .filter(|(&i, &p)| labels[i] == p as usize)
+                        .filter(|(&l, &p)| l == p as usize)
                         .count();
                     let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
                     (log_probs.mul(&onehot)?.sum_all()?.neg()? / rows as f64)?
@@ -264,7 +272,7 @@ pub fn train(
         }
         losses.push((loss_sum / batches as f64) as f32);
         if matches!(data.targets, Targets::Classes { .. }) {
-            accuracy = Some(correct as f32 / n as f32);
+            accuracy = Some(correct as f32 / (n * data.targets_per_sample()) as f32);
         }
         if cfg.record == RecordEvery::Epoch && cfg.stateful {
             states.push(TrainedState {
@@ -285,7 +293,7 @@ pub fn train(
 }
 
 fn gather_rows(y: &Tensor, picks: &[usize]) -> Vec<f32> {
-    let w = y.shape[1];
+    let w: usize = y.shape[1..].iter().product();
     picks
         .iter()
         .flat_map(|&i| y.data[i * w..(i + 1) * w].iter().copied())

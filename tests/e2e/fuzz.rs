@@ -50,12 +50,13 @@ fn read_everything(bytes: &[u8]) {
         }
     }
     for (seq_len, target, classes) in [(1, 0, None), (3, 1, Some(4)), (50, 0, Some(1))] {
-        let _ = dataset_from_csv(bytes, "fuzz", seq_len, target, classes);
+        let _ = dataset_from_csv(bytes, "fuzz", seq_len, target, classes, false);
+        let _ = dataset_from_csv(bytes, "fuzz", seq_len, target, classes, true);
     }
     if let Ok(file) = TensorFile::decode(bytes) {
         let _ = states_from_file(&file);
-        let _ = dataset_from_safetensors(&file, None, None);
-        let _ = dataset_from_safetensors(&file, Some(Head::Linear), Some(3));
+        let _ = dataset_from_safetensors(&file, None, None, false);
+        let _ = dataset_from_safetensors(&file, Some(Head::Linear), Some(3), true);
         let _ = import_torch(&file, Head::Softmax, 1);
         let _ = import_keras(&file, None, Head::Linear, 2);
         // What decodes encodes, and decodes to the same tensors.

@@ -101,8 +101,9 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
             ""
         }
     ));
-    ctx.out
-        .emit(json, || render(&pred.outputs, &pred.shape, model.config.head));
+    ctx.out.emit(json, || {
+        render(&pred.outputs, &pred.shape, model.config.head)
+    });
     Ok(0)
 }
 

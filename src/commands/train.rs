@@ -28,7 +28,14 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
                 let seq_len = args.seq_len.ok_or_else(|| {
                     anyhow::anyhow!("a CSV time series needs --seq-len N (the window length)")
                 })?;
-                dataset_from_csv(&bytes, &source, seq_len as usize, args.target, classes, per_step)?
+                dataset_from_csv(
+                    &bytes,
+                    &source,
+                    seq_len as usize,
+                    args.target,
+                    classes,
+                    per_step,
+                )?
             } else {
                 let file = TensorFile::decode(&bytes).with_context(|| source.clone())?;
                 dataset_from_safetensors(&file, args.head.map(Into::into), classes, per_step)

@@ -176,7 +176,9 @@ impl Network {
             )?,
             // The head at every step: `[batch, steps, out]`.
             Outputs::Sequence => CTensor::stack(
-                &seq.iter().map(head).collect::<candle_core::Result<Vec<_>>>()?,
+                &seq.iter()
+                    .map(head)
+                    .collect::<candle_core::Result<Vec<_>>>()?,
                 1,
             )?,
         };

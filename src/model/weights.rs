@@ -240,7 +240,9 @@ impl Weights {
                     "weights file has no '{CONFIG_METADATA_KEY}' metadata; bring outside weights in with `statectl model import FILE --layout torch|keras`"
                 ))
             })?;
-        super::import::import_torch(file, config.head, config.batch_size)
+        let mut weights = super::import::import_torch(file, config.head, config.batch_size)?;
+        weights.config.outputs = config.outputs;
+        Ok(weights)
     }
 
     /// Every parameter value, for checks such as finiteness.

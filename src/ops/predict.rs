@@ -47,8 +47,14 @@ pub struct PredictReport {
 /// `[batch, steps, out]` for per-step outputs).
 pub fn output_file(pred: &Prediction) -> TensorFile {
     let mut file = TensorFile::default();
-    file.insert("outputs", Tensor::new(pred.shape.clone(), pred.outputs.clone()));
-    file.insert("logits", Tensor::new(pred.shape.clone(), pred.logits.clone()));
+    file.insert(
+        "outputs",
+        Tensor::new(pred.shape.clone(), pred.outputs.clone()),
+    );
+    file.insert(
+        "logits",
+        Tensor::new(pred.shape.clone(), pred.logits.clone()),
+    );
     file
 }
 
@@ -142,8 +148,7 @@ fn record_in(
         store.put_state(&start.state.value)?;
     }
     let input = store.put_object(&input_file(req.x).encode())?;
-    let output = store
-        .put_object(&output_file(&prediction).encode())?;
+    let output = store.put_object(&output_file(&prediction).encode())?;
     store.put_state(&prediction.state)?;
     let event = NewEvent {
         kind: "predict",

@@ -177,7 +177,10 @@ fn targets_of(y: &Tensor, width: usize, head: Option<Head>) -> Result<Targets> {
             .chunks(width)
             .map(|row| row.iter().position(|v| *v == 1.0).unwrap_or(0))
             .collect();
-        Ok(Targets::Classes { labels, classes: width })
+        Ok(Targets::Classes {
+            labels,
+            classes: width,
+        })
     } else {
         Ok(Targets::Values(y.clone()))
     }
@@ -225,6 +228,12 @@ pub fn dataset_from_safetensors(
     }
     let steps = x.shape[1];
     let per_step = per_step || y.shape.len() == 3;
+    if per_step && y.shape.len() == 1 {
+        bail!(
+            "per-step outputs need a target per step: 'y' is {}; give [n, {steps}] class indices or [n, {steps}, outputs]",
+            y.shape_text()
+        );
+    }
     if per_step && y.shape.get(1) != Some(&steps) {
         bail!(
             "per-step targets 'y' {} do not match 'x' {}: give one target per step, y as [n, {steps}] class indices or [n, {steps}, outputs]",
@@ -330,7 +339,10 @@ mod tests {
         let d = dataset_from_csv(csv, "t", 3, 0, None, true).unwrap();
         assert_eq!(
             d.targets,
-            Targets::Values(Tensor::new(vec![2, 3, 1], vec![1.0, 2.0, 3.0, 2.0, 3.0, 4.0]))
+            Targets::Values(Tensor::new(
+                vec![2, 3, 1],
+                vec![1.0, 2.0, 3.0, 2.0, 3.0, 4.0]
+            ))
         );
     }
 }

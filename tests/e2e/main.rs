@@ -9,6 +9,7 @@ mod errors;
 mod first_hour;
 mod fuzz;
 mod gru;
+mod per_step;
 mod readme;
 mod state_commands;
 mod toolkit;

@@ -94,7 +94,15 @@ fn every_readme_command_block_runs_as_written() {
         .collect();
     assert_eq!(
         models,
-        ["sensor", "from-keras", "mymodel", "demo", "audited"]
+        [
+            "sensor",
+            "from-keras",
+            "mymodel",
+            "gru-alphabet",
+            "q-core",
+            "demo",
+            "audited"
+        ]
     );
     for tag in [
         "trained",

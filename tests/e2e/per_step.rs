@@ -250,3 +250,52 @@ fn per_step_targets_that_do_not_fit_are_refused() {
         "trains on a target per step",
     );
 }
+
+#[test]
+fn per_step_class_indices_train_and_predict_per_step_probabilities() {
+    let env = Env::new();
+    // The alphabet read one letter at a time: each step's target is the
+    // next letter.
+    let (n, steps) = (24, 3);
+    let x: Vec<f32> = (0..n)
+        .flat_map(|i| (0..steps).map(move |k| (i + k) as f32 / 27.0))
+        .collect();
+    let y: Vec<f32> = (0..n)
+        .flat_map(|i| (0..steps).map(move |k| ((i + k + 1) % 27) as f32))
+        .collect();
+    let data = env.write_tensors(
+        "steps.safetensors",
+        &[
+            ("x", Tensor::new(vec![n, steps, 1], x)),
+            ("y", Tensor::new(vec![n, steps], y)),
+        ],
+    );
+    let out = env.json(&[
+        "-q",
+        "train",
+        "--data",
+        s(&data),
+        "--outputs",
+        "sequence",
+        "--classes",
+        "27",
+        "--epochs",
+        "3",
+        "--name",
+        "letters",
+    ]);
+    assert!(out["accuracy"].as_f64().is_some());
+    let input =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/demo_input.csv");
+    let p = env.json(&["predict", "--input", s(&input)]);
+    let row: Vec<f32> = matrix(&p["outputs"][0]).concat();
+    assert_eq!(row.len(), steps * 27);
+    for step in row.chunks(27) {
+        let total: f32 = step.iter().sum();
+        assert!(
+            (total - 1.0).abs() < 1e-5,
+            "a step's probabilities sum to {total}"
+        );
+    }
+    assert_eq!(env.json(&["audit", "--train", "letters"])["ok"], true);
+}

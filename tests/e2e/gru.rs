@@ -36,7 +36,7 @@ fn import_gru(env: &Env, layout: &str, name: &str) -> serde_json::Value {
     ])
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
@@ -68,9 +68,9 @@ fn gru_predictions_match_keras_from_both_weight_layouts() {
             let probs: Vec<f32> = matrix(&out["outputs"]).concat();
             let want = &expected.tensors[&format!("predict{k}.probs")].data;
             assert!(
-                max_diff(&probs, want) < 1e-6,
+                max_abs_diff(&probs, want) < 1e-6,
                 "{model} predict{k}: {}",
-                max_diff(&probs, want)
+                max_abs_diff(&probs, want)
             );
             let after = env.path("after.safetensors");
             env.ok(&["export", "HEAD", "--model", model, "-o", s(&after)]);
@@ -78,13 +78,16 @@ fn gru_predictions_match_keras_from_both_weight_layouts() {
                 .unwrap()
                 .tensors["l0.h"];
             let want = &states.tensors[&format!("after_predict{k}.h")].data;
-            assert!(max_diff(&h.data, want) < 1e-6, "{model} after_predict{k}.h");
+            assert!(
+                max_abs_diff(&h.data, want) < 1e-6,
+                "{model} after_predict{k}.h"
+            );
             rows.push(bits(&matrix(&out["outputs"])));
         }
         env.ok(&["reset", "--model", model]);
         let zeros = env.json(&["predict", "--model", model, "--input", s(&x)]);
         let probs: Vec<f32> = matrix(&zeros["outputs"]).concat();
-        assert!(max_diff(&probs, &expected.tensors["zeros.probs"].data) < 1e-6);
+        assert!(max_abs_diff(&probs, &expected.tensors["zeros.probs"].data) < 1e-6);
         outputs.push(rows);
     }
     assert_eq!(
@@ -387,7 +390,6 @@ fn gru_reference_training(
     epochs: usize,
     lr: f64,
 ) -> Gru {
-    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-7f64);
     let mut m: Vec<Vec<f64>> = p.all().iter().map(|t| vec![0.0; t.len()]).collect();
     let mut v = m.clone();
     let mut states = vec![vec![0.0; H]; BATCH];
@@ -397,14 +399,7 @@ fn gru_reference_training(
             let range = batch * BATCH..(batch + 1) * BATCH;
             let mut g = gru_batch_grads(&p, &xs[range.clone()], &ys[range], &mut states);
             step += 1;
-            let alpha = lr * (1.0 - b2.powi(step)).sqrt() / (1.0 - b1.powi(step));
-            for (i, (w, gw)) in p.all().into_iter().zip(g.all()).enumerate() {
-                for j in 0..w.len() {
-                    m[i][j] += (gw[j] - m[i][j]) * (1.0 - b1);
-                    v[i][j] += (gw[j] * gw[j] - v[i][j]) * (1.0 - b2);
-                    w[j] -= m[i][j] * alpha / (v[i][j].sqrt() + eps);
-                }
-            }
+            keras_adam_step(&mut p.all(), &g.all(), &mut m, &mut v, step, lr);
         }
     }
     p

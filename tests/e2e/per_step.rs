@@ -19,7 +19,7 @@ fn flat3(v: &serde_json::Value) -> Vec<f32> {
         .collect()
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
@@ -77,9 +77,9 @@ fn per_step_outputs_match_keras_and_audit_every_step() {
     let expected = seq_file("seq_expected.safetensors");
     let y = flat3(&out["outputs"]);
     assert!(
-        max_diff(&y, &expected.tensors["y"].data) < 1e-6,
+        max_abs_diff(&y, &expected.tensors["y"].data) < 1e-6,
         "{}",
-        max_diff(&y, &expected.tensors["y"].data)
+        max_abs_diff(&y, &expected.tensors["y"].data)
     );
     let written = TensorFile::decode(&std::fs::read(&out_file).unwrap()).unwrap();
     assert_eq!(written.tensors["outputs"].shape, vec![3, 6, 2]);
@@ -88,7 +88,7 @@ fn per_step_outputs_match_keras_and_audit_every_step() {
     let after = TensorFile::decode(&std::fs::read(&after).unwrap()).unwrap();
     let states = seq_file("seq_states.safetensors");
     for t in ["h", "c"] {
-        let d = max_diff(
+        let d = max_abs_diff(
             &after.tensors[&format!("l0.{t}")].data,
             &states.tensors[&format!("after.l0.{t}")].data,
         );

@@ -263,7 +263,6 @@ fn reference_training(
     epochs: usize,
     lr: f64,
 ) -> Params {
-    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-7f64);
     let mut m: Vec<Vec<f64>> = p.all().iter().map(|t| vec![0.0; t.len()]).collect();
     let mut v = m.clone();
     let mut states = vec![(vec![0.0; H], vec![0.0; H]); BATCH];
@@ -273,14 +272,7 @@ fn reference_training(
             let range = batch * BATCH..(batch + 1) * BATCH;
             let mut g = batch_grads(&p, &xs[range.clone()], &ys[range], &mut states);
             step += 1;
-            let alpha = lr * (1.0 - b2.powi(step)).sqrt() / (1.0 - b1.powi(step));
-            for (i, (w, gw)) in p.all().into_iter().zip(g.all()).enumerate() {
-                for j in 0..w.len() {
-                    m[i][j] += (gw[j] - m[i][j]) * (1.0 - b1);
-                    v[i][j] += (gw[j] * gw[j] - v[i][j]) * (1.0 - b2);
-                    w[j] -= m[i][j] * alpha / (v[i][j].sqrt() + eps);
-                }
-            }
+            keras_adam_step(&mut p.all(), &g.all(), &mut m, &mut v, step, lr);
         }
     }
     p

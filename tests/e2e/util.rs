@@ -308,3 +308,24 @@ impl Env {
         .unwrap();
     }
 }
+
+/// One step of Keras's Adam (epsilon-hat form) in float64, for the
+/// independent training references: `step` counts from 1.
+pub fn keras_adam_step(
+    params: &mut [&mut Vec<f64>],
+    grads: &[&mut Vec<f64>],
+    m: &mut [Vec<f64>],
+    v: &mut [Vec<f64>],
+    step: i32,
+    lr: f64,
+) {
+    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-7f64);
+    let alpha = lr * (1.0 - b2.powi(step)).sqrt() / (1.0 - b1.powi(step));
+    for (i, (w, gw)) in params.iter_mut().zip(grads).enumerate() {
+        for j in 0..w.len() {
+            m[i][j] += (gw[j] - m[i][j]) * (1.0 - b1);
+            v[i][j] += (gw[j] * gw[j] - v[i][j]) * (1.0 - b2);
+            w[j] -= m[i][j] * alpha / (v[i][j].sqrt() + eps);
+        }
+    }
+}

@@ -212,6 +212,15 @@ pub enum Command {
         after_help = "Examples:\n  statectl gc --dry-run\n  statectl gc --keep-events-since 30d"
     )]
     Gc(GcArgs),
+    /// Concatenate states of one layout into one batch (writes a slot list, no tensor bytes)
+    #[command(after_help = "Examples:\n  statectl stack 'buf/k5/*' --tag batch7\n  statectl stack seq3 seq0 seq9 --tag sampled\n  statectl stack --refs-from sampled.txt --tag batch8")]
+    Stack(StackArgs),
+    /// One state per slot of a state, tagged PREFIX + slot, each with its lineage
+    #[command(after_help = "Examples:\n  statectl split HEAD --tag-prefix buf/k5/\n  statectl split trained --tag-prefix trained/slot")]
+    Split(SplitArgs),
+    /// Charts: losses, a state's values, staleness (SVG, or PNG by the file name)
+    #[command(subcommand)]
+    Plot(PlotCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     #[command(
         after_help = "Examples:\n  source <(statectl completions bash)\n  statectl completions zsh > ~/.zfunc/_statectl"
@@ -262,6 +271,46 @@ fn tolerance(text: &str) -> Result<f64, String> {
             "'{text}' is not a number: give a tolerance such as 1e-6"
         )),
     }
+}
+
+/// More refs, from a file.
+#[derive(Debug, Args, Clone)]
+pub struct RefsFromArgs {
+    /// Also the refs listed in FILE, one per line (`-` for stdin; `#` starts a comment)
+    #[arg(long, value_name = "FILE")]
+    pub refs_from: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// States to stack, in order (tag patterns such as 'buf/k5/*' select many, in natural order)
+    #[arg(value_name = "REF")]
+    pub references: Vec<String>,
+    #[command(flatten)]
+    pub refs_from: RefsFromArgs,
+    /// Tag the stacked state
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Move the tag if it names another state
+    #[arg(long, requires = "tag")]
+    pub force: bool,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// State to split into one state per slot
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Tag slot k's state PREFIX + k (e.g. buf/k5/ gives buf/k5/0, buf/k5/1, ...)
+    #[arg(long, value_name = "PREFIX")]
+    pub tag_prefix: String,
+    /// Move tags that already exist
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub stream: StreamArgs,
 }
 
 /// Which model and stream a command works on.
@@ -452,9 +501,11 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// State(s) to export; several are written as named states (`<ref>.l{k}.h`)
-    #[arg(value_name = "REF", required = true)]
+    /// State(s) to export (tag patterns such as 'buf/*' select many); several are written as named states (`<ref>.l{k}.h`)
+    #[arg(value_name = "REF")]
     pub references: Vec<String>,
+    #[command(flatten)]
+    pub refs_from: RefsFromArgs,
     /// Export only these slots of the (one) state, in this order
     #[arg(long, value_delimiter = ',')]
     pub slots: Option<Vec<usize>>,
@@ -583,9 +634,11 @@ pub struct AuditArgs {
 
 #[derive(Debug, Args)]
 pub struct BurnInArgs {
-    /// Start state(s); with --per-slot one one-slot state per sequence of the prefix
-    #[arg(value_name = "REF", required = true)]
+    /// Start state(s) (tag patterns such as 'buf/*' select many); with --per-slot one one-slot state per sequence of the prefix
+    #[arg(value_name = "REF")]
     pub references: Vec<String>,
+    #[command(flatten)]
+    pub refs_from: RefsFromArgs,
     /// The prefix to run: [batch, steps, features] (.safetensors, .csv, .json, or - for stdin)
     #[arg(long, short)]
     pub input: String,
@@ -595,7 +648,7 @@ pub struct BurnInArgs {
     /// Tag the resulting state
     #[arg(long, conflicts_with = "tag_prefix")]
     pub tag: Option<String>,
-    /// Tag each resulting state (--per-slot): the prefix plus its row number
+    /// Tag each resulting state (--per-slot): the prefix plus its source's name (the REF as given, e.g. burned/seq3)
     #[arg(long, value_name = "PREFIX")]
     pub tag_prefix: Option<String>,
     /// Move tags that already exist
@@ -604,6 +657,50 @@ pub struct BurnInArgs {
     /// Model to run [default: the newest model]
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlotCommand {
+    /// Training losses per epoch, and per batch where recorded (`train --record batch`); several models overlaid
+    #[command(after_help = "Examples:\n  statectl plot loss demo -o loss.svg\n  statectl plot loss sensor gru-alphabet -o losses.png")]
+    Loss {
+        /// Models to draw
+        #[arg(value_name = "MODEL", required = true)]
+        models: Vec<String>,
+        /// Output file: .svg, or .png
+        #[arg(short, long, default_value = "loss.svg")]
+        output: PathBuf,
+    },
+    /// Heatmap of a state's values: per layer and tensor (h, c), slots x units
+    #[command(after_help = "Examples:\n  statectl plot state trained -o trained.svg")]
+    State {
+        /// State to draw
+        #[arg(value_name = "REF", default_value = "HEAD")]
+        reference: String,
+        /// Output file: .svg, or .png
+        #[arg(short, long, default_value = "state.svg")]
+        output: PathBuf,
+        #[command(flatten)]
+        stream: StreamArgs,
+    },
+    /// Per-slot staleness of each B against A on an input: bars side by side (R2D2's zero / stored / burn-in)
+    #[command(after_help = "Examples:\n  statectl plot staleness true zeros stored burned --input seq.safetensors -o staleness.svg")]
+    Staleness {
+        /// The reference state (R2D2's true state)
+        #[arg(value_name = "A")]
+        a: String,
+        /// States compared with A, one bar series each
+        #[arg(value_name = "B", required = true)]
+        b: Vec<String>,
+        /// Input both run on: [batch, steps, features]
+        #[arg(long, short)]
+        input: String,
+        /// Output file: .svg, or .png
+        #[arg(short, long, default_value = "staleness.svg")]
+        output: PathBuf,
+        #[command(flatten)]
+        stream: StreamArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

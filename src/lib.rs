@@ -19,6 +19,7 @@
 //! - [`commands`]: each subcommand's `run`: parse, call one operation,
 //!   render; nothing below it prints.
 
+pub mod charts;
 pub mod cli;
 pub mod commands;
 pub mod id;

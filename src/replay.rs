@@ -93,8 +93,10 @@ pub struct Staleness {
     pub overall: f64,
     pub max_abs: f64,
     pub per_slot: Vec<f64>,
-    /// Mean over slots of `per_slot`.
+    /// Mean over slots of `per_slot` (R2D2 reports the mean over sequences).
     pub mean_over_slots: f64,
+    /// Largest of `per_slot`.
+    pub max_over_slots: f64,
     pub steps: usize,
     pub per_slot_mean_over_steps: Vec<f64>,
 }
@@ -140,11 +142,13 @@ pub fn staleness(reference: &[f32], other: &[f32], width: usize, steps: usize) -
         })
         .collect();
     let mean_over_slots = per_slot.iter().sum::<f64>() / per_slot.len().max(1) as f64;
+    let max_over_slots = per_slot.iter().copied().fold(0.0, f64::max);
     Staleness {
         overall,
         max_abs,
         per_slot,
         mean_over_slots,
+        max_over_slots,
         steps,
         per_slot_mean_over_steps,
     }

@@ -15,12 +15,13 @@ use crate::ops::tags::TagRequest;
 
 pub fn run(ctx: &Context, args: BurnInArgs) -> Result<i32> {
     let model = ctx.model(args.model.as_deref())?;
+    let references = super::context::read_refs(ctx, &args.references, &args.refs_from)?;
     let x = read_input(&args.input, model.config.input_size)?;
     let results = burn_in::run(
         &ctx.store,
         &BurnInRequest {
             model: &model,
-            references: &args.references,
+            references: &references,
             x: &x,
             per_slot: args.per_slot,
             tag: args.tag.clone().map(|name| TagRequest {
@@ -33,7 +34,7 @@ pub fn run(ctx: &Context, args: BurnInArgs) -> Result<i32> {
     )?;
     let rows_json: Vec<serde_json::Value> = results
         .iter()
-        .map(|r| json!({"source": r.source.hex(), "state": r.state.hex(), "tag": r.tag}))
+        .map(|r| json!({"from": r.from, "source": r.source.hex(), "state": r.state.hex(), "tag": r.tag}))
         .collect();
     let mut json = json!({"model": model.record.name, "steps": x.shape[1], "states": rows_json});
     if let [one] = results.as_slice() {
@@ -56,7 +57,8 @@ pub fn run(ctx: &Context, args: BurnInArgs) -> Result<i32> {
                     .map(|t| format!(" (tag '{t}')"))
                     .unwrap_or_default();
                 format!(
-                    "{} + {} step(s) -> {}{tag}\n",
+                    "{} ({}) + {} step(s) -> {}{tag}\n",
+                    r.from,
                     r.source.short(),
                     x.shape[1],
                     r.state.short()

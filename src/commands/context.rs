@@ -122,3 +122,20 @@ pub fn format_time(ms: i64) -> String {
         .trim_end_matches('Z')
         .to_string()
 }
+
+/// The refs a command was given, with tag patterns expanded and
+/// `--refs-from FILE` (`-` for stdin) appended.
+pub fn read_refs(
+    ctx: &Context,
+    refs: &[String],
+    from: &crate::cli::RefsFromArgs,
+) -> Result<Vec<String>> {
+    let extra = match &from.refs_from {
+        None => Vec::new(),
+        Some(path) => {
+            let bytes = crate::input::read_source(path)?;
+            ops::refs::refs_from_lines(&bytes, &format!("--refs-from '{path}'"))?
+        }
+    };
+    ops::refs::expand(&ctx.store, refs, &extra)
+}

@@ -137,8 +137,8 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
                 String::new()
             };
             text.push_str(&format!(
-                "outputs on the input{over}: staleness max|y_a - y_b| / max|y_a| = {:.4e} (max |y_a - y_b| {:.4e}); mean over slots {:.4e}\n",
-                o.overall, o.max_abs, o.mean_over_slots
+                "outputs on the input{over}: staleness max|y_a - y_b| / max|y_a| = {:.4e} (max |y_a - y_b| {:.4e}); per slot: mean {:.4e}, max {:.4e}\n",
+                o.overall, o.max_abs, o.mean_over_slots, o.max_over_slots
             ));
             if args.per_slot {
                 for (slot, v) in o.per_slot.iter().enumerate() {

@@ -13,14 +13,15 @@ use crate::state::states_to_file;
 
 pub fn run(ctx: &Context, args: ExportArgs) -> Result<i32> {
     let model = ctx.optional_model(args.stream.model.as_deref())?;
+    let references = super::context::read_refs(ctx, &args.references, &args.refs_from)?;
     let mut states = Vec::new();
-    for reference in &args.references {
+    for reference in &references {
         // Loading re-hashes every slot: damaged content is never exported.
         let mut value = ctx
             .resolve(reference, model.as_ref(), &args.stream.stream, None)?
             .value;
         if let Some(slots) = &args.slots {
-            if args.references.len() > 1 {
+            if references.len() > 1 {
                 bail!("--slots selects from one state; export one ref at a time with it");
             }
             value = value.select(slots)?;

@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::context::{format_time, parse_duration, Context};
-use super::render::event_json;
+use super::render::{describe, event_json};
 use crate::cli::LogArgs;
 use crate::store::{now_ms, EventFilter};
 
@@ -91,66 +91,3 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// A state's short id with its tags as they are now, e.g. `3592eecfee59 (trained)`.
-fn named(ctx: &Context, hex: &str) -> String {
-    let tags = crate::id::Digest::parse_hex(hex)
-        .map(|d| {
-            ctx.store
-                .tags_of(&crate::id::StateId(d))
-                .unwrap_or_default()
-        })
-        .unwrap_or_default();
-    let id = &hex[..hex.len().min(12)];
-    if tags.is_empty() {
-        id.to_string()
-    } else {
-        format!("{id} ({})", tags.join(", "))
-    }
-}
-
-/// What an event did, in words: where a restore came from, which slots a
-/// slice took, which tag moved, whether a prediction left its stream alone.
-fn describe(ctx: &Context, e: &crate::store::EventRecord) -> String {
-    let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
-    let source = detail["source"].as_str().map(|s| named(ctx, s));
-    match e.kind.as_str() {
-        "restore" => format!("from {}", source.unwrap_or_default()),
-        "slice" => {
-            let slots: Vec<u64> = detail["slots"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-                .unwrap_or_default();
-            let picked = match slots.as_slice() {
-                [first, rest @ ..] if rest.iter().all(|s| s == first) => {
-                    format!("slot {first} broadcast to batch {}", slots.len())
-                }
-                _ => format!(
-                    "slots {} (batch {})",
-                    slots
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    slots.len()
-                ),
-            };
-            format!("{picked} of {}", source.unwrap_or_default())
-        }
-        "reset" => format!("zeros, batch {}", detail["batch"]),
-        "predict" if !e.moved_stream => "stream not advanced (--no-advance or --from)".into(),
-        "tag" => format!("tag {}", e.tag.as_deref().unwrap_or("")),
-        "untag" => format!("tag {} deleted", e.tag.as_deref().unwrap_or("")),
-        "train" if detail["final"] == true => "training's final state".into(),
-        "train" => match detail["batch"].as_u64() {
-            Some(b) => format!("epoch {} batch {b}", detail["epoch"]),
-            None => format!("end of epoch {}", detail["epoch"]),
-        },
-        "import" => format!(
-            "{} of {}",
-            detail["from"].as_str().unwrap_or(""),
-            detail["file"].as_str().unwrap_or("")
-        ),
-        "burn-in" => format!("{} step(s)", detail["steps"]),
-        _ => String::new(),
-    }
-}

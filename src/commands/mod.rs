@@ -15,6 +15,7 @@ mod import;
 mod init;
 mod log;
 mod model;
+mod plot;
 mod predict;
 mod progress;
 mod render;
@@ -22,6 +23,8 @@ mod reset;
 mod restore;
 mod show;
 mod snapshot;
+mod split;
+mod stack;
 mod tag;
 mod train;
 mod verify;
@@ -86,6 +89,7 @@ fn reads_only(command: &Command) -> bool {
             | Command::Export(_)
             | Command::Audit(_)
             | Command::Verify
+            | Command::Plot(_)
             | Command::Tag(TagCommand::List)
             | Command::Model(ModelCommand::List | ModelCommand::Show(_) | ModelCommand::Export(_))
     )
@@ -136,5 +140,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::BurnIn(args) => burn_in::run(&ctx, args),
         Command::Tag(cmd) => tag::run(&ctx, cmd),
         Command::Gc(args) => gc::run(&ctx, args),
+        Command::Stack(args) => stack::run(&ctx, args),
+        Command::Split(args) => split::run(&ctx, args),
+        Command::Plot(cmd) => plot::run(&ctx, cmd),
     }
 }

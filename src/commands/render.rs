@@ -1,7 +1,8 @@
-//! How journal events look in JSON, shared by `log` and `show`.
+//! How journal events look, in JSON and in words, shared by `log` and `show`.
 
 use serde_json::json;
 
+use super::context::Context;
 use crate::store::EventRecord;
 
 /// One event as the JSON contract (README) gives it.
@@ -19,4 +20,80 @@ pub fn event_json(e: &EventRecord) -> serde_json::Value {
         "tag": e.tag,
         "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default(),
     })
+}
+
+/// A state's short id with its tags as they are now, e.g. `3592eecfee59 (trained)`.
+fn named(ctx: &Context, hex: &str) -> String {
+    let tags = crate::id::Digest::parse_hex(hex)
+        .map(|d| {
+            ctx.store
+                .tags_of(&crate::id::StateId(d))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let id = &hex[..hex.len().min(12)];
+    if tags.is_empty() {
+        id.to_string()
+    } else {
+        format!("{id} ({})", tags.join(", "))
+    }
+}
+
+/// What an event did, in words: where a restore came from, which slots a
+/// slice took, which tag moved, whether a prediction left its stream alone.
+pub fn describe(ctx: &Context, e: &crate::store::EventRecord) -> String {
+    let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+    let source = detail["source"].as_str().map(|s| named(ctx, s));
+    match e.kind.as_str() {
+        "restore" => format!("from {}", source.unwrap_or_default()),
+        "slice" => {
+            let slots: Vec<u64> = detail["slots"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+                .unwrap_or_default();
+            let picked = match slots.as_slice() {
+                [first, rest @ ..] if rest.iter().all(|s| s == first) => {
+                    format!("slot {first} broadcast to batch {}", slots.len())
+                }
+                _ => format!(
+                    "slots {} (batch {})",
+                    slots
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    slots.len()
+                ),
+            };
+            format!("{picked} of {}", source.unwrap_or_default())
+        }
+        "reset" => format!("zeros, batch {}", detail["batch"]),
+        "predict" if !e.moved_stream => "stream not advanced (--no-advance or --from)".into(),
+        "tag" => format!("tag {}", e.tag.as_deref().unwrap_or("")),
+        "untag" => format!("tag {} deleted", e.tag.as_deref().unwrap_or("")),
+        "train" if detail["final"] == true => "training's final state".into(),
+        "train" => match detail["batch"].as_u64() {
+            Some(b) => format!("epoch {} batch {b}", detail["epoch"]),
+            None => format!("end of epoch {}", detail["epoch"]),
+        },
+        "import" => format!(
+            "{} of {}",
+            detail["from"].as_str().unwrap_or(""),
+            detail["file"].as_str().unwrap_or("")
+        ),
+        "burn-in" => format!("{} step(s)", detail["steps"]),
+        "split" => format!("slot {} of {}", detail["slot"], source.unwrap_or_default()),
+        "stack" => {
+            let sources: Vec<String> = detail["sources"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|s| format!("{} ({})", s["ref"].as_str().unwrap_or(""), s["batch"]))
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!("stacked {}", sources.join(" + "))
+        }
+        _ => String::new(),
+    }
 }

@@ -78,14 +78,16 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
             }
         );
         if let Some(e) = &origin {
+            let what = super::render::describe(ctx, e);
             text.push_str(&format!(
-                "origin  event {} ({}{})\n",
+                "origin  event {} ({}{}){}\n",
                 e.id,
                 e.kind,
                 e.model_name
                     .as_ref()
                     .map(|m| format!(", model '{m}'"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if what.is_empty() { String::new() } else { format!(": {what}") }
             ));
         }
         // Runs of equal slots on one line: a broadcast is one line, not 32.

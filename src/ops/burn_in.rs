@@ -23,7 +23,8 @@ pub struct BurnInRequest<'a> {
     pub x: &'a Tensor,
     pub per_slot: bool,
     pub tag: Option<TagRequest>,
-    /// Per-slot results are tagged with the prefix plus their row number.
+    /// Per-slot results are tagged with the prefix plus their source's name
+    /// (the ref as given): `burned/` and `seq3` give `burned/seq3`.
     pub tag_prefix: Option<String>,
     pub force: bool,
 }
@@ -31,6 +32,8 @@ pub struct BurnInRequest<'a> {
 /// One stored result.
 #[derive(Debug, Clone)]
 pub struct BurnedState {
+    /// The source as it was named (a tag, an id prefix, ...).
+    pub from: String,
     pub source: StateId,
     pub state: StateId,
     pub tag: Option<String>,
@@ -87,7 +90,7 @@ pub fn run(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
                     i,
                     burned.select(&[i])?,
                     req.tag_prefix.as_ref().map(|p| TagRequest {
-                        name: format!("{p}{i}"),
+                        name: format!("{p}{}", req.references[i]),
                         force: req.force,
                     }),
                 ))
@@ -118,6 +121,7 @@ pub fn run(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
                 tags::apply(store, tag, &id, Some(model))?;
             }
             out.push(BurnedState {
+                from: req.references[*i].clone(),
                 source: source.id,
                 state: id,
                 tag: tag.as_ref().map(|t| t.name.clone()),

@@ -16,6 +16,7 @@ pub mod models;
 pub mod platform;
 pub mod predict;
 pub mod refs;
+pub mod stack;
 pub mod streams;
 pub mod tags;
 pub mod train;

@@ -132,3 +132,117 @@ pub fn resolve(store: &Store, text: &str, scope: Scope) -> Result<Resolved> {
         }),
     }
 }
+
+/// Whether `text` is a tag pattern (`*` any run, `?` one character).
+pub fn is_pattern(text: &str) -> bool {
+    text.contains(['*', '?'])
+}
+
+/// Glob matching of `*` and `?` over characters.
+fn matches(pattern: &[char], text: &[char]) -> bool {
+    match (pattern.first(), text.first()) {
+        (None, None) => true,
+        (Some('*'), _) => {
+            matches(&pattern[1..], text) || (!text.is_empty() && matches(pattern, &text[1..]))
+        }
+        (Some('?'), Some(_)) => matches(&pattern[1..], &text[1..]),
+        (Some(p), Some(t)) if p == t => matches(&pattern[1..], &text[1..]),
+        _ => false,
+    }
+}
+
+/// Expands the refs a command was given: tag patterns (`'buf/k5/*'`)
+/// become the tags they match, in natural order (`s2` before `s10`), and
+/// `extra` (the lines of `--refs-from`) is appended. A pattern that matches
+/// nothing is an error, so a typo never selects an empty set.
+pub fn expand(store: &Store, refs: &[String], extra: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut tags: Option<Vec<String>> = None;
+    for text in refs.iter().chain(extra) {
+        if !is_pattern(text) {
+            out.push(text.clone());
+            continue;
+        }
+        let all = match &tags {
+            Some(all) => all,
+            None => tags.insert(store.list_tags()?.into_iter().map(|t| t.name).collect()),
+        };
+        let pattern: Vec<char> = text.chars().collect();
+        let mut found: Vec<String> = all
+            .iter()
+            .filter(|t| matches(&pattern, &t.chars().collect::<Vec<_>>()))
+            .cloned()
+            .collect();
+        if found.is_empty() {
+            bail!("pattern '{text}' matches no tag; `statectl tag list` shows the tags (quote patterns so the shell leaves them alone)");
+        }
+        found.sort_by(|a, b| natural_cmp(a, b));
+        out.extend(found);
+    }
+    if out.is_empty() {
+        bail!("no ref given: name states on the command line, with a tag pattern such as 'buf/*', or with --refs-from FILE");
+    }
+    Ok(out)
+}
+
+/// The refs listed in `bytes` (`--refs-from`): one per line; blank lines
+/// and `#` comments are skipped.
+pub fn refs_from_lines(bytes: &[u8], source: &str) -> Result<Vec<String>> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| anyhow!("{source} is not UTF-8 text; give one ref per line"))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Orders names with their digit runs as numbers: `at-2` before `at-10`.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let order = match (x, y) {
+            ((true, n), (true, m)) => {
+                let (n, m) = (n.trim_start_matches('0'), m.trim_start_matches('0'));
+                n.len().cmp(&m.len()).then(n.cmp(m))
+            }
+            _ => x.1.cmp(y.1),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    ca.len().cmp(&cb.len()).then(a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn patterns_match_star_and_question_mark() {
+        let m = |p: &str, t: &str| super::matches(&p.chars().collect::<Vec<_>>(), &t.chars().collect::<Vec<_>>());
+        assert!(m("buf/k5/*", "buf/k5/12"));
+        assert!(!m("buf/k5/*", "buf/k50/1"));
+        assert!(m("s?", "s1") && !m("s?", "s10"));
+        assert!(m("*", "") && m("a*b*c", "aXbYc") && !m("a*b", "ab/c"));
+    }
+
+    #[test]
+    fn natural_order_counts_digit_runs_as_numbers() {
+        let mut names = vec!["at-10", "at-2", "at-1", "b", "at-11", "a", "at-02"];
+        names.sort_by(|a, b| super::natural_cmp(a, b));
+        assert_eq!(names, ["a", "at-1", "at-02", "at-2", "at-10", "at-11", "b"]);
+    }
+}

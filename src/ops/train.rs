@@ -42,6 +42,9 @@ pub struct TrainingRecord {
     pub data: String,
     /// Mean loss of each epoch.
     pub losses: Vec<f32>,
+    /// Every batch's loss, kept with `--record batch` (for `plot loss`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_losses: Vec<f32>,
     pub accuracy: Option<f32>,
     pub samples: usize,
     /// The statectl version that trained it.
@@ -115,6 +118,11 @@ pub fn record_in(
         init: plan.init_source.clone(),
         data: Digest::of(&[&data_bytes]).hex(),
         losses: report.losses.clone(),
+        batch_losses: if plan.train.record == crate::train::RecordEvery::Batch {
+            report.batch_losses.clone()
+        } else {
+            Vec::new()
+        },
         accuracy: report.accuracy,
         samples: plan.data.len(),
         statectl: env!("CARGO_PKG_VERSION").into(),

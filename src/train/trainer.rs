@@ -51,6 +51,8 @@ pub struct TrainReport {
     pub weights: Weights,
     /// Mean batch loss of each epoch.
     pub losses: Vec<f32>,
+    /// Every batch's loss, in order.
+    pub batch_losses: Vec<f32>,
     /// Share of correct classes in the last epoch (classification only).
     pub accuracy: Option<f32>,
     pub states: Vec<TrainedState>,
@@ -179,6 +181,7 @@ pub fn train(
     let mut order: Vec<usize> = (0..n).collect();
     let mut carried = zero_states(&init, b)?;
     let mut losses = Vec::new();
+    let mut batch_losses = Vec::new();
     let mut states = Vec::new();
     let mut accuracy = None;
     for epoch in 0..cfg.epochs {
@@ -249,6 +252,7 @@ pub fn train(
                 bail!("training diverged: the loss became {loss_value} at epoch {}, batch {}; lower --lr", epoch + 1, batch + 1);
             }
             loss_sum += loss_value as f64;
+            batch_losses.push(loss_value);
             // Truncated backprop: the next batch starts from these values
             // with no graph behind them.
             carried = finals
@@ -286,6 +290,7 @@ pub fn train(
     Ok(TrainReport {
         weights: unflat(&init, &params),
         losses,
+        batch_losses,
         accuracy,
         states,
         final_state,

@@ -1,0 +1,289 @@
+//! Charts for people who would rather look than read: line charts
+//! (losses), heatmaps (a state's values) and grouped bars (staleness), as
+//! SVG or PNG, drawn with `plotters`. Each chart has a title, labelled axes
+//! and, where it has several series, a legend. Files are drawn under a temp
+//! name and renamed into place, so a reader never sees half a chart.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// The one font charts use, embedded so a chart looks the same everywhere.
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+const SIZE: (u32, u32) = (900, 540);
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // An embedded, known-good font: registering it cannot fail.
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+/// The format a file name asks for: `.svg` or `.png`.
+fn is_png(path: &Path) -> Result<bool> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+    {
+        Some(e) if e == "svg" => Ok(false),
+        Some(e) if e == "png" => Ok(true),
+        _ => bail!(
+            "cannot tell the chart format of '{}': name the file .svg or .png",
+            path.display()
+        ),
+    }
+}
+
+fn drawing<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing the chart failed: {e:?}")
+}
+
+/// Something that draws itself on any plotters backend.
+pub trait Chart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Draws `chart` to `path` (.svg or .png) under a temp name, then renames
+/// it into place.
+pub fn write(path: &Path, chart: &impl Chart) -> Result<()> {
+    register_font();
+    let png = is_png(path)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("chart");
+    // The temp name keeps the extension: the PNG encoder goes by it.
+    let ext = if png { "png" } else { "svg" };
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.{}.tmp.{ext}", std::process::id()));
+    let drawn = if png {
+        let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+        chart.draw(&root).and_then(|_| root.present().map_err(drawing))
+    } else {
+        let root = SVGBackend::new(&tmp, SIZE).into_drawing_area();
+        chart.draw(&root).and_then(|_| root.present().map_err(drawing))
+    };
+    if let Err(e) = drawn {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.context(format!("cannot write '{}'", path.display())));
+    }
+    std::fs::rename(&tmp, path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write '{}'", path.display())
+    })
+}
+
+fn palette(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 8] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+    ];
+    COLORS[i % COLORS.len()]
+}
+
+/// A range that is never empty, with a little room around the data.
+fn padded(min: f64, max: f64) -> std::ops::Range<f64> {
+    let (min, max) = if min.is_finite() && max.is_finite() { (min, max) } else { (0.0, 1.0) };
+    let room = ((max - min).abs() * 0.05).max(1e-9);
+    (min - room)..(max + room)
+}
+
+/// Lines over a shared x axis (losses by epoch or batch).
+pub struct LineChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// (name, points)
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+impl Chart for LineChart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(drawing)?;
+        let all = self.series.iter().flat_map(|(_, p)| p.iter());
+        let (xs, ys): (Vec<f64>, Vec<f64>) = all.cloned().unzip();
+        let fold = |v: &[f64], f: fn(f64, f64) -> f64, start: f64| v.iter().copied().fold(start, f);
+        let x = padded(fold(&xs, f64::min, f64::INFINITY), fold(&xs, f64::max, f64::NEG_INFINITY));
+        let y = padded(fold(&ys, f64::min, f64::INFINITY), fold(&ys, f64::max, f64::NEG_INFINITY));
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FAMILY, 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x, y)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style((FAMILY, 14))
+            .draw()
+            .map_err(drawing)?;
+        for (i, (name, points)) in self.series.iter().enumerate() {
+            let color = palette(i);
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .map_err(drawing)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FAMILY, 14))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(drawing)?;
+        Ok(())
+    }
+}
+
+/// Heatmaps side by side, one per panel (a layer's `h` or `c`): rows are
+/// slots, columns units; blue for negative, red for positive values.
+pub struct Heatmaps {
+    pub title: String,
+    pub panels: Vec<Panel>,
+}
+
+/// One heatmap: `rows` x `cols` values, row-major.
+pub struct Panel {
+    pub title: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<f32>,
+}
+
+fn diverging(v: f32, scale: f32) -> RGBColor {
+    let t = if scale > 0.0 && v.is_finite() { (v / scale).clamp(-1.0, 1.0) } else { 0.0 };
+    let fade = |c: f32| (255.0 * (1.0 - t.abs()) + c * t.abs()) as u8;
+    if t >= 0.0 {
+        RGBColor(fade(214.0), fade(39.0), fade(40.0))
+    } else {
+        RGBColor(fade(31.0), fade(119.0), fade(180.0))
+    }
+}
+
+impl Chart for Heatmaps {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(drawing)?;
+        let root = root.titled(&self.title, (FAMILY, 22)).map_err(drawing)?;
+        let areas = root.split_evenly((1, self.panels.len().max(1)));
+        for (panel, area) in self.panels.iter().zip(&areas) {
+            let scale = panel.values.iter().filter(|v| v.is_finite()).fold(0f32, |m, v| m.max(v.abs()));
+            let mut chart = ChartBuilder::on(area)
+                .caption(format!("{} (|max| {scale:.3})", panel.title), (FAMILY, 16))
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(44)
+                .build_cartesian_2d(0..panel.cols, 0..panel.rows)
+                .map_err(drawing)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc("unit")
+                .y_desc("slot")
+                .label_style((FAMILY, 12))
+                .draw()
+                .map_err(drawing)?;
+            chart
+                .draw_series(panel.values.iter().enumerate().map(|(i, v)| {
+                    let (r, c) = (i / panel.cols.max(1), i % panel.cols.max(1));
+                    Rectangle::new([(c, r), (c + 1, r + 1)], diverging(*v, scale).filled())
+                }))
+                .map_err(drawing)?;
+        }
+        Ok(())
+    }
+}
+
+/// Bars grouped by slot, one colour per series (zero / stored / burn-in).
+pub struct GroupedBars {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// One label per group (slot).
+    pub groups: Vec<String>,
+    /// (name, one value per group)
+    pub series: Vec<(String, Vec<f64>)>,
+}
+
+impl Chart for GroupedBars {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(drawing)?;
+        let top = self
+            .series
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0f64, f64::max);
+        let n = self.groups.len();
+        let groups = self.groups.clone();
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, (FAMILY, 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(72)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..(top * 1.1).max(1e-9))
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n.min(40))
+            .x_label_formatter(&move |x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    groups.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style((FAMILY, 14))
+            .draw()
+            .map_err(drawing)?;
+        let k = self.series.len().max(1) as f64;
+        let width = 0.8 / k;
+        for (s, (name, values)) in self.series.iter().enumerate() {
+            let color = palette(s);
+            chart
+                .draw_series(values.iter().enumerate().map(|(g, v)| {
+                    let left = g as f64 - 0.4 + s as f64 * width;
+                    let v = if v.is_finite() { *v } else { 0.0 };
+                    Rectangle::new([(left, 0.0), (left + width, v)], color.filled())
+                }))
+                .map_err(drawing)?
+                .label(name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FAMILY, 14))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(drawing)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! `statectl plot loss|state|staleness`: charts of what the store holds,
+//! drawn by `charts` as SVG or PNG (by the output's extension).
+
+use anyhow::{anyhow, Result};
+use serde_json::json;
+
+use super::context::Context;
+use crate::charts::{self, GroupedBars, Heatmaps, LineChart, Panel};
+use crate::cli::PlotCommand;
+use crate::input::read_input;
+use crate::model::predict;
+use crate::ops::predict::check_batch;
+use crate::ops::train::TrainingRecord;
+use crate::replay::staleness;
+
+pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
+    let (output, what) = match cmd {
+        PlotCommand::Loss { models, output } => {
+            let chart = losses(ctx, &models)?;
+            charts::write(&output, &chart)?;
+            (output, format!("losses of {}", models.join(", ")))
+        }
+        PlotCommand::State { reference, output, stream } => {
+            let model = ctx.optional_model(stream.model.as_deref())?;
+            let state = ctx.resolve(&reference, model.as_ref(), &stream.stream, None)?;
+            let value = &state.value;
+            let mut panels = Vec::new();
+            for (layer, units) in value.layout.units.iter().enumerate() {
+                for (k, name) in value.layout.cell.tensors().iter().enumerate() {
+                    panels.push(Panel {
+                        title: format!("l{layer}.{name}"),
+                        rows: value.batch(),
+                        cols: *units,
+                        values: value.layer_tensor(layer, k),
+                    });
+                }
+            }
+            let chart = Heatmaps {
+                title: format!("state {} ({}): {} ({}, batch {})", reference, state.id.short(), "slots x units", value.layout, value.batch()),
+                panels,
+            };
+            charts::write(&output, &chart)?;
+            (output, format!("state {}", state.id.short()))
+        }
+        PlotCommand::Staleness { a, b, input, output, stream } => {
+            let model = ctx.model(stream.model.as_deref())?;
+            let x = read_input(&input, model.config.input_size)?;
+            let batch = x.shape[0];
+            let weights = ctx.weights(&model)?;
+            let run = |text: &str| -> Result<Vec<f32>> {
+                let state = ctx.resolve(text, Some(&model), &stream.stream, Some(batch))?;
+                model.check_layout(&state.value, text)?;
+                check_batch(&state.value, text, batch)?;
+                Ok(predict(&weights, &x, &state.value)?.outputs)
+            };
+            let reference = run(&a)?;
+            let steps = if model.config.outputs == crate::model::Outputs::Sequence { x.shape[1] } else { 1 };
+            let mut series = Vec::new();
+            for other in &b {
+                let s = staleness(&reference, &run(other)?, model.config.output_size, steps);
+                series.push((format!("{other} (mean {:.3e})", s.mean_over_slots), s.per_slot));
+            }
+            let chart = GroupedBars {
+                title: format!("staleness against {a}: max|y_a - y_b| / max|y_a| per slot"),
+                x_label: "slot".into(),
+                y_label: "staleness".into(),
+                groups: (0..batch).map(|i| i.to_string()).collect(),
+                series,
+            };
+            charts::write(&output, &chart)?;
+            (output, format!("staleness of {} against {a}", b.join(", ")))
+        }
+    };
+    ctx.out.emit(
+        json!({"file": output.display().to_string()}),
+        || format!("wrote {what} to {}", output.display()),
+    );
+    Ok(0)
+}
+
+/// Per-epoch losses of each model, and per-batch ones where recorded.
+fn losses(ctx: &Context, models: &[String]) -> Result<LineChart> {
+    let mut series = Vec::new();
+    for name in models {
+        let model = ctx.model(Some(name))?;
+        let text = model.record.training.as_deref().ok_or_else(|| {
+            anyhow!("model '{name}' was imported, not trained: it has no losses to plot")
+        })?;
+        let record = TrainingRecord::parse(name, text)?;
+        let epochs: Vec<(f64, f64)> = record
+            .losses
+            .iter()
+            .enumerate()
+            .map(|(e, l)| (e as f64 + 1.0, *l as f64))
+            .collect();
+        if !record.batch_losses.is_empty() {
+            let per_epoch = record.batch_losses.len() as f64 / record.losses.len().max(1) as f64;
+            let batches = record
+                .batch_losses
+                .iter()
+                .enumerate()
+                .map(|(b, l)| ((b as f64 + 1.0) / per_epoch, *l as f64))
+                .collect();
+            series.push((format!("{name} (per batch)"), batches));
+        }
+        series.push((format!("{name} (per epoch)"), epochs));
+    }
+    Ok(LineChart {
+        title: "training loss".into(),
+        x_label: "epoch".into(),
+        y_label: "loss".into(),
+        series,
+    })
+}

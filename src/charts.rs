@@ -62,10 +62,14 @@ pub fn write(path: &Path, chart: &impl Chart) -> Result<()> {
     let tmp: PathBuf = path.with_file_name(format!(".{name}.{}.tmp.{ext}", std::process::id()));
     let drawn = if png {
         let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
-        chart.draw(&root).and_then(|_| root.present().map_err(drawing))
+        chart
+            .draw(&root)
+            .and_then(|_| root.present().map_err(drawing))
     } else {
         let root = SVGBackend::new(&tmp, SIZE).into_drawing_area();
-        chart.draw(&root).and_then(|_| root.present().map_err(drawing))
+        chart
+            .draw(&root)
+            .and_then(|_| root.present().map_err(drawing))
     };
     if let Err(e) = drawn {
         let _ = std::fs::remove_file(&tmp);
@@ -93,7 +97,11 @@ fn palette(i: usize) -> RGBColor {
 
 /// A range that is never empty, with a little room around the data.
 fn padded(min: f64, max: f64) -> std::ops::Range<f64> {
-    let (min, max) = if min.is_finite() && max.is_finite() { (min, max) } else { (0.0, 1.0) };
+    let (min, max) = if min.is_finite() && max.is_finite() {
+        (min, max)
+    } else {
+        (0.0, 1.0)
+    };
     let room = ((max - min).abs() * 0.05).max(1e-9);
     (min - room)..(max + room)
 }
@@ -116,8 +124,14 @@ impl Chart for LineChart {
         let all = self.series.iter().flat_map(|(_, p)| p.iter());
         let (xs, ys): (Vec<f64>, Vec<f64>) = all.cloned().unzip();
         let fold = |v: &[f64], f: fn(f64, f64) -> f64, start: f64| v.iter().copied().fold(start, f);
-        let x = padded(fold(&xs, f64::min, f64::INFINITY), fold(&xs, f64::max, f64::NEG_INFINITY));
-        let y = padded(fold(&ys, f64::min, f64::INFINITY), fold(&ys, f64::max, f64::NEG_INFINITY));
+        let x = padded(
+            fold(&xs, f64::min, f64::INFINITY),
+            fold(&xs, f64::max, f64::NEG_INFINITY),
+        );
+        let y = padded(
+            fold(&ys, f64::min, f64::INFINITY),
+            fold(&ys, f64::max, f64::NEG_INFINITY),
+        );
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 22))
             .margin(16)
@@ -135,10 +149,15 @@ impl Chart for LineChart {
         for (i, (name, points)) in self.series.iter().enumerate() {
             let color = palette(i);
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
                 .map_err(drawing)?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -168,7 +187,11 @@ pub struct Panel {
 }
 
 fn diverging(v: f32, scale: f32) -> RGBColor {
-    let t = if scale > 0.0 && v.is_finite() { (v / scale).clamp(-1.0, 1.0) } else { 0.0 };
+    let t = if scale > 0.0 && v.is_finite() {
+        (v / scale).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
     let fade = |c: f32| (255.0 * (1.0 - t.abs()) + c * t.abs()) as u8;
     if t >= 0.0 {
         RGBColor(fade(214.0), fade(39.0), fade(40.0))
@@ -186,7 +209,11 @@ impl Chart for Heatmaps {
         let root = root.titled(&self.title, (FAMILY, 22)).map_err(drawing)?;
         let areas = root.split_evenly((1, self.panels.len().max(1)));
         for (panel, area) in self.panels.iter().zip(&areas) {
-            let scale = panel.values.iter().filter(|v| v.is_finite()).fold(0f32, |m, v| m.max(v.abs()));
+            let scale = panel
+                .values
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold(0f32, |m, v| m.max(v.abs()));
             let mut chart = ChartBuilder::on(area)
                 .caption(format!("{} (|max| {scale:.3})", panel.title), (FAMILY, 16))
                 .margin(10)
@@ -274,7 +301,9 @@ impl Chart for GroupedBars {
                 }))
                 .map_err(drawing)?
                 .label(name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
+                });
         }
         chart
             .configure_series_labels()

@@ -213,10 +213,14 @@ pub enum Command {
     )]
     Gc(GcArgs),
     /// Concatenate states of one layout into one batch (writes a slot list, no tensor bytes)
-    #[command(after_help = "Examples:\n  statectl stack 'buf/k5/*' --tag batch7\n  statectl stack seq3 seq0 seq9 --tag sampled\n  statectl stack --refs-from sampled.txt --tag batch8")]
+    #[command(
+        after_help = "Examples:\n  statectl stack 'buf/k5/*' --tag batch7\n  statectl stack seq3 seq0 seq9 --tag sampled\n  statectl stack --refs-from sampled.txt --tag batch8"
+    )]
     Stack(StackArgs),
     /// One state per slot of a state, tagged PREFIX + slot, each with its lineage
-    #[command(after_help = "Examples:\n  statectl split HEAD --tag-prefix buf/k5/\n  statectl split trained --tag-prefix trained/slot")]
+    #[command(
+        after_help = "Examples:\n  statectl split HEAD --tag-prefix buf/k5/\n  statectl split trained --tag-prefix trained/slot"
+    )]
     Split(SplitArgs),
     /// Charts: losses, a state's values, staleness (SVG, or PNG by the file name)
     #[command(subcommand)]
@@ -662,7 +666,9 @@ pub struct BurnInArgs {
 #[derive(Debug, Subcommand)]
 pub enum PlotCommand {
     /// Training losses per epoch, and per batch where recorded (`train --record batch`); several models overlaid
-    #[command(after_help = "Examples:\n  statectl plot loss demo -o loss.svg\n  statectl plot loss sensor gru-alphabet -o losses.png")]
+    #[command(
+        after_help = "Examples:\n  statectl plot loss demo -o loss.svg\n  statectl plot loss sensor gru-alphabet -o losses.png"
+    )]
     Loss {
         /// Models to draw
         #[arg(value_name = "MODEL", required = true)]
@@ -684,7 +690,9 @@ pub enum PlotCommand {
         stream: StreamArgs,
     },
     /// Per-slot staleness of each B against A on an input: bars side by side (R2D2's zero / stored / burn-in)
-    #[command(after_help = "Examples:\n  statectl plot staleness true zeros stored burned --input seq.safetensors -o staleness.svg")]
+    #[command(
+        after_help = "Examples:\n  statectl plot staleness true zeros stored burned --input seq.safetensors -o staleness.svg"
+    )]
     Staleness {
         /// The reference state (R2D2's true state)
         #[arg(value_name = "A")]

@@ -90,4 +90,3 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
     );
     Ok(0)
 }
-

@@ -20,7 +20,11 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
             charts::write(&output, &chart)?;
             (output, format!("losses of {}", models.join(", ")))
         }
-        PlotCommand::State { reference, output, stream } => {
+        PlotCommand::State {
+            reference,
+            output,
+            stream,
+        } => {
             let model = ctx.optional_model(stream.model.as_deref())?;
             let state = ctx.resolve(&reference, model.as_ref(), &stream.stream, None)?;
             let value = &state.value;
@@ -36,13 +40,26 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
                 }
             }
             let chart = Heatmaps {
-                title: format!("state {} ({}): {} ({}, batch {})", reference, state.id.short(), "slots x units", value.layout, value.batch()),
+                title: format!(
+                    "state {} ({}): {} ({}, batch {})",
+                    reference,
+                    state.id.short(),
+                    "slots x units",
+                    value.layout,
+                    value.batch()
+                ),
                 panels,
             };
             charts::write(&output, &chart)?;
             (output, format!("state {}", state.id.short()))
         }
-        PlotCommand::Staleness { a, b, input, output, stream } => {
+        PlotCommand::Staleness {
+            a,
+            b,
+            input,
+            output,
+            stream,
+        } => {
             let model = ctx.model(stream.model.as_deref())?;
             let x = read_input(&input, model.config.input_size)?;
             let batch = x.shape[0];
@@ -54,11 +71,18 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
                 Ok(predict(&weights, &x, &state.value)?.outputs)
             };
             let reference = run(&a)?;
-            let steps = if model.config.outputs == crate::model::Outputs::Sequence { x.shape[1] } else { 1 };
+            let steps = if model.config.outputs == crate::model::Outputs::Sequence {
+                x.shape[1]
+            } else {
+                1
+            };
             let mut series = Vec::new();
             for other in &b {
                 let s = staleness(&reference, &run(other)?, model.config.output_size, steps);
-                series.push((format!("{other} (mean {:.3e})", s.mean_over_slots), s.per_slot));
+                series.push((
+                    format!("{other} (mean {:.3e})", s.mean_over_slots),
+                    s.per_slot,
+                ));
             }
             let chart = GroupedBars {
                 title: format!("staleness against {a}: max|y_a - y_b| / max|y_a| per slot"),
@@ -71,10 +95,10 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
             (output, format!("staleness of {} against {a}", b.join(", ")))
         }
     };
-    ctx.out.emit(
-        json!({"file": output.display().to_string()}),
-        || format!("wrote {what} to {}", output.display()),
-    );
+    ctx.out
+        .emit(json!({"file": output.display().to_string()}), || {
+            format!("wrote {what} to {}", output.display())
+        });
     Ok(0)
 }
 

@@ -26,9 +26,8 @@ pub fn run(ctx: &Context, args: SplitArgs) -> Result<i32> {
         .iter()
         .map(|s| json!({"slot": s.slot, "state": s.state.hex(), "tag": s.tag}))
         .collect();
-    ctx.out.emit(
-        json!({"source": source.hex(), "states": rows}),
-        || {
+    ctx.out
+        .emit(json!({"source": source.hex(), "states": rows}), || {
             if ctx.out.quiet || states.len() > 8 {
                 let last = states.last().map(|s| s.tag.as_str()).unwrap_or("");
                 return format!(
@@ -40,9 +39,16 @@ pub fn run(ctx: &Context, args: SplitArgs) -> Result<i32> {
             }
             states
                 .iter()
-                .map(|s| format!("slot {} of {} -> {} ({})\n", s.slot, source.short(), s.state.short(), s.tag))
+                .map(|s| {
+                    format!(
+                        "slot {} of {} -> {} ({})\n",
+                        s.slot,
+                        source.short(),
+                        s.state.short(),
+                        s.tag
+                    )
+                })
                 .collect()
-        },
-    );
+        });
     Ok(0)
 }

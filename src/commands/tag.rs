@@ -42,4 +42,3 @@ pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
     }
     Ok(0)
 }
-

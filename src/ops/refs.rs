@@ -232,7 +232,12 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 mod tests {
     #[test]
     fn patterns_match_star_and_question_mark() {
-        let m = |p: &str, t: &str| super::matches(&p.chars().collect::<Vec<_>>(), &t.chars().collect::<Vec<_>>());
+        let m = |p: &str, t: &str| {
+            super::matches(
+                &p.chars().collect::<Vec<_>>(),
+                &t.chars().collect::<Vec<_>>(),
+            )
+        };
         assert!(m("buf/k5/*", "buf/k5/12"));
         assert!(!m("buf/k5/*", "buf/k50/1"));
         assert!(m("s?", "s1") && !m("s?", "s10"));

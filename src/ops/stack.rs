@@ -23,7 +23,12 @@ pub struct Stacked {
 
 /// Concatenates the states `refs` name (one layout, any batch sizes), in
 /// order, into one state.
-pub fn stack(store: &Store, refs: &[String], scope: Scope, tag: Option<&TagRequest>) -> Result<Stacked> {
+pub fn stack(
+    store: &Store,
+    refs: &[String],
+    scope: Scope,
+    tag: Option<&TagRequest>,
+) -> Result<Stacked> {
     store.write(|store| {
         let mut sources = Vec::new();
         let mut layout: Option<String> = None;
@@ -79,7 +84,13 @@ pub struct SplitState {
 }
 
 /// One one-slot state per slot of `reference`, tagged `prefix` + slot.
-pub fn split(store: &Store, reference: &str, scope: Scope, prefix: &str, force: bool) -> Result<(StateId, Vec<SplitState>)> {
+pub fn split(
+    store: &Store,
+    reference: &str,
+    scope: Scope,
+    prefix: &str,
+    force: bool,
+) -> Result<(StateId, Vec<SplitState>)> {
     store.write(|store| {
         let resolved = refs::resolve(store, reference, scope)?;
         if !resolved.stored {

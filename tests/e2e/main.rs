@@ -11,6 +11,7 @@ mod fuzz;
 mod gru;
 mod per_step;
 mod readme;
+mod replay;
 mod state_commands;
 mod toolkit;
 mod training;

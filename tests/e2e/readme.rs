@@ -110,7 +110,7 @@ fn every_readme_command_block_runs_as_written() {
         "seq7",
         "run7/case2/end",
         "burned",
-        "burned/2",
+        "burned/seq3",
         "again",
     ] {
         env.ok(&["show", tag]);

@@ -204,15 +204,18 @@ fn burn_in_runs_a_prefix_without_touching_the_stream_and_per_slot_matches_the_ba
         "--input",
         s(&x),
         "--tag-prefix",
-        "b",
+        "b/",
     ];
     args.extend(refs.iter().map(|r| r.as_str()));
     let out = env.json(&args);
     assert_eq!(out["states"].as_array().unwrap().len(), 6);
+    // Results are named after their sources.
+    assert_eq!(out["states"][2]["from"], "seq2");
+    assert_eq!(out["states"][2]["tag"], "b/seq2");
     let whole = env.json(&["show", "burned"])["slots"].clone();
     for i in 0..6 {
         assert_eq!(
-            env.json(&["show", &format!("b{i}")])["slots"][0],
+            env.json(&["show", &format!("b/seq{i}")])["slots"][0],
             whole[i],
             "slot {i}"
         );

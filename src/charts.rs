@@ -106,6 +106,23 @@ fn padded(min: f64, max: f64) -> std::ops::Range<f64> {
     (min - room)..(max + room)
 }
 
+/// The legend, in the same place and style on every chart.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FAMILY, 14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(drawing)
+}
+
 /// Lines over a shared x axis (losses by epoch or batch).
 pub struct LineChart {
     pub title: String,
@@ -159,15 +176,7 @@ impl Chart for LineChart {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, 14))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(drawing)?;
-        Ok(())
+        legend(&mut chart)
     }
 }
 
@@ -305,14 +314,6 @@ impl Chart for GroupedBars {
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, 14))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(drawing)?;
-        Ok(())
+        legend(&mut chart)
     }
 }

@@ -390,25 +390,3 @@ fn gc_never_removes_what_a_ref_reaches_under_concurrent_use() {
         "fresh",
     ]);
 }
-
-#[test]
-fn the_r2d2_example_shows_burn_in_closest_to_the_true_state() {
-    let env = Env::new();
-    let stdout = env.run_example("r2d2_staleness.sh");
-    let figure = |name: &str| -> f64 {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no '{name}' figure in:\n{stdout}"))
-    };
-    let (zero, stored, burned) = (figure("zero"), figure("stored"), figure("burn-in"));
-    assert!(
-        burned < stored && burned < zero,
-        "zero {zero}, stored {stored}, burn-in {burned}"
-    );
-    assert!(
-        burned > 0.0,
-        "burn-in from an older model's state cannot be exact"
-    );
-}

@@ -329,3 +329,44 @@ pub fn keras_adam_step(
         }
     }
 }
+
+impl Env {
+    /// Trains the small reference problem from the same initial weights in
+    /// both layouts (`inits`: the torch file, then the Keras file) with
+    /// `args`, checks every exported tensor against the float64 reference
+    /// `expected` within 1e-5 and that both layouts trained to the same
+    /// bits; returns the trained (torch-layout) tensors.
+    pub fn train_from_both_layouts(
+        &self,
+        inits: [&Path; 2],
+        args: &[&str],
+        expected: &[(&str, &[f64])],
+    ) -> std::collections::BTreeMap<String, Tensor> {
+        let mut results = Vec::new();
+        for (init, layout) in inits.into_iter().zip(["torch", "keras"]) {
+            let name = format!("from-{layout}");
+            let mut all = vec!["-q", "train"];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["--init", s(init), "--init-layout", layout, "--name", &name]);
+            self.ok(&all);
+            let out = self.path(&format!("{name}.out.safetensors"));
+            self.ok(&["model", "export", &name, "-o", s(&out)]);
+            let file = TensorFile::decode(&std::fs::read(&out).unwrap()).unwrap();
+            for (n, want) in expected {
+                let diff = file.tensors[*n]
+                    .data
+                    .iter()
+                    .zip(want.iter())
+                    .map(|(a, b)| (*a as f64 - b).abs())
+                    .fold(0.0, f64::max);
+                assert!(diff < 1e-5, "{layout} {n}: off by {diff}");
+            }
+            results.push(file.tensors);
+        }
+        assert_eq!(
+            results[0], results[1],
+            "keras and torch initial weights trained differently"
+        );
+        results.remove(0)
+    }
+}

@@ -144,6 +144,106 @@ fn header_schema_version(db: &Path) -> Option<i64> {
     Some(i32::from_be_bytes([header[60], header[61], header[62], header[63]]) as i64)
 }
 
+/// The schema version a committed but not yet checkpointed write left in
+/// the database's WAL (`statectl.db-wal`), read from the file without
+/// SQLite: the last committed copy of page 1 holds the header. Frames are
+/// taken while their salts match the WAL header's (later ones belong to an
+/// older generation of the file).
+fn wal_schema_version(db: &Path) -> Option<i64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut wal_path = db.as_os_str().to_owned();
+    wal_path.push("-wal");
+    let mut wal = std::fs::File::open(PathBuf::from(wal_path)).ok()?;
+    let len = wal.metadata().ok()?.len();
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let mut header = [0u8; 32];
+    wal.read_exact(&mut header).ok()?;
+    if !matches!(be(&header[0..4]), 0x377f0682 | 0x377f0683) {
+        return None;
+    }
+    let page = be(&header[8..12]) as u64;
+    if page < 100 {
+        return None;
+    }
+    // Only frame headers are read, and 4 bytes of each copy of page 1: a
+    // large WAL costs seeks, not memory.
+    let (mut pending, mut committed) = (None, None);
+    let mut at = 32u64;
+    let mut frame = [0u8; 24];
+    while at + 24 + page <= len {
+        wal.seek(SeekFrom::Start(at)).ok()?;
+        wal.read_exact(&mut frame).ok()?;
+        if frame[8..16] != header[16..24] {
+            break;
+        }
+        if be(&frame[0..4]) == 1 {
+            let mut version = [0u8; 4];
+            wal.seek(SeekFrom::Start(at + 24 + 60)).ok()?;
+            wal.read_exact(&mut version).ok()?;
+            pending = Some(be(&version) as i32 as i64);
+        }
+        if be(&frame[4..8]) != 0 {
+            committed = pending.or(committed);
+        }
+        at += 24 + page;
+    }
+    committed
+}
+
+/// [`wal_schema_version`], reading every frame and keeping only those whose
+/// checksums chain from the WAL header, as SQLite's recovery does.
+fn wal_schema_version_checked(db: &Path) -> Option<i64> {
+    let mut wal_path = db.as_os_str().to_owned();
+    wal_path.push("-wal");
+    let wal = std::fs::read(PathBuf::from(wal_path)).ok()?;
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    if wal.len() < 32 {
+        return None;
+    }
+    let big_endian = match be(&wal[0..4]) {
+        0x377f0683 => true,
+        0x377f0682 => false,
+        _ => return None,
+    };
+    let word = |b: &[u8]| {
+        if big_endian {
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        } else {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        }
+    };
+    let checksum = |data: &[u8], (mut s0, mut s1): (u32, u32)| {
+        for pair in data.chunks_exact(8) {
+            s0 = s0.wrapping_add(word(&pair[0..4])).wrapping_add(s1);
+            s1 = s1.wrapping_add(word(&pair[4..8])).wrapping_add(s0);
+        }
+        (s0, s1)
+    };
+    let page = be(&wal[8..12]) as usize;
+    let mut sum = checksum(&wal[0..24], (0, 0));
+    if sum != (be(&wal[24..28]), be(&wal[28..32])) || page < 100 {
+        return None;
+    }
+    let (mut pending, mut committed) = (None, None);
+    let mut at = 32;
+    while at + 24 + page <= wal.len() {
+        let frame = &wal[at..at + 24];
+        let body = &wal[at + 24..at + 24 + page];
+        sum = checksum(body, checksum(&frame[0..8], sum));
+        if frame[8..16] != wal[16..24] || sum != (be(&frame[16..20]), be(&frame[20..24])) {
+            break;
+        }
+        if be(&frame[0..4]) == 1 {
+            pending = Some(be(&body[60..64]) as i32 as i64);
+        }
+        if be(&frame[4..8]) != 0 {
+            committed = pending.or(committed);
+        }
+        at += 24 + page;
+    }
+    committed
+}
+
 impl Store {
     /// Opens the store in folder `root`, creating it on first use (commands
     /// that write).
@@ -169,7 +269,14 @@ impl Store {
             supported: SCHEMA_VERSION,
         };
         if db.is_file() {
-            if let Some(found) = header_schema_version(&db).filter(|v| *v > SCHEMA_VERSION) {
+            // The quick WAL scan reads frame headers only; a frame a writer is
+            // still appending can look like anything, so a version that
+            // seems too new is confirmed by checksums before refusing.
+            let in_wal = wal_schema_version(&db)
+                .filter(|v| *v > SCHEMA_VERSION)
+                .and_then(|_| wal_schema_version_checked(&db));
+            let newest = header_schema_version(&db).into_iter().chain(in_wal).max();
+            if let Some(found) = newest.filter(|v| *v > SCHEMA_VERSION) {
                 return Err(too_new(found));
             }
         } else if !create {

@@ -669,3 +669,38 @@ fn with_json_errors_are_json_objects_on_stdout() {
     let error: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(error["error"]["kind"], "not_found");
 }
+
+#[test]
+fn a_newer_version_waiting_in_the_wal_is_refused_and_the_wal_kept() {
+    let env = demo_env();
+    {
+        // Commit the newer version into the WAL and leave it there, as a
+        // newer statectl killed before its checkpoint would.
+        let conn = env.db();
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let wal = env.store().join("statectl.db-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "the test needs a pending WAL"
+    );
+    let before = folder_hashes(&env.store());
+    let run = env.run(&["log"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("newer than this statectl understands"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        folder_hashes(&env.store()),
+        before,
+        "the WAL was checkpointed or changed"
+    );
+}

@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
                 let mut what = describe(ctx, e);
                 if let Some(after) = e.state_after.filter(|s| seen.insert(*s)) {
                     let tags = ctx.store.tags_of(&after).unwrap_or_default();
-                    if !tags.is_empty() && e.kind != "tag" {
+                    if !tags.is_empty() && !matches!(e.kind.as_str(), "tag" | "restore") {
                         what.push_str(&format!("  tags: {}", tags.join(", ")));
                     }
                 }

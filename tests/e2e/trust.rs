@@ -267,7 +267,7 @@ fn a_schema_1_store_upgrades_in_place_and_still_audits_bit_for_bit() {
         .db()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, statectl::store::SCHEMA_VERSION);
     let train = env.json(&["audit", "--train", "demo"]);
     assert_eq!(train["ok"], true, "{train}");
     env.ok(&["verify"]);

@@ -474,3 +474,33 @@ fn stacked_layers_of_different_widths_train_predict_and_audit() {
     );
     assert_eq!(audit["reproduced"], 1);
 }
+
+#[test]
+fn batches_that_do_not_fit_name_the_sizes_that_do_and_drop_remainder_trains() {
+    let env = Env::new();
+    let csv = env.path("walk.csv");
+    let rows: String = (0..30)
+        .map(|t| format!("{}\n", (t as f32 * 0.2).sin()))
+        .collect();
+    std::fs::write(&csv, format!("value\n{rows}")).unwrap();
+    // 30 rows, windows of 4: 26 samples, which batches of 6 do not divide.
+    env.ok(&["init"]);
+    env.fails(
+        &["train", "--data", s(&csv), "--seq-len", "4"],
+        1,
+        "pass --drop-remainder to leave out the last 2 sample(s), pick a batch size that divides 26 (1, 2, 13, 26)",
+    );
+    let out = env.json(&[
+        "-q",
+        "train",
+        "--data",
+        s(&csv),
+        "--seq-len",
+        "4",
+        "--drop-remainder",
+    ]);
+    assert_eq!(out["losses"].as_array().unwrap().len(), 2);
+    let model = env.json(&["model", "show"]);
+    assert_eq!(model["training"]["samples"], 24);
+    assert_eq!(env.json(&["audit", "--train"])["ok"], true);
+}

@@ -131,22 +131,35 @@ pub fn now_ms() -> i64 {
 /// long means something is wrong, not busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The schema version in a database file's header (`user_version`, bytes
-/// 60..64, big-endian), read without SQLite: a store newer than this
-/// binary is refused before anything (not even a `-shm` file) is touched.
+/// The schema version in a database file's header (`user_version`), read
+/// through an immutable read-only SQLite connection: it takes no lock and
+/// creates no `-shm`, so a store newer than this binary is refused before
+/// anything is touched. (Reading the file with `std::fs` instead would
+/// close a descriptor of the database in this process, which drops every
+/// POSIX lock the process's other connections hold on it; SQLite's own VFS
+/// defers such closes.)
 fn header_schema_version(db: &Path) -> Option<i64> {
-    use std::io::Read;
-    let mut header = [0u8; 100];
-    std::fs::File::open(db).ok()?.read_exact(&mut header).ok()?;
-    if &header[..16] != b"SQLite format 3\0" {
-        return None;
-    }
-    Some(i32::from_be_bytes([header[60], header[61], header[62], header[63]]) as i64)
+    use rusqlite::OpenFlags;
+    let path = db.to_str()?;
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    let conn = Connection::open_with_flags(
+        format!("file:{escaped}?immutable=1"),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ok()
 }
 
 /// The schema version a committed but not yet checkpointed write left in
 /// the database's WAL (`statectl.db-wal`), read from the file without
-/// SQLite: the last committed copy of page 1 holds the header. Frames are
+/// SQLite (which holds no lock on the WAL file itself, so closing this
+/// descriptor costs no connection its locks): the last committed copy of
+/// page 1 holds the header. Frames are
 /// taken while their salts match the WAL header's (later ones belong to an
 /// older generation of the file).
 fn wal_schema_version(db: &Path) -> Option<i64> {

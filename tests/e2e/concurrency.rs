@@ -161,3 +161,93 @@ fn four_writers_four_readers_and_gc_lose_nothing_and_never_report_locked() {
         recorded.len()
     );
 }
+
+/// A prediction computed from a state another writer replaced before the
+/// commit records nothing and names both states; with `retry` it
+/// recomputes from the new state. Driven through the library, so the
+/// other writer lands exactly between compute and commit.
+#[test]
+fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
+    use statectl::ops::{self, predict::PredictRequest, streams::StreamMoved};
+    use statectl::store::Store;
+
+    let env = Env::new();
+    env.import_reference("torch", "ref");
+    let store = Store::open(&env.store()).unwrap();
+    let other = Store::open(&env.store()).unwrap();
+    let model = ops::models::find(&store, Some("ref")).unwrap();
+    let x = fixture_file("x_test.safetensors").tensors["x"].clone();
+    let mut request = PredictRequest {
+        model: &model,
+        stream: "main",
+        x: &x,
+        from: None,
+        advance: true,
+        tag: None,
+        retry: false,
+    };
+    let events_before = env.json(&["log", "--all"])["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    let head_before = env.json(&["show"])["state"].clone();
+    // The other writer moves the stream (to zeros of another batch size)
+    // while this prediction is between compute and commit.
+    let mut moved = false;
+    let err = ops::predict::run(&store, &request, &mut |_| {
+        if !moved {
+            other
+                .write(|s| {
+                    let m = ops::models::find(s, Some("ref"))?;
+                    ops::streams::reset_to_zeros(s, &m, "main", 5, None)
+                })
+                .unwrap();
+            moved = true;
+        }
+        Ok(())
+    })
+    .unwrap_err();
+    let moved_err = err
+        .downcast_ref::<StreamMoved>()
+        .expect("a StreamMoved error");
+    assert_eq!(moved_err.stream, "main");
+    let message = err.to_string();
+    assert!(
+        message.contains("moved from") && message.contains("nothing was recorded"),
+        "{message}"
+    );
+    // Nothing of the refused prediction landed: only the other writer's event.
+    let events = env.json(&["log", "--all"])["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(events, events_before + 1);
+    assert_ne!(env.json(&["show"])["state"], head_before);
+    // With retry it recomputes from the moved state and lands: here the
+    // other writer's own prediction moves the stream first.
+    env.ok(&["reset", "--batch-size", "6"]);
+    request.retry = true;
+    let other_request = PredictRequest {
+        model: &model,
+        stream: "main",
+        x: &x,
+        from: None,
+        advance: true,
+        tag: None,
+        retry: false,
+    };
+    let mut rounds = 0;
+    let report = ops::predict::run(&store, &request, &mut |_| {
+        rounds += 1;
+        if rounds == 1 {
+            ops::predict::run(&other, &other_request, &mut |_| Ok(())).unwrap();
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(rounds, 2, "the retry recomputed once");
+    assert_eq!(
+        env.json(&["audit", "--event", &report.event.to_string()])["reproduced"],
+        1
+    );
+}

@@ -27,7 +27,11 @@ pub struct TrainingProgress {
 impl TrainingProgress {
     pub fn new(quiet: bool, plan: &TrainPlan) -> TrainingProgress {
         let batches = plan.data.len().div_ceil(plan.train.batch_size.max(1));
-        let total = (plan.train.epochs * batches) as u64;
+        TrainingProgress::for_batches(quiet, (plan.train.epochs * batches) as u64)
+    }
+
+    /// Progress over `total` batches.
+    pub fn for_batches(quiet: bool, total: u64) -> TrainingProgress {
         let terminal = std::io::stderr().is_terminal();
         let bar = if quiet || !terminal {
             ProgressBar::hidden()

@@ -8,6 +8,7 @@
 //! where the computation started. Ref resolution only reads. Nothing here
 //! prints or exits: progress goes through a callback.
 
+pub mod audit;
 pub mod burn_in;
 pub mod demo;
 pub mod gc;

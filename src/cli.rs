@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::kernels::Kernel;
 use crate::model::{Head, Outputs, WeightsLayout};
 use crate::state::Cell;
 use crate::train::RecordEvery;
@@ -59,6 +60,24 @@ impl From<OutputsArg> for Outputs {
         match arg {
             OutputsArg::Last => Outputs::Last,
             OutputsArg::Sequence => Outputs::Sequence,
+        }
+    }
+}
+
+/// `--kernel`: what computes a prediction or a training run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KernelArg {
+    /// statectl's fused, batch-invariant kernels (fused-1): the default
+    Fused,
+    /// candle's ops, as statectl computed before fused-1 (slower; for comparison)
+    Candle,
+}
+
+impl From<KernelArg> for Kernel {
+    fn from(arg: KernelArg) -> Kernel {
+        match arg {
+            KernelArg::Fused => Kernel::Fused,
+            KernelArg::Candle => Kernel::Candle,
         }
     }
 }
@@ -407,6 +426,9 @@ pub struct PredictArgs {
     /// If another command moves the stream while this one computes, recompute from the new state instead of failing
     #[arg(long)]
     pub retry: bool,
+    /// Kernel that computes the prediction (recorded with the event; `audit` replays with it)
+    #[arg(long, value_enum, default_value = "fused")]
+    pub kernel: KernelArg,
 }
 
 #[derive(Debug, Args)]
@@ -558,6 +580,9 @@ pub struct TrainArgs {
     /// Leave out the last samples that do not fill a batch (stateful training needs full batches)
     #[arg(long)]
     pub drop_remainder: bool,
+    /// Kernel that computes the training (recorded with the model; `audit --train` reruns with it)
+    #[arg(long, value_enum, default_value = "fused")]
+    pub kernel: KernelArg,
     /// Window length when cutting a CSV time series
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub seq_len: Option<u32>,

@@ -24,6 +24,7 @@ pub mod cli;
 pub mod commands;
 pub mod id;
 pub mod input;
+pub mod kernels;
 pub mod limits;
 pub mod model;
 pub mod ops;

@@ -39,6 +39,7 @@ fn main() {
                 .to_string()
         });
     std::env::set_var("RAYON_NUM_THREADS", threads);
+    statectl::kernels::keep_freed_memory();
     let code = match statectl::commands::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -53,6 +53,7 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
                 force: args.force,
             }),
             retry: args.retry,
+            kernel: args.kernel.into(),
         },
         &mut |pred| {
             if let Some(path) = &args.output {

@@ -88,6 +88,7 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         stateful: !args.no_stateful,
         shuffle: !args.no_shuffle,
         record: args.record.into(),
+        kernel: args.kernel.into(),
     };
     let (init, init_source) = match &args.init {
         None => (

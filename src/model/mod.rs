@@ -9,5 +9,5 @@ mod weights;
 
 pub use config::{Head, ModelConfig, Outputs};
 pub use import::{import_keras, import_torch, WeightsLayout};
-pub use network::{predict, to_candle, Network, Prediction};
+pub use network::{predict, predict_with, to_candle, Network, Prediction};
 pub use weights::{LayerWeights, ModelError, Weights, CONFIG_METADATA_KEY};

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::train::{self, InitSource, TrainPlan, TrainingRecord};
 use crate::id::{Digest, StateId, WeightsId};
-use crate::model::{predict, Weights};
+use crate::kernels::Kernel;
+use crate::model::{predict_with, Weights};
 use crate::replay::{divergence, Divergence};
 use crate::store::{EventFilter, EventRecord, ModelRecord, Store};
 use crate::tensors::TensorFile;
@@ -104,7 +105,9 @@ impl Replayer<'_> {
             .tensors
             .get("x")
             .ok_or_else(|| anyhow!("input object of event {} has no 'x'", e.id))?;
-        let replayed = predict(&weights, x, &before)?;
+        let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+        let kernel = Kernel::of_detail(&detail).map_err(|m| anyhow!("event {}: {m}", e.id))?;
+        let replayed = predict_with(kernel, &weights, x, &before)?;
         // Load the recorded new state too: a damaged record is a failure,
         // even when the replay's id would match it.
         let recorded_after = store.load_state(&after_id)?;

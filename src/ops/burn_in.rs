@@ -114,7 +114,7 @@ pub fn run(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
                 state_before: Some(source.id),
                 state_after: Some(id),
                 input: Some(input),
-                detail: json!({"row": if req.per_slot { Some(i) } else { None }, "steps": req.x.shape[1], "platform": super::platform()}),
+                detail: json!({"row": if req.per_slot { Some(i) } else { None }, "steps": req.x.shape[1], "platform": super::platform(), "kernel": crate::kernels::Kernel::default().name()}),
                 ..Default::default()
             })?;
             if let Some(tag) = tag {

@@ -153,6 +153,7 @@ pub fn run(
                     advance: true,
                     tag: Some(tag(&format!("case{n}/end"))),
                     retry: false,
+                    kernel: crate::kernels::Kernel::default(),
                 },
             )?;
             let start = tag(&format!("case{n}/start"));

@@ -11,7 +11,8 @@ use super::refs::{self, Resolved, Scope};
 use super::streams::{self, Expect, StreamMoved};
 use super::tags::{self, TagRequest};
 use crate::id::{ObjectId, StateId};
-use crate::model::{predict, Prediction, Weights};
+use crate::kernels::Kernel;
+use crate::model::{predict_with, Prediction, Weights};
 use crate::state::StateValue;
 use crate::store::{NewEvent, Store};
 use crate::tensors::{Tensor, TensorFile};
@@ -30,6 +31,8 @@ pub struct PredictRequest<'a> {
     /// When another command moves the stream first, recompute from its new
     /// state instead of failing.
     pub retry: bool,
+    /// What computes it (recorded with the event).
+    pub kernel: Kernel,
 }
 
 /// What was recorded.
@@ -158,7 +161,7 @@ fn record_in(
         state_after: Some(after_id),
         input: Some(input),
         output: Some(output),
-        detail: json!({ "platform": super::platform() }),
+        detail: json!({ "platform": super::platform(), "kernel": req.kernel.name() }),
         ..Default::default()
     };
     let event = if req.advance {
@@ -203,7 +206,7 @@ pub fn run(
     let mut rounds = 0;
     loop {
         let start = read_start(store, req)?;
-        let prediction = predict(&weights, req.x, &start.state.value)?;
+        let prediction = predict_with(req.kernel, &weights, req.x, &start.state.value)?;
         before_commit(&prediction)?;
         match store.write(|store| record_in(store, req, &start, prediction)) {
             Err(e) if req.retry && rounds < 100 && e.downcast_ref::<StreamMoved>().is_some() => {
@@ -218,6 +221,6 @@ pub fn run(
 /// whose whole run is one transaction).
 pub fn run_in(store: &Store, weights: &Weights, req: &PredictRequest) -> Result<PredictReport> {
     let start = read_start(store, req)?;
-    let prediction = predict(weights, req.x, &start.state.value)?;
+    let prediction = predict_with(req.kernel, weights, req.x, &start.state.value)?;
     record_in(store, req, &start, prediction)
 }

@@ -82,6 +82,7 @@ pub fn reference_plan(cell: Cell) -> TrainPlan {
         stateful: true,
         shuffle: true,
         record: crate::train::RecordEvery::Epoch,
+        kernel: crate::kernels::Kernel::default(),
     };
     TrainPlan {
         init: keras_init(&config, train.seed),

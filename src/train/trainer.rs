@@ -11,7 +11,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::adam::Adam;
 use super::data::{Dataset, Targets};
-use crate::model::network::{state_value, step_tensors, LayerParams, LayerStates};
+use crate::kernels::fused::{FusedNet, States};
+use crate::kernels::Kernel;
+use crate::model::network::{step_tensors, time_major, LayerParams, LayerStates};
 use crate::model::{Network, Weights};
 use crate::state::StateValue;
 use crate::tensors::Tensor;
@@ -36,6 +38,10 @@ pub struct TrainConfig {
     pub stateful: bool,
     pub shuffle: bool,
     pub record: RecordEvery,
+    /// The kernel that computes every batch; records written before the
+    /// choice existed name none and were trained with candle.
+    #[serde(default = "Kernel::legacy")]
+    pub kernel: Kernel,
 }
 
 /// A state training left, with where it was left.
@@ -118,23 +124,21 @@ fn network(template: &Weights, vars: &[Var]) -> Network {
     }
 }
 
-fn zero_states(w: &Weights, batch: usize) -> Result<LayerStates> {
+fn zero_states(w: &Weights, batch: usize) -> States {
     let per_layer = w.config.cell.tensors().len();
     w.config
         .units
         .iter()
-        .map(|&u| {
-            (0..per_layer)
-                .map(|_| {
-                    Ok(CTensor::zeros(
-                        (batch, u),
-                        candle_core::DType::F32,
-                        &Device::Cpu,
-                    )?)
-                })
-                .collect()
-        })
+        .map(|&u| vec![vec![0f32; batch * u]; per_layer])
         .collect()
+}
+
+fn state_value(w: &Weights, states: &States) -> StateValue {
+    let batch = states
+        .first()
+        .and_then(|s| s.first())
+        .map_or(0, |h| h.len() / w.config.units[0].max(1));
+    StateValue::from_layers(&w.config.layout(), batch, states)
 }
 
 fn gather(x: &Tensor, picks: &[usize]) -> Tensor {
@@ -169,6 +173,7 @@ pub fn train(
         bail!("stateful training needs full batches: {n} samples do not split into batches of {b}; pass --drop-remainder to leave out the last {} sample(s), pick a batch size that divides {n} ({}), or --no-stateful", n % b, fits.join(", "));
     }
     let batches = n.div_ceil(b);
+    crate::kernels::keep_freed_memory();
     let shapes = flat(&init);
     let sizes: Vec<usize> = shapes.iter().map(|(_, d)| d.len()).collect();
     let mut params: Vec<Vec<f32>> = shapes.iter().map(|(_, d)| d.clone()).collect();
@@ -179,7 +184,7 @@ pub fn train(
     let mut adam = Adam::new(cfg.lr, &sizes);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_5eed);
     let mut order: Vec<usize> = (0..n).collect();
-    let mut carried = zero_states(&init, b)?;
+    let mut carried = zero_states(&init, b);
     let mut losses = Vec::new();
     let mut batch_losses = Vec::new();
     let mut states = Vec::new();
@@ -195,59 +200,38 @@ pub fn train(
             let start = if cfg.stateful {
                 carried.clone()
             } else {
-                zero_states(&init, picks.len())?
+                zero_states(&init, picks.len())
             };
-            let net = network(&init, &vars);
-            let (logits, finals) = net.forward(&step_tensors(&x)?, &start)?;
-            // One row per target: a sample's last step, or each of its
-            // steps for per-step outputs (the loss is their mean, as Keras's).
-            let per = data.targets_per_sample();
-            let rows = picks.len() * per;
-            let logits = logits.reshape((rows, data.outputs()))?;
-            let loss = match &data.targets {
-                Targets::Classes { labels, classes } => {
-                    let wanted: Vec<usize> = picks
+            let step = match cfg.kernel {
+                Kernel::Candle => candle_batch(&init, &vars, data, picks, &x, &start)?,
+                Kernel::Fused => fused_batch(&unflat(&init, &params), data, picks, &x, start),
+            };
+            let wanted_classes: Vec<usize> = match &data.targets {
+                Targets::Classes { labels, .. } => {
+                    let per = data.targets_per_sample();
+                    picks
                         .iter()
                         .flat_map(|&i| labels[i * per..(i + 1) * per].iter().copied())
-                        .collect();
-                    let mut onehot = vec![0f32; rows * classes];
-                    for (r, &label) in wanted.iter().enumerate() {
-                        onehot[r * classes + label] = 1.0;
-                    }
-                    let onehot = CTensor::from_vec(onehot, (rows, *classes), &Device::Cpu)?;
-                    let predicted: Vec<u32> = logits.argmax(D::Minus1)?.to_vec1()?;
-                    correct += wanted
-                        .iter()
-                        .zip(&predicted)
-                        .filter(|(&l, &p)| l == p as usize)
-                        .count();
-                    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-                    (log_probs.mul(&onehot)?.sum_all()?.neg()? / rows as f64)?
+                        .collect()
                 }
-                Targets::Values(y) => {
-                    let y = gather_rows(y, picks);
-                    let y = CTensor::from_vec(y, (rows, data.outputs()), &Device::Cpu)?;
-                    logits.sub(&y)?.sqr()?.mean_all()?
-                }
+                Targets::Values(_) => Vec::new(),
             };
-            let grads = loss.backward()?;
-            let grad_values = vars
+            correct += wanted_classes
                 .iter()
-                .zip(&sizes)
-                .map(|(v, &size)| match grads.get(v.as_tensor()) {
-                    Some(g) => Ok(g.flatten_all()?.to_vec1::<f32>()?),
-                    None => Ok(vec![0.0; size]),
-                })
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            adam.update(&mut params, &grad_values);
-            for (var, (p, (shape, _))) in vars.iter().zip(params.iter().zip(&shapes)) {
-                var.set(&CTensor::from_vec(
-                    p.clone(),
-                    shape.as_slice(),
-                    &Device::Cpu,
-                )?)?;
+                .zip(&step.predicted)
+                .filter(|(l, p)| l == p)
+                .count();
+            adam.update(&mut params, &step.grads);
+            if cfg.kernel == Kernel::Candle {
+                for (var, (p, (shape, _))) in vars.iter().zip(params.iter().zip(&shapes)) {
+                    var.set(&CTensor::from_vec(
+                        p.clone(),
+                        shape.as_slice(),
+                        &Device::Cpu,
+                    )?)?;
+                }
             }
-            let loss_value = loss.to_scalar::<f32>()?;
+            let loss_value = step.loss;
             if !loss_value.is_finite() {
                 bail!("training diverged: the loss became {loss_value} at epoch {}, batch {}; lower --lr", epoch + 1, batch + 1);
             }
@@ -255,15 +239,12 @@ pub fn train(
             batch_losses.push(loss_value);
             // Truncated backprop: the next batch starts from these values
             // with no graph behind them.
-            carried = finals
-                .iter()
-                .map(|layer| layer.iter().map(|t| t.detach()).collect())
-                .collect();
+            carried = step.finals;
             if cfg.record == RecordEvery::Batch {
                 states.push(TrainedState {
                     epoch,
                     batch: Some(batch),
-                    state: state_value(&init.config, &carried)?,
+                    state: state_value(&init, &carried),
                 });
             }
             progress(Progress {
@@ -282,11 +263,11 @@ pub fn train(
             states.push(TrainedState {
                 epoch,
                 batch: None,
-                state: state_value(&init.config, &carried)?,
+                state: state_value(&init, &carried),
             });
         }
     }
-    let final_state = state_value(&init.config, &carried)?;
+    let final_state = state_value(&init, &carried);
     Ok(TrainReport {
         weights: unflat(&init, &params),
         losses,
@@ -303,4 +284,306 @@ fn gather_rows(y: &Tensor, picks: &[usize]) -> Vec<f32> {
         .iter()
         .flat_map(|&i| y.data[i * w..(i + 1) * w].iter().copied())
         .collect()
+}
+
+/// One batch's loss, gradients (in [`flat`]'s order), final states and
+/// predicted class per target row (sample-major; empty for regression).
+struct BatchStep {
+    loss: f32,
+    grads: Vec<Vec<f32>>,
+    finals: States,
+    predicted: Vec<usize>,
+}
+
+/// The candle path (kernel `candle`): candle's autograd over the step ops,
+/// as every training run recorded before `fused-1` was computed.
+fn candle_batch(
+    init: &Weights,
+    vars: &[Var],
+    data: &Dataset,
+    picks: &[usize],
+    x: &Tensor,
+    start: &States,
+) -> Result<BatchStep> {
+    let start: LayerStates = start
+        .iter()
+        .zip(&init.config.units)
+        .map(|(layer, &u)| {
+            layer
+                .iter()
+                .map(|t| CTensor::from_vec(t.clone(), (picks.len(), u), &Device::Cpu))
+                .collect()
+        })
+        .collect::<candle_core::Result<_>>()?;
+    let net = network(init, vars);
+    let (logits, finals) = net.forward(&step_tensors(x)?, &start)?;
+    // One row per target: a sample's last step, or each of its steps for
+    // per-step outputs (the loss is their mean, as Keras's).
+    let per = data.targets_per_sample();
+    let rows = picks.len() * per;
+    let logits = logits.reshape((rows, data.outputs()))?;
+    let mut predicted = Vec::new();
+    let loss = match &data.targets {
+        Targets::Classes { labels, classes } => {
+            let wanted: Vec<usize> = picks
+                .iter()
+                .flat_map(|&i| labels[i * per..(i + 1) * per].iter().copied())
+                .collect();
+            let mut onehot = vec![0f32; rows * classes];
+            for (r, &label) in wanted.iter().enumerate() {
+                onehot[r * classes + label] = 1.0;
+            }
+            let onehot = CTensor::from_vec(onehot, (rows, *classes), &Device::Cpu)?;
+            let argmax: Vec<u32> = logits.argmax(D::Minus1)?.to_vec1()?;
+            predicted = argmax.into_iter().map(|p| p as usize).collect();
+            let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+            (log_probs.mul(&onehot)?.sum_all()?.neg()? / rows as f64)?
+        }
+        Targets::Values(y) => {
+            let y = gather_rows(y, picks);
+            let y = CTensor::from_vec(y, (rows, data.outputs()), &Device::Cpu)?;
+            logits.sub(&y)?.sqr()?.mean_all()?
+        }
+    };
+    let grads = loss.backward()?;
+    let grads = vars
+        .iter()
+        .map(|v| match grads.get(v.as_tensor()) {
+            Some(g) => Ok(g.flatten_all()?.to_vec1::<f32>()?),
+            None => Ok(vec![0.0; v.as_tensor().elem_count()]),
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    // Truncated backprop: the next batch starts from these values with no
+    // graph behind them.
+    let finals = finals
+        .iter()
+        .map(|layer| {
+            layer
+                .iter()
+                .map(|t| t.flatten_all()?.to_vec1::<f32>())
+                .collect()
+        })
+        .collect::<candle_core::Result<_>>()?;
+    Ok(BatchStep {
+        loss: loss.to_scalar::<f32>()?,
+        grads,
+        finals,
+        predicted,
+    })
+}
+
+/// The fused path (kernel `fused-1`): the fused forward with a tape, the
+/// loss and its gradient by hand, and backprop through time by hand.
+fn fused_batch(
+    weights: &Weights,
+    data: &Dataset,
+    picks: &[usize],
+    x: &Tensor,
+    mut states: States,
+) -> BatchStep {
+    let net = FusedNet::new(weights);
+    let (batch, steps) = (picks.len(), x.shape[1]);
+    let (logits, top, tapes) = net.forward_taped(&time_major(x), steps, batch, &mut states);
+    let per = data.targets_per_sample();
+    let out = data.outputs();
+    let rows = batch * per;
+    // Logit row r is (step t, slot b) time-major for per-step outputs, else
+    // slot b: the target row of sample picks[b] at step t.
+    let target_row = |r: usize| {
+        let (t, b) = if per > 1 {
+            (r / batch, r % batch)
+        } else {
+            (0, r)
+        };
+        picks[b] * per + t
+    };
+    let mut d_logits = vec![0f32; logits.len()];
+    let mut loss = 0f64;
+    let mut predicted = Vec::new();
+    match &data.targets {
+        Targets::Classes { labels, .. } => {
+            let mut by_row = vec![0usize; rows];
+            for (r, (l, d)) in logits
+                .chunks_exact(out)
+                .zip(d_logits.chunks_exact_mut(out))
+                .enumerate()
+            {
+                let label = labels[target_row(r)];
+                let max = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+                let sum: f64 = l.iter().map(|&v| (v as f64 - max).exp()).sum();
+                loss += max + sum.ln() - l[label] as f64;
+                for (j, (dv, &v)) in d.iter_mut().zip(l).enumerate() {
+                    let p = (v as f64 - max).exp() / sum;
+                    let onehot = if j == label { 1.0 } else { 0.0 };
+                    *dv = ((p - onehot) / rows as f64) as f32;
+                }
+                // Sample-major order, as the labels are.
+                let (t, b) = if per > 1 {
+                    (r / batch, r % batch)
+                } else {
+                    (0, r)
+                };
+                by_row[b * per + t] = argmax(l);
+            }
+            predicted = by_row;
+            loss /= rows as f64;
+        }
+        Targets::Values(y) => {
+            let n = (rows * out) as f64;
+            for (r, (l, d)) in logits
+                .chunks_exact(out)
+                .zip(d_logits.chunks_exact_mut(out))
+                .enumerate()
+            {
+                let want = &y.data[target_row(r) * out..(target_row(r) + 1) * out];
+                for ((dv, &v), &w) in d.iter_mut().zip(l).zip(want) {
+                    let e = v as f64 - w as f64;
+                    loss += e * e;
+                    *dv = (2.0 * e / n) as f32;
+                }
+            }
+            loss /= n;
+        }
+    }
+    let grads = net.backward(weights, &d_logits, &top, &tapes, steps, batch);
+    BatchStep {
+        loss: loss as f32,
+        grads,
+        finals: states,
+        predicted,
+    }
+}
+
+/// The first index of the largest value.
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Head, ModelConfig, Outputs};
+    use crate::state::Cell;
+    use crate::train::keras_init;
+
+    fn noise(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                s as f32 / u32::MAX as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// Both kernels on one batch: losses, gradients and final states agree.
+    fn compare(cell: Cell, units: Vec<usize>, head: Head, outputs: Outputs, seed: u32) {
+        let (n, steps, features, out) = (5, 4, 3, 6);
+        let per = if outputs == Outputs::Sequence {
+            steps
+        } else {
+            1
+        };
+        let config = ModelConfig {
+            cell,
+            input_size: features,
+            units,
+            output_size: out,
+            head,
+            outputs,
+            batch_size: n,
+        };
+        let mut weights = keras_init(&config, seed as u64);
+        for l in &mut weights.layers {
+            // Non-zero biases exercise every path.
+            l.bias.data = noise(l.bias.data.len(), seed + 9);
+            if let Some(b) = &mut l.bias_hh {
+                b.data = noise(b.data.len(), seed + 10);
+            }
+        }
+        let x = Tensor::new(vec![n, steps, features], noise(n * steps * features, seed));
+        let targets = match head {
+            Head::Softmax => Targets::Classes {
+                labels: (0..n * per)
+                    .map(|i| (i * 7 + seed as usize) % out)
+                    .collect(),
+                classes: out,
+            },
+            Head::Linear => {
+                let shape = if per > 1 {
+                    vec![n, steps, out]
+                } else {
+                    vec![n, out]
+                };
+                Targets::Values(Tensor::new(shape, noise(n * per * out, seed + 1)))
+            }
+        };
+        let data = Dataset {
+            x: x.clone(),
+            targets,
+            per_step: per > 1,
+        };
+        let picks: Vec<usize> = vec![3, 0, 4, 1, 2];
+        let x = gather(&data.x, &picks);
+        let mut start = zero_states(&weights, n);
+        for (k, layer) in start.iter_mut().enumerate() {
+            for (t, s) in layer.iter_mut().enumerate() {
+                *s = noise(s.len(), seed + 20 + (k * 2 + t) as u32);
+            }
+        }
+        let vars: Vec<Var> = flat(&weights)
+            .iter()
+            .map(|(s, d)| Var::from_vec(d.clone(), s.as_slice(), &Device::Cpu).unwrap())
+            .collect();
+        let candle = candle_batch(&weights, &vars, &data, &picks, &x, &start).unwrap();
+        let fused = fused_batch(&weights, &data, &picks, &x, start);
+        let what = format!("{cell:?} {:?} {head:?} {outputs:?}", config.units);
+        assert!(
+            (candle.loss - fused.loss).abs() <= 1e-6 * candle.loss.abs().max(1.0),
+            "{what}: loss"
+        );
+        assert_eq!(candle.predicted, fused.predicted, "{what}");
+        for (p, (c, f)) in candle.grads.iter().zip(&fused.grads).enumerate() {
+            let scale = c.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
+            for (a, b) in c.iter().zip(f) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * scale,
+                    "{what}: parameter {p}: {a} vs {b} (scale {scale})"
+                );
+            }
+        }
+        for (c, f) in candle
+            .finals
+            .iter()
+            .flatten()
+            .zip(fused.finals.iter().flatten())
+        {
+            for (a, b) in c.iter().zip(f) {
+                assert!((a - b).abs() <= 1e-6, "{what}: final state {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_gradients_match_candles_autograd() {
+        let mut seed = 1;
+        for cell in [Cell::Lstm, Cell::Gru] {
+            for units in [vec![7], vec![9, 5]] {
+                for head in [Head::Softmax, Head::Linear] {
+                    for outputs in [Outputs::Last, Outputs::Sequence] {
+                        compare(cell, units.clone(), head, outputs, seed);
+                        seed += 1;
+                    }
+                }
+            }
+        }
+    }
 }

@@ -185,6 +185,7 @@ fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
         advance: true,
         tag: None,
         retry: false,
+        kernel: Default::default(),
     };
     let events_before = env.json(&["log", "--all"])["events"]
         .as_array()
@@ -235,6 +236,7 @@ fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
         advance: true,
         tag: None,
         retry: false,
+        kernel: Default::default(),
     };
     let mut rounds = 0;
     let report = ops::predict::run(&store, &request, &mut |_| {

@@ -90,7 +90,17 @@ fn the_same_seed_gives_the_same_weights_whatever_the_thread_count() {
 #[test]
 fn the_alphabet_model_learns_the_next_letter() {
     let env = Env::new();
-    let out = env.json(&["-q", "train", "--epochs", "2000", "--no-shuffle"]);
+    // lr 3e-3: at 1e-3 this stateful run is chaotic (a 1e-6 difference
+    // at epoch 800 ends anywhere between 0.8 and 1.0 accuracy).
+    let out = env.json(&[
+        "-q",
+        "train",
+        "--epochs",
+        "2000",
+        "--lr",
+        "0.003",
+        "--no-shuffle",
+    ]);
     let accuracy = out["accuracy"].as_f64().unwrap();
     assert!(accuracy >= 0.9, "accuracy {accuracy}");
 }

@@ -1,0 +1,141 @@
+//! Kernel speed, each figure beside a reference measured in the same run:
+//!
+//! - the batch-invariant product at the training shapes, in GFLOP/s beside
+//!   candle's (non-invariant) matmul of the same shapes;
+//! - one training batch of the model (LSTM(256), 8 features,
+//!   50 steps, batch 64, Dense(1), MSE): fused beside candle's autograd;
+//! - burn-in of 256 one-slot LSTM-512 states x 40 steps: fused beside the
+//!   candle path.
+//!
+//! `cargo bench --bench kernels`; `STATECTL_BENCH_QUICK=1` for fewer
+//! repetitions. No timing is asserted anywhere.
+
+use std::time::Instant;
+
+use candle_core::{Device, Tensor as CTensor};
+use statectl::kernels::gemm::{gemm, MatA, PackedB};
+use statectl::kernels::Kernel;
+use statectl::model::{Head, ModelConfig, Outputs};
+use statectl::state::Cell;
+use statectl::tensors::Tensor;
+use statectl::train::{keras_init, train, Dataset, RecordEvery, Targets, TrainConfig};
+
+fn noise(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as f32 / u32::MAX as f32 - 0.5
+        })
+        .collect()
+}
+
+/// Best of `reps` runs, in seconds.
+fn best(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn products(reps: usize) {
+    println!("matrix products (GFLOP/s, best of {reps}):");
+    println!(
+        "  {:<44} {:>8} {:>8} {:>8} {:>7}",
+        "shape m x k x n", "fused", "fused Aᵀ", "candle", "ratio"
+    );
+    for &(m, k, n, what) in &[
+        (64, 256, 1024, "recurrent step (batch 64)"),
+        (64, 1024, 256, "backward dh (batch 64)"),
+        (1024, 3200, 256, "weight gradient dW_hh"),
+        (3200, 8, 1024, "input projection"),
+        (256, 512, 2048, "burn-in step (256 slots)"),
+    ] {
+        let a = noise(m * k, 1);
+        let b = noise(k * n, 2);
+        let packed = PackedB::from_rows(&b, k, n);
+        let mut c = vec![0f32; m * n];
+        let fused = best(reps, || {
+            gemm(MatA::rows(&a, m, k), &packed, &mut c, n, false)
+        });
+        // The weight gradient reads A transposed (dZᵀ): time that form too.
+        let a_t = noise(k * m, 3);
+        let transposed = best(reps, || {
+            gemm(MatA::transposed(&a_t, m, k), &packed, &mut c, n, false)
+        });
+        let ca = CTensor::from_vec(a.clone(), (m, k), &Device::Cpu).expect("tensor");
+        let cb = CTensor::from_vec(b.clone(), (k, n), &Device::Cpu).expect("tensor");
+        let candle = best(reps, || {
+            ca.matmul(&cb).expect("matmul");
+        });
+        let flops = 2.0 * (m * k * n) as f64;
+        println!(
+            "  {:<44} {:>8.1} {:>8.1} {:>8.1} {:>6.2}x",
+            format!("{m} x {k} x {n} {what}"),
+            flops / fused / 1e9,
+            flops / transposed / 1e9,
+            flops / candle / 1e9,
+            candle / fused
+        );
+    }
+}
+
+/// ms per batch of the training shape with `kernel`.
+fn training(kernel: Kernel, batches: usize) -> f64 {
+    let (batch, steps, features, units) = (64, 50, 8, 256);
+    let n = batch * batches;
+    let data = Dataset {
+        x: Tensor::new(vec![n, steps, features], noise(n * steps * features, 7)),
+        targets: Targets::Values(Tensor::new(vec![n, 1], noise(n, 8))),
+        per_step: false,
+    };
+    let config = ModelConfig {
+        cell: Cell::Lstm,
+        input_size: features,
+        units: vec![units],
+        output_size: 1,
+        head: Head::Linear,
+        outputs: Outputs::Last,
+        batch_size: batch,
+    };
+    let cfg = TrainConfig {
+        batch_size: batch,
+        epochs: 1,
+        lr: 1e-3,
+        seed: 1,
+        stateful: true,
+        shuffle: false,
+        record: RecordEvery::End,
+        kernel,
+    };
+    let init = keras_init(&config, 1);
+    let t = Instant::now();
+    train(&data, &cfg, init, &mut |_| {}).expect("training");
+    t.elapsed().as_secs_f64() * 1e3 / batches as f64
+}
+
+fn main() {
+    if std::env::var("RAYON_NUM_THREADS").is_err() {
+        std::env::set_var("RAYON_NUM_THREADS", "2");
+    }
+    let quick = std::env::var("STATECTL_BENCH_QUICK").is_ok();
+    products(if quick { 3 } else { 20 });
+    let batches = if quick { 30 } else { 100 };
+    println!("\ntraining step: LSTM(256), 8 features, 50 steps, batch 64, Dense(1), MSE, Adam ({batches} batches):");
+    let fused = training(Kernel::Fused, batches);
+    let candle = training(Kernel::Candle, batches);
+    println!(
+        "  fused-1 {fused:7.1} ms/batch   candle {candle:7.1} ms/batch   ({:.2}x)",
+        candle / fused
+    );
+    println!(
+        "  (5.2 GFLOP a batch: fused-1 at {:.0} GFLOP/s)",
+        5.24e9 / (fused / 1e3) / 1e9
+    );
+}

@@ -1,0 +1,720 @@
+//! A batch-invariant matrix product `C = A·B` (or `C += A·B`).
+//!
+//! Every element of `C` is one chain of fused multiply-adds over
+//! `k = 0, 1, ..., K-1`, starting from zero (or from `C`'s value when
+//! accumulating). Rows are computed independently, vectorised across
+//! output columns; threads split rows and column panels, never `k`. So an
+//! element's bits depend on neither the number of rows, nor its row's
+//! position, nor the thread count: a batch slot computed alone, in a batch
+//! of 7 or of 256, gives the same bits. The AVX2 tile and the portable tile
+//! run the same chain, so the CPU only changes the speed.
+
+use rayon::prelude::*;
+
+use super::lanes::{has_avx2_fma, has_avx512};
+
+/// Columns per packed panel: two AVX registers.
+pub const NR: usize = 16;
+/// Rows per register tile: 6 x 2 accumulators + 2 loads + 1 broadcast fit
+/// the 16 AVX registers.
+const MR: usize = 6;
+/// Rows per thread task.
+const ROWS_PER_TASK: usize = MR * 8;
+/// Below this many multiply-adds a product runs on the calling thread.
+const PARALLEL_WORK: usize = 1 << 18;
+/// Inner-dimension block of a long product.
+const KC: usize = 256;
+
+/// `B` `[k, n]` packed in column panels of [`NR`], each `[k][NR]`, the
+/// last one zero-padded: a tile reads its panel as one contiguous stream.
+#[derive(Debug, Clone)]
+pub struct PackedB {
+    pub k: usize,
+    pub n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedB {
+    fn build(k: usize, n: usize, at: impl Fn(usize, usize) -> f32) -> PackedB {
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0f32; panels * k * NR];
+        for p in 0..panels {
+            let panel = &mut data[p * k * NR..(p + 1) * k * NR];
+            for j in 0..NR.min(n - p * NR) {
+                for kk in 0..k {
+                    panel[kk * NR + j] = at(kk, p * NR + j);
+                }
+            }
+        }
+        PackedB { k, n, data }
+    }
+
+    /// From `b` row-major `[k, n]`: each panel row is a slice of a row.
+    pub fn from_rows(b: &[f32], k: usize, n: usize) -> PackedB {
+        assert!(b.len() >= k * n, "B is smaller than {k}x{n}");
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0f32; panels * k * NR];
+        for (p, panel) in data.chunks_exact_mut(k * NR).enumerate() {
+            let width = NR.min(n - p * NR);
+            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                dst[..width].copy_from_slice(&b[kk * n + p * NR..kk * n + p * NR + width]);
+            }
+        }
+        PackedB { k, n, data }
+    }
+
+    /// `B = wᵀ` for `w` row-major `[n, k]` (a weight in torch layout,
+    /// `[out, in]`).
+    pub fn transposed(w: &[f32], n: usize, k: usize) -> PackedB {
+        PackedB::build(k, n, |kk, j| w[j * k + kk])
+    }
+
+    /// Rows `ks` of B (a block of the inner dimension).
+    fn rows_view(&self, ks: std::ops::Range<usize>) -> Panels<'_> {
+        Panels {
+            data: &self.data[ks.start * NR..],
+            k: ks.len(),
+            n: self.n,
+            stride: self.k * NR,
+        }
+    }
+}
+
+/// Some rows of a [`PackedB`]: panel `p` starts at `p * stride`.
+#[derive(Clone, Copy)]
+struct Panels<'a> {
+    data: &'a [f32],
+    k: usize,
+    n: usize,
+    stride: usize,
+}
+
+impl Panels<'_> {
+    fn panel(&self, p: usize) -> &[f32] {
+        &self.data[p * self.stride..p * self.stride + self.k * NR]
+    }
+}
+
+/// `A` `[m, k]` read as `a(i, j) = data[i * row + j * col]`: row-major
+/// (`row = k, col = 1`) or the transpose of a row-major `[k, m]`.
+#[derive(Debug, Clone, Copy)]
+pub struct MatA<'a> {
+    data: &'a [f32],
+    m: usize,
+    k: usize,
+    row: usize,
+    col: usize,
+}
+
+impl<'a> MatA<'a> {
+    /// `data` row-major `[m, k]`.
+    pub fn rows(data: &'a [f32], m: usize, k: usize) -> MatA<'a> {
+        assert!(data.len() >= m * k, "A is smaller than {m}x{k}");
+        MatA {
+            data,
+            m,
+            k,
+            row: k,
+            col: 1,
+        }
+    }
+
+    /// The transpose of `data` row-major `[k, m]`.
+    pub fn transposed(data: &'a [f32], m: usize, k: usize) -> MatA<'a> {
+        assert!(data.len() >= m * k, "A is smaller than {k}x{m}");
+        MatA {
+            data,
+            m,
+            k,
+            row: 1,
+            col: m,
+        }
+    }
+}
+
+/// Which tile runs: all compute the same chains, so the same bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+/// `C` shared by tasks that write disjoint rows and columns.
+#[derive(Clone, Copy)]
+struct SharedC(*mut f32);
+// SAFETY: tasks write disjoint (row range, column panel) blocks of C.
+unsafe impl Send for SharedC {}
+unsafe impl Sync for SharedC {}
+
+impl Isa {
+    fn best() -> Isa {
+        if has_avx512() {
+            Isa::Avx512
+        } else if has_avx2_fma() {
+            Isa::Avx2
+        } else {
+            Isa::Portable
+        }
+    }
+
+    /// Every tile this CPU can run (the tests compare them).
+    #[cfg(test)]
+    fn available() -> Vec<Isa> {
+        let mut all = vec![Isa::Portable];
+        if has_avx2_fma() {
+            all.push(Isa::Avx2);
+        }
+        if has_avx512() {
+            all.push(Isa::Avx512);
+        }
+        all
+    }
+}
+
+impl SharedC {
+    /// The pointer `rows` rows on (a method, so closures capture the
+    /// whole Send wrapper rather than its raw pointer field).
+    ///
+    /// # Safety
+    /// The offset must stay within C.
+    unsafe fn offset(self, elements: usize) -> SharedC {
+        SharedC(self.0.add(elements))
+    }
+}
+
+/// `C = A·B`, or `C += A·B` when `accumulate`, for `c` row-major with row
+/// stride `ldc` (at least `n`).
+pub fn gemm(a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool) {
+    gemm_isa(Isa::best(), a, b, c, ldc, accumulate)
+}
+
+fn gemm_isa(isa: Isa, a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool) {
+    assert_eq!(a.k, b.k, "inner dimensions differ");
+    assert!(ldc >= b.n, "row stride below the width");
+    if a.m == 0 || b.n == 0 {
+        return;
+    }
+    assert!(c.len() >= (a.m - 1) * ldc + b.n, "C is too small");
+    // Long inner dimensions run in blocks, so a block of A and of B stays
+    // in cache. A block continues the chains where the last one stopped
+    // (C holds them in between): the order over k is unchanged.
+    // (A few rows of A fit in cache whole: those run in one pass.)
+    let blocked = a.k > 2 * KC && a.m >= 4 * ROWS_PER_TASK;
+    let kc = if blocked { KC } else { a.k.max(1) };
+    let mut k0 = 0;
+    loop {
+        let k1 = (k0 + kc).min(a.k);
+        let a_block = MatA {
+            data: &a.data[(k0 * a.col).min(a.data.len())..],
+            k: k1 - k0,
+            ..a
+        };
+        pass(
+            isa,
+            a_block,
+            b.rows_view(k0..k1),
+            c,
+            ldc,
+            accumulate || k0 > 0,
+        );
+        k0 = k1;
+        if k0 >= a.k {
+            break;
+        }
+    }
+}
+
+/// One pass over C for one block of the inner dimension.
+fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, accumulate: bool) {
+    let panels = b.n.div_ceil(NR);
+    let row_tasks = a.m.div_ceil(ROWS_PER_TASK);
+    let out = SharedC(c.as_mut_ptr());
+    // AVX-512 tiles take two panels (32 columns) at once.
+    let group = if isa == Isa::Avx512 { 2 } else { 1 };
+    let groups = panels.div_ceil(group);
+    let panel_range = move |g: usize| g * group..((g + 1) * group).min(panels);
+    let parallel = a.m * a.k * b.n >= PARALLEL_WORK;
+    if a.col == 1 && row_tasks < 4 {
+        // Few rows (a recurrent step): tasks are (row chunk, panels) pairs.
+        let task = move |t: usize| {
+            let (g, rt) = (t % groups, t / groups);
+            let rows = rt * ROWS_PER_TASK..((rt + 1) * ROWS_PER_TASK).min(a.m);
+            // SAFETY: this task alone writes rows `rows` x these panels.
+            unsafe { block(a, b, out, ldc, accumulate, panel_range(g), rows, isa) };
+        };
+        let tasks = groups * row_tasks;
+        if !parallel || tasks == 1 {
+            (0..tasks).for_each(task);
+        } else {
+            (0..tasks).into_par_iter().for_each(task);
+        }
+    } else {
+        // Many rows: a task takes a row chunk across every panel, so its
+        // block of A is read from cache. A transposed A (a row of A is a
+        // strided column of the data) is first copied out row-major: the
+        // same chains, read contiguously.
+        let task = move |rt: usize| {
+            let rows = rt * ROWS_PER_TASK..((rt + 1) * ROWS_PER_TASK).min(a.m);
+            let count = rows.len();
+            let copy;
+            let (local, first) = if a.col == 1 {
+                (a, rows.start)
+            } else {
+                let mut rows_copy = vec![0f32; count * a.k];
+                // Blocked over k so the writes fill whole cache lines.
+                for k0 in (0..a.k).step_by(16) {
+                    let k1 = (k0 + 16).min(a.k);
+                    for r in 0..count {
+                        let dst = &mut rows_copy[r * a.k + k0..r * a.k + k1];
+                        for (kk, d) in (k0..k1).zip(dst) {
+                            *d = a.data[kk * a.col + (rows.start + r) * a.row];
+                        }
+                    }
+                }
+                copy = rows_copy;
+                (MatA::rows(&copy, count, a.k), 0)
+            };
+            // The copy's row 0 is C's row `rows.start`.
+            let out = if a.col == 1 {
+                out
+            } else {
+                unsafe { out.offset(rows.start * ldc) }
+            };
+            for g in 0..groups {
+                // SAFETY: this task alone writes rows `rows` of C.
+                unsafe {
+                    block(
+                        local,
+                        b,
+                        out,
+                        ldc,
+                        accumulate,
+                        panel_range(g),
+                        first..first + count,
+                        isa,
+                    )
+                };
+            }
+        };
+        if !parallel || row_tasks == 1 {
+            (0..row_tasks).for_each(task);
+        } else {
+            (0..row_tasks).into_par_iter().for_each(task);
+        }
+    }
+}
+
+/// Computes rows `rows` of column panel `p`.
+///
+/// # Safety
+/// `out` must be valid for the rows and columns written, and no other
+/// thread may touch them meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block(
+    a: MatA,
+    b: Panels,
+    out: SharedC,
+    ldc: usize,
+    accumulate: bool,
+    panels: std::ops::Range<usize>,
+    rows: std::ops::Range<usize>,
+    avx: Isa,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx == Isa::Avx512 && panels.len() == 2 && panels.end * NR <= b.n {
+        // Two full panels: 12 rows x 32 columns a tile.
+        let (p0, p1) = (b.panel(panels.start), b.panel(panels.start + 1));
+        let mut i = rows.start;
+        while i < rows.end {
+            let r = 12.min(rows.end - i);
+            let a_at = &a.data[i * a.row..];
+            let c_at = out.0.add(i * ldc + panels.start * NR);
+            macro_rules! tile {
+                ($($n:literal)*) => {
+                    match r {
+                        $($n => tile_avx512_pair::<$n>(a_at, a.row, a.col, a.k, p0, p1, c_at, ldc, accumulate),)*
+                        _ => unreachable!(),
+                    }
+                };
+            }
+            tile!(1 2 3 4 5 6 7 8 9 10 11 12);
+            i += r;
+        }
+        return;
+    }
+    for p in panels {
+        block_panel(a, b, out, ldc, accumulate, p, rows.clone(), avx);
+    }
+}
+
+/// Rows `rows` of column panel `p`.
+///
+/// # Safety
+/// As [`block`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_panel(
+    a: MatA,
+    b: Panels,
+    out: SharedC,
+    ldc: usize,
+    accumulate: bool,
+    p: usize,
+    rows: std::ops::Range<usize>,
+    avx: Isa,
+) {
+    let width = NR.min(b.n - p * NR);
+    let panel = b.panel(p);
+    let mut i = rows.start;
+    #[cfg(target_arch = "x86_64")]
+    if avx == Isa::Avx512 && width == NR {
+        // One 16-lane register per row, up to 12 rows a tile.
+        while i < rows.end {
+            let r = 12.min(rows.end - i);
+            let a_at = &a.data[i * a.row..];
+            let c_at = out.0.add(i * ldc + p * NR);
+            macro_rules! tile {
+                ($($n:literal)*) => {
+                    match r {
+                        $($n => tile_avx512_in_place::<$n>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),)*
+                        _ => unreachable!(),
+                    }
+                };
+            }
+            tile!(1 2 3 4 5 6 7 8 9 10 11 12);
+            i += r;
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx != Isa::Portable && width == NR {
+        // Full panels: the tile reads and writes C in place.
+        while i < rows.end {
+            let r = MR.min(rows.end - i);
+            let a_at = &a.data[i * a.row..];
+            let c_at = out.0.add(i * ldc + p * NR);
+            match r {
+                6 => tile_avx_in_place::<6>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
+                5 => tile_avx_in_place::<5>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
+                4 => tile_avx_in_place::<4>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
+                3 => tile_avx_in_place::<3>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
+                2 => tile_avx_in_place::<2>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
+                _ => tile_avx_in_place::<1>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
+            }
+            i += r;
+        }
+        return;
+    }
+    while i < rows.end {
+        let r = MR.min(rows.end - i);
+        let mut acc = [[0f32; NR]; MR];
+        if accumulate {
+            for (rr, acc_row) in acc.iter_mut().enumerate().take(r) {
+                let src = out.0.add((i + rr) * ldc + p * NR);
+                std::ptr::copy_nonoverlapping(src, acc_row.as_mut_ptr(), width);
+            }
+        }
+        let a_at = &a.data[i * a.row..];
+        match (avx != Isa::Portable, r) {
+            #[cfg(target_arch = "x86_64")]
+            (true, 6) => tile_avx::<6>(a_at, a.row, a.col, a.k, panel, &mut acc),
+            #[cfg(target_arch = "x86_64")]
+            (true, 5) => tile_avx::<5>(a_at, a.row, a.col, a.k, panel, &mut acc),
+            #[cfg(target_arch = "x86_64")]
+            (true, 4) => tile_avx::<4>(a_at, a.row, a.col, a.k, panel, &mut acc),
+            #[cfg(target_arch = "x86_64")]
+            (true, 3) => tile_avx::<3>(a_at, a.row, a.col, a.k, panel, &mut acc),
+            #[cfg(target_arch = "x86_64")]
+            (true, 2) => tile_avx::<2>(a_at, a.row, a.col, a.k, panel, &mut acc),
+            #[cfg(target_arch = "x86_64")]
+            (true, 1) => tile_avx::<1>(a_at, a.row, a.col, a.k, panel, &mut acc),
+            _ => tile_portable(r, a_at, a.row, a.col, a.k, panel, &mut acc),
+        }
+        for (rr, acc_row) in acc.iter().enumerate().take(r) {
+            let dst = out.0.add((i + rr) * ldc + p * NR);
+            std::ptr::copy_nonoverlapping(acc_row.as_ptr(), dst, width);
+        }
+        i += r;
+    }
+}
+
+/// The reference chain: `acc[r][j] = fma(a(r, k), b(k, j), acc[r][j])` for
+/// k in order.
+fn tile_portable(
+    r: usize,
+    a: &[f32],
+    row: usize,
+    col: usize,
+    k: usize,
+    panel: &[f32],
+    acc: &mut [[f32; NR]; MR],
+) {
+    for kk in 0..k {
+        let b = &panel[kk * NR..(kk + 1) * NR];
+        for (rr, acc_row) in acc.iter_mut().enumerate().take(r) {
+            let av = a[rr * row + kk * col];
+            for (c, &bv) in acc_row.iter_mut().zip(b) {
+                *c = av.mul_add(bv, *c);
+            }
+        }
+    }
+}
+
+/// [`tile_portable`]'s chain on AVX2 registers: R rows x 16 columns.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx<const R: usize>(
+    a: &[f32],
+    row: usize,
+    col: usize,
+    k: usize,
+    panel: &[f32],
+    acc: &mut [[f32; NR]; MR],
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(panel.len() >= k * NR);
+    debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
+    let mut lo = [_mm256_setzero_ps(); R];
+    let mut hi = [_mm256_setzero_ps(); R];
+    for r in 0..R {
+        lo[r] = _mm256_loadu_ps(acc[r].as_ptr());
+        hi[r] = _mm256_loadu_ps(acc[r].as_ptr().add(8));
+    }
+    let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+    for kk in 0..k {
+        let b0 = _mm256_loadu_ps(bp.add(kk * NR));
+        let b1 = _mm256_loadu_ps(bp.add(kk * NR + 8));
+        let ak = ap.add(kk * col);
+        for r in 0..R {
+            let av = _mm256_broadcast_ss(&*ak.add(r * row));
+            lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+        }
+    }
+    for r in 0..R {
+        _mm256_storeu_ps(acc[r].as_mut_ptr(), lo[r]);
+        _mm256_storeu_ps(acc[r].as_mut_ptr().add(8), hi[r]);
+    }
+}
+
+/// [`tile_avx512_in_place`] over two adjacent panels: two registers per
+/// row, so each broadcast of A feeds two multiply-adds.
+///
+/// # Safety
+/// `c` must be valid for R rows of 32 at stride `ldc`; AVX-512F present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_avx512_pair<const R: usize>(
+    a: &[f32],
+    row: usize,
+    col: usize,
+    k: usize,
+    p0: &[f32],
+    p1: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(p0.len() >= k * NR && p1.len() >= k * NR);
+    debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
+    let mut lo = [_mm512_setzero_ps(); R];
+    let mut hi = [_mm512_setzero_ps(); R];
+    if accumulate {
+        for r in 0..R {
+            lo[r] = _mm512_loadu_ps(c.add(r * ldc));
+            hi[r] = _mm512_loadu_ps(c.add(r * ldc + NR));
+        }
+    }
+    let (ap, b0p, b1p) = (a.as_ptr(), p0.as_ptr(), p1.as_ptr());
+    for kk in 0..k {
+        let b0 = _mm512_loadu_ps(b0p.add(kk * NR));
+        let b1 = _mm512_loadu_ps(b1p.add(kk * NR));
+        let ak = ap.add(kk * col);
+        for r in 0..R {
+            let av = _mm512_set1_ps(*ak.add(r * row));
+            lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+            hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+        }
+    }
+    for r in 0..R {
+        _mm512_storeu_ps(c.add(r * ldc), lo[r]);
+        _mm512_storeu_ps(c.add(r * ldc + NR), hi[r]);
+    }
+}
+
+/// [`tile_avx_in_place`] on AVX-512: one 16-lane register per row.
+///
+/// # Safety
+/// `c` must be valid for R rows of 16 at stride `ldc`; AVX-512F present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_avx512_in_place<const R: usize>(
+    a: &[f32],
+    row: usize,
+    col: usize,
+    k: usize,
+    panel: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(panel.len() >= k * NR);
+    debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
+    let mut acc = [_mm512_setzero_ps(); R];
+    if accumulate {
+        for (r, v) in acc.iter_mut().enumerate() {
+            *v = _mm512_loadu_ps(c.add(r * ldc));
+        }
+    }
+    let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+    for kk in 0..k {
+        let b = _mm512_loadu_ps(bp.add(kk * NR));
+        let ak = ap.add(kk * col);
+        for (r, v) in acc.iter_mut().enumerate() {
+            *v = _mm512_fmadd_ps(_mm512_set1_ps(*ak.add(r * row)), b, *v);
+        }
+    }
+    for (r, v) in acc.iter().enumerate() {
+        _mm512_storeu_ps(c.add(r * ldc), *v);
+    }
+}
+
+/// [`tile_avx`] reading and writing a full-width tile of C in place.
+///
+/// # Safety
+/// `c` must be valid for R rows of 16 at stride `ldc`; AVX2 and FMA present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_avx_in_place<const R: usize>(
+    a: &[f32],
+    row: usize,
+    col: usize,
+    k: usize,
+    panel: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(panel.len() >= k * NR);
+    debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
+    let mut lo = [_mm256_setzero_ps(); R];
+    let mut hi = [_mm256_setzero_ps(); R];
+    if accumulate {
+        for r in 0..R {
+            lo[r] = _mm256_loadu_ps(c.add(r * ldc));
+            hi[r] = _mm256_loadu_ps(c.add(r * ldc + 8));
+        }
+    }
+    let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+    for kk in 0..k {
+        let b0 = _mm256_loadu_ps(bp.add(kk * NR));
+        let b1 = _mm256_loadu_ps(bp.add(kk * NR + 8));
+        let ak = ap.add(kk * col);
+        for r in 0..R {
+            let av = _mm256_broadcast_ss(&*ak.add(r * row));
+            lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+        }
+    }
+    for r in 0..R {
+        _mm256_storeu_ps(c.add(r * ldc), lo[r]);
+        _mm256_storeu_ps(c.add(r * ldc + 8), hi[r]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                s as f32 / u32::MAX as f32 - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_a_plain_product_and_every_row_stands_alone() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (7, 5, 17),
+            (13, 64, 33),
+            (64, 40, 100),
+            (200, 3, 16),
+            (100, 20, 64),
+            (30, 7, 48),
+            (200, 700, 40),
+        ] {
+            let a = values(m * k, 1);
+            let b = values(k * n, 2);
+            let packed = PackedB::from_rows(&b, k, n);
+            for isa in Isa::available() {
+                let mut c = vec![0f32; m * n];
+                gemm_isa(isa, MatA::rows(&a, m, k), &packed, &mut c, n, false);
+                for i in 0..m {
+                    // The row alone gives the same bits.
+                    let mut alone = vec![0f32; n];
+                    gemm_isa(
+                        isa,
+                        MatA::rows(&a[i * k..], 1, k),
+                        &packed,
+                        &mut alone,
+                        n,
+                        false,
+                    );
+                    assert_eq!(&c[i * n..(i + 1) * n], &alone[..]);
+                    for j in 0..n {
+                        let want: f64 = (0..k)
+                            .map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64)
+                            .sum();
+                        assert!((c[i * n + j] as f64 - want).abs() < 1e-5);
+                        let mut chain = 0f32;
+                        for kk in 0..k {
+                            chain = a[i * k + kk].mul_add(b[kk * n + j], chain);
+                        }
+                        assert_eq!(c[i * n + j].to_bits(), chain.to_bits(), "{isa:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_views_and_accumulation() {
+        let (m, k, n) = (9, 11, 20);
+        let at = values(k * m, 3); // [k, m]
+        let w = values(n * k, 4); // [n, k]: B = wᵀ
+        let start = values(m * n, 5);
+        for isa in Isa::available() {
+            let mut c = start.clone();
+            gemm_isa(
+                isa,
+                MatA::transposed(&at, m, k),
+                &PackedB::transposed(&w, n, k),
+                &mut c,
+                n,
+                true,
+            );
+            for i in 0..m {
+                for j in 0..n {
+                    let mut chain = start[i * n + j];
+                    for kk in 0..k {
+                        chain = at[kk * m + i].mul_add(w[j * k + kk], chain);
+                    }
+                    assert_eq!(c[i * n + j].to_bits(), chain.to_bits(), "{isa:?}");
+                }
+            }
+        }
+    }
+}

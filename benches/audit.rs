@@ -67,6 +67,7 @@ fn main() {
         advance: true,
         tag: None,
         retry: false,
+        kernel: Default::default(),
     };
 
     let started = Instant::now();

@@ -412,6 +412,7 @@ fn layer_backward(
     let mut d_gh = vec![0f32; if gru { batch * gates } else { 0 }];
     let mut d_w_ih = vec![0f32; gates * input];
     let mut d_w_hh = vec![0f32; gates * units];
+    let mut d_w_joined = vec![0f32; if gru { 0 } else { gates * (input + units) }];
     let mut d_bias = vec![0f32; gates];
     let mut d_bias_hh = vec![0f32; if gru { gates } else { 0 }];
     let mut d_x = vec![0f32; if need_dx { steps * batch * input } else { 0 }];
@@ -475,19 +476,52 @@ fn layer_backward(
         }
         let d_rec = if gru { &d_gh } else { &d_gi };
         let x_t = &tape.input[t * batch * input..(t + 1) * batch * input];
-        gemm(
-            MatA::transposed(&d_gi, gates, batch),
-            &PackedB::from_rows(x_t, batch, input),
-            &mut d_w_ih,
-            input,
-            true,
-        );
-        gemm(
-            MatA::transposed(d_rec, gates, batch),
-            &PackedB::from_rows(&tape.hs[step.clone()], batch, units),
-            &mut d_w_hh,
-            units,
-            true,
+        let h_t = &tape.hs[step.clone()];
+        // The step's weight gradients and dh_{t-1} += dZ_t·U are
+        // independent: one runs beside the other.
+        rayon::join(
+            || {
+                if gru {
+                    gemm(
+                        MatA::transposed(&d_gi, gates, batch),
+                        &PackedB::from_rows(x_t, batch, input),
+                        &mut d_w_ih,
+                        input,
+                        true,
+                    );
+                    gemm(
+                        MatA::transposed(d_rec, gates, batch),
+                        &PackedB::from_rows(h_t, batch, units),
+                        &mut d_w_hh,
+                        units,
+                        true,
+                    );
+                } else {
+                    // An LSTM's two products share dZ: one product over
+                    // [x_t | h_{t-1}] into [dW_ih | dW_hh].
+                    let mut joined = Vec::with_capacity(batch * (input + units));
+                    for b in 0..batch {
+                        joined.extend_from_slice(&x_t[b * input..(b + 1) * input]);
+                        joined.extend_from_slice(&h_t[b * units..(b + 1) * units]);
+                    }
+                    gemm(
+                        MatA::transposed(&d_gi, gates, batch),
+                        &PackedB::from_rows(&joined, batch, input + units),
+                        &mut d_w_joined,
+                        input + units,
+                        true,
+                    );
+                }
+            },
+            || {
+                gemm(
+                    MatA::rows(d_rec, batch, gates),
+                    &w_hh,
+                    &mut d_h_next,
+                    units,
+                    true,
+                )
+            },
         );
         add_column_sums(&mut d_bias, &d_gi);
         if gru {
@@ -503,14 +537,12 @@ fn layer_backward(
                 false,
             );
         }
-        // dh_{t-1} += dZ_t · U.
-        gemm(
-            MatA::rows(d_rec, batch, gates),
-            &w_hh,
-            &mut d_h_next,
-            units,
-            true,
-        );
+    }
+    if !gru {
+        for (g, row) in d_w_joined.chunks_exact(input + units).enumerate() {
+            d_w_ih[g * input..(g + 1) * input].copy_from_slice(&row[..input]);
+            d_w_hh[g * units..(g + 1) * units].copy_from_slice(&row[input..]);
+        }
     }
     let mut grads = vec![d_w_ih, d_w_hh, d_bias];
     if gru {

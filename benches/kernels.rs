@@ -5,7 +5,8 @@
 //! - one training batch of the issue's model (LSTM(256), 8 features,
 //!   50 steps, batch 64, Dense(1), MSE): fused beside candle's autograd;
 //! - burn-in of 256 one-slot LSTM-512 states x 40 steps: fused beside the
-//!   candle path.
+//!   candle path and beside numpy (OpenBLAS) doing the same matrix
+//!   products (`python3` with numpy, or `STATECTL_BENCH_PYTHON`).
 //!
 //! `cargo bench --bench kernels`; `STATECTL_BENCH_QUICK=1` for fewer
 //! repetitions. No timing is asserted anywhere.
@@ -15,8 +16,8 @@ use std::time::Instant;
 use candle_core::{Device, Tensor as CTensor};
 use statectl::kernels::gemm::{gemm, MatA, PackedB};
 use statectl::kernels::Kernel;
-use statectl::model::{Head, ModelConfig, Outputs};
-use statectl::state::Cell;
+use statectl::model::{predict_with, Head, ModelConfig, Outputs};
+use statectl::state::{Cell, StateValue};
 use statectl::tensors::Tensor;
 use statectl::train::{keras_init, train, Dataset, RecordEvery, Targets, TrainConfig};
 
@@ -120,12 +121,99 @@ fn training(kernel: Kernel, batches: usize) -> f64 {
     t.elapsed().as_secs_f64() * 1e3 / batches as f64
 }
 
+/// Seconds numpy takes for burn-in's matrix products (the input
+/// projection of every step, then one recurrent product per step), or
+/// None when python3 with numpy is not at hand.
+fn numpy_burn_in(slots: usize, steps: usize, features: usize, units: usize) -> Option<f64> {
+    let script = format!(
+        r#"
+import time, numpy as np
+rng = np.random.default_rng(0)
+x = rng.standard_normal(({slots} * {steps}, {features}), dtype=np.float32)
+w = rng.standard_normal(({features}, 4 * {units}), dtype=np.float32)
+u = rng.standard_normal(({units}, 4 * {units}), dtype=np.float32)
+h = rng.standard_normal(({slots}, {units}), dtype=np.float32)
+best = 1e9
+for _ in range(5):
+    t = time.perf_counter()
+    z = x @ w
+    for s in range({steps}):
+        z[s * {slots}:(s + 1) * {slots}] += h @ u
+    best = min(best, time.perf_counter() - t)
+print(best)
+"#
+    );
+    let python = std::env::var("STATECTL_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .args(["-c", &script])
+        .env(
+            "OMP_NUM_THREADS",
+            std::env::var("RAYON_NUM_THREADS").unwrap_or_default(),
+        )
+        .output()
+        .ok()?;
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+}
+
+/// Burn-in of 256 one-slot LSTM-512 states over 40 steps of 512 features.
+fn burn_in(reps: usize) {
+    let (slots, steps, features, units) = (256, 40, 512, 512);
+    let config = ModelConfig {
+        cell: Cell::Lstm,
+        input_size: features,
+        units: vec![units],
+        output_size: 1,
+        head: Head::Linear,
+        outputs: Outputs::Last,
+        batch_size: slots,
+    };
+    let w = keras_init(&config, 3);
+    let x = Tensor::new(
+        vec![slots, steps, features],
+        noise(slots * steps * features, 4),
+    );
+    let layout = config.layout();
+    let state = StateValue::new(
+        layout.clone(),
+        (0..slots)
+            .map(|s| noise(layout.slot_len(), 10 + s as u32))
+            .collect(),
+    )
+    .expect("state");
+    let flops = 2.0 * (slots * steps * 4 * units * (features + units)) as f64;
+    let fused = best(reps, || {
+        predict_with(Kernel::Fused, &w, &x, &state).expect("burn-in");
+    });
+    let candle = best(1, || {
+        predict_with(Kernel::Candle, &w, &x, &state).expect("burn-in");
+    });
+    println!(
+        "\nburn-in: 256 one-slot LSTM-512 states x 40 steps of 512 features ({:.0} GFLOP):",
+        flops / 1e9
+    );
+    println!(
+        "  fused-1 {:.3} s ({:.0} GFLOP/s)   candle {:.3} s ({:.2}x)",
+        fused,
+        flops / fused / 1e9,
+        candle,
+        candle / fused
+    );
+    match numpy_burn_in(slots, steps, features, units) {
+        Some(numpy) => println!(
+            "  numpy/OpenBLAS, the same matrix products only: {numpy:.3} s; fused-1 takes {:.2}x numpy's time",
+            fused / numpy
+        ),
+        None => println!("  (python3 with numpy not found: set STATECTL_BENCH_PYTHON for the numpy reference)"),
+    }
+}
+
 fn main() {
     if std::env::var("RAYON_NUM_THREADS").is_err() {
         std::env::set_var("RAYON_NUM_THREADS", "2");
     }
     let quick = std::env::var("STATECTL_BENCH_QUICK").is_ok();
     products(if quick { 3 } else { 20 });
+    burn_in(if quick { 2 } else { 5 });
     let batches = if quick { 30 } else { 100 };
     println!("\ntraining step: LSTM(256), 8 features, 50 steps, batch 64, Dense(1), MSE, Adam ({batches} batches):");
     let fused = training(Kernel::Fused, batches);

@@ -22,6 +22,8 @@ const MR: usize = 6;
 const ROWS_PER_TASK: usize = MR * 8;
 /// Below this many multiply-adds a product runs on the calling thread.
 const PARALLEL_WORK: usize = 1 << 18;
+/// Columns of C one task covers when there are many rows.
+const COLUMNS_PER_TASK: usize = 256;
 /// Inner-dimension block of a long product.
 const KC: usize = 256;
 
@@ -250,11 +252,16 @@ fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, accumulate: boo
             (0..tasks).into_par_iter().for_each(task);
         }
     } else {
-        // Many rows: a task takes a row chunk across every panel, so its
-        // block of A is read from cache. A transposed A (a row of A is a
+        // Many rows: a task takes a row chunk across a band of panels
+        // (COLUMNS_PER_TASK wide), so its block of A and the band's block
+        // of B are read from cache. A transposed A (a row of A is a
         // strided column of the data) is first copied out row-major: the
         // same chains, read contiguously.
-        let task = move |rt: usize| {
+        let groups_per_band = (COLUMNS_PER_TASK / (group * NR)).max(1);
+        let bands = groups.div_ceil(groups_per_band);
+        let task = move |t: usize| {
+            // Neighbouring tasks share a band: one thread's B stays hot.
+            let (band, rt) = (t / row_tasks, t % row_tasks);
             let rows = rt * ROWS_PER_TASK..((rt + 1) * ROWS_PER_TASK).min(a.m);
             let count = rows.len();
             let copy;
@@ -281,8 +288,8 @@ fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, accumulate: boo
             } else {
                 unsafe { out.offset(rows.start * ldc) }
             };
-            for g in 0..groups {
-                // SAFETY: this task alone writes rows `rows` of C.
+            for g in band * groups_per_band..((band + 1) * groups_per_band).min(groups) {
+                // SAFETY: this task alone writes these rows of this band.
                 unsafe {
                     block(
                         local,
@@ -297,10 +304,11 @@ fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, accumulate: boo
                 };
             }
         };
-        if !parallel || row_tasks == 1 {
-            (0..row_tasks).for_each(task);
+        let tasks = row_tasks * bands;
+        if !parallel || tasks == 1 {
+            (0..tasks).for_each(task);
         } else {
-            (0..row_tasks).into_par_iter().for_each(task);
+            (0..tasks).into_par_iter().for_each(task);
         }
     }
 }

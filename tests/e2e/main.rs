@@ -2,6 +2,7 @@
 //! folder. One test binary, one shared helper (`util`).
 
 mod audits;
+mod batch_invariance;
 mod concurrency;
 mod conformance;
 mod crash;

@@ -8,12 +8,16 @@ use serde_json::json;
 use super::context::Context;
 use crate::cli::ImportArgs;
 use crate::input::read_file_bounded;
-use crate::ops::import::{self, ImportRequest};
+use crate::ops::import::{self, ImportRequest, PerSlotImport};
+use crate::state::slot_file::SlotFile;
 use crate::state::states_from_file;
 use crate::tensors::TensorFile;
 
 pub fn run(ctx: &Context, args: ImportArgs) -> Result<i32> {
     let source = format!("state file '{}'", args.file.display());
+    if args.per_slot && !is_stdin(&args.file) {
+        return per_slot(ctx, args, &source);
+    }
     let bytes = read_file_bounded(&args.file, &source)?;
     let file = TensorFile::decode(&bytes).map_err(|e| anyhow!("{source}: {e}"))?;
     let states = states_from_file(&file).map_err(|e| anyhow!("{source}: {e}"))?;
@@ -59,5 +63,50 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<i32> {
                 )
             });
     }
+    Ok(0)
+}
+
+fn is_stdin(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// `--per-slot` from a file: read a band of slots at a time (a file of any
+/// size in bounded memory), one transaction, one journal entry.
+fn per_slot(ctx: &Context, args: ImportArgs, source: &str) -> Result<i32> {
+    let file = SlotFile::open(&args.file).map_err(|e| anyhow!("{source}: {e}"))?;
+    let file_name = args.file.display().to_string();
+    let report = import::run_per_slot(
+        &ctx.store,
+        PerSlotImport {
+            file_name: &file_name,
+            file,
+            tag_prefix: args.tag_prefix.clone(),
+            force: args.force,
+            allow_nonfinite: args.allow_nonfinite,
+        },
+    )
+    .map_err(|e| anyhow!("{source}: {e:#}"))?;
+    let tag = |i: usize| report.tag_prefix.as_ref().map(|p| format!("{p}{i}"));
+    // Built only for --json: a row per state is large for a million.
+    let rows: Vec<serde_json::Value> = if ctx.out.json {
+        report
+            .states
+            .iter()
+            .enumerate()
+            .map(|(i, id)| json!({"state": id.hex(), "from": format!("slot {i}"), "layout": report.layout.to_string(), "batch": 1, "tag": tag(i)}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ctx.out.emit(
+        json!({"states": rows, "count": report.states.len(), "event": report.event}),
+        || {
+            format!(
+                "imported {} states from {}",
+                report.states.len(),
+                args.file.display()
+            )
+        },
+    );
     Ok(0)
 }

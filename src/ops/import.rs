@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::tags::{self, TagRequest};
 use crate::id::StateId;
-use crate::state::{FileStates, StateValue};
+use crate::state::slot_file::SlotFile;
+use crate::state::{slot_id, state_id, FileStates, Layout, StateValue};
 use crate::store::{NewEvent, Store};
 
 pub struct ImportRequest<'a> {
@@ -139,4 +140,98 @@ pub fn run(store: &Store, req: ImportRequest) -> Result<Vec<ImportedState>> {
         Ok(())
     })?;
     Ok(imported)
+}
+
+/// `import --per-slot` of a file read a band of slots at a time.
+pub struct PerSlotImport<'a> {
+    /// Where the file came from, for the journal.
+    pub file_name: &'a str,
+    pub file: SlotFile,
+    pub tag_prefix: Option<String>,
+    pub force: bool,
+    pub allow_nonfinite: bool,
+}
+
+/// What a per-slot import stored.
+#[derive(Debug, Clone)]
+pub struct PerSlotReport {
+    pub layout: Layout,
+    /// One state per slot, in file order (slot i's tag is prefix + i).
+    pub states: Vec<StateId>,
+    pub tag_prefix: Option<String>,
+    /// The one journal entry.
+    pub event: i64,
+}
+
+/// Slots read and written per band: bounded memory whatever the file.
+const SLOTS_PER_BAND: usize = 4096;
+
+/// Stores every slot of the file as a one-slot state (tagged prefix + i),
+/// all in one transaction under one journal entry, or nothing: a bad slot,
+/// a tag collision or a failed write rolls the whole import back.
+pub fn run_per_slot(store: &Store, mut req: PerSlotImport) -> Result<PerSlotReport> {
+    let layout = req.file.layout.clone();
+    let layout_text = layout.to_string();
+    let (n, per_slot) = (req.file.batch, req.file.slot_bytes());
+    let prefix = req.tag_prefix.clone();
+    let (states, event) = store.write(|store| -> Result<(Vec<StateId>, i64)> {
+        store.bulk_cache(64)?;
+        let event = store.append_event(&NewEvent {
+            kind: "import",
+            detail: json!({"file": req.file_name, "per_slot": true, "count": n, "layout": layout_text, "tag_prefix": prefix}),
+            ..Default::default()
+        })?;
+        let mut states = Vec::with_capacity(n);
+        let mut slots = Vec::with_capacity(n);
+        let mut band = Vec::new();
+        let mut start = 0;
+        store.stage_begin()?;
+        while start < n {
+            let end = (start + SLOTS_PER_BAND).min(n);
+            req.file.read(start..end, &mut band).map_err(|e| anyhow::anyhow!(e))?;
+            for (i, bytes) in (start..end).zip(band.chunks_exact(per_slot)) {
+                if !req.allow_nonfinite
+                    && bytes
+                        .chunks_exact(4)
+                        .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+                {
+                    bail!("slot {i} holds NaN or infinite values; pass --allow-nonfinite to store them anyway");
+                }
+                let slot = slot_id(&layout_text, bytes);
+                let state = state_id(&layout_text, &[slot]);
+                let tag = prefix.as_ref().map(|p| format!("{p}{i}"));
+                if let Some(tag) = &tag {
+                    tags::check_tag_name(tag)?;
+                }
+                store.stage(&slot, bytes, &state, tag.as_deref())?;
+                slots.push(slot);
+                states.push(state);
+            }
+            start = end;
+        }
+        if !req.force {
+            let (count, shown) = store.staged_tag_collisions(5)?;
+            if count > 0 {
+                bail!(
+                    "{count} tag(s) already name other states ({}{}); pick another --tag-prefix or pass --force to move them",
+                    shown.join(", "),
+                    if count > 5 { ", ..." } else { "" }
+                );
+            }
+        }
+        store.stage_commit(&layout_text, event)?;
+        if let Some(stated) = &req.file.stated_state {
+            let id = state_id(&layout_text, &slots);
+            if !stated.eq_ignore_ascii_case(&id.hex()) {
+                bail!("the file says it holds state {stated} but its values hash to {}; the file was changed after export", id.hex());
+            }
+        }
+        Ok((states, event))
+    })?;
+    Ok(PerSlotReport {
+        layout,
+        states,
+        tag_prefix: req.tag_prefix,
+        event,
+    })
 }

@@ -5,6 +5,7 @@ mod compare;
 mod exchange;
 mod layout;
 mod recipe;
+pub mod slot_file;
 mod value;
 
 pub use compare::{compare, LayerDiff, SlotDiff, StateComparison};

@@ -103,6 +103,12 @@ impl Store {
             &format!("SELECT state_before FROM events WHERE {kept} UNION SELECT state_after FROM events WHERE {kept}"),
             cutoff,
         )?);
+        // States a kept bulk event made (schema 4).
+        live_states.extend(ids(
+            conn,
+            &format!("SELECT id FROM states WHERE made_by IN (SELECT id FROM events WHERE {kept})"),
+            cutoff,
+        )?);
         let mut live_objects = ids(conn, &format!("SELECT input FROM events WHERE {kept} UNION SELECT output FROM events WHERE {kept}"), cutoff)?;
         let mut live_weights = ids(
             conn,

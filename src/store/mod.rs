@@ -4,6 +4,7 @@
 //! Every read of content re-hashes it, so corruption surfaces as
 //! [`StoreError::HashMismatch`] naming the id instead of wrong numbers.
 
+mod bulk;
 mod content;
 mod events;
 mod gc;

@@ -13,7 +13,8 @@ use statectl::input::parse_input;
 use statectl::model::{import_keras, import_torch, Head};
 use statectl::ops::refs::{resolve, Scope};
 use statectl::ops::{self, models::Registration};
-use statectl::state::states_from_file;
+use statectl::state::slot_file::SlotFile;
+use statectl::state::{states_from_file, FileStates, Layout};
 use statectl::store::Store;
 use statectl::tensors::TensorFile;
 use statectl::train::{dataset_from_csv, dataset_from_safetensors};
@@ -53,8 +54,21 @@ fn read_everything(bytes: &[u8]) {
         let _ = dataset_from_csv(bytes, "fuzz", seq_len, target, classes, false);
         let _ = dataset_from_csv(bytes, "fuzz", seq_len, target, classes, true);
     }
+    let streamed = read_slot_file(bytes);
     if let Ok(file) = TensorFile::decode(bytes) {
-        let _ = states_from_file(&file);
+        // The banded reader of `import --per-slot` agrees with the whole-
+        // file reader on every file both accept: same layout, same bytes.
+        if let (Ok(FileStates::Single(value)), Some((layout, slots))) =
+            (states_from_file(&file), &streamed)
+        {
+            assert_eq!(&value.layout, layout);
+            let whole: Vec<u8> = value
+                .encoded_slots()
+                .into_iter()
+                .flat_map(|(_, b)| b)
+                .collect();
+            assert_eq!(&whole, slots);
+        }
         let _ = dataset_from_safetensors(&file, None, None, false);
         let _ = dataset_from_safetensors(&file, Some(Head::Linear), Some(3), true);
         let _ = import_torch(&file, Head::Softmax, 1);
@@ -64,6 +78,27 @@ fn read_everything(bytes: &[u8]) {
             TensorFile::decode(&file.encode()).expect("re-decoding statectl's own encoding");
         assert_eq!(again.tensors.len(), file.tensors.len());
     }
+}
+
+/// `SlotFile` on the bytes as a file: its layout and every slot's bytes,
+/// read in uneven bands, or None when it refuses the file.
+fn read_slot_file(bytes: &[u8]) -> Option<(Layout, Vec<u8>)> {
+    thread_local! {
+        static DIR: tempfile::TempDir = tempfile::tempdir().expect("temp dir");
+    }
+    let path = DIR.with(|d| d.path().join("state.safetensors"));
+    std::fs::write(&path, bytes).expect("writing the case");
+    let mut file = SlotFile::open(&path).ok()?;
+    let mut all = Vec::new();
+    let mut band = Vec::new();
+    let mut start = 0;
+    while start < file.batch {
+        let end = (start + 3).min(file.batch);
+        file.read(start..end, &mut band).ok()?;
+        all.extend_from_slice(&band);
+        start = end;
+    }
+    Some((file.layout.clone(), all))
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The state toolkit: bulk import/export, Python interop, diff with
 //! staleness, burn-in, tags and history, gc.
 
+use assert_cmd::Command;
 use statectl::tensors::{Tensor, TensorFile};
 
 use crate::util::*;
@@ -389,4 +390,75 @@ fn gc_never_removes_what_a_ref_reaches_under_concurrent_use() {
         "--stream",
         "fresh",
     ]);
+}
+
+#[test]
+fn a_per_slot_import_is_one_journal_entry_streams_any_size_and_its_states_survive_gc() {
+    let env = Env::new();
+    let n = 40;
+    let file = env.write_tensors(
+        "many.safetensors",
+        &[
+            (
+                "l0.h",
+                Tensor::new(vec![n, 5], (0..n * 5).map(|v| v as f32 * 0.01).collect()),
+            ),
+            ("l0.c", Tensor::new(vec![n, 5], vec![0.25; n * 5])),
+        ],
+    );
+    // Larger than the input limit: --per-slot reads it a band at a time.
+    let out = Command::cargo_bin("statectl")
+        .unwrap()
+        .args([
+            "--store",
+            s(&env.store()),
+            "--json",
+            "import",
+            s(&file),
+            "--per-slot",
+        ])
+        .env("STATECTL_MAX_INPUT_BYTES", "1000")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["count"], n);
+    let ids: Vec<String> = report["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap().to_string())
+        .collect();
+    // The same ids as each slot imported on its own.
+    let alone = env.write_tensors(
+        "slot7.safetensors",
+        &[
+            (
+                "l0.h",
+                Tensor::new(vec![1, 5], (35..40).map(|v| v as f32 * 0.01).collect()),
+            ),
+            ("l0.c", Tensor::new(vec![1, 5], vec![0.25; 5])),
+        ],
+    );
+    let single = env.json(&["import", s(&alone)]);
+    assert_eq!(single["state"].as_str().unwrap(), ids[7]);
+    // One journal entry for the 40 states.
+    let log = env.json(&["log", "--all", "--kind", "import"]);
+    assert_eq!(log["events"].as_array().unwrap().len(), 2, "{log}");
+    // Untagged, they stay through gc: their import event keeps them.
+    env.ok(&["gc"]);
+    for id in &ids {
+        env.ok(&["show", id]);
+    }
+    env.ok(&["verify"]);
+    // One state per slot cannot carry one tag.
+    env.fails(
+        &["import", s(&file), "--per-slot", "--tag", "x"],
+        2,
+        "cannot be used with",
+    );
 }

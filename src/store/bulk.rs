@@ -1,0 +1,112 @@
+//! Bulk writes: many one-slot states (with tags) in the caller's write
+//! transaction, journalled by one event that every state names
+//! (`made_by`).
+//!
+//! Ids are hashes, so rows arriving in file order land at random places in
+//! the B-trees, and once a tree outgrows the page cache every insert reads
+//! and rewrites a page. So rows are first appended to a staging table (in
+//! SQLite's temp database: bounded memory), then copied into the store
+//! sorted by key, which walks each tree once, in order.
+
+use rusqlite::params;
+
+use super::{now_ms, Result, Store};
+use crate::id::{SlotId, StateId};
+
+impl Store {
+    /// Lets this transaction's page cache grow to `mib` MiB, so a bulk
+    /// write spills to the WAL in large runs (SQLite's default is 2 MiB).
+    pub fn bulk_cache(&self, mib: i64) -> Result<()> {
+        self.conn.pragma_update(None, "cache_size", -mib * 1024)?;
+        Ok(())
+    }
+
+    /// Starts staging (empties what an earlier failed run left).
+    pub fn stage_begin(&self) -> Result<()> {
+        self.conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS staged (slot BLOB NOT NULL, bytes BLOB NOT NULL, state BLOB NOT NULL, tag TEXT);
+             DELETE FROM temp.staged;",
+        )?;
+        Ok(())
+    }
+
+    /// Stages one slot, its one-slot state and its tag.
+    pub fn stage(
+        &self,
+        slot: &SlotId,
+        bytes: &[u8],
+        state: &StateId,
+        tag: Option<&str>,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO temp.staged (slot, bytes, state, tag) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![&slot.bytes()[..], bytes, &state.bytes()[..], tag])?;
+        Ok(())
+    }
+
+    /// Staged tags that name other states now (up to `limit`), and how
+    /// many there are.
+    pub fn staged_tag_collisions(&self, limit: usize) -> Result<(usize, Vec<String>)> {
+        let sql = "FROM temp.staged s JOIN tags t ON t.name = s.tag WHERE t.state != s.state";
+        let count: i64 = self
+            .conn
+            .query_row(&format!("SELECT count(*) {sql}"), [], |r| r.get(0))?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT s.tag {sql} ORDER BY s.rowid LIMIT ?1"))?;
+        let names = stmt
+            .query_map([limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok((count as usize, names))
+    }
+
+    /// Copies what is staged into the store, each table in key order, then
+    /// empties the staging table.
+    pub fn stage_commit(&self, layout: &str, event: i64) -> Result<()> {
+        let now = now_ms();
+        self.conn.execute(
+            "INSERT OR IGNORE INTO slots (id, layout, bytes) SELECT slot, ?1, bytes FROM temp.staged ORDER BY slot",
+            [layout],
+        )?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO states (id, layout, batch, slot_ids, created_at, made_by) \
+             SELECT state, ?1, 1, slot, ?2, ?3 FROM temp.staged ORDER BY state",
+            params![layout, now, event],
+        )?;
+        // The index of tags by state is keyed by hash: rebuilding it after
+        // (one sort) beats a random insert per tag when the import brings
+        // more tags than the store has.
+        let staged_tags: i64 = self.conn.query_row(
+            "SELECT count(*) FROM temp.staged WHERE tag IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        let existing: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM tags", [], |r| r.get(0))?;
+        let rebuild = staged_tags > existing;
+        if rebuild {
+            self.conn.execute_batch("DROP INDEX tags_by_state;")?;
+        }
+        if existing == 0 {
+            self.conn.execute(
+                "INSERT INTO tags (name, state, updated_at) SELECT tag, state, ?1 FROM temp.staged WHERE tag IS NOT NULL",
+                [now],
+            )?;
+        } else {
+            self.conn.execute(
+            "INSERT INTO tags (name, state, updated_at) SELECT tag, state, ?1 FROM temp.staged WHERE tag IS NOT NULL ORDER BY tag \
+             ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            [now],
+        )?;
+        }
+        if rebuild {
+            self.conn
+                .execute_batch("CREATE INDEX tags_by_state ON tags (state);")?;
+        }
+        self.conn.execute_batch("DROP TABLE temp.staged;")?;
+        Ok(())
+    }
+}

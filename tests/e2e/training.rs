@@ -8,7 +8,7 @@
     clippy::type_complexity
 )]
 
-use statectl::tensors::{transpose, Tensor};
+use statectl::tensors::{transpose, Tensor, TensorFile};
 
 use crate::util::*;
 
@@ -513,4 +513,92 @@ fn batches_that_do_not_fit_name_the_sizes_that_do_and_drop_remainder_trains() {
     let model = env.json(&["model", "show"]);
     assert_eq!(model["training"]["samples"], 24);
     assert_eq!(env.json(&["audit", "--train"])["ok"], true);
+}
+
+/// Keras 3 trained a stateful LSTM(24) -> Dense(5) for 12 steps
+/// (`tests/fixtures/keras_trace/make_trace.py`); statectl, from the same
+/// initial weights and data, ends within 1e-5 of its weights, state and
+/// losses, with either kernel.
+#[test]
+fn training_follows_a_keras_training_trace() {
+    let trace = fixture_file("keras_trace/trace.safetensors");
+    let env = Env::new();
+    let pick = |prefix: &str| -> Vec<(String, Tensor)> {
+        trace
+            .tensors
+            .iter()
+            .filter_map(|(k, t)| k.strip_prefix(prefix).map(|n| (n.to_string(), t.clone())))
+            .collect()
+    };
+    let init = pick("init.");
+    let init_refs: Vec<(&str, Tensor)> =
+        init.iter().map(|(k, t)| (k.as_str(), t.clone())).collect();
+    let init = env.write_tensors("init.safetensors", &init_refs);
+    let data = env.write_tensors(
+        "data.safetensors",
+        &[
+            ("x", trace.tensors["x"].clone()),
+            ("y", trace.tensors["y"].clone()),
+        ],
+    );
+    for kernel in ["fused", "candle"] {
+        let name = format!("trace-{kernel}");
+        let out = env.json(&[
+            "-q",
+            "train",
+            "--data",
+            s(&data),
+            "--init",
+            s(&init),
+            "--init-layout",
+            "keras",
+            "--units",
+            "24",
+            "--classes",
+            "5",
+            "--batch-size",
+            "6",
+            "--epochs",
+            "3",
+            "--no-shuffle",
+            "--lr",
+            "0.001",
+            "--kernel",
+            kernel,
+            "--name",
+            &name,
+        ]);
+        let losses: Vec<f32> = out["losses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert!(
+            max_abs_diff(&losses, &trace.tensors["losses"].data) < 1e-5,
+            "{kernel}: losses {losses:?}"
+        );
+        let exported = env.path(&format!("{name}.safetensors"));
+        env.ok(&[
+            "model",
+            "export",
+            &name,
+            "--layout",
+            "keras",
+            "-o",
+            s(&exported),
+        ]);
+        let got = TensorFile::decode(&std::fs::read(&exported).unwrap()).unwrap();
+        for (k, want) in pick("trained.") {
+            let d = max_abs_diff(&got.tensors[&k].data, &want.data);
+            assert!(d < 1e-5, "{kernel}: {k} differs by {d}");
+        }
+        let state = env.path(&format!("{name}.state.safetensors"));
+        env.ok(&["export", "HEAD", "--model", &name, "-o", s(&state)]);
+        let st = TensorFile::decode(&std::fs::read(&state).unwrap()).unwrap();
+        for (mine, keras) in [("l0.h", "state.h"), ("l0.c", "state.c")] {
+            let d = max_abs_diff(&st.tensors[mine].data, &trace.tensors[keras].data);
+            assert!(d < 1e-5, "{kernel}: {mine} differs by {d}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::tags::{self, TagRequest};
-use crate::id::StateId;
+use crate::id::{SlotId, StateId};
 use crate::state::slot_file::SlotFile;
 use crate::state::{slot_id, state_id, FileStates, Layout, StateValue};
 use crate::store::{NewEvent, Store};
@@ -165,6 +165,8 @@ pub struct PerSlotReport {
 
 /// Slots read and written per band: bounded memory whatever the file.
 const SLOTS_PER_BAND: usize = 4096;
+/// From this size on a slot's bytes skip the staging table.
+const LARGE_SLOT_BYTES: usize = 1024;
 
 /// Stores every slot of the file as a one-slot state (tagged prefix + i),
 /// all in one transaction under one journal entry, or nothing: a bad slot,
@@ -173,6 +175,9 @@ pub fn run_per_slot(store: &Store, mut req: PerSlotImport) -> Result<PerSlotRepo
     let layout = req.file.layout.clone();
     let layout_text = layout.to_string();
     let (n, per_slot) = (req.file.batch, req.file.slot_bytes());
+    // Slots this large are cheaper to read twice from the file than to
+    // carry through the staging table and its sort.
+    let large = per_slot >= LARGE_SLOT_BYTES;
     let prefix = req.tag_prefix.clone();
     let (states, event) = store.write(|store| -> Result<(Vec<StateId>, i64)> {
         store.bulk_cache(64)?;
@@ -203,7 +208,10 @@ pub fn run_per_slot(store: &Store, mut req: PerSlotImport) -> Result<PerSlotRepo
                 if let Some(tag) = &tag {
                     tags::check_tag_name(tag)?;
                 }
-                store.stage(&slot, bytes, &state, tag.as_deref())?;
+                // Large slots are not copied through the staging table:
+                // they are read again below, in key order.
+                let staged: &[u8] = if large { &[] } else { bytes };
+                store.stage(&slot, staged, &state, tag.as_deref())?;
                 slots.push(slot);
                 states.push(state);
             }
@@ -219,7 +227,23 @@ pub fn run_per_slot(store: &Store, mut req: PerSlotImport) -> Result<PerSlotRepo
                 );
             }
         }
-        store.stage_commit(&layout_text, event)?;
+        if large {
+            // Each large slot once, in key order (the B-tree is walked
+            // once), read again from the file and hashed again: a file
+            // changed meanwhile is refused, never stored under a wrong id.
+            let mut order: Vec<(SlotId, usize)> = slots.iter().copied().zip(0..).collect();
+            order.sort_unstable();
+            order.dedup_by_key(|(id, _)| *id);
+            let mut one = Vec::new();
+            for (id, i) in order {
+                req.file.read(i..i + 1, &mut one).map_err(|e| anyhow::anyhow!(e))?;
+                if slot_id(&layout_text, &one) != id {
+                    bail!("slot {i} changed while it was being imported; import the file again once nothing writes to it");
+                }
+                store.put_slot(&layout_text, &id, &one)?;
+            }
+        }
+        store.stage_commit(&layout_text, event, large)?;
         if let Some(stated) = &req.file.stated_state {
             let id = state_id(&layout_text, &slots);
             if !stated.eq_ignore_ascii_case(&id.hex()) {

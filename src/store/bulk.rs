@@ -46,6 +46,14 @@ impl Store {
         Ok(())
     }
 
+    /// Stores one slot (once).
+    pub fn put_slot(&self, layout: &str, slot: &SlotId, bytes: &[u8]) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO slots (id, layout, bytes) VALUES (?1, ?2, ?3)")?
+            .execute(params![&slot.bytes()[..], layout, bytes])?;
+        Ok(())
+    }
+
     /// Staged tags that name other states now (up to `limit`), and how
     /// many there are.
     pub fn staged_tag_collisions(&self, limit: usize) -> Result<(usize, Vec<String>)> {
@@ -64,12 +72,16 @@ impl Store {
 
     /// Copies what is staged into the store, each table in key order, then
     /// empties the staging table.
-    pub fn stage_commit(&self, layout: &str, event: i64) -> Result<()> {
+    /// With `slots_stored`, the caller has stored the slots itself (staged
+    /// with empty bytes).
+    pub fn stage_commit(&self, layout: &str, event: i64, slots_stored: bool) -> Result<()> {
         let now = now_ms();
-        self.conn.execute(
-            "INSERT OR IGNORE INTO slots (id, layout, bytes) SELECT slot, ?1, bytes FROM temp.staged ORDER BY slot",
-            [layout],
-        )?;
+        if !slots_stored {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO slots (id, layout, bytes) SELECT slot, ?1, bytes FROM temp.staged ORDER BY slot",
+                [layout],
+            )?;
+        }
         self.conn.execute(
             "INSERT OR IGNORE INTO states (id, layout, batch, slot_ids, created_at, made_by) \
              SELECT state, ?1, 1, slot, ?2, ?3 FROM temp.staged ORDER BY state",

@@ -462,3 +462,41 @@ fn a_per_slot_import_is_one_journal_entry_streams_any_size_and_its_states_surviv
         "cannot be used with",
     );
 }
+
+#[test]
+fn large_slots_import_per_slot_with_the_ids_they_have_alone() {
+    // 2 x 160 floats = 1,280 bytes a slot: the path that reads slots again
+    // in key order instead of staging their bytes.
+    let env = Env::new();
+    let (n, units) = (9, 160);
+    let h: Vec<f32> = (0..n * units).map(|v| (v as f32 * 0.37).sin()).collect();
+    let c: Vec<f32> = (0..n * units).map(|v| (v as f32 * 0.11).cos()).collect();
+    let file = env.write_tensors(
+        "large.safetensors",
+        &[
+            ("l0.h", Tensor::new(vec![n, units], h.clone())),
+            ("l0.c", Tensor::new(vec![n, units], c.clone())),
+        ],
+    );
+    let out = env.json(&["import", s(&file), "--per-slot", "--tag-prefix", "big/"]);
+    for slot in [0, 4, 8] {
+        let alone = env.write_tensors(
+            &format!("alone{slot}.safetensors"),
+            &[
+                (
+                    "l0.h",
+                    Tensor::new(vec![1, units], h[slot * units..(slot + 1) * units].to_vec()),
+                ),
+                (
+                    "l0.c",
+                    Tensor::new(vec![1, units], c[slot * units..(slot + 1) * units].to_vec()),
+                ),
+            ],
+        );
+        let single = env.json(&["import", s(&alone)]);
+        assert_eq!(out["states"][slot]["state"], single["state"]);
+        let shown = env.json(&["show", &format!("big/{slot}")]);
+        assert_eq!(shown["state"], single["state"]);
+    }
+    env.ok(&["verify"]);
+}

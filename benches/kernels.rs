@@ -15,23 +15,11 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor as CTensor};
 use statectl::kernels::gemm::{gemm, MatA, PackedB};
-use statectl::kernels::Kernel;
+use statectl::kernels::{sample_values as noise, Kernel};
 use statectl::model::{predict_with, Head, ModelConfig, Outputs};
 use statectl::state::{Cell, StateValue};
 use statectl::tensors::Tensor;
 use statectl::train::{keras_init, train, Dataset, RecordEvery, Targets, TrainConfig};
-
-fn noise(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s as f32 / u32::MAX as f32 - 0.5
-        })
-        .collect()
-}
 
 /// Best of `reps` runs, in seconds.
 fn best(reps: usize, mut f: impl FnMut()) -> f64 {

@@ -338,15 +338,7 @@ unsafe fn block(
             let r = 12.min(rows.end - i);
             let a_at = &a.data[i * a.row..];
             let c_at = out.0.add(i * ldc + panels.start * NR);
-            macro_rules! tile {
-                ($($n:literal)*) => {
-                    match r {
-                        $($n => tile_avx512_pair::<$n>(a_at, a.row, a.col, a.k, p0, p1, c_at, ldc, accumulate),)*
-                        _ => unreachable!(),
-                    }
-                };
-            }
-            tile!(1 2 3 4 5 6 7 8 9 10 11 12);
+            avx512_pair_rows(r, a_at, a.row, a.col, a.k, p0, p1, c_at, ldc, accumulate);
             i += r;
         }
         return;
@@ -381,15 +373,7 @@ unsafe fn block_panel(
             let r = 12.min(rows.end - i);
             let a_at = &a.data[i * a.row..];
             let c_at = out.0.add(i * ldc + p * NR);
-            macro_rules! tile {
-                ($($n:literal)*) => {
-                    match r {
-                        $($n => tile_avx512_in_place::<$n>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),)*
-                        _ => unreachable!(),
-                    }
-                };
-            }
-            tile!(1 2 3 4 5 6 7 8 9 10 11 12);
+            avx512_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate);
             i += r;
         }
         return;
@@ -401,20 +385,15 @@ unsafe fn block_panel(
             let r = MR.min(rows.end - i);
             let a_at = &a.data[i * a.row..];
             let c_at = out.0.add(i * ldc + p * NR);
-            match r {
-                6 => tile_avx_in_place::<6>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
-                5 => tile_avx_in_place::<5>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
-                4 => tile_avx_in_place::<4>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
-                3 => tile_avx_in_place::<3>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
-                2 => tile_avx_in_place::<2>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
-                _ => tile_avx_in_place::<1>(a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate),
-            }
+            avx2_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate);
             i += r;
         }
         return;
     }
     while i < rows.end {
         let r = MR.min(rows.end - i);
+        // A partial panel runs on a full-width copy of its rows (zeros
+        // beyond the width), then the valid columns go back.
         let mut acc = [[0f32; NR]; MR];
         if accumulate {
             for (rr, acc_row) in acc.iter_mut().enumerate().take(r) {
@@ -423,20 +402,25 @@ unsafe fn block_panel(
             }
         }
         let a_at = &a.data[i * a.row..];
-        match (avx != Isa::Portable, r) {
+        #[cfg(target_arch = "x86_64")]
+        let vector = avx != Isa::Portable;
+        #[cfg(not(target_arch = "x86_64"))]
+        let vector = false;
+        if vector {
             #[cfg(target_arch = "x86_64")]
-            (true, 6) => tile_avx::<6>(a_at, a.row, a.col, a.k, panel, &mut acc),
-            #[cfg(target_arch = "x86_64")]
-            (true, 5) => tile_avx::<5>(a_at, a.row, a.col, a.k, panel, &mut acc),
-            #[cfg(target_arch = "x86_64")]
-            (true, 4) => tile_avx::<4>(a_at, a.row, a.col, a.k, panel, &mut acc),
-            #[cfg(target_arch = "x86_64")]
-            (true, 3) => tile_avx::<3>(a_at, a.row, a.col, a.k, panel, &mut acc),
-            #[cfg(target_arch = "x86_64")]
-            (true, 2) => tile_avx::<2>(a_at, a.row, a.col, a.k, panel, &mut acc),
-            #[cfg(target_arch = "x86_64")]
-            (true, 1) => tile_avx::<1>(a_at, a.row, a.col, a.k, panel, &mut acc),
-            _ => tile_portable(r, a_at, a.row, a.col, a.k, panel, &mut acc),
+            avx2_rows(
+                r,
+                a_at,
+                a.row,
+                a.col,
+                a.k,
+                panel,
+                acc.as_mut_ptr().cast(),
+                NR,
+                true,
+            );
+        } else {
+            tile_portable(r, a_at, a.row, a.col, a.k, panel, &mut acc);
         }
         for (rr, acc_row) in acc.iter().enumerate().take(r) {
             let dst = out.0.add((i + rr) * ldc + p * NR);
@@ -445,6 +429,33 @@ unsafe fn block_panel(
         i += r;
     }
 }
+
+/// Tiles are generic over their row count (so the accumulators stay in
+/// registers); these pick the instance for a run-time count.
+macro_rules! rows_dispatch {
+    ($name:ident, $tile:ident, [$($n:literal)*], ($($arg:ident: $ty:ty),*)) => {
+        /// # Safety
+        /// As the tile it runs.
+        #[cfg(target_arch = "x86_64")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name(r: usize, $($arg: $ty),*) {
+            rows_dispatch!(@match r, $tile, [$($n)*], ($($arg),*))
+        }
+    };
+    (@match $r:ident, $tile:ident, [$($n:literal)*], $call:tt) => {
+        match $r {
+            $($n => $tile::<$n> $call,)*
+            _ => unreachable!("a tile of {} rows", $r),
+        }
+    };
+}
+
+rows_dispatch!(avx2_rows, tile_avx_in_place, [1 2 3 4 5 6],
+    (a: &[f32], row: usize, col: usize, k: usize, panel: &[f32], c: *mut f32, ldc: usize, accumulate: bool));
+rows_dispatch!(avx512_rows, tile_avx512_in_place, [1 2 3 4 5 6 7 8 9 10 11 12],
+    (a: &[f32], row: usize, col: usize, k: usize, panel: &[f32], c: *mut f32, ldc: usize, accumulate: bool));
+rows_dispatch!(avx512_pair_rows, tile_avx512_pair, [1 2 3 4 5 6 7 8 9 10 11 12],
+    (a: &[f32], row: usize, col: usize, k: usize, p0: &[f32], p1: &[f32], c: *mut f32, ldc: usize, accumulate: bool));
 
 /// The reference chain: `acc[r][j] = fma(a(r, k), b(k, j), acc[r][j])` for
 /// k in order.
@@ -465,43 +476,6 @@ fn tile_portable(
                 *c = av.mul_add(bv, *c);
             }
         }
-    }
-}
-
-/// [`tile_portable`]'s chain on AVX2 registers: R rows x 16 columns.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx<const R: usize>(
-    a: &[f32],
-    row: usize,
-    col: usize,
-    k: usize,
-    panel: &[f32],
-    acc: &mut [[f32; NR]; MR],
-) {
-    use std::arch::x86_64::*;
-    debug_assert!(panel.len() >= k * NR);
-    debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
-    let mut lo = [_mm256_setzero_ps(); R];
-    let mut hi = [_mm256_setzero_ps(); R];
-    for r in 0..R {
-        lo[r] = _mm256_loadu_ps(acc[r].as_ptr());
-        hi[r] = _mm256_loadu_ps(acc[r].as_ptr().add(8));
-    }
-    let (ap, bp) = (a.as_ptr(), panel.as_ptr());
-    for kk in 0..k {
-        let b0 = _mm256_loadu_ps(bp.add(kk * NR));
-        let b1 = _mm256_loadu_ps(bp.add(kk * NR + 8));
-        let ak = ap.add(kk * col);
-        for r in 0..R {
-            let av = _mm256_broadcast_ss(&*ak.add(r * row));
-            lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
-            hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
-        }
-    }
-    for r in 0..R {
-        _mm256_storeu_ps(acc[r].as_mut_ptr(), lo[r]);
-        _mm256_storeu_ps(acc[r].as_mut_ptr().add(8), hi[r]);
     }
 }
 
@@ -591,7 +565,8 @@ unsafe fn tile_avx512_in_place<const R: usize>(
     }
 }
 
-/// [`tile_avx`] reading and writing a full-width tile of C in place.
+/// [`tile_portable`]'s chain on AVX2 registers, R rows x 16 columns of C
+/// read and written in place.
 ///
 /// # Safety
 /// `c` must be valid for R rows of 16 at stride `ldc`; AVX2 and FMA present.
@@ -639,18 +614,7 @@ unsafe fn tile_avx_in_place<const R: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                s as f32 / u32::MAX as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::kernels::sample_values;
 
     #[test]
     fn matches_a_plain_product_and_every_row_stands_alone() {
@@ -664,8 +628,8 @@ mod tests {
             (30, 7, 48),
             (200, 700, 40),
         ] {
-            let a = values(m * k, 1);
-            let b = values(k * n, 2);
+            let a = sample_values(m * k, 1);
+            let b = sample_values(k * n, 2);
             let packed = PackedB::from_rows(&b, k, n);
             for isa in Isa::available() {
                 let mut c = vec![0f32; m * n];
@@ -701,9 +665,9 @@ mod tests {
     #[test]
     fn transposed_views_and_accumulation() {
         let (m, k, n) = (9, 11, 20);
-        let at = values(k * m, 3); // [k, m]
-        let w = values(n * k, 4); // [n, k]: B = wᵀ
-        let start = values(m * n, 5);
+        let at = sample_values(k * m, 3); // [k, m]
+        let w = sample_values(n * k, 4); // [n, k]: B = wᵀ
+        let start = sample_values(m * n, 5);
         for isa in Isa::available() {
             let mut c = start.clone();
             gemm_isa(

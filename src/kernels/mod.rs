@@ -13,6 +13,20 @@ pub mod fused;
 pub mod gemm;
 pub mod lanes;
 
+/// Reproducible values in [-0.5, 0.5) (xorshift32 from `seed`): inputs for
+/// the kernels' tests and benchmarks, the same on every machine.
+pub fn sample_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as f32 / u32::MAX as f32 - 0.5
+        })
+        .collect()
+}
+
 use serde::{Deserialize, Serialize};
 
 /// Which kernel computed (or computes) a prediction or a training run.

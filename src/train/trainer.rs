@@ -468,21 +468,10 @@ fn argmax(v: &[f32]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::sample_values as noise;
     use crate::model::{Head, ModelConfig, Outputs};
     use crate::state::Cell;
     use crate::train::keras_init;
-
-    fn noise(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                s as f32 / u32::MAX as f32 - 0.5
-            })
-            .collect()
-    }
 
     /// Both kernels on one batch: losses, gradients and final states agree.
     fn compare(cell: Cell, units: Vec<usize>, head: Head, outputs: Outputs, seed: u32) {

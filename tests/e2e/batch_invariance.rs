@@ -5,22 +5,14 @@
 
 use proptest::prelude::*;
 use statectl::kernels::Kernel;
+
+fn noise(n: usize, seed: u64) -> Vec<f32> {
+    statectl::kernels::sample_values(n, seed as u32)
+}
 use statectl::model::{predict_with, Head, ModelConfig, Outputs, Prediction, Weights};
 use statectl::state::{Cell, StateValue};
 use statectl::tensors::Tensor;
 use statectl::train::keras_init;
-
-fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect()
-}
 
 fn run(threads: usize, w: &Weights, x: &Tensor, state: &StateValue) -> Prediction {
     let pool = rayon::ThreadPoolBuilder::new()

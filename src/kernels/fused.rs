@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::cells::{self, GruRow, LstmRow};
-use super::gemm::{gemm, MatA, PackedB};
+use super::gemm::{gemm, gemm_bias, MatA, PackedB};
 use crate::model::{Head, ModelConfig, Outputs, Weights};
 use crate::state::Cell;
 
@@ -70,15 +70,6 @@ pub struct Tape {
 /// bias, (bias_hh)`, then `head_w, head_b`.
 pub type Grads = Vec<Vec<f32>>;
 
-/// `rows` copies of `bias`, the start of a bias-plus-product chain.
-fn repeat(bias: &[f32], rows: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(bias.len() * rows);
-    for _ in 0..rows {
-        out.extend_from_slice(bias);
-    }
-    out
-}
-
 /// Column sums in row order.
 fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
     let mut out = vec![0f32; cols];
@@ -136,13 +127,13 @@ impl FusedNet {
         let (units, gates) = (layer.units, layer.gates());
         let rows = steps * batch;
         // The input projection of every step at once: b + x·W_ih chains.
-        let mut z = repeat(&layer.bias, rows);
-        gemm(
+        let mut z = vec![0f32; rows * gates];
+        gemm_bias(
             MatA::rows(x, rows, layer.input),
             &layer.w_ih_t,
+            &layer.bias,
             &mut z,
             gates,
-            true,
         );
         let mut tanh_c = vec![
             0f32;
@@ -199,13 +190,12 @@ impl FusedNet {
                     });
                 }
                 Cell::Gru => {
-                    gh.copy_from_slice(&repeat(layer.bias_hh.as_deref().unwrap_or(&[]), batch));
-                    gemm(
+                    gemm_bias(
                         MatA::rows(h_prev, batch, units),
                         &layer.w_hh_t,
+                        layer.bias_hh.as_deref().unwrap_or(&[]),
                         &mut gh,
                         gates,
-                        true,
                     );
                     if let Some(tape) = tape.as_deref_mut() {
                         for b in 0..batch {
@@ -242,14 +232,14 @@ impl FusedNet {
 
     /// The head over `h` rows `[rows, H_last]`: logits `[rows, out]`.
     fn head(&self, h: &[f32], rows: usize) -> Vec<f32> {
-        let mut logits = repeat(&self.head_b, rows);
+        let mut logits = vec![0f32; rows * self.head_b.len()];
         let last = self.layers.last().map_or(0, |l| l.units);
-        gemm(
+        gemm_bias(
             MatA::rows(h, rows, last),
             &self.head_t,
+            &self.head_b,
             &mut logits,
             self.head_b.len(),
-            true,
         );
         logits
     }

@@ -185,13 +185,31 @@ impl SharedC {
     }
 }
 
+/// Where each chain of a product starts.
+#[derive(Debug, Clone, Copy)]
+enum Start<'a> {
+    Zero,
+    /// C's current value (`C += A·B`).
+    C,
+    /// The same row for every row of C (`C = bias + A·B`).
+    Bias(&'a [f32]),
+}
+
 /// `C = A·B`, or `C += A·B` when `accumulate`, for `c` row-major with row
 /// stride `ldc` (at least `n`).
 pub fn gemm(a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool) {
-    gemm_isa(Isa::best(), a, b, c, ldc, accumulate)
+    let start = if accumulate { Start::C } else { Start::Zero };
+    gemm_isa(Isa::best(), a, b, c, ldc, start)
 }
 
-fn gemm_isa(isa: Isa, a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool) {
+/// `C = bias + A·B` for every row of C: each chain starts at its column's
+/// bias (no copy of the bias into C first).
+pub fn gemm_bias(a: MatA, b: &PackedB, bias: &[f32], c: &mut [f32], ldc: usize) {
+    assert!(bias.len() >= b.n, "the bias is shorter than the width");
+    gemm_isa(Isa::best(), a, b, c, ldc, Start::Bias(bias))
+}
+
+fn gemm_isa(isa: Isa, a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, start: Start) {
     assert_eq!(a.k, b.k, "inner dimensions differ");
     assert!(ldc >= b.n, "row stride below the width");
     if a.m == 0 || b.n == 0 {
@@ -218,7 +236,7 @@ fn gemm_isa(isa: Isa, a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, accumulat
             b.rows_view(k0..k1),
             c,
             ldc,
-            accumulate || k0 > 0,
+            if k0 > 0 { Start::C } else { start },
         );
         k0 = k1;
         if k0 >= a.k {
@@ -228,7 +246,7 @@ fn gemm_isa(isa: Isa, a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, accumulat
 }
 
 /// One pass over C for one block of the inner dimension.
-fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, accumulate: bool) {
+fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, start: Start) {
     let panels = b.n.div_ceil(NR);
     let row_tasks = a.m.div_ceil(ROWS_PER_TASK);
     let out = SharedC(c.as_mut_ptr());
@@ -243,7 +261,7 @@ fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, accumulate: boo
             let (g, rt) = (t % groups, t / groups);
             let rows = rt * ROWS_PER_TASK..((rt + 1) * ROWS_PER_TASK).min(a.m);
             // SAFETY: this task alone writes rows `rows` x these panels.
-            unsafe { block(a, b, out, ldc, accumulate, panel_range(g), rows, isa) };
+            unsafe { block(a, b, out, ldc, start, panel_range(g), rows, isa) };
         };
         let tasks = groups * row_tasks;
         if !parallel || tasks == 1 {
@@ -296,7 +314,7 @@ fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, accumulate: boo
                         b,
                         out,
                         ldc,
-                        accumulate,
+                        start,
                         panel_range(g),
                         first..first + count,
                         isa,
@@ -324,7 +342,7 @@ unsafe fn block(
     b: Panels,
     out: SharedC,
     ldc: usize,
-    accumulate: bool,
+    start: Start,
     panels: std::ops::Range<usize>,
     rows: std::ops::Range<usize>,
     avx: Isa,
@@ -338,13 +356,14 @@ unsafe fn block(
             let r = 12.min(rows.end - i);
             let a_at = &a.data[i * a.row..];
             let c_at = out.0.add(i * ldc + panels.start * NR);
-            avx512_pair_rows(r, a_at, a.row, a.col, a.k, p0, p1, c_at, ldc, accumulate);
+            let from = origin(start, c_at, ldc, panels.start * NR);
+            avx512_pair_rows(r, a_at, a.row, a.col, a.k, p0, p1, c_at, ldc, from);
             i += r;
         }
         return;
     }
     for p in panels {
-        block_panel(a, b, out, ldc, accumulate, p, rows.clone(), avx);
+        block_panel(a, b, out, ldc, start, p, rows.clone(), avx);
     }
 }
 
@@ -358,7 +377,7 @@ unsafe fn block_panel(
     b: Panels,
     out: SharedC,
     ldc: usize,
-    accumulate: bool,
+    start: Start,
     p: usize,
     rows: std::ops::Range<usize>,
     avx: Isa,
@@ -373,7 +392,8 @@ unsafe fn block_panel(
             let r = 12.min(rows.end - i);
             let a_at = &a.data[i * a.row..];
             let c_at = out.0.add(i * ldc + p * NR);
-            avx512_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate);
+            let from = origin(start, c_at, ldc, p * NR);
+            avx512_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, from);
             i += r;
         }
         return;
@@ -385,7 +405,8 @@ unsafe fn block_panel(
             let r = MR.min(rows.end - i);
             let a_at = &a.data[i * a.row..];
             let c_at = out.0.add(i * ldc + p * NR);
-            avx2_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, accumulate);
+            let from = origin(start, c_at, ldc, p * NR);
+            avx2_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, from);
             i += r;
         }
         return;
@@ -395,10 +416,9 @@ unsafe fn block_panel(
         // A partial panel runs on a full-width copy of its rows (zeros
         // beyond the width), then the valid columns go back.
         let mut acc = [[0f32; NR]; MR];
-        if accumulate {
+        if let Some((src, stride)) = origin(start, out.0.add(i * ldc + p * NR), ldc, p * NR) {
             for (rr, acc_row) in acc.iter_mut().enumerate().take(r) {
-                let src = out.0.add((i + rr) * ldc + p * NR);
-                std::ptr::copy_nonoverlapping(src, acc_row.as_mut_ptr(), width);
+                std::ptr::copy_nonoverlapping(src.add(rr * stride), acc_row.as_mut_ptr(), width);
             }
         }
         let a_at = &a.data[i * a.row..];
@@ -408,17 +428,10 @@ unsafe fn block_panel(
         let vector = false;
         if vector {
             #[cfg(target_arch = "x86_64")]
-            avx2_rows(
-                r,
-                a_at,
-                a.row,
-                a.col,
-                a.k,
-                panel,
-                acc.as_mut_ptr().cast(),
-                NR,
-                true,
-            );
+            {
+                let at: *mut f32 = acc.as_mut_ptr().cast();
+                avx2_rows(r, a_at, a.row, a.col, a.k, panel, at, NR, Some((at, NR)));
+            }
         } else {
             tile_portable(r, a_at, a.row, a.col, a.k, panel, &mut acc);
         }
@@ -427,6 +440,22 @@ unsafe fn block_panel(
             std::ptr::copy_nonoverlapping(acc_row.as_ptr(), dst, width);
         }
         i += r;
+    }
+}
+
+/// Where a tile's chains start: `None` at zero, else row r at
+/// `ptr + r * stride` (C itself, or the bias with stride 0).
+type From = Option<(*const f32, usize)>;
+
+/// The start of the tile whose C block begins at `c_at`, columns from `col`.
+///
+/// # Safety
+/// `c_at` must point into C; a bias covers column `col` onwards.
+unsafe fn origin(start: Start, c_at: *mut f32, ldc: usize, col: usize) -> From {
+    match start {
+        Start::Zero => None,
+        Start::C => Some((c_at as *const f32, ldc)),
+        Start::Bias(bias) => Some((bias.as_ptr().add(col), 0)),
     }
 }
 
@@ -451,11 +480,11 @@ macro_rules! rows_dispatch {
 }
 
 rows_dispatch!(avx2_rows, tile_avx_in_place, [1 2 3 4 5 6],
-    (a: &[f32], row: usize, col: usize, k: usize, panel: &[f32], c: *mut f32, ldc: usize, accumulate: bool));
+    (a: &[f32], row: usize, col: usize, k: usize, panel: &[f32], c: *mut f32, ldc: usize, from: From));
 rows_dispatch!(avx512_rows, tile_avx512_in_place, [1 2 3 4 5 6 7 8 9 10 11 12],
-    (a: &[f32], row: usize, col: usize, k: usize, panel: &[f32], c: *mut f32, ldc: usize, accumulate: bool));
+    (a: &[f32], row: usize, col: usize, k: usize, panel: &[f32], c: *mut f32, ldc: usize, from: From));
 rows_dispatch!(avx512_pair_rows, tile_avx512_pair, [1 2 3 4 5 6 7 8 9 10 11 12],
-    (a: &[f32], row: usize, col: usize, k: usize, p0: &[f32], p1: &[f32], c: *mut f32, ldc: usize, accumulate: bool));
+    (a: &[f32], row: usize, col: usize, k: usize, p0: &[f32], p1: &[f32], c: *mut f32, ldc: usize, from: From));
 
 /// The reference chain: `acc[r][j] = fma(a(r, k), b(k, j), acc[r][j])` for
 /// k in order.
@@ -496,17 +525,17 @@ unsafe fn tile_avx512_pair<const R: usize>(
     p1: &[f32],
     c: *mut f32,
     ldc: usize,
-    accumulate: bool,
+    from: From,
 ) {
     use std::arch::x86_64::*;
     debug_assert!(p0.len() >= k * NR && p1.len() >= k * NR);
     debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
     let mut lo = [_mm512_setzero_ps(); R];
     let mut hi = [_mm512_setzero_ps(); R];
-    if accumulate {
+    if let Some((src, stride)) = from {
         for r in 0..R {
-            lo[r] = _mm512_loadu_ps(c.add(r * ldc));
-            hi[r] = _mm512_loadu_ps(c.add(r * ldc + NR));
+            lo[r] = _mm512_loadu_ps(src.add(r * stride));
+            hi[r] = _mm512_loadu_ps(src.add(r * stride + NR));
         }
     }
     let (ap, b0p, b1p) = (a.as_ptr(), p0.as_ptr(), p1.as_ptr());
@@ -541,15 +570,15 @@ unsafe fn tile_avx512_in_place<const R: usize>(
     panel: &[f32],
     c: *mut f32,
     ldc: usize,
-    accumulate: bool,
+    from: From,
 ) {
     use std::arch::x86_64::*;
     debug_assert!(panel.len() >= k * NR);
     debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
     let mut acc = [_mm512_setzero_ps(); R];
-    if accumulate {
+    if let Some((src, stride)) = from {
         for (r, v) in acc.iter_mut().enumerate() {
-            *v = _mm512_loadu_ps(c.add(r * ldc));
+            *v = _mm512_loadu_ps(src.add(r * stride));
         }
     }
     let (ap, bp) = (a.as_ptr(), panel.as_ptr());
@@ -581,17 +610,17 @@ unsafe fn tile_avx_in_place<const R: usize>(
     panel: &[f32],
     c: *mut f32,
     ldc: usize,
-    accumulate: bool,
+    from: From,
 ) {
     use std::arch::x86_64::*;
     debug_assert!(panel.len() >= k * NR);
     debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
     let mut lo = [_mm256_setzero_ps(); R];
     let mut hi = [_mm256_setzero_ps(); R];
-    if accumulate {
+    if let Some((src, stride)) = from {
         for r in 0..R {
-            lo[r] = _mm256_loadu_ps(c.add(r * ldc));
-            hi[r] = _mm256_loadu_ps(c.add(r * ldc + 8));
+            lo[r] = _mm256_loadu_ps(src.add(r * stride));
+            hi[r] = _mm256_loadu_ps(src.add(r * stride + 8));
         }
     }
     let (ap, bp) = (a.as_ptr(), panel.as_ptr());
@@ -633,7 +662,7 @@ mod tests {
             let packed = PackedB::from_rows(&b, k, n);
             for isa in Isa::available() {
                 let mut c = vec![0f32; m * n];
-                gemm_isa(isa, MatA::rows(&a, m, k), &packed, &mut c, n, false);
+                gemm_isa(isa, MatA::rows(&a, m, k), &packed, &mut c, n, Start::Zero);
                 for i in 0..m {
                     // The row alone gives the same bits.
                     let mut alone = vec![0f32; n];
@@ -643,7 +672,7 @@ mod tests {
                         &packed,
                         &mut alone,
                         n,
-                        false,
+                        Start::Zero,
                     );
                     assert_eq!(&c[i * n..(i + 1) * n], &alone[..]);
                     for j in 0..n {
@@ -663,6 +692,37 @@ mod tests {
     }
 
     #[test]
+    fn chains_can_start_at_a_bias() {
+        let (m, k, n) = (13, 9, 37);
+        let (a, b, bias) = (
+            sample_values(m * k, 6),
+            sample_values(k * n, 7),
+            sample_values(n, 8),
+        );
+        let packed = PackedB::from_rows(&b, k, n);
+        for isa in Isa::available() {
+            let mut c = vec![f32::NAN; m * n];
+            gemm_isa(
+                isa,
+                MatA::rows(&a, m, k),
+                &packed,
+                &mut c,
+                n,
+                Start::Bias(&bias),
+            );
+            for i in 0..m {
+                for j in 0..n {
+                    let mut chain = bias[j];
+                    for kk in 0..k {
+                        chain = a[i * k + kk].mul_add(b[kk * n + j], chain);
+                    }
+                    assert_eq!(c[i * n + j].to_bits(), chain.to_bits(), "{isa:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn transposed_views_and_accumulation() {
         let (m, k, n) = (9, 11, 20);
         let at = sample_values(k * m, 3); // [k, m]
@@ -676,7 +736,7 @@ mod tests {
                 &PackedB::transposed(&w, n, k),
                 &mut c,
                 n,
-                true,
+                Start::C,
             );
             for i in 0..m {
                 for j in 0..n {

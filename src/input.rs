@@ -109,6 +109,20 @@ pub fn parse_input(bytes: &[u8], path: &str, features: usize) -> Result<Tensor> 
         Format::Csv => from_rows(parse_csv(bytes, path)?, features, path)?,
         Format::Json => from_json(bytes, features, path)?,
     };
+    check_input(&x, path, features)?;
+    Ok(x)
+}
+
+/// What every prediction input must be, wherever it came from (a file, or
+/// an array handed over in-process): `[batch, steps, features]` with the
+/// model's features, no empty axis, finite values.
+pub fn check_input(x: &Tensor, path: &str, features: usize) -> Result<()> {
+    if x.shape.len() != 3 {
+        bail!(
+            "input '{path}' has shape {}; give [batch, steps, features]",
+            x.shape_text()
+        );
+    }
     if x.shape[2] != features {
         bail!(
             "input '{path}' has {} feature(s) per step but the model takes {features}",
@@ -121,10 +135,11 @@ pub fn parse_input(bytes: &[u8], path: &str, features: usize) -> Result<Tensor> 
             x.shape_text()
         );
     }
+    crate::limits::check_batch(x.shape[0])?;
     if let Some(i) = x.data.iter().position(|v| !v.is_finite()) {
         bail!("input '{path}' holds a non-finite value ({}) at flat index {i}; inputs must be finite numbers", x.data[i]);
     }
-    Ok(x)
+    Ok(())
 }
 
 fn from_safetensors(bytes: &[u8], path: &str) -> Result<Tensor> {

@@ -68,7 +68,7 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<i32> {
     );
     let ok = report.ok();
     let current = platform();
-    ctx.out.emit(
+    ctx.emit(
         json!({
             "ok": ok,
             "events": results,

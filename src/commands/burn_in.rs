@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, args: BurnInArgs) -> Result<i32> {
     if let [one] = results.as_slice() {
         json["state"] = json!(one.state.hex());
     }
-    ctx.out.emit(json, || {
+    ctx.emit(json, || {
         if ctx.out.quiet && results.len() > 1 {
             return format!(
                 "burnt in {} state(s) by {} step(s)",

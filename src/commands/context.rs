@@ -1,6 +1,7 @@
 //! What every command shares: the open store, output settings, and short
 //! ways to the read-only lookups of the operations layer.
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
@@ -59,6 +60,9 @@ impl Output {
 pub struct Context {
     pub store: Store,
     pub out: Output,
+    /// In-process callers (the Python package) take the command's JSON
+    /// value instead of stdout; `None` prints as the CLI does.
+    captured: Option<RefCell<Option<serde_json::Value>>>,
 }
 
 impl Context {
@@ -70,7 +74,41 @@ impl Context {
         } else {
             Store::open_existing(path)?
         };
-        Ok(Context { store, out })
+        Ok(Context {
+            store,
+            out,
+            captured: None,
+        })
+    }
+
+    /// A context over an open store whose commands hand their JSON value
+    /// to [`Context::take_captured`] and print nothing.
+    pub fn capturing(store: Store) -> Context {
+        Context {
+            store,
+            out: Output {
+                json: true,
+                quiet: true,
+                writes: true,
+            },
+            captured: Some(RefCell::new(None)),
+        }
+    }
+
+    /// The command's result: captured when capturing, else printed (JSON
+    /// with `--json`, else the human text).
+    pub fn emit(&self, json: serde_json::Value, human: impl FnOnce() -> String) {
+        match &self.captured {
+            Some(slot) => *slot.borrow_mut() = Some(json),
+            None => self.out.emit(json, human),
+        }
+    }
+
+    /// The JSON value the last command emitted (capturing contexts only).
+    pub fn take_captured(&self) -> Option<serde_json::Value> {
+        self.captured
+            .as_ref()
+            .and_then(|slot| slot.borrow_mut().take())
     }
 
     pub fn model(&self, name: Option<&str>) -> Result<Model> {

@@ -56,7 +56,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<i32> {
         .iter()
         .map(|(name, ok)| json!({"name": name, "passed": ok}))
         .collect();
-    ctx.out.emit(
+    ctx.emit(
         json!({"model": "demo", "weights": model.record.weights.hex(), "losses": report.training.losses, "cases": case_json, "checks": check_json, "passed": passed}),
         || {
             let mut text = String::from("class-0 probability of each row:\n");

@@ -91,7 +91,7 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
     if let Some(o) = &outputs {
         json["outputs"] = serde_json::to_value(o)?;
     }
-    ctx.out.emit(json, || {
+    ctx.emit(json, || {
         let mut text = format!(
             "{} ({}) vs {} ({}): {}, batch {}\n{:<6} {:>12} {:>12} {:>12} {:>10} {:>10}\n",
             args.a,

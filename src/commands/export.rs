@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<i32> {
         json["layout"] = rows[0]["layout"].clone();
         json["batch"] = rows[0]["batch"].clone();
     }
-    ctx.out.emit(json, || {
+    ctx.emit(json, || {
         let list: Vec<String> = states
             .iter()
             .map(|(r, v)| {

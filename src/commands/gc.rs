@@ -13,7 +13,7 @@ pub fn run(ctx: &Context, args: GcArgs) -> Result<i32> {
         None => None,
     };
     let report = crate::ops::gc::run(&ctx.store, cutoff, args.dry_run)?;
-    ctx.out.emit(serde_json::to_value(&report).unwrap_or(json!({})), || {
+    ctx.emit(serde_json::to_value(&report).unwrap_or(json!({})), || {
         let verb = if args.dry_run { "would remove" } else { "removed" };
         let mut text = String::new();
         if args.dry_run {

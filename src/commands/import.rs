@@ -8,7 +8,7 @@ use serde_json::json;
 use super::context::Context;
 use crate::cli::ImportArgs;
 use crate::input::read_file_bounded;
-use crate::ops::import::{self, ImportRequest, PerSlotImport};
+use crate::ops::import::{self, ImportRequest, PerSlotImport, SlotTags};
 use crate::state::slot_file::SlotFile;
 use crate::state::states_from_file;
 use crate::tensors::TensorFile;
@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<i32> {
     .map_err(|e| anyhow!("{source}: {e:#}"))?;
     if let [single] = items.as_slice() {
         let id = single.state;
-        ctx.out.emit(
+        ctx.emit(
             json!({"state": id.hex(), "layout": single.value.layout.to_string(), "batch": single.value.batch(), "tag": single.tag}),
             || {
                 let tag = single.tag.as_ref().map(|t| format!(", tagged '{t}'")).unwrap_or_default();
@@ -54,14 +54,13 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<i32> {
         } else {
             Vec::new()
         };
-        ctx.out
-            .emit(json!({"states": rows, "count": items.len()}), || {
-                format!(
-                    "imported {} states from {}",
-                    items.len(),
-                    args.file.display()
-                )
-            });
+        ctx.emit(json!({"states": rows, "count": items.len()}), || {
+            format!(
+                "imported {} states from {}",
+                items.len(),
+                args.file.display()
+            )
+        });
     }
     Ok(0)
 }
@@ -80,7 +79,11 @@ fn per_slot(ctx: &Context, args: ImportArgs, source: &str) -> Result<i32> {
         PerSlotImport {
             file_name: &file_name,
             file,
-            tag_prefix: args.tag_prefix.clone(),
+            tags: args
+                .tag_prefix
+                .clone()
+                .map(SlotTags::Prefix)
+                .unwrap_or_default(),
             force: args.force,
             allow_nonfinite: args.allow_nonfinite,
         },
@@ -98,7 +101,7 @@ fn per_slot(ctx: &Context, args: ImportArgs, source: &str) -> Result<i32> {
     } else {
         Vec::new()
     };
-    ctx.out.emit(
+    ctx.emit(
         json!({"states": rows, "count": report.states.len(), "event": report.event}),
         || {
             format!(

@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
         None => None,
     };
     let rows: Vec<serde_json::Value> = events.iter().map(event_json).collect();
-    ctx.out.emit(
+    ctx.emit(
         json!({
             "model": model.as_ref().map(|m| m.record.name.clone()),
             "stream": model.as_ref().map(|_| args.stream.stream.clone()),

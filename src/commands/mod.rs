@@ -42,15 +42,20 @@ pub const EXIT_DIFFERENT: i32 = 3;
 
 /// The store folder: `--store`, else `$STATECTL_STORE`, else `./.statectl`.
 pub fn store_path(cli: &Cli) -> PathBuf {
-    cli.store
-        .clone()
+    resolve_store_path(cli.store.clone())
+}
+
+/// The store folder: the one given, else `$STATECTL_STORE`, else
+/// `./.statectl` (the CLI and the Python package resolve alike).
+pub fn resolve_store_path(given: Option<PathBuf>) -> PathBuf {
+    given
         .or_else(|| std::env::var_os("STATECTL_STORE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(".statectl"))
 }
 
 /// A stable name for the kind of an error, for `--json` error objects:
 /// not_found, ambiguous, corrupt, store_too_new, no_store, stream_moved,
-/// conflict, io, database, or error.
+/// layout_mismatch, conflict, io, database, or error.
 pub fn error_kind(err: &anyhow::Error) -> &'static str {
     use crate::store::StoreError;
     for cause in err.chain() {
@@ -66,6 +71,12 @@ pub fn error_kind(err: &anyhow::Error) -> &'static str {
                 StoreError::Sqlite(_) if e.is_corrupt() => "corrupt",
                 StoreError::Sqlite(_) => "database",
             };
+        }
+        if cause
+            .downcast_ref::<crate::ops::models::LayoutMismatch>()
+            .is_some()
+        {
+            return "layout_mismatch";
         }
         if cause
             .downcast_ref::<crate::ops::streams::StreamMoved>()
@@ -119,29 +130,35 @@ pub fn run(cli: Cli) -> Result<i32> {
         Err(e) if matches!(cli.command, Command::Verify) => return verify::unopenable(out, e),
         Err(e) => return Err(e),
     };
-    match cli.command {
+    dispatch(&ctx, cli.command)
+}
+
+/// Runs a command on an open store; returns the exit code. `init`,
+/// `completions` and `man` need no store and are refused here.
+pub fn dispatch(ctx: &Context, command: Command) -> Result<i32> {
+    match command {
         Command::Init(_) | Command::Completions(_) | Command::Man => {
-            unreachable!("handled above")
+            anyhow::bail!("init, completions and man do not run on an open store")
         }
-        Command::Demo(args) => demo::run(&ctx, args),
-        Command::Train(args) => train::run(&ctx, args),
-        Command::Model(cmd) => model::run(&ctx, cmd),
-        Command::Predict(args) => predict::run(&ctx, args),
-        Command::Snapshot(args) => snapshot::run(&ctx, args),
-        Command::Restore(args) => restore::run(&ctx, args),
-        Command::Reset(args) => reset::run(&ctx, args),
-        Command::Log(args) => log::run(&ctx, args),
-        Command::Show(args) => show::run(&ctx, args),
-        Command::Diff(args) => diff::run(&ctx, args),
-        Command::Export(args) => export::run(&ctx, args),
-        Command::Import(args) => import::run(&ctx, args),
-        Command::Audit(args) => audit::run(&ctx, args),
-        Command::Verify => verify::run(&ctx),
-        Command::BurnIn(args) => burn_in::run(&ctx, args),
-        Command::Tag(cmd) => tag::run(&ctx, cmd),
-        Command::Gc(args) => gc::run(&ctx, args),
-        Command::Stack(args) => stack::run(&ctx, args),
-        Command::Split(args) => split::run(&ctx, args),
-        Command::Plot(cmd) => plot::run(&ctx, cmd),
+        Command::Demo(args) => demo::run(ctx, args),
+        Command::Train(args) => train::run(ctx, args),
+        Command::Model(cmd) => model::run(ctx, cmd),
+        Command::Predict(args) => predict::run(ctx, args),
+        Command::Snapshot(args) => snapshot::run(ctx, args),
+        Command::Restore(args) => restore::run(ctx, args),
+        Command::Reset(args) => reset::run(ctx, args),
+        Command::Log(args) => log::run(ctx, args),
+        Command::Show(args) => show::run(ctx, args),
+        Command::Diff(args) => diff::run(ctx, args),
+        Command::Export(args) => export::run(ctx, args),
+        Command::Import(args) => import::run(ctx, args),
+        Command::Audit(args) => audit::run(ctx, args),
+        Command::Verify => verify::run(ctx),
+        Command::BurnIn(args) => burn_in::run(ctx, args),
+        Command::Tag(cmd) => tag::run(ctx, cmd),
+        Command::Gc(args) => gc::run(ctx, args),
+        Command::Stack(args) => stack::run(ctx, args),
+        Command::Split(args) => split::run(ctx, args),
+        Command::Plot(cmd) => plot::run(ctx, cmd),
     }
 }

@@ -80,7 +80,7 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
         WeightsLayout::Keras => "keras",
     };
     let layout = model.config.layout().to_string();
-    ctx.out.emit(
+    ctx.emit(
         json!({"model": name, "weights": model.record.weights.hex(), "layout": layout, "config": model.config, "naming": naming, "converted_f64": file.converted_f64}),
         || {
             format!(
@@ -121,7 +121,7 @@ fn list(ctx: &Context) -> Result<i32> {
             json!({"model": m.name, "weights": m.weights.hex(), "config": config, "created_at": m.created_at})
         })
         .collect();
-    ctx.out.emit(json!({ "models": rows }), || {
+    ctx.emit(json!({ "models": rows }), || {
         let mut text = format!(
             "{:<20} {:<14} {:<16} {:<8} {:<9} {}\n",
             "MODEL", "WEIGHTS", "LAYOUT", "HEAD", "ORIGIN", "CREATED (UTC)"
@@ -162,7 +162,7 @@ fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
         .iter()
         .map(|s| json!({"stream": s.name, "state": s.state.hex()}))
         .collect();
-    ctx.out.emit(
+    ctx.emit(
         json!({
             "model": model.record.name,
             "weights": model.record.weights.hex(),
@@ -233,7 +233,7 @@ fn export(ctx: &Context, args: ModelExportArgs) -> Result<i32> {
         WeightsLayout::Torch => "torch",
         WeightsLayout::Keras => "keras",
     };
-    ctx.out.emit(
+    ctx.emit(
         json!({"model": model.record.name, "weights": model.record.weights.hex(), "file": args.output.display().to_string(), "naming": naming}),
         || format!("wrote model '{}' ({naming} names) to {}", model.record.name, args.output.display()),
     );

@@ -95,10 +95,9 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
             (output, format!("staleness of {} against {a}", b.join(", ")))
         }
     };
-    ctx.out
-        .emit(json!({"file": output.display().to_string()}), || {
-            format!("wrote {what} to {}", output.display())
-        });
+    ctx.emit(json!({"file": output.display().to_string()}), || {
+        format!("wrote {what} to {}", output.display())
+    });
     Ok(0)
 }
 

@@ -102,7 +102,7 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
             ""
         }
     ));
-    ctx.out.emit(json, || {
+    ctx.emit(json, || {
         render(&pred.outputs, &pred.shape, model.config.head)
     });
     Ok(0)

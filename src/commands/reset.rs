@@ -18,7 +18,7 @@ pub fn run(ctx: &Context, args: ResetArgs) -> Result<i32> {
         };
         streams::reset_to_zeros(store, &model, stream, batch, None)
     })?;
-    ctx.out.emit(
+    ctx.emit(
         json!({"model": model.record.name, "stream": stream, "state": state.hex()}),
         || {
             format!(

@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: RestoreArgs) -> Result<i32> {
         let state = streams::restore_to(store, &model, stream, &source, picks.as_deref())?;
         Ok((source.id, state))
     })?;
-    ctx.out.emit(
+    ctx.emit(
         json!({"model": model.record.name, "stream": stream, "source": source.hex(), "state": state.hex()}),
         || {
             if state == source {

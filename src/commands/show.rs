@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
     if args.values {
         json["values"] = serde_json::Value::Object(values.clone());
     }
-    ctx.out.emit(json, || {
+    ctx.emit(json, || {
         let mut text = format!(
             "state   {}\nlayout  {}\nbatch   {}\ntags    {}\n",
             id.hex(),

@@ -23,9 +23,8 @@ pub fn run(ctx: &Context, args: SnapshotArgs) -> Result<i32> {
             force: args.force,
         },
     )?;
-    ctx.out
-        .emit(json!({"tag": args.tag, "state": state.hex()}), || {
-            format!("tag '{}' -> state {}", args.tag, state.short())
-        });
+    ctx.emit(json!({"tag": args.tag, "state": state.hex()}), || {
+        format!("tag '{}' -> state {}", args.tag, state.short())
+    });
     Ok(0)
 }

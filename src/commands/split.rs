@@ -26,29 +26,28 @@ pub fn run(ctx: &Context, args: SplitArgs) -> Result<i32> {
         .iter()
         .map(|s| json!({"slot": s.slot, "state": s.state.hex(), "tag": s.tag}))
         .collect();
-    ctx.out
-        .emit(json!({"source": source.hex(), "states": rows}), || {
-            if ctx.out.quiet || states.len() > 8 {
-                let last = states.last().map(|s| s.tag.as_str()).unwrap_or("");
-                return format!(
-                    "split {} into {} one-slot state(s): {} .. {last}",
+    ctx.emit(json!({"source": source.hex(), "states": rows}), || {
+        if ctx.out.quiet || states.len() > 8 {
+            let last = states.last().map(|s| s.tag.as_str()).unwrap_or("");
+            return format!(
+                "split {} into {} one-slot state(s): {} .. {last}",
+                source.short(),
+                states.len(),
+                states.first().map(|s| s.tag.as_str()).unwrap_or("")
+            );
+        }
+        states
+            .iter()
+            .map(|s| {
+                format!(
+                    "slot {} of {} -> {} ({})\n",
+                    s.slot,
                     source.short(),
-                    states.len(),
-                    states.first().map(|s| s.tag.as_str()).unwrap_or("")
-                );
-            }
-            states
-                .iter()
-                .map(|s| {
-                    format!(
-                        "slot {} of {} -> {} ({})\n",
-                        s.slot,
-                        source.short(),
-                        s.state.short(),
-                        s.tag
-                    )
-                })
-                .collect()
-        });
+                    s.state.short(),
+                    s.tag
+                )
+            })
+            .collect()
+    });
     Ok(0)
 }

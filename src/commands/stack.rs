@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: StackArgs) -> Result<i32> {
         .iter()
         .map(|(r, id, batch)| json!({"ref": r, "state": id.hex(), "batch": batch}))
         .collect();
-    ctx.out.emit(
+    ctx.emit(
         json!({"state": stacked.state.hex(), "layout": stacked.layout, "batch": stacked.batch, "tag": args.tag, "sources": sources}),
         || {
             let tag = args.tag.as_ref().map(|t| format!(", tagged '{t}'")).unwrap_or_default();

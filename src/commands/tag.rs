@@ -15,7 +15,7 @@ pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
                 .iter()
                 .map(|t| json!({"tag": t.name, "state": t.state.hex(), "updated_at": t.updated_at}))
                 .collect();
-            ctx.out.emit(json!({ "tags": rows }), || {
+            ctx.emit(json!({ "tags": rows }), || {
                 if tags.is_empty() {
                     return "no tags yet; `statectl snapshot --tag NAME` names the current state"
                         .into();
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
         }
         TagCommand::Delete { name } => {
             let state = crate::ops::tags::delete(&ctx.store, &name)?;
-            ctx.out.emit(
+            ctx.emit(
                 json!({"tag": name, "state": state.hex(), "deleted": true}),
                 || format!("deleted tag '{name}' (was {})", state.short()),
             );

@@ -155,7 +155,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
     let report = super::progress::run_training(ctx.out.quiet, &plan)?;
     let model = crate::ops::train::record(&ctx.store, &name, false, &plan, &report)?;
     let final_state = Some(report.final_state.id().hex());
-    ctx.out.emit(
+    ctx.emit(
         json!({
             "model": name,
             "weights": model.record.weights.hex(),

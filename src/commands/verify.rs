@@ -13,7 +13,7 @@ pub fn run(ctx: &Context) -> Result<i32> {
         Err(e) => return unopenable(ctx.out, e.into()),
     };
     let ok = report.problems.is_empty();
-    ctx.out.emit(json!({"ok": ok, "report": report}), || {
+    ctx.emit(json!({"ok": ok, "report": report}), || {
         let mut text = format!(
             "checked {} slot(s), {} state(s), {} object(s), {} weights file(s), {} tag(s), {} stream(s), {} event(s)\n",
             report.slots, report.states, report.objects, report.weights_files, report.tags, report.streams, report.events

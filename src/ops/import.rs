@@ -142,12 +142,80 @@ pub fn run(store: &Store, req: ImportRequest) -> Result<Vec<ImportedState>> {
     Ok(imported)
 }
 
-/// `import --per-slot` of a file read a band of slots at a time.
-pub struct PerSlotImport<'a> {
-    /// Where the file came from, for the journal.
+/// Where a per-slot import reads its slots: a file read a band at a time
+/// (`import --per-slot`), or a state already in memory (the Python
+/// package's `put_states`).
+pub trait SlotSource {
+    fn layout(&self) -> &Layout;
+    /// How many slots.
+    fn batch(&self) -> usize;
+    /// Slots `range`, encoded (little-endian f32 in layout order), one
+    /// after another, into `out`.
+    fn read(&mut self, range: std::ops::Range<usize>, out: &mut Vec<u8>) -> Result<(), String>;
+    /// The state id the source says it holds (a file's metadata), if any.
+    fn stated_state(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl SlotSource for SlotFile {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn batch(&self) -> usize {
+        self.batch
+    }
+    fn read(&mut self, range: std::ops::Range<usize>, out: &mut Vec<u8>) -> Result<(), String> {
+        SlotFile::read(self, range, out)
+    }
+    fn stated_state(&self) -> Option<&str> {
+        self.stated_state.as_deref()
+    }
+}
+
+impl SlotSource for StateValue {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn batch(&self) -> usize {
+        StateValue::batch(self)
+    }
+    fn read(&mut self, range: std::ops::Range<usize>, out: &mut Vec<u8>) -> Result<(), String> {
+        out.clear();
+        for slot in &self.slots[range] {
+            out.extend(slot.iter().flat_map(|v| v.to_le_bytes()));
+        }
+        Ok(())
+    }
+}
+
+/// How the states of a per-slot import are tagged.
+#[derive(Debug, Clone, Default)]
+pub enum SlotTags {
+    #[default]
+    None,
+    /// Slot i is tagged prefix + i.
+    Prefix(String),
+    /// Slot i is tagged with the i-th name (one per slot).
+    Names(Vec<String>),
+}
+
+impl SlotTags {
+    fn of(&self, slot: usize) -> Option<String> {
+        match self {
+            SlotTags::None => None,
+            SlotTags::Prefix(p) => Some(format!("{p}{slot}")),
+            SlotTags::Names(names) => names.get(slot).cloned(),
+        }
+    }
+}
+
+/// A per-slot import: every slot of the source becomes a one-slot state.
+pub struct PerSlotImport<'a, S: SlotSource> {
+    /// Where the slots came from, for the journal.
     pub file_name: &'a str,
-    pub file: SlotFile,
-    pub tag_prefix: Option<String>,
+    pub file: S,
+    pub tags: SlotTags,
     pub force: bool,
     pub allow_nonfinite: bool,
 }
@@ -171,19 +239,37 @@ const LARGE_SLOT_BYTES: usize = 1024;
 /// Stores every slot of the file as a one-slot state (tagged prefix + i),
 /// all in one transaction under one journal entry, or nothing: a bad slot,
 /// a tag collision or a failed write rolls the whole import back.
-pub fn run_per_slot(store: &Store, mut req: PerSlotImport) -> Result<PerSlotReport> {
-    let layout = req.file.layout.clone();
+pub fn run_per_slot<S: SlotSource>(
+    store: &Store,
+    mut req: PerSlotImport<S>,
+) -> Result<PerSlotReport> {
+    let layout = req.file.layout().clone();
     let layout_text = layout.to_string();
-    let (n, per_slot) = (req.file.batch, req.file.slot_bytes());
+    let (n, per_slot) = (req.file.batch(), layout.slot_len() * 4);
+    if let SlotTags::Names(names) = &req.tags {
+        if names.len() != n {
+            bail!(
+                "{} tag name(s) for {n} slot(s); give one name per slot",
+                names.len()
+            );
+        }
+    }
     // Slots this large are cheaper to read twice from the file than to
     // carry through the staging table and its sort.
     let large = per_slot >= LARGE_SLOT_BYTES;
-    let prefix = req.tag_prefix.clone();
+    let prefix = match &req.tags {
+        SlotTags::Prefix(p) => Some(p.clone()),
+        _ => None,
+    };
     let (states, event) = store.write(|store| -> Result<(Vec<StateId>, i64)> {
         store.bulk_cache(64)?;
+        let mut detail = json!({"file": req.file_name, "per_slot": true, "count": n, "layout": layout_text, "tag_prefix": prefix});
+        if matches!(req.tags, SlotTags::Names(_)) {
+            detail["tags"] = json!("one per slot");
+        }
         let event = store.append_event(&NewEvent {
             kind: "import",
-            detail: json!({"file": req.file_name, "per_slot": true, "count": n, "layout": layout_text, "tag_prefix": prefix}),
+            detail,
             ..Default::default()
         })?;
         let mut states = Vec::with_capacity(n);
@@ -204,7 +290,7 @@ pub fn run_per_slot(store: &Store, mut req: PerSlotImport) -> Result<PerSlotRepo
                 }
                 let slot = slot_id(&layout_text, bytes);
                 let state = state_id(&layout_text, &[slot]);
-                let tag = prefix.as_ref().map(|p| format!("{p}{i}"));
+                let tag = req.tags.of(i);
                 if let Some(tag) = &tag {
                     tags::check_tag_name(tag)?;
                 }
@@ -244,7 +330,7 @@ pub fn run_per_slot(store: &Store, mut req: PerSlotImport) -> Result<PerSlotRepo
             }
         }
         store.stage_commit(&layout_text, event, large)?;
-        if let Some(stated) = &req.file.stated_state {
+        if let Some(stated) = req.file.stated_state() {
             let id = state_id(&layout_text, &slots);
             if !stated.eq_ignore_ascii_case(&id.hex()) {
                 bail!("the file says it holds state {stated} but its values hash to {}; the file was changed after export", id.hex());
@@ -255,7 +341,7 @@ pub fn run_per_slot(store: &Store, mut req: PerSlotImport) -> Result<PerSlotRepo
     Ok(PerSlotReport {
         layout,
         states,
-        tag_prefix: req.tag_prefix,
+        tag_prefix: prefix,
         event,
     })
 }

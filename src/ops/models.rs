@@ -37,15 +37,21 @@ impl Model {
     pub fn check_layout(&self, state: &StateValue, label: &str) -> Result<()> {
         let want = self.config.layout();
         if state.layout != want {
-            bail!(
+            return Err(LayoutMismatch(format!(
                 "state {label} has layout {} but model '{}' needs {want}; pick a state made for this model",
-                state.layout,
-                self.record.name,
-            );
+                state.layout, self.record.name,
+            ))
+            .into());
         }
         Ok(())
     }
 }
+
+/// Tensors or a state that do not have the layout they must have (a
+/// model's, or any state's: `l{k}.h`, `l{k}.c` of `[batch, units]`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LayoutMismatch(pub String);
 
 /// The named model, or the newest one.
 pub fn find(store: &Store, name: Option<&str>) -> Result<Model> {

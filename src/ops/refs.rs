@@ -95,8 +95,17 @@ pub fn resolve_id(
         let value = StateValue::zeros(&model.config.layout(), batch);
         return Ok((value.id(), Some(value)));
     }
-    if let Some(tag) = store.tag(text)? {
-        return Ok((tag.state, None));
+    // Tags never look like id prefixes (all hex digits), so an id skips
+    // the tag lookup, and a whole id is one keyed lookup.
+    let hex = text.len() >= 4 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex {
+        if let Some(tag) = store.tag(text)? {
+            return Ok((tag.state, None));
+        }
+    } else if let Some(id) = StateId::from_hex(text) {
+        if store.has_state(&id)? {
+            return Ok((id, None));
+        }
     }
     let found = store.states_with_prefix(&text.to_ascii_lowercase(), 11)?;
     match found.as_slice() {

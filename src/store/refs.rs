@@ -35,8 +35,8 @@ impl Store {
     pub fn tag(&self, name: &str) -> Result<Option<TagRecord>> {
         Ok(self
             .conn
+            .prepare_cached("SELECT state, updated_at FROM tags WHERE name = ?1")?
             .query_row(
-                "SELECT state, updated_at FROM tags WHERE name = ?1",
                 [name],
                 |r| {
                     Ok(TagRecord {

@@ -1,0 +1,122 @@
+//! The exception hierarchy: one class per kind of failure the CLI reports
+//! (`--json` error kinds), all under `StatectlError`, each carrying the
+//! CLI's message.
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+create_exception!(
+    statectl,
+    StatectlError,
+    PyException,
+    "Any statectl failure; the message says what was wrong and how to fix it."
+);
+create_exception!(
+    statectl,
+    NotFoundError,
+    StatectlError,
+    "A ref, tag, model or event that does not exist."
+);
+create_exception!(
+    statectl,
+    AmbiguousError,
+    StatectlError,
+    "An id prefix that matches several states."
+);
+create_exception!(
+    statectl,
+    LayoutMismatchError,
+    StatectlError,
+    "Tensors or a state whose layout is not the one needed."
+);
+create_exception!(
+    statectl,
+    StoreTooNewError,
+    StatectlError,
+    "A store written by a newer statectl (left untouched)."
+);
+create_exception!(
+    statectl,
+    NoStoreError,
+    StatectlError,
+    "No store where one was expected."
+);
+create_exception!(
+    statectl,
+    CorruptError,
+    StatectlError,
+    "Stored bytes that no longer hash to their id, or a damaged database."
+);
+create_exception!(
+    statectl,
+    StreamMovedError,
+    StatectlError,
+    "Another writer moved the stream while this call computed."
+);
+create_exception!(
+    statectl,
+    ConflictError,
+    StatectlError,
+    "A name already in use (a tag, a model)."
+);
+create_exception!(
+    statectl,
+    StoreIOError,
+    StatectlError,
+    "The store's files or database could not be read or written."
+);
+create_exception!(
+    statectl,
+    ClosedStoreError,
+    StatectlError,
+    "A call on a store after close()."
+);
+
+/// Why a call failed.
+pub enum Failure {
+    /// The store was closed (its path).
+    Closed(String),
+    Op(anyhow::Error),
+}
+
+impl Failure {
+    pub fn into_py(self) -> PyErr {
+        match self {
+            Failure::Closed(path) => ClosedStoreError::new_err(format!(
+                "the store at '{path}' is closed; open it again with statectl.Store(...)"
+            )),
+            Failure::Op(err) => {
+                let message = format!("{err:#}");
+                match statectl::commands::error_kind(&err) {
+                    "not_found" => NotFoundError::new_err(message),
+                    "ambiguous" => AmbiguousError::new_err(message),
+                    "layout_mismatch" => LayoutMismatchError::new_err(message),
+                    "store_too_new" => StoreTooNewError::new_err(message),
+                    "no_store" => NoStoreError::new_err(message),
+                    "corrupt" => CorruptError::new_err(message),
+                    "stream_moved" => StreamMovedError::new_err(message),
+                    "conflict" => ConflictError::new_err(message),
+                    "io" | "database" => StoreIOError::new_err(message),
+                    _ => StatectlError::new_err(message),
+                }
+            }
+        }
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("StatectlError", py.get_type::<StatectlError>())?;
+    m.add("NotFoundError", py.get_type::<NotFoundError>())?;
+    m.add("AmbiguousError", py.get_type::<AmbiguousError>())?;
+    m.add("LayoutMismatchError", py.get_type::<LayoutMismatchError>())?;
+    m.add("StoreTooNewError", py.get_type::<StoreTooNewError>())?;
+    m.add("NoStoreError", py.get_type::<NoStoreError>())?;
+    m.add("CorruptError", py.get_type::<CorruptError>())?;
+    m.add("StreamMovedError", py.get_type::<StreamMovedError>())?;
+    m.add("ConflictError", py.get_type::<ConflictError>())?;
+    m.add("StoreIOError", py.get_type::<StoreIOError>())?;
+    m.add("ClosedStoreError", py.get_type::<ClosedStoreError>())?;
+    Ok(())
+}

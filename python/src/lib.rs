@@ -1,0 +1,393 @@
+//! `statectl._native`: the store and operations of the CLI, in-process.
+//!
+//! One `Store` holds one open store (one SQLite connection) behind a mutex,
+//! so Python threads may share it; every call releases the GIL while it
+//! works. Arrays cross as buffers (numpy float32, C order): read once into
+//! the tensors the operations take, and handed back as `bytearray`s that
+//! numpy wraps without another copy. Reports (log, show, diff, audit, ...)
+//! run the CLI's own command code and come back as its `--json` value, so
+//! the two front ends cannot drift apart.
+
+mod errors;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use clap::Parser;
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict};
+
+use statectl::cli::Cli;
+use statectl::commands::{self, Context};
+use statectl::kernels::Kernel;
+use statectl::model::Head;
+use statectl::ops::import::{self, ImportRequest, PerSlotImport, SlotTags};
+use statectl::ops::models::LayoutMismatch;
+use statectl::ops::predict::{self, PredictRequest};
+use statectl::ops::tags::TagRequest;
+use statectl::state::{states_from_file, FileStates, StateValue};
+use statectl::store::Store as SqlStore;
+use statectl::tensors::{Tensor, TensorFile};
+
+use errors::{Failure, StatectlError};
+
+/// Named float32 arrays, as Python hands them over.
+type Arrays = Vec<(String, PyBuffer<f32>)>;
+
+/// A tensor handed back: name, shape, and its float32 bytes.
+type OutTensor = (String, Vec<usize>, Py<PyByteArray>);
+
+/// Copies the arrays into a tensor file (the form the operations read
+/// state and weight files in). The one copy lets the GIL go while the
+/// operation runs, whatever Python does to the arrays meanwhile.
+fn tensor_file(py: Python<'_>, arrays: &Arrays) -> PyResult<TensorFile> {
+    let mut file = TensorFile::default();
+    for (name, buffer) in arrays {
+        if !buffer.is_c_contiguous() {
+            return Err(StatectlError::new_err(format!(
+                "array '{name}' is not contiguous; pass numpy.ascontiguousarray(...) of it"
+            )));
+        }
+        file.insert(
+            name,
+            Tensor::new(buffer.shape().to_vec(), buffer.to_vec(py)?),
+        );
+    }
+    Ok(file)
+}
+
+/// The one unnamed state the arrays hold (`l0.h`, `l0.c`, ...).
+fn state_of(file: &TensorFile) -> anyhow::Result<StateValue> {
+    match states_from_file(file).map_err(|e| LayoutMismatch(format!("the arrays: {e}")))? {
+        FileStates::Single(value) => Ok(value),
+        FileStates::Named(_) => Err(LayoutMismatch(
+            "the arrays are named like several states (<name>.l0.h); pass one state: l0.h, l0.c, ...".into(),
+        )
+        .into()),
+    }
+}
+
+/// The state the arrays hold, checked against the named model's layout
+/// when one is named (a GRU state is `l0.h` alone, so without a model a
+/// missing `l0.c` cannot be told from a GRU state).
+fn state_for(ctx: &Context, file: &TensorFile, model: Option<&str>) -> anyhow::Result<StateValue> {
+    let value = state_of(file)?;
+    if let Some(name) = model {
+        ctx.model(Some(name))?
+            .check_layout(&value, "in the arrays")?;
+    }
+    Ok(value)
+}
+
+/// Float32 values as a `bytearray`, written in place (one copy).
+fn bytearray_of(py: Python<'_>, parts: &[&[f32]]) -> PyResult<Py<PyByteArray>> {
+    let len: usize = parts.iter().map(|p| p.len() * 4).sum();
+    let array = PyByteArray::new_with(py, len, |bytes| {
+        let mut at = 0;
+        for part in parts {
+            for v in *part {
+                bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                at += 4;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(array.unbind())
+}
+
+/// A state as tensors `l{k}.{h,c}` of `[batch, units]`.
+fn state_tensors(py: Python<'_>, value: &StateValue) -> PyResult<Vec<OutTensor>> {
+    let layout = &value.layout;
+    let mut out = Vec::new();
+    for (layer, units) in layout.units.iter().enumerate() {
+        for (k, name) in layout.cell.tensors().iter().enumerate() {
+            let (start, len) = layout.span(layer, k);
+            let rows: Vec<&[f32]> = value.slots.iter().map(|s| &s[start..start + len]).collect();
+            out.push((
+                format!("l{layer}.{name}"),
+                vec![value.batch(), *units],
+                bytearray_of(py, &rows)?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// An open statectl store.
+#[pyclass(module = "statectl._native", name = "Store", frozen)]
+struct Store {
+    /// `None` once closed.
+    inner: Mutex<Option<Context>>,
+    #[pyo3(get)]
+    path: PathBuf,
+}
+
+impl Store {
+    /// Runs `work` on the open store with the GIL released.
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(&Context) -> anyhow::Result<T> + Send,
+    ) -> PyResult<T> {
+        py.allow_threads(|| {
+            let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.as_ref() {
+                None => Err(Failure::Closed(self.path.display().to_string())),
+                Some(ctx) => work(ctx).map_err(Failure::Op),
+            }
+        })
+        .map_err(Failure::into_py)
+    }
+}
+
+#[pymethods]
+impl Store {
+    /// Opens the store at `path` (else `$STATECTL_STORE`, else
+    /// `./.statectl`, as the CLI resolves it). Without `create`, a folder
+    /// holding no store is refused rather than made.
+    #[new]
+    #[pyo3(signature = (path=None, create=false))]
+    fn new(py: Python<'_>, path: Option<PathBuf>, create: bool) -> PyResult<Store> {
+        let path = commands::resolve_store_path(path);
+        let store = py
+            .allow_threads(|| {
+                if create {
+                    SqlStore::open(&path)
+                } else {
+                    SqlStore::open_existing(&path)
+                }
+            })
+            .map_err(|e| Failure::Op(e.into()).into_py())?;
+        // A long-lived process making many small reads: map the database
+        // so a read is a memory access, not a pread copying a page.
+        store
+            .map_for_reads()
+            .map_err(|e| Failure::Op(e.into()).into_py())?;
+        Ok(Store {
+            inner: Mutex::new(Some(Context::capturing(store))),
+            path,
+        })
+    }
+
+    /// Closes the store; later calls raise `ClosedStoreError`.
+    fn close(&self, py: Python<'_>) {
+        py.allow_threads(|| {
+            self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        });
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
+    /// Stores one state; returns its id (hex).
+    #[pyo3(signature = (tensors, tag=None, force=false, allow_nonfinite=false, model=None))]
+    fn put_state(
+        &self,
+        py: Python<'_>,
+        tensors: Arrays,
+        tag: Option<String>,
+        force: bool,
+        allow_nonfinite: bool,
+        model: Option<String>,
+    ) -> PyResult<String> {
+        let file = tensor_file(py, &tensors)?;
+        self.with(py, |ctx| {
+            let value = state_for(ctx, &file, model.as_deref())?;
+            let stored = import::run(
+                &ctx.store,
+                ImportRequest {
+                    file_name: "(python)",
+                    states: FileStates::Single(value),
+                    per_slot: false,
+                    tag,
+                    tag_prefix: None,
+                    force,
+                    allow_nonfinite,
+                },
+            )?;
+            Ok(stored[0].state.hex())
+        })
+    }
+
+    /// Stores every slot of a batch as a one-slot state, in one
+    /// transaction under one journal entry; returns the ids in slot order.
+    #[pyo3(signature = (tensors, tags=None, tag_prefix=None, force=false, allow_nonfinite=false, model=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn put_states(
+        &self,
+        py: Python<'_>,
+        tensors: Arrays,
+        tags: Option<Vec<String>>,
+        tag_prefix: Option<String>,
+        force: bool,
+        allow_nonfinite: bool,
+        model: Option<String>,
+    ) -> PyResult<Vec<String>> {
+        let file = tensor_file(py, &tensors)?;
+        let tags =
+            match (tags, tag_prefix) {
+                (Some(_), Some(_)) => return Err(StatectlError::new_err(
+                    "pass tags (one name per slot) or tag_prefix (prefix + slot number), not both",
+                )),
+                (Some(names), None) => SlotTags::Names(names),
+                (None, Some(prefix)) => SlotTags::Prefix(prefix),
+                (None, None) => SlotTags::None,
+            };
+        self.with(py, |ctx| {
+            let value = state_for(ctx, &file, model.as_deref())?;
+            let report = import::run_per_slot(
+                &ctx.store,
+                PerSlotImport {
+                    file_name: "(python)",
+                    file: value,
+                    tags,
+                    force,
+                    allow_nonfinite,
+                },
+            )?;
+            Ok(report.states.iter().map(|id| id.hex()).collect())
+        })
+    }
+
+    /// A stored state's tensors: `[(name, shape, bytes)]`.
+    #[pyo3(signature = (reference, model=None, stream="main".to_string()))]
+    fn get_state(
+        &self,
+        py: Python<'_>,
+        reference: String,
+        model: Option<String>,
+        stream: String,
+    ) -> PyResult<(String, Vec<OutTensor>)> {
+        let resolved = self.with(py, |ctx| {
+            let model = ctx.optional_model(model.as_deref())?;
+            ctx.resolve(&reference, model.as_ref(), &stream, None)
+        })?;
+        Ok((resolved.id.hex(), state_tensors(py, &resolved.value)?))
+    }
+
+    /// Runs and records one prediction, exactly as `statectl predict`.
+    #[pyo3(signature = (x, model=None, stream="main".to_string(), from_=None, advance=true, tag=None, force=false, retry=false, kernel="fused"))]
+    #[allow(clippy::too_many_arguments)]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyBuffer<f32>,
+        model: Option<String>,
+        stream: String,
+        from_: Option<String>,
+        advance: bool,
+        tag: Option<String>,
+        force: bool,
+        retry: bool,
+        kernel: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let kernel = match kernel {
+            "fused" | "fused-1" => Kernel::Fused,
+            "candle" => Kernel::Candle,
+            other => {
+                return Err(StatectlError::new_err(format!(
+                    "unknown kernel '{other}'; use 'fused' (the default) or 'candle'"
+                )))
+            }
+        };
+        if !x.is_c_contiguous() {
+            return Err(StatectlError::new_err(
+                "x is not contiguous; pass numpy.ascontiguousarray(x)",
+            ));
+        }
+        let x = Tensor::new(x.shape().to_vec(), x.to_vec(py)?);
+        let (report, model_name, head) = self.with(py, |ctx| {
+            let model = ctx.model(model.as_deref())?;
+            statectl::input::check_input(&x, "x", model.config.input_size)?;
+            let report = predict::run(
+                &ctx.store,
+                &PredictRequest {
+                    model: &model,
+                    stream: &stream,
+                    x: &x,
+                    from: from_.as_deref(),
+                    advance,
+                    tag: tag.map(|name| TagRequest { name, force }),
+                    retry,
+                    kernel,
+                },
+                &mut |_| Ok(()),
+            )?;
+            Ok((report, model.record.name.clone(), model.config.head))
+        })?;
+        let pred = &report.prediction;
+        let out = PyDict::new(py);
+        out.set_item("event", report.event)?;
+        out.set_item("model", model_name)?;
+        out.set_item("state_before", report.state_before.hex())?;
+        out.set_item("state_after", report.state_after.hex())?;
+        out.set_item("input", report.input.hex())?;
+        out.set_item("output", report.output.hex())?;
+        out.set_item("shape", pred.shape.clone())?;
+        out.set_item("outputs", bytearray_of(py, &[&pred.outputs])?)?;
+        out.set_item(
+            "logits",
+            match head {
+                Head::Softmax => Some(bytearray_of(py, &[&pred.logits])?),
+                Head::Linear => None,
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Runs a statectl command in-process (the arguments after
+    /// `statectl`); returns its exit code and its `--json` value as text.
+    fn run(&self, py: Python<'_>, argv: Vec<String>) -> PyResult<(i32, String)> {
+        let cli = Cli::try_parse_from(std::iter::once("statectl".to_string()).chain(argv))
+            .map_err(|e| {
+                let text = e.to_string();
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ");
+                StatectlError::new_err(first.to_string())
+            })?;
+        self.with(py, |ctx| {
+            let code = commands::dispatch(ctx, cli.command)?;
+            let json = ctx.take_captured().unwrap_or(serde_json::Value::Null);
+            Ok((code, json.to_string()))
+        })
+    }
+}
+
+/// Encodes named float32 arrays as a safetensors file's bytes (the form
+/// `model import` and `--input` read), with string metadata.
+#[pyfunction]
+#[pyo3(signature = (tensors, metadata=None))]
+fn encode_safetensors<'py>(
+    py: Python<'py>,
+    tensors: Arrays,
+    metadata: Option<std::collections::BTreeMap<String, String>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut file = tensor_file(py, &tensors)?;
+    file.metadata = metadata.unwrap_or_default();
+    let bytes = py.allow_threads(|| file.encode());
+    Ok(PyBytes::new(py, &bytes))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // candle re-reads /proc/cpuinfo on every matmul unless this is set
+    // (the CLI sets it too); a count the user set is kept.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
+    m.add_class::<Store>()?;
+    m.add_function(wrap_pyfunction!(encode_safetensors, m)?)?;
+    errors::register(m)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

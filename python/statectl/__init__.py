@@ -1,0 +1,465 @@
+"""statectl in-process: the hidden state of stateful recurrent networks as
+versioned, verifiable objects, in the same store the ``statectl`` CLI uses.
+
+>>> import numpy as np, statectl
+>>> store = statectl.Store("runs/.statectl", create=True)
+>>> sid = store.put_state({"l0.h": h, "l0.c": c}, tag="after-epoch-3")
+>>> store.get_state("after-epoch-3")["l0.h"]
+
+States go in and come out as dicts of float32 numpy arrays named as in
+state files (``l0.h``, ``l0.c``, ``l1.h``, ... each ``[batch, units]``).
+Ids are the CLI's: a state put from Python has the id ``statectl import``
+gives the same values, and a prediction made here audits with
+``statectl audit``. Every failure raises a :class:`StatectlError` subclass
+carrying the CLI's message. Calls release the GIL while they work, and one
+:class:`Store` may be shared by several threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _native
+from ._native import (
+    AmbiguousError,
+    ClosedStoreError,
+    ConflictError,
+    CorruptError,
+    LayoutMismatchError,
+    NoStoreError,
+    NotFoundError,
+    StatectlError,
+    StoreIOError,
+    StoreTooNewError,
+    StreamMovedError,
+)
+
+__version__ = _native.__version__
+
+__all__ = [
+    "Store",
+    "State",
+    "Prediction",
+    "StatectlError",
+    "InvalidInputError",
+    "NotFoundError",
+    "AmbiguousError",
+    "LayoutMismatchError",
+    "StoreTooNewError",
+    "NoStoreError",
+    "CorruptError",
+    "StreamMovedError",
+    "ConflictError",
+    "StoreIOError",
+    "ClosedStoreError",
+]
+
+
+class InvalidInputError(StatectlError, ValueError):
+    """An argument of the wrong type, dtype or form (checked before the
+    store is touched)."""
+
+
+class State(dict):
+    """A stored state: its tensors by name (``l0.h`` -> ``[batch, units]``
+    float32 arrays), and its id."""
+
+    id: str
+
+    def __init__(self, state_id: str, tensors: Mapping[str, np.ndarray]):
+        super().__init__(tensors)
+        self.id = state_id
+
+    @property
+    def batch(self) -> int:
+        return next(iter(self.values())).shape[0]
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.items())
+        return f"State({self.id[:12]}, {{{shapes}}})"
+
+
+class Prediction(NamedTuple):
+    """A recorded prediction: what the model output and which states and
+    journal entry it left."""
+
+    outputs: np.ndarray
+    """``[batch, out]`` (or ``[batch, steps, out]`` for per-step outputs);
+    probabilities for a softmax head."""
+    logits: np.ndarray | None
+    """The head's pre-softmax values (``None`` for a linear head)."""
+    state_before: str
+    state_after: str
+    event: int
+    model: str
+    input: str
+    """Id of the recorded input object."""
+    output: str
+    """Id of the recorded output object."""
+
+
+def _float32(name: str, value: Any) -> np.ndarray:
+    """A C-ordered float32 array of ``value``, refusing other dtypes: a
+    state's id is the hash of its float32 bytes, so a silent conversion
+    would store something other than what the caller holds."""
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if array.dtype != np.float32:
+        raise InvalidInputError(
+            f"'{name}' has dtype {array.dtype}; statectl stores and computes in "
+            f"float32: pass {name}.astype(numpy.float32) (float64 values are "
+            f"rounded by that, and the id is that of the rounded values)"
+        )
+    return np.ascontiguousarray(array)
+
+
+def _arrays(tensors: Any, what: str) -> list[tuple[str, np.ndarray]]:
+    if not isinstance(tensors, Mapping):
+        raise InvalidInputError(
+            f"{what} must be a dict of numpy arrays named as in state files "
+            f"(l0.h, l0.c, ...), not {type(tensors).__name__}"
+        )
+    out = []
+    for name, value in tensors.items():
+        if not isinstance(name, str):
+            raise InvalidInputError(f"{what}: tensor names must be strings, not {name!r}")
+        out.append((name, _float32(name, value)))
+    if not out:
+        raise InvalidInputError(f"{what} is empty; give l0.h (and l0.c for an LSTM), ...")
+    return out
+
+
+def _tensors(pairs) -> dict[str, np.ndarray]:
+    return {
+        name: np.frombuffer(buffer, dtype=np.float32).reshape(shape)
+        for name, shape, buffer in pairs
+    }
+
+
+def _opt(flag: str, value: Any) -> list[str]:
+    if value is None or value is False:
+        return []
+    if value is True:
+        return [flag]
+    if isinstance(value, (list, tuple)):
+        return [flag, ",".join(str(v) for v in value)]
+    return [flag, str(value)]
+
+
+def _stream(model: str | None, stream: str | None) -> list[str]:
+    return _opt("--model", model) + _opt("--stream", stream)
+
+
+class Store:
+    """An open statectl store.
+
+    ``path`` is resolved as the CLI resolves ``--store``: the path given,
+    else ``$STATECTL_STORE``, else ``./.statectl``. Without ``create=True``
+    a missing store raises :class:`NoStoreError` instead of being made.
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = False):
+        self._native = _native.Store(None if path is None else os.fspath(path), create)
+
+    @property
+    def path(self) -> str:
+        return str(self._native.path)
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def close(self) -> None:
+        """Closes the store; later calls raise :class:`ClosedStoreError`."""
+        self._native.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"statectl.Store({self.path!r}{', closed' if self.closed else ''})"
+
+    # -- states in and out ------------------------------------------------
+
+    def put_state(
+        self,
+        tensors: Mapping[str, np.ndarray],
+        tag: str | None = None,
+        *,
+        force: bool = False,
+        allow_nonfinite: bool = False,
+        model: str | None = None,
+    ) -> str:
+        """Stores one state (``{"l0.h": [batch, units], "l0.c": ...}``,
+        float32) and returns its id; ``tag`` names it (``force`` moves an
+        existing tag); ``model`` checks the layout is that model's.
+        Journalled as an ``import``, like ``statectl import``."""
+        return self._native.put_state(_arrays(tensors, "tensors"), tag, force, allow_nonfinite, model)
+
+    def put_states(
+        self,
+        tensors: Mapping[str, np.ndarray],
+        tags: Sequence[str] | None = None,
+        *,
+        tag_prefix: str | None = None,
+        force: bool = False,
+        allow_nonfinite: bool = False,
+        model: str | None = None,
+    ) -> list[str]:
+        """Stores each slot of a batch (row i of every tensor) as its own
+        one-slot state, all in one transaction under one journal entry, and
+        returns their ids in row order. ``tags`` gives one name per row;
+        ``tag_prefix`` names row i ``prefix + str(i)``; ``model`` checks the
+        layout is that model's."""
+        if tags is not None:
+            if isinstance(tags, str) or not isinstance(tags, Sequence):
+                raise InvalidInputError("tags must be a list of names, one per row")
+            tags = [str(t) for t in tags]
+        return self._native.put_states(
+            _arrays(tensors, "tensors"), tags, tag_prefix, force, allow_nonfinite, model
+        )
+
+    def get_state(
+        self, ref: str = "HEAD", *, model: str | None = None, stream: str = "main"
+    ) -> State:
+        """A stored state by ref (a tag, an id or id prefix, ``HEAD``,
+        ``HEAD~N``, ``zeros``), as float32 arrays (writable, owned by the
+        caller). Every slot is re-hashed on the way out."""
+        state_id, pairs = self._native.get_state(str(ref), model, stream)
+        return State(state_id, _tensors(pairs))
+
+    # -- streams ----------------------------------------------------------
+
+    def snapshot(
+        self,
+        tag: str,
+        ref: str = "HEAD",
+        *,
+        model: str | None = None,
+        stream: str | None = None,
+        force: bool = False,
+    ) -> str:
+        """Names a state (the stream's HEAD by default); returns its id."""
+        return self.command("snapshot", str(ref), "--tag", tag, *_stream(model, stream), *_opt("--force", force))["state"]
+
+    def restore(
+        self,
+        ref: str,
+        *,
+        model: str | None = None,
+        stream: str | None = None,
+        slot: int | None = None,
+        slots: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> str:
+        """Sets the stream to a stored state; ``slot=k`` broadcasts slot k
+        to every slot, ``slots=[...]`` picks slots, ``batch_size`` re-batches.
+        Returns the stream's new state id."""
+        return self.command(
+            "restore", str(ref), *_stream(model, stream),
+            *_opt("--slot", slot), *_opt("--slots", slots), *_opt("--batch-size", batch_size),
+        )["state"]
+
+    def reset(
+        self, *, model: str | None = None, stream: str | None = None, batch_size: int | None = None
+    ) -> str:
+        """Sets the stream to zeros; returns the zero state's id."""
+        return self.command("reset", *_stream(model, stream), *_opt("--batch-size", batch_size))["state"]
+
+    def predict(
+        self,
+        x: np.ndarray,
+        *,
+        model: str | None = None,
+        stream: str = "main",
+        from_: str | None = None,
+        advance: bool = True,
+        tag: str | None = None,
+        force: bool = False,
+        retry: bool = False,
+        kernel: str = "fused",
+    ) -> Prediction:
+        """Runs the model on ``x`` (``[batch, steps, features]`` float32)
+        from the stream's HEAD (or ``from_``), records input, output and
+        both states in the journal exactly as ``statectl predict`` does (so
+        ``statectl audit`` replays it), and moves the stream unless
+        ``advance=False``."""
+        x = _float32("x", x)
+        r = self._native.predict(x, model, stream, from_, advance, tag, force, retry, kernel)
+        shape = tuple(r["shape"])
+        logits = r["logits"]
+        return Prediction(
+            outputs=np.frombuffer(r["outputs"], dtype=np.float32).reshape(shape),
+            logits=None if logits is None else np.frombuffer(logits, dtype=np.float32).reshape(shape),
+            state_before=r["state_before"],
+            state_after=r["state_after"],
+            event=r["event"],
+            model=r["model"],
+            input=r["input"],
+            output=r["output"],
+        )
+
+    def burn_in(
+        self,
+        refs: str | Sequence[str],
+        x: np.ndarray,
+        *,
+        model: str | None = None,
+        per_slot: bool = False,
+        tag: str | None = None,
+        tag_prefix: str | None = None,
+        force: bool = False,
+    ) -> list[dict]:
+        """Runs stored states through a prefix ``x`` without predicting
+        (R2D2's burn-in) and stores the states reached; ``per_slot`` takes
+        one-slot states (one row of ``x`` each)."""
+        refs = [refs] if isinstance(refs, str) else [str(r) for r in refs]
+        with self._input_file(x) as path:
+            report = self.command(
+                "burn-in", *refs, "--input", path, *_opt("--model", model),
+                *_opt("--per-slot", per_slot), *_opt("--tag", tag),
+                *_opt("--tag-prefix", tag_prefix), *_opt("--force", force),
+            )
+        return report["states"] if isinstance(report, dict) and "states" in report else report
+
+    # -- reading ----------------------------------------------------------
+
+    def log(
+        self,
+        *,
+        model: str | None = None,
+        stream: str | None = None,
+        all: bool = False,
+        kind: str | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+    ) -> dict:
+        """The journal, newest first (as ``statectl log --json``)."""
+        return self.command(
+            "log", *_stream(model, stream), *_opt("--all", all), *_opt("--kind", kind),
+            *_opt("--since", since), *_opt("--limit", limit),
+        )
+
+    def show(
+        self, ref: str = "HEAD", *, model: str | None = None, stream: str | None = None, values: bool = False
+    ) -> dict:
+        """One state's layout, slots, tags, origin and statistics."""
+        return self.command("show", str(ref), *_stream(model, stream), *_opt("--values", values))
+
+    def diff(
+        self,
+        a: str,
+        b: str,
+        *,
+        inputs: np.ndarray | None = None,
+        per_slot: bool = False,
+        tolerance: float | None = None,
+        model: str | None = None,
+        stream: str | None = None,
+    ) -> dict:
+        """Compares two states; with ``inputs``, also how differently the
+        model answers from each (how stale one is for the other)."""
+        argv = ["diff", str(a), str(b), *_stream(model, stream), *_opt("--per-slot", per_slot),
+                *_opt("--tolerance", tolerance)]
+        if inputs is None:
+            return self.command(*argv)
+        with self._input_file(inputs) as path:
+            return self.command(*argv, "--input", path)
+
+    def audit(
+        self,
+        *,
+        model: str | None = None,
+        stream: str | None = None,
+        events: Sequence[int] | None = None,
+        since: str | None = None,
+        tag: str | None = None,
+        tolerance: float | None = None,
+        train: bool | str = False,
+        allow_empty: bool = False,
+    ) -> dict:
+        """Replays recorded predictions (and with ``train``, the training)
+        and compares bit for bit; the report's ``ok`` says whether all
+        matched (a mismatch is a result, not an exception)."""
+        argv = ["audit", *_stream(model, stream), *_opt("--event", events), *_opt("--since", since),
+                *_opt("--tag", tag), *_opt("--tolerance", tolerance), *_opt("--allow-empty", allow_empty)]
+        if train is True:
+            argv.append("--train")
+        elif train:
+            argv += ["--train", str(train)]
+        return self.command(*argv)
+
+    def verify(self) -> dict:
+        """Re-hashes everything stored and checks every link; ``ok`` says
+        whether the store is whole."""
+        return self.command("verify")
+
+    def tags(self) -> list[dict]:
+        """Every tag and the state it names."""
+        return self.command("tag", "list")["tags"]
+
+    def models(self) -> list[dict]:
+        """The models in the store."""
+        result = self.command("model", "list")
+        return result["models"] if isinstance(result, dict) and "models" in result else result
+
+    def import_model(
+        self,
+        tensors: Mapping[str, np.ndarray],
+        *,
+        name: str,
+        head: str | None = None,
+        layout: str | None = None,
+        batch_size: int = 1,
+        outputs: str | None = None,
+        layers: Sequence[str] | None = None,
+    ) -> dict:
+        """Registers weights (PyTorch names ``lstm.weight_ih_l0``, ... or
+        Keras names ``lstm/kernel``, ...) as a model, as ``statectl model
+        import`` does; ``head`` is ``softmax`` or ``linear``."""
+        data = _native.encode_safetensors(_arrays(tensors, "weights"), None)
+        with tempfile.TemporaryDirectory(prefix="statectl-") as folder:
+            path = os.path.join(folder, f"{name}.safetensors")
+            with open(path, "wb") as f:
+                f.write(data)
+            return self.command(
+                "model", "import", path, "--name", name, "--batch-size", str(batch_size),
+                *_opt("--head", head), *_opt("--layout", layout), *_opt("--outputs", outputs),
+                *_opt("--layers", layers),
+            )
+
+    def command(self, *argv: str) -> Any:
+        """Runs any statectl command in this process on this store (the
+        arguments after ``statectl``) and returns its ``--json`` value."""
+        _, text = self._native.run([str(a) for a in argv])
+        return json.loads(text)
+
+    def _input_file(self, x: np.ndarray):
+        """``x`` as a temporary safetensors input file (``x`` [batch,
+        steps, features]), for the commands that read one."""
+        data = _native.encode_safetensors([("x", _float32("x", x))], None)
+        return _TempFile(data)
+
+
+class _TempFile:
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def __enter__(self) -> str:
+        self._dir = tempfile.TemporaryDirectory(prefix="statectl-")
+        path = os.path.join(self._dir.name, "x.safetensors")
+        with open(path, "wb") as f:
+            f.write(self._data)
+        return path
+
+    def __exit__(self, *exc) -> None:
+        self._dir.cleanup()

@@ -756,3 +756,15 @@ pub struct GcArgs {
     #[arg(long, value_name = "DURATION")]
     pub keep_events_since: Option<String>,
 }
+
+/// The first line of a clap usage error, without its `error: ` label: the
+/// message an error object or exception carries.
+pub fn usage_error_line(error: &clap::Error) -> String {
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_string()
+}

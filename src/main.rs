@@ -10,14 +10,8 @@ fn main() {
     let cli = match statectl::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if json && e.use_stderr() => {
-            let message = e.to_string();
-            let first = message
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim_start_matches("error: ");
-            report_json(first, "usage", 2);
-            eprint!("{message}");
+            report_json(&statectl::cli::usage_error_line(&e), "usage", 2);
+            eprint!("{e}");
             std::process::exit(2);
         }
         Err(e) => e.exit(),

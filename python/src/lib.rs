@@ -265,7 +265,14 @@ impl Store {
         stream: String,
     ) -> PyResult<(String, Vec<OutTensor>)> {
         let resolved = self.with(py, |ctx| {
-            let model = ctx.optional_model(model.as_deref())?;
+            // Only HEAD, HEAD~N and zeros need a model (the newest, unless
+            // named); ids and tags resolve without one.
+            let needs_model =
+                model.is_some() || reference.starts_with("HEAD") || reference == "zeros";
+            let model = match needs_model {
+                true => ctx.optional_model(model.as_deref())?,
+                false => None,
+            };
             ctx.resolve(&reference, model.as_ref(), &stream, None)
         })?;
         Ok((resolved.id.hex(), state_tensors(py, &resolved.value)?))
@@ -345,15 +352,7 @@ impl Store {
     /// `statectl`); returns its exit code and its `--json` value as text.
     fn run(&self, py: Python<'_>, argv: Vec<String>) -> PyResult<(i32, String)> {
         let cli = Cli::try_parse_from(std::iter::once("statectl".to_string()).chain(argv))
-            .map_err(|e| {
-                let text = e.to_string();
-                let first = text
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches("error: ");
-                StatectlError::new_err(first.to_string())
-            })?;
+            .map_err(|e| StatectlError::new_err(statectl::cli::usage_error_line(&e)))?;
         self.with(py, |ctx| {
             let code = commands::dispatch(ctx, cli.command)?;
             let json = ctx.take_captured().unwrap_or(serde_json::Value::Null);

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Result};
 
 use super::models::Model;
 use super::streams;
-use crate::id::StateId;
+use crate::id::{Digest, StateId};
 use crate::state::StateValue;
 use crate::store::{Store, StoreError};
 
@@ -95,17 +95,14 @@ pub fn resolve_id(
         let value = StateValue::zeros(&model.config.layout(), batch);
         return Ok((value.id(), Some(value)));
     }
-    // Tags never look like id prefixes (all hex digits), so an id skips
-    // the tag lookup, and a whole id is one keyed lookup.
-    let hex = text.len() >= 4 && text.bytes().all(|b| b.is_ascii_hexdigit());
-    if !hex {
-        if let Some(tag) = store.tag(text)? {
-            return Ok((tag.state, None));
-        }
-    } else if let Some(id) = StateId::from_hex(text) {
+    // A whole id is one keyed lookup (tags cannot be all hex digits).
+    if let Some(id) = Digest::parse_hex(text).map(StateId) {
         if store.has_state(&id)? {
             return Ok((id, None));
         }
+    }
+    if let Some(tag) = store.tag(text)? {
+        return Ok((tag.state, None));
     }
     let found = store.states_with_prefix(&text.to_ascii_lowercase(), 11)?;
     match found.as_slice() {

@@ -113,10 +113,25 @@ impl StateValue {
 
     pub fn slot_bytes(slot: &[f32]) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(slot.len() * 4);
-        for v in slot {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
+        Self::append_slot_bytes(slot, &mut bytes);
         bytes
+    }
+
+    /// Appends a slot's encoding (little-endian f32) to `out`.
+    pub fn append_slot_bytes(slot: &[f32], out: &mut Vec<u8>) {
+        #[cfg(target_endian = "little")]
+        {
+            // SAFETY: f32 has no padding and any byte is a valid u8; on a
+            // little-endian machine the memory is the encoding, so this is
+            // one copy instead of one per value.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(slot.as_ptr().cast::<u8>(), slot.len() * 4) };
+            out.extend_from_slice(bytes);
+        }
+        #[cfg(not(target_endian = "little"))]
+        for v in slot {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
     }
 
     pub fn slot_from_bytes(bytes: &[u8]) -> Vec<f32> {

@@ -100,16 +100,18 @@ impl Store {
                 kind: "state",
                 id: id.hex(),
             })?;
-        let mut cache: std::collections::HashMap<SlotId, Vec<f32>> = Default::default();
-        let mut slots = Vec::with_capacity(record.slots.len());
+        // A broadcast repeats one slot: read and hash it once.
+        let mut first_at: std::collections::HashMap<SlotId, usize> = Default::default();
+        let mut slots: Vec<Vec<f32>> = Vec::with_capacity(record.slots.len());
         for slot in &record.slots {
-            if let Some(values) = cache.get(slot) {
-                slots.push(values.clone());
+            if let Some(&i) = first_at.get(slot) {
+                slots.push(slots[i].clone());
                 continue;
             }
-            let values = StateValue::slot_from_bytes(&self.slot_bytes(slot, &record.layout)?);
-            cache.insert(*slot, values.clone());
-            slots.push(values);
+            first_at.insert(*slot, slots.len());
+            slots.push(StateValue::slot_from_bytes(
+                &self.slot_bytes(slot, &record.layout)?,
+            ));
         }
         StateValue::new(layout, slots).map_err(|_| StoreError::HashMismatch {
             kind: "state",

@@ -36,16 +36,13 @@ impl Store {
         Ok(self
             .conn
             .prepare_cached("SELECT state, updated_at FROM tags WHERE name = ?1")?
-            .query_row(
-                [name],
-                |r| {
-                    Ok(TagRecord {
-                        name: name.to_string(),
-                        state: state_col(r.get(0)?)?,
-                        updated_at: r.get(1)?,
-                    })
-                },
-            )
+            .query_row([name], |r| {
+                Ok(TagRecord {
+                    name: name.to_string(),
+                    state: state_col(r.get(0)?)?,
+                    updated_at: r.get(1)?,
+                })
+            })
             .optional()?)
     }
 

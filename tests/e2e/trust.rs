@@ -268,6 +268,21 @@ fn a_schema_1_store_upgrades_in_place_and_still_audits_bit_for_bit() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, statectl::store::SCHEMA_VERSION);
+    // Schema 5: the slots moved to a rowid table, every one of them.
+    let slots_sql: String = env
+        .db()
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'slots'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!slots_sql.contains("WITHOUT ROWID"), "{slots_sql}");
+    let distinct_slot_ids: i64 = env
+        .db()
+        .query_row("SELECT count(DISTINCT id) FROM slots", [], |r| r.get(0))
+        .unwrap();
+    assert!(distinct_slot_ids > 0);
     let train = env.json(&["audit", "--train", "demo"]);
     assert_eq!(train["ok"], true, "{train}");
     env.ok(&["verify"]);

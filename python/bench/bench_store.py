@@ -1,0 +1,104 @@
+"""In-process speed of the Python package beside the CLI's per-call cost,
+measured in one run (ratios hold on a noisy machine; absolute times do
+not). Not a test: nothing here asserts a time.
+
+    bash benches/python_side_by_side.sh          # builds release, then runs this
+
+Figures: put_states and get_state of one-slot LSTM-512 states (states/s),
+a single put_state call (median µs), and the CLI doing one state per
+process (`statectl import`, `statectl export`: median ms per call).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import save_file
+
+import statectl
+
+UNITS = 512
+
+
+def one_slot_states(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    return {name: rng.standard_normal((n, UNITS)).astype(np.float32) for name in ("l0.h", "l0.c")}
+
+
+def best_rate(count: int, runs: list[float]) -> str:
+    return f"{count / min(runs):>10,.0f} states/s (best of {len(runs)}; median {count / statistics.median(runs):,.0f})"
+
+
+def main() -> None:
+    cli = os.environ.get("STATECTL_BIN", "target/release/statectl")
+    total = int(os.environ.get("STATECTL_BENCH_STATES", "100000"))
+    band = int(os.environ.get("STATECTL_BENCH_BAND", "10000"))
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="statectl-bench-") as folder:
+        root = Path(folder)
+        store = statectl.Store(root / "py", create=True)
+        print(f"one-slot LSTM-{UNITS} states ({UNITS * 8} bytes each), statectl {statectl.__version__}")
+
+        # put_states: `total` states in calls of `band` rows (a replay
+        # buffer's insert), each call one transaction and journal entry.
+        def put_batches(rows: int, calls: int) -> tuple[list[float], list[str]]:
+            runs, ids = [], []
+            for _ in range(calls):
+                batch = one_slot_states(rng, rows)
+                t = time.perf_counter()
+                ids += store.put_states(batch)
+                runs.append(time.perf_counter() - t)
+            return runs, ids
+
+        runs, ids = put_batches(band, total // band)
+        print(f"put_states, {band:,} rows a call      {best_rate(band, runs)}; all {total:,}: {total / sum(runs):,.0f} states/s")
+        # An actor's batch: 256 rows a call.
+        runs, _ = put_batches(256, 20)
+        print(f"put_states, 256 rows a call         {best_rate(256, runs)}")
+
+        # get_state by id, in random order across the whole store.
+        order = rng.permutation(len(ids))[:20000]
+        t = time.perf_counter()
+        for i in order:
+            store.get_state(ids[i])
+        dt = time.perf_counter() - t
+        print(f"get_state by id, {len(order):,} calls        {len(order) / dt:>10,.0f} states/s ({dt / len(order) * 1e6:.1f} µs a call)")
+
+        # A single put_state: one call, one transaction, one journal entry.
+        per_call = []
+        for i in range(1000):
+            state = one_slot_states(rng, 1)
+            t = time.perf_counter()
+            store.put_state(state)
+            per_call.append(time.perf_counter() - t)
+        per_call.sort()
+        print(f"put_state, one call                 median {statistics.median(per_call) * 1e6:.0f} µs, p90 {per_call[900] * 1e6:.0f} µs (1,000 calls)")
+
+        # The CLI, one state per process: what Python paid before.
+        state_file = root / "one.safetensors"
+        save_file(one_slot_states(rng, 1), str(state_file))
+        cli_store = root / "cli"
+        subprocess.run([cli, "--store", str(cli_store), "init"], check=True, capture_output=True)
+        times = {"import": [], "export": []}
+        for i in range(30):
+            t = time.perf_counter()
+            subprocess.run([cli, "--store", str(cli_store), "import", str(state_file), "--tag", f"s{i}", "--force"], check=True, capture_output=True)
+            times["import"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            subprocess.run([cli, "--store", str(cli_store), "export", f"s{i}", "-o", str(root / "out.safetensors")], check=True, capture_output=True)
+            times["export"].append(time.perf_counter() - t)
+        for what, ts in times.items():
+            print(f"CLI {what}, one state per process     median {statistics.median(ts) * 1e3:.2f} ms a call ({1 / statistics.median(ts):,.0f} calls/s)")
+        ratio = statistics.median(times["import"]) / statistics.median(per_call)
+        print(f"put_state is {ratio:,.0f}x faster than `statectl import` of one state, same run")
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

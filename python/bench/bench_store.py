@@ -11,6 +11,7 @@ process (`statectl import`, `statectl export`: median ms per call).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import statistics
 import subprocess
@@ -58,6 +59,24 @@ def main() -> None:
 
         runs, ids = put_batches(band, total // band)
         print(f"put_states, {band:,} rows a call      {best_rate(band, runs)}; all {total:,}: {total / sum(runs):,.0f} states/s")
+        # The floor, same run: the same bytes written and fdatasync'ed to a
+        # plain file (what a durable store must at least do), and hashed.
+        batch = one_slot_states(rng, band)
+        data = b"".join(np.ascontiguousarray(np.concatenate([batch["l0.h"], batch["l0.c"]], axis=1)).tobytes() for _ in range(1))
+        writes, hashes = [], []
+        for _ in range(5):
+            t = time.perf_counter()
+            with open(root / "plain.bin", "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fdatasync(f.fileno())
+            writes.append(time.perf_counter() - t)
+            os.remove(root / "plain.bin")
+            t = time.perf_counter()
+            hashlib.sha256(data).digest()
+            hashes.append(time.perf_counter() - t)
+        mb = len(data) / 1e6
+        print(f"  same bytes ({mb:.0f} MB), plain write + fdatasync  {best_rate(band, writes)} ({mb / min(writes):,.0f} MB/s); sha256 {mb / min(hashes):,.0f} MB/s")
         # An actor's batch: 256 rows a call.
         runs, _ = put_batches(256, 20)
         print(f"put_states, 256 rows a call         {best_rate(256, runs)}")

@@ -26,6 +26,7 @@ use statectl::ops::import::{self, ImportRequest, PerSlotImport, SlotTags};
 use statectl::ops::models::LayoutMismatch;
 use statectl::ops::predict::{self, PredictRequest};
 use statectl::ops::tags::TagRequest;
+use statectl::state::tensor_slots::TensorSlots;
 use statectl::state::{states_from_file, FileStates, StateValue};
 use statectl::store::Store as SqlStore;
 use statectl::tensors::{Tensor, TensorFile};
@@ -240,7 +241,12 @@ impl Store {
                 (None, None) => SlotTags::None,
             };
         self.with(py, |ctx| {
-            let value = state_for(ctx, &file, model.as_deref())?;
+            let value =
+                TensorSlots::new(file).map_err(|e| LayoutMismatch(format!("the arrays: {e}")))?;
+            if let Some(name) = model.as_deref() {
+                ctx.model(Some(name))?
+                    .check_layout_of(&value.layout, "in the arrays")?;
+            }
             let report = import::run_per_slot(
                 &ctx.store,
                 PerSlotImport {

@@ -129,3 +129,17 @@ def test_the_store_path_resolves_like_the_cli(tmp_path, monkeypatch):
     with statectl.Store(create=True) as s:
         assert s.path == ".statectl"
     assert (tmp_path / ".statectl" / "statectl.db").exists()
+
+
+def test_large_states_put_in_bulk_read_back_equal_from_both_front_ends(store, cli, store_path, tmp_path):
+    # One-slot LSTM-512 states (4 KiB): their bytes go to a pack file.
+    tensors = random_state(np.random.default_rng(13), 300, [512])
+    ids = store.put_states(tensors, tag_prefix="big/")
+    assert (store_path / "packs" / "1.pack").stat().st_size == 300 * 512 * 2 * 4
+    for i in (0, 150, 299):
+        got = store.get_state(ids[i])
+        np.testing.assert_array_equal(got["l0.c"], tensors["l0.c"][i : i + 1])
+        out = tmp_path / f"big{i}.safetensors"
+        cli.run("export", f"big/{i}", "-o", str(out))
+        np.testing.assert_array_equal(load_file(str(out))["l0.h"], tensors["l0.h"][i : i + 1])
+    assert cli.json("verify")["ok"] is True

@@ -11,6 +11,7 @@ use crate::store::{GcReport, Store};
 
 pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport> {
     let mut set_aside = Vec::new();
+    let mut retired_packs = Vec::new();
     let result = store.write(|store| -> Result<GcReport> {
         let check = store.verify()?;
         if let Some(first) = check.problems.first() {
@@ -24,11 +25,13 @@ pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport
         }
         let report = store.collect_garbage(cutoff, dry_run)?;
         set_aside = report.set_aside.clone();
+        retired_packs = report.retired_packs.clone();
         Ok(report)
     });
     match result {
         Ok(report) => {
             store.finish_removal(&set_aside);
+            store.remove_packs(&retired_packs);
             Ok(report)
         }
         Err(e) => {

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::tags::{self, TagRequest};
 use crate::id::{SlotId, StateId};
 use crate::state::slot_file::SlotFile;
+use crate::state::tensor_slots::TensorSlots;
 use crate::state::{slot_id, state_id, FileStates, Layout, StateValue};
 use crate::store::{NewEvent, Store};
 
@@ -156,11 +157,6 @@ pub trait SlotSource {
     fn stated_state(&self) -> Option<&str> {
         None
     }
-    /// Whether the slots can change between two reads (a file someone may
-    /// write to meanwhile): then a slot read twice is hashed twice.
-    fn may_change(&self) -> bool {
-        true
-    }
 }
 
 impl SlotSource for SlotFile {
@@ -178,22 +174,19 @@ impl SlotSource for SlotFile {
     }
 }
 
-impl SlotSource for StateValue {
+impl SlotSource for TensorSlots {
     fn layout(&self) -> &Layout {
         &self.layout
     }
     fn batch(&self) -> usize {
-        StateValue::batch(self)
+        self.batch
     }
     fn read(&mut self, range: std::ops::Range<usize>, out: &mut Vec<u8>) -> Result<(), String> {
         out.clear();
-        for slot in &self.slots[range] {
-            StateValue::append_slot_bytes(slot, out);
+        for slot in range {
+            self.append_slot(slot, out);
         }
         Ok(())
-    }
-    fn may_change(&self) -> bool {
-        false
     }
 }
 
@@ -262,8 +255,8 @@ pub fn run_per_slot<S: SlotSource>(
             );
         }
     }
-    // Slots this large are cheaper to read twice from the file than to
-    // carry through the staging table and its sort.
+    // Slots this large go to a pack as they are read (in file order,
+    // written once), not through the staging table and its sort.
     let large = per_slot >= LARGE_SLOT_BYTES;
     let prefix = match &req.tags {
         SlotTags::Prefix(p) => Some(p.clone()),
@@ -284,15 +277,22 @@ pub fn run_per_slot<S: SlotSource>(
         let mut slots = Vec::with_capacity(n);
         let mut band = Vec::new();
         let mut start = 0;
+        // Large slots: appended to a pack the moment they are hashed (the
+        // bytes stored are the bytes hashed), once each; their rows go in
+        // afterwards, in key order.
+        let mut pack = if large { Some(store.pack_appender()?) } else { None };
+        let mut packed: Vec<(SlotId, crate::store::PackedAt)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         store.stage_begin()?;
         while start < n {
             let end = (start + SLOTS_PER_BAND).min(n);
             req.file.read(start..end, &mut band).map_err(|e| anyhow::anyhow!(e))?;
             for (i, bytes) in (start..end).zip(band.chunks_exact(per_slot)) {
+                // Non-finite: every exponent bit set (NaN or infinity).
                 if !req.allow_nonfinite
-                    && bytes
-                        .chunks_exact(4)
-                        .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+                    && bytes.chunks_exact(4).any(|b| {
+                        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000 == 0x7f80_0000
+                    })
                 {
                     bail!("slot {i} holds NaN or infinite values; pass --allow-nonfinite to store them anyway");
                 }
@@ -302,8 +302,11 @@ pub fn run_per_slot<S: SlotSource>(
                 if let Some(tag) = &tag {
                     tags::check_tag_name(tag)?;
                 }
-                // Large slots are not copied through the staging table:
-                // they are read again below, in key order.
+                if let Some(pack) = pack.as_mut() {
+                    if seen.insert(slot) && !store.has_slot(&slot)? {
+                        packed.push((slot, pack.append(bytes)?));
+                    }
+                }
                 let staged: &[u8] = if large { &[] } else { bytes };
                 store.stage(&slot, staged, &state, tag.as_deref())?;
                 slots.push(slot);
@@ -321,21 +324,12 @@ pub fn run_per_slot<S: SlotSource>(
                 );
             }
         }
-        if large {
-            // Each large slot once, in key order (the B-tree is walked
-            // once), read again from the file and hashed again: a file
-            // changed meanwhile is refused, never stored under a wrong id.
-            let mut order: Vec<(SlotId, usize)> = slots.iter().copied().zip(0..).collect();
-            order.sort_unstable();
-            order.dedup_by_key(|(id, _)| *id);
-            let mut one = Vec::new();
-            for (id, i) in order {
-                req.file.read(i..i + 1, &mut one).map_err(|e| anyhow::anyhow!(e))?;
-                if req.file.may_change() && slot_id(&layout_text, &one) != id {
-                    bail!("slot {i} changed while it was being imported; import the file again once nothing writes to it");
-                }
-                store.put_slot(&layout_text, &id, &one)?;
+        if let Some(pack) = pack {
+            packed.sort_unstable_by_key(|(id, _)| *id);
+            for (id, at) in &packed {
+                store.put_packed_slot(&layout_text, id, *at)?;
             }
+            pack.finish()?;
         }
         store.stage_commit(&layout_text, event, large)?;
         if let Some(stated) = req.file.stated_state() {

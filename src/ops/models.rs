@@ -6,7 +6,7 @@ use anyhow::{bail, Context as _, Result};
 use super::streams;
 use crate::id::WeightsId;
 use crate::model::{ModelConfig, Weights};
-use crate::state::StateValue;
+use crate::state::{Layout, StateValue};
 use crate::store::{ModelRecord, Store};
 use crate::tensors::TensorFile;
 
@@ -35,11 +35,16 @@ impl Model {
 
     /// Refuses a state made for another layout.
     pub fn check_layout(&self, state: &StateValue, label: &str) -> Result<()> {
+        self.check_layout_of(&state.layout, label)
+    }
+
+    /// As [`Model::check_layout`], for a state's layout alone.
+    pub fn check_layout_of(&self, layout: &Layout, label: &str) -> Result<()> {
         let want = self.config.layout();
-        if state.layout != want {
+        if *layout != want {
             return Err(LayoutMismatch(format!(
-                "state {label} has layout {} but model '{}' needs {want}; pick a state made for this model",
-                state.layout, self.record.name,
+                "state {label} has layout {layout} but model '{}' needs {want}; pick a state made for this model",
+                self.record.name,
             ))
             .into());
         }

@@ -6,6 +6,7 @@ mod exchange;
 mod layout;
 mod recipe;
 pub mod slot_file;
+pub mod tensor_slots;
 mod value;
 
 pub use compare::{compare, LayerDiff, SlotDiff, StateComparison};

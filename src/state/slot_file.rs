@@ -34,6 +34,8 @@ pub struct SlotFile {
     pub stated_state: Option<String>,
     /// Whether the file stored float64 (read as float32).
     pub converted_f64: bool,
+    /// The last band's rows of one tensor, kept to be reused.
+    scratch: Vec<u8>,
 }
 
 #[derive(serde::Deserialize)]
@@ -169,6 +171,7 @@ impl SlotFile {
             parts,
             stated_state: metadata.get("state").cloned(),
             converted_f64,
+            scratch: Vec::new(),
         })
     }
 
@@ -182,10 +185,10 @@ impl SlotFile {
     pub fn read(&mut self, range: std::ops::Range<usize>, out: &mut Vec<u8>) -> Result<(), String> {
         let per_slot = self.slot_bytes();
         let count = range.len();
-        out.clear();
+        // Every byte of `out` is written below: only growth is zeroed.
         out.resize(count * per_slot, 0);
         let mut offset_in_slot = 0;
-        let mut band = Vec::new();
+        let mut band = std::mem::take(&mut self.scratch);
         for part in &self.parts {
             let row = part.units * part.elem;
             band.resize(count * row, 0);
@@ -208,6 +211,7 @@ impl SlotFile {
             }
             offset_in_slot += part.units * 4;
         }
+        self.scratch = band;
         Ok(())
     }
 }

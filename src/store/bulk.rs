@@ -46,14 +46,6 @@ impl Store {
         Ok(())
     }
 
-    /// Stores one slot (once).
-    pub fn put_slot(&self, layout: &str, slot: &SlotId, bytes: &[u8]) -> Result<()> {
-        self.conn
-            .prepare_cached("INSERT OR IGNORE INTO slots (id, layout, bytes) VALUES (?1, ?2, ?3)")?
-            .execute(params![&slot.bytes()[..], layout, bytes])?;
-        Ok(())
-    }
-
     /// Staged tags that name other states now (up to `limit`), and how
     /// many there are.
     pub fn staged_tag_collisions(&self, limit: usize) -> Result<(usize, Vec<String>)> {

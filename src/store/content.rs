@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{now_ms, Result, Store, StoreError};
+use super::{now_ms, PackedAt, Result, Store, StoreError};
 use crate::id::{prefix_range, Digest, ObjectId, SlotId, StateId};
 use crate::state::{slot_id, state_id, Layout, StateValue};
 
@@ -120,16 +120,24 @@ impl Store {
     }
 
     fn slot_bytes(&self, id: &SlotId, layout: &str) -> Result<Vec<u8>> {
-        let bytes: Option<Vec<u8>> = self
+        let row: Option<(Vec<u8>, Option<PackedAt>)> = self
             .conn
-            .prepare_cached("SELECT bytes FROM slots WHERE id = ?1")?
-            .query_row([&id.bytes()[..]], |r| r.get(0))
+            .prepare_cached(
+                "SELECT bytes, pack, pack_offset, pack_length FROM slots WHERE id = ?1",
+            )?
+            .query_row([&id.bytes()[..]], |r| {
+                Ok((r.get(0)?, super::packs::packed_at(r, 1)?))
+            })
             .optional()?;
-        let bytes = bytes.ok_or_else(|| StoreError::NotFound {
+        let (bytes, packed) = row.ok_or_else(|| StoreError::NotFound {
             kind: "slot",
             name: id.hex(),
             hint: "the store is damaged; run `statectl verify`".into(),
         })?;
+        let bytes = match packed {
+            Some(at) => self.read_packed(at)?,
+            None => bytes,
+        };
         if slot_id(layout, &bytes) != *id {
             return Err(StoreError::HashMismatch {
                 kind: "slot",

@@ -36,6 +36,10 @@ pub struct GcReport {
     /// puts them back if it failed ([`Store::undo_removal`]).
     #[serde(skip)]
     pub set_aside: Vec<WeightsId>,
+    /// Packs emptied or compacted in the transaction: the caller deletes
+    /// them after the commit ([`Store::remove_packs`]).
+    #[serde(skip)]
+    pub retired_packs: Vec<std::path::PathBuf>,
 }
 
 fn ids(conn: &rusqlite::Connection, sql: &str, cutoff: Option<i64>) -> Result<HashSet<Vec<u8>>> {
@@ -64,7 +68,12 @@ fn dead_rows(
 ) -> Result<(Vec<Vec<u8>>, u64)> {
     let mut dead = Vec::new();
     let mut bytes = 0;
-    let mut stmt = conn.prepare(&format!("SELECT id, length(bytes) FROM {table}"))?;
+    // Packed slots hold their bytes in a pack (`pack_length`).
+    let length = match table {
+        "slots" => "length(bytes) + coalesce(pack_length, 0)",
+        _ => "length(bytes)",
+    };
+    let mut stmt = conn.prepare(&format!("SELECT id, {length} FROM {table}"))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let (id, len): (Vec<u8>, i64) = (r.get(0)?, r.get(1)?);
@@ -180,6 +189,11 @@ impl Store {
         for path in &leftover_paths {
             std::fs::remove_file(path).map_err(io_err(path))?;
         }
+        // With the dead slots' rows gone, rewrite packs that are mostly
+        // dead; the old files go once this transaction commits.
+        let (retired, freed) = self.compact_packs()?;
+        report.bytes += freed;
+        report.retired_packs = retired;
         report.set_aside = self.set_aside(&dead_files)?;
         Ok(report)
     }

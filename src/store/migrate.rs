@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_tags_by_state.sql"),
     include_str!("../../migrations/0004_bulk_imports.sql"),
     include_str!("../../migrations/0005_slots_in_a_rowid_table.sql"),
+    include_str!("../../migrations/0006_slot_packs.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -10,6 +10,7 @@ mod events;
 mod gc;
 mod migrate;
 mod models;
+mod packs;
 mod refs;
 mod verify;
 mod weights_files;
@@ -24,6 +25,7 @@ pub use events::{EventFilter, EventRecord, NewEvent};
 pub use gc::GcReport;
 pub use migrate::SCHEMA_VERSION;
 pub use models::{ModelRecord, TrainingRefs};
+pub use packs::{PackAppender, PackFile, PackedAt};
 pub use refs::{StreamRecord, TagRecord};
 pub use verify::{Problem, VerifyReport};
 
@@ -117,6 +119,9 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError +
 pub struct Store {
     conn: Connection,
     root: PathBuf,
+    /// Pack files opened for reading, by number (numbers are never reused,
+    /// so a handle never goes stale).
+    open_packs: std::cell::RefCell<std::collections::HashMap<i64, std::fs::File>>,
 }
 
 /// Milliseconds since the Unix epoch, the store's clock.
@@ -321,6 +326,7 @@ impl Store {
         let mut store = Store {
             conn,
             root: root.to_path_buf(),
+            open_packs: Default::default(),
         };
         // Foreign keys go on after migrating: a migration that rebuilds a
         // table must not cascade deletes (SQLite's documented recipe).
@@ -347,6 +353,7 @@ impl Store {
         Ok(Store {
             conn,
             root: root.to_path_buf(),
+            open_packs: Default::default(),
         })
     }
 

@@ -116,15 +116,45 @@ impl Store {
         };
 
         let mut slots = HashSet::new();
-        let mut stmt = self.conn.prepare("SELECT id, layout, bytes FROM slots")?;
+        let mut packs_used = HashSet::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, layout, bytes, pack, pack_offset, pack_length FROM slots")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let (id, layout, bytes): (Vec<u8>, String, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
             report.slots += 1;
-            if slot_id(&layout, &bytes).bytes()[..] != id[..] {
-                push("slot", blob_hex(&id), "bytes do not hash to the id".into());
+            let bytes = match super::packs::packed_at(r, 3)? {
+                None => Some(bytes),
+                Some(at) => {
+                    packs_used.insert(at.pack);
+                    match self.read_packed(at) {
+                        Ok(bytes) => Some(bytes),
+                        Err(e) => {
+                            push(
+                                "slot",
+                                blob_hex(&id),
+                                format!("bytes unreadable from pack {}: {e}", at.pack),
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(bytes) = bytes {
+                if slot_id(&layout, &bytes).bytes()[..] != id[..] {
+                    push("slot", blob_hex(&id), "bytes do not hash to the id".into());
+                }
             }
             slots.insert(id);
+        }
+        // Packs nothing references (a killed import's, or emptied by gc and
+        // not yet deleted) are leftovers; gc removes them.
+        let newest = self.newest_pack()?;
+        for pack in self.pack_files()? {
+            if !packs_used.contains(&pack.number) && Some(pack.number) != newest {
+                report.leftovers.push(pack.path.display().to_string());
+            }
         }
 
         let mut states = HashSet::new();
@@ -313,6 +343,7 @@ impl Store {
                 }
             }
         }
+        leftovers.append(&mut report.leftovers);
         leftovers.sort();
         report.leftovers = leftovers;
         Ok(())

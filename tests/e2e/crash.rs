@@ -51,6 +51,17 @@ fn ops(env: &Env, i: usize) -> Vec<Op> {
             events: Some(1),
         },
         Op {
+            name: "bulk import of packed slots",
+            args: strings(&[
+                "import",
+                s(&env.path("bulk_large.safetensors")),
+                "--per-slot",
+                "--tag-prefix",
+                &format!("p{i}/"),
+            ]),
+            events: Some(1),
+        },
+        Op {
             name: "train --record batch",
             args: strings(&[
                 "train",
@@ -119,6 +130,25 @@ fn sigkill_at_random_moments_never_breaks_the_store() {
             ("l0.c", Tensor::new(vec![n, 64], vec![0.5; n * 64])),
         ],
     );
+    // Slots of 2 KiB: their bytes go to a pack beside the database. The
+    // values change with every run so each import appends new bytes.
+    let large = |i: usize| {
+        let m = 400;
+        env.write_tensors(
+            "bulk_large.safetensors",
+            &[
+                (
+                    "l0.h",
+                    Tensor::new(
+                        vec![m, 256],
+                        (0..m * 256).map(|v| (v + i) as f32 * 1e-3).collect(),
+                    ),
+                ),
+                ("l0.c", Tensor::new(vec![m, 256], vec![i as f32; m * 256])),
+            ],
+        );
+    };
+    large(usize::MAX / 2);
     // How long each op takes when left alone: kills land within that.
     let mut durations = Vec::new();
     for op in ops(&env, 100_000) {
@@ -138,6 +168,7 @@ fn sigkill_at_random_moments_never_breaks_the_store() {
     for i in 0..kills {
         let all = ops(&env, i);
         let k = i % all.len();
+        large(i);
         let op = &all[k];
         let events_before = event_count(&env);
         let fingerprint_before = env.db_fingerprint();

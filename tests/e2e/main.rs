@@ -10,6 +10,7 @@ mod errors;
 mod first_hour;
 mod fuzz;
 mod gru;
+mod packs;
 mod per_step;
 mod readme;
 mod replay;

@@ -1,0 +1,338 @@
+//! Slot packs: the bytes of large slots from bulk writes (`import
+//! --per-slot`, the Python package's `put_states`), appended to files
+//! beside the database (`packs/<n>.pack`) instead of going into SQLite.
+//!
+//! In SQLite a 4 KiB slot is written twice (the WAL, then the checkpoint
+//! copies it into the database) through a b-tree; appended to a pack it is
+//! written once, sequentially. The `slots` row keeps the id and layout and
+//! says where the bytes are (`pack`, `pack_offset`, `pack_length`), so
+//! lookups, gc and verify work as for inline slots, and every read still
+//! re-hashes the bytes against the id.
+//!
+//! Atomicity: bytes are appended only while the write transaction holds
+//! SQLite's write lock (one appender at a time, across processes), and are
+//! on disk (fdatasync) before the transaction that references them
+//! commits. A command killed in between leaves unreferenced bytes at the
+//! end of a pack, which nothing reads and gc's compaction drops. Pack
+//! numbers are recorded in the `packs` table and never reused, so a file
+//! handle a long-lived process keeps open never reads a different pack.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{io_err, Result, Store, StoreError};
+use crate::id::SlotId;
+use crate::state::slot_id;
+
+/// A pack is rewritten once more of it is dead than alive, and at least
+/// this much: rewriting a few dead slots costs more than it frees.
+const MIN_DEAD_TO_COMPACT: u64 = 64 << 10;
+
+/// Where a packed slot's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedAt {
+    pub pack: i64,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// Appends slot bytes to the newest pack inside a write transaction.
+pub struct PackAppender {
+    file: std::io::BufWriter<File>,
+    path: PathBuf,
+    number: i64,
+    /// The file's length before this appender: nothing committed lies
+    /// beyond it, so an appender dropped unfinished truncates back to it.
+    start: u64,
+    at: u64,
+    finished: bool,
+}
+
+impl PackAppender {
+    /// Appends one slot's bytes; returns where they are.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<PackedAt> {
+        self.file.write_all(bytes).map_err(io_err(&self.path))?;
+        let at = PackedAt {
+            pack: self.number,
+            offset: self.at,
+            length: bytes.len() as u64,
+        };
+        self.at += bytes.len() as u64;
+        Ok(at)
+    }
+
+    /// Puts the appended bytes on disk; call before the transaction that
+    /// references them commits.
+    pub fn finish(mut self) -> Result<()> {
+        self.file.flush().map_err(io_err(&self.path))?;
+        self.file
+            .get_ref()
+            .sync_data()
+            .map_err(io_err(&self.path))?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for PackAppender {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Best effort: the bytes are unreferenced either way.
+            let _ = self.file.flush();
+            let _ = self.file.get_ref().set_len(self.start);
+        }
+    }
+}
+
+/// Read at an offset without moving a shared cursor.
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buf[done..],
+                offset + done as u64,
+            )?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// A pack file found on disk.
+#[derive(Debug, Clone)]
+pub struct PackFile {
+    pub number: i64,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+impl Store {
+    pub fn packs_dir(&self) -> PathBuf {
+        self.root.join("packs")
+    }
+
+    fn pack_path(&self, number: i64) -> PathBuf {
+        self.packs_dir().join(format!("{number}.pack"))
+    }
+
+    /// The pack files on disk (other files in `packs/` are not packs).
+    pub fn pack_files(&self) -> Result<Vec<PackFile>> {
+        let dir = self.packs_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        let mut packs = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&dir))?;
+            let name = entry.file_name();
+            let Some(number) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".pack"))
+                .and_then(|n| n.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let size = entry.metadata().map_err(io_err(&entry.path()))?.len();
+            packs.push(PackFile {
+                number,
+                path: entry.path(),
+                size,
+            });
+        }
+        packs.sort_by_key(|p| p.number);
+        Ok(packs)
+    }
+
+    /// The newest pack number recorded, if any.
+    pub(crate) fn newest_pack(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(number) FROM packs", [], |r| r.get(0))?)
+    }
+
+    /// Opens pack `number` (recorded in this transaction if new) for
+    /// appending. Call inside a write transaction.
+    fn appender_for(&self, number: i64) -> Result<PackAppender> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO packs (number, created_at) VALUES (?1, ?2)",
+            params![number, super::now_ms()],
+        )?;
+        let dir = self.packs_dir();
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let path = self.pack_path(number);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let start = file.metadata().map_err(io_err(&path))?.len();
+        Ok(PackAppender {
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            path,
+            number,
+            start,
+            at: start,
+            finished: false,
+        })
+    }
+
+    /// Starts appending to the newest pack. Call inside a write
+    /// transaction, and `finish` the appender before it commits.
+    pub fn pack_appender(&self) -> Result<PackAppender> {
+        let number = self.newest_pack()?.unwrap_or(1);
+        self.appender_for(number)
+    }
+
+    /// Whether a slot with this id is stored (inline or packed).
+    pub fn has_slot(&self, id: &SlotId) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM slots WHERE id = ?1")?
+            .query_row([&id.bytes()[..]], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Records a slot whose bytes were appended to a pack.
+    pub fn put_packed_slot(&self, layout: &str, id: &SlotId, at: PackedAt) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO slots (id, layout, bytes, pack, pack_offset, pack_length) VALUES (?1, ?2, x'', ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                &id.bytes()[..],
+                layout,
+                at.pack,
+                at.offset as i64,
+                at.length as i64
+            ])?;
+        Ok(())
+    }
+
+    /// A packed slot's bytes (not yet checked against its id).
+    pub(crate) fn read_packed(&self, at: PackedAt) -> Result<Vec<u8>> {
+        let path = self.pack_path(at.pack);
+        let mut open = self.open_packs.borrow_mut();
+        let file = match open.get(&at.pack) {
+            Some(file) => file,
+            None => {
+                let file = File::open(&path).map_err(io_err(&path))?;
+                open.entry(at.pack).or_insert(file)
+            }
+        };
+        let mut bytes = vec![0u8; at.length as usize];
+        read_exact_at(file, &mut bytes, at.offset).map_err(io_err(&path))?;
+        Ok(bytes)
+    }
+
+    /// Rewrites packs that are more than half dead (gc removed their
+    /// slots' rows) into a new pack holding only the live slots, each
+    /// checked against its id on the way. Returns the packs to delete once
+    /// the caller's transaction commits, and the bytes they free.
+    pub(crate) fn compact_packs(&self) -> Result<(Vec<PathBuf>, u64)> {
+        let mut live: HashMap<i64, u64> = HashMap::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT pack, sum(pack_length) FROM slots WHERE pack IS NOT NULL GROUP BY pack",
+        )?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+            let (pack, bytes) = row?;
+            live.insert(pack, bytes as u64);
+        }
+        let newest = self.newest_pack()?;
+        let mut retired = Vec::new();
+        let mut freed = 0;
+        let mut to_rewrite = Vec::new();
+        for pack in self.pack_files()? {
+            let live_bytes = live.get(&pack.number).copied().unwrap_or(0);
+            if live_bytes == 0 && Some(pack.number) != newest {
+                // Nothing references it: a killed import's, or emptied.
+                freed += pack.size;
+                retired.push(pack.path);
+            } else if pack.size.saturating_sub(live_bytes) > live_bytes.max(MIN_DEAD_TO_COMPACT) {
+                freed += pack.size - live_bytes;
+                to_rewrite.push(pack);
+            }
+        }
+        if to_rewrite.is_empty() {
+            return Ok((retired, freed));
+        }
+        let number = newest
+            .unwrap_or(0)
+            .max(self.pack_files()?.last().map_or(0, |p| p.number))
+            + 1;
+        let mut appender = self.appender_for(number)?;
+        for pack in &to_rewrite {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, layout, pack_offset, pack_length FROM slots WHERE pack = ?1 ORDER BY pack_offset",
+            )?;
+            let rows: Vec<(Vec<u8>, String, i64, i64)> = stmt
+                .query_map([pack.number], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, layout, offset, length) in rows {
+                let bytes = self.read_packed(PackedAt {
+                    pack: pack.number,
+                    offset: offset as u64,
+                    length: length as u64,
+                })?;
+                let slot = SlotId::from_slice(&id).filter(|s| slot_id(&layout, &bytes) == *s);
+                let Some(slot) = slot else {
+                    return Err(StoreError::HashMismatch {
+                        kind: "slot",
+                        id: crate::id::to_hex(&id),
+                    });
+                };
+                let at = appender.append(&bytes)?;
+                self.conn
+                    .prepare_cached("UPDATE slots SET pack = ?2, pack_offset = ?3 WHERE id = ?1")?
+                    .execute(params![&slot.bytes()[..], at.pack, at.offset as i64])?;
+            }
+            retired.push(pack.path.clone());
+        }
+        appender.finish()?;
+        Ok((retired, freed))
+    }
+
+    /// Deletes retired packs once the transaction that retired them has
+    /// committed.
+    pub fn remove_packs(&self, paths: &[PathBuf]) {
+        // Handles to deleted files would hold their space until closed.
+        self.open_packs.borrow_mut().clear();
+        for path in paths {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Where a slot row's bytes are packed (columns `pack`, `pack_offset`,
+/// `pack_length` from `first`), or `None` for bytes held inline.
+pub(crate) fn packed_at(row: &rusqlite::Row, first: usize) -> rusqlite::Result<Option<PackedAt>> {
+    let pack: Option<i64> = row.get(first)?;
+    let offset: Option<i64> = row.get(first + 1)?;
+    let length: Option<i64> = row.get(first + 2)?;
+    Ok(match (pack, offset, length) {
+        (Some(pack), Some(offset), Some(length)) => Some(PackedAt {
+            pack,
+            offset: offset.max(0) as u64,
+            length: length.max(0) as u64,
+        }),
+        _ => None,
+    })
+}

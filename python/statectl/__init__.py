@@ -234,8 +234,12 @@ class Store:
         """A stored state by ref (a tag, an id or id prefix, ``HEAD``,
         ``HEAD~N``, ``zeros``), as float32 arrays (writable, owned by the
         caller). Every slot is re-hashed on the way out."""
-        state_id, pairs = self._native.get_state(str(ref), model, stream)
-        return State(state_id, _tensors(pairs))
+        state_id, pairs = self._native.get_state(ref if type(ref) is str else str(ref), model, stream)
+        state = State.__new__(State)
+        for name, shape, buffer in pairs:
+            state[name] = np.frombuffer(buffer, dtype=np.float32).reshape(shape)
+        state.id = state_id
+        return state
 
     # -- streams ----------------------------------------------------------
 

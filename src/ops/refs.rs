@@ -125,6 +125,20 @@ pub fn resolve_id(
 /// Resolves and loads a ref; every slot is re-hashed, so damaged content is
 /// refused here with its id named.
 pub fn resolve(store: &Store, text: &str, scope: Scope) -> Result<Resolved> {
+    // A whole id: one lookup that loads it (the common case in a loop).
+    if let Some(id) = Digest::parse_hex(text).map(StateId) {
+        match store.load_state(&id) {
+            Ok(value) => {
+                return Ok(Resolved {
+                    id,
+                    value,
+                    stored: true,
+                })
+            }
+            Err(StoreError::NotFound { kind: "state", .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let (id, computed) = resolve_id(store, text, scope)?;
     match computed {
         Some(value) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python package in-process beside the CLI's per-call cost, one run.
-# Builds both in release into .venv (made by scripts/test.sh, or here).
+# Builds both in release into .venv (made by the README's test command, or here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv

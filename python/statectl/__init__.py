@@ -165,7 +165,11 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, create: bool = False):
-        self._native = _native.Store(None if path is None else os.fspath(path), create)
+        try:
+            self._native = _native.Store(None if path is None else os.fspath(path), create)
+        except NoStoreError as e:
+            # The CLI's message names its flags; from Python the fix is create=True.
+            raise NoStoreError(f"{e}; from Python: statectl.Store(path, create=True)") from None
 
     @property
     def path(self) -> str:

@@ -94,7 +94,7 @@ def test_a_closed_store_raises_and_can_be_reopened(store_path):
 
 
 def test_a_missing_store_is_refused_unless_created(tmp_path):
-    with pytest.raises(statectl.NoStoreError):
+    with pytest.raises(statectl.NoStoreError, match="create=True"):
         statectl.Store(tmp_path / "nothing-here")
     assert not (tmp_path / "nothing-here").exists()
 

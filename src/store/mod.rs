@@ -137,6 +137,32 @@ pub fn now_ms() -> i64 {
 /// long means something is wrong, not busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Puts the database in WAL mode (a no-op once it is). On a fresh store the
+/// switch writes the file header: SQLite takes a read lock, then upgrades it,
+/// and an upgrade that meets another process's lock fails at once without
+/// calling the busy handler (its deadlock rule). Many first commands on one
+/// fresh store all meet here, so the switch is retried until `BUSY_TIMEOUT`.
+fn use_write_ahead_log(conn: &Connection) -> Result<()> {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => break,
+            Err(e)
+                if matches!(e.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+    Ok(())
+}
+
 /// The schema version in a database file's header (`user_version`), read
 /// through an immutable read-only SQLite connection: it takes no lock and
 /// creates no `-shm`, so a store newer than this binary is refused before
@@ -322,7 +348,7 @@ impl Store {
         )?;
         let weights = root.join("weights");
         std::fs::create_dir_all(&weights).map_err(io_err(&weights))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        use_write_ahead_log(&conn)?;
         let mut store = Store {
             conn,
             root: root.to_path_buf(),

@@ -151,9 +151,18 @@ fn reading_zeros_writes_nothing_and_the_demo_commits_once() {
     assert_eq!(env.fingerprint(), before);
 }
 
-// 5. Many first commands on a fresh store: exactly one migrates.
+// 5. Many first commands on a fresh store: exactly one migrates. The race
+//    (which process switches the fresh file to WAL, which migrates) lost
+//    about one round in fifteen before the switch was retried, so the test
+//    runs several rounds.
 #[test]
 fn ninety_parallel_first_commands_on_a_fresh_store_all_succeed() {
+    for _round in 0..8 {
+        ninety_first_commands_on_one_fresh_store();
+    }
+}
+
+fn ninety_first_commands_on_one_fresh_store() {
     let env = Env::new();
     let state = env.reference_state_file("case1");
     let children: Vec<_> = (0..90)

@@ -4,7 +4,8 @@ not). Not a test: nothing here asserts a time.
 
     bash benches/python_side_by_side.sh          # builds release, then runs this
 
-Figures: put_states and get_state of one-slot LSTM-512 states (states/s),
+Figures: put_states, get_state and get_states (a learner's batch of 64) of
+one-slot LSTM-512 states (states/s),
 a single put_state call (median µs), and the CLI doing one state per
 process (`statectl import`, `statectl export`: median ms per call).
 """
@@ -88,6 +89,13 @@ def main() -> None:
             store.get_state(ids[i])
         dt = time.perf_counter() - t
         print(f"get_state by id, {len(order):,} calls        {len(order) / dt:>10,.0f} states/s ({dt / len(order) * 1e6:.1f} µs a call)")
+        # A learner's batch: 64 random start states stacked in one call.
+        sample = [ids[i] for i in order]
+        t = time.perf_counter()
+        for at in range(0, len(sample), 64):
+            store.get_states(sample[at : at + 64])
+        dt = time.perf_counter() - t
+        print(f"get_states, 64 ids a call           {len(sample) / dt:>10,.0f} states/s ({dt / (len(sample) / 64) * 1e6:.0f} µs a call)")
 
         # A single put_state: one call, one transaction, one journal entry.
         per_call = []

@@ -99,15 +99,27 @@ fn bytearray_of(py: Python<'_>, parts: &[&[f32]]) -> PyResult<Py<PyByteArray>> {
 
 /// A state as tensors `l{k}.{h,c}` of `[batch, units]`.
 fn state_tensors(py: Python<'_>, value: &StateValue) -> PyResult<Vec<OutTensor>> {
-    let layout = &value.layout;
+    stacked_tensors(py, std::slice::from_ref(value))
+}
+
+/// States of one layout stacked into one batch, in order, as tensors
+/// `l{k}.{h,c}` of `[sum of batches, units]`.
+fn stacked_tensors(py: Python<'_>, values: &[StateValue]) -> PyResult<Vec<OutTensor>> {
+    let Some(layout) = values.first().map(|v| &v.layout) else {
+        return Ok(Vec::new());
+    };
+    let batch: usize = values.iter().map(|v| v.batch()).sum();
     let mut out = Vec::new();
     for (layer, units) in layout.units.iter().enumerate() {
         for (k, name) in layout.cell.tensors().iter().enumerate() {
             let (start, len) = layout.span(layer, k);
-            let rows: Vec<&[f32]> = value.slots.iter().map(|s| &s[start..start + len]).collect();
+            let rows: Vec<&[f32]> = values
+                .iter()
+                .flat_map(|v| v.slots.iter().map(|s| &s[start..start + len]))
+                .collect();
             out.push((
                 format!("l{layer}.{name}"),
-                vec![value.batch(), *units],
+                vec![batch, *units],
                 bytearray_of(py, &rows)?,
             ));
         }
@@ -282,6 +294,52 @@ impl Store {
             ctx.resolve(&reference, model.as_ref(), &stream, None)
         })?;
         Ok((resolved.id.hex(), state_tensors(py, &resolved.value)?))
+    }
+
+    /// Several stored states, read from one snapshot of the store and
+    /// stacked into one batch in the order given (a learner's batch of
+    /// start states): `(ids, [(name, shape, bytes)])`.
+    #[pyo3(signature = (references, model=None, stream="main".to_string()))]
+    fn get_states(
+        &self,
+        py: Python<'_>,
+        references: Vec<String>,
+        model: Option<String>,
+        stream: String,
+    ) -> PyResult<(Vec<String>, Vec<OutTensor>)> {
+        if references.is_empty() {
+            return Err(StatectlError::new_err(
+                "no refs given; pass a list of one or more tags, ids or HEAD~N",
+            ));
+        }
+        let resolved = self.with(py, |ctx| {
+            let needs_model = model.is_some()
+                || references
+                    .iter()
+                    .any(|r| r.starts_with("HEAD") || r == "zeros");
+            let model = match needs_model {
+                true => ctx.optional_model(model.as_deref())?,
+                false => None,
+            };
+            let resolved = ctx.store.read(|_| -> anyhow::Result<Vec<_>> {
+                references
+                    .iter()
+                    .map(|r| ctx.resolve(r, model.as_ref(), &stream, None))
+                    .collect()
+            })?;
+            let first = &resolved[0].value.layout;
+            if let Some(i) = resolved.iter().position(|r| r.value.layout != *first) {
+                return Err(LayoutMismatch(format!(
+                    "'{}' is a {} state but '{}' is a {} state; get states of one layout at a time",
+                    references[i], resolved[i].value.layout, references[0], first
+                ))
+                .into());
+            }
+            Ok(resolved)
+        })?;
+        let ids = resolved.iter().map(|r| r.id.hex()).collect();
+        let values: Vec<StateValue> = resolved.into_iter().map(|r| r.value).collect();
+        Ok((ids, stacked_tensors(py, &values)?))
     }
 
     /// Runs and records one prediction, exactly as `statectl predict`.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -45,6 +45,7 @@ __version__ = _native.__version__
 __all__ = [
     "Store",
     "State",
+    "StateBatch",
     "Prediction",
     "StatectlError",
     "InvalidInputError",
@@ -83,6 +84,22 @@ class State(dict):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.items())
         return f"State({self.id[:12]}, {{{shapes}}})"
+
+
+class StateBatch(dict):
+    """Several stored states stacked into one batch: tensors by name
+    (``l0.h`` -> ``[rows, units]`` float32 arrays, the states' slots in the
+    order asked for), and the id of each state (``ids``)."""
+
+    ids: list[str]
+
+    @property
+    def batch(self) -> int:
+        return next(iter(self.values())).shape[0]
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.items())
+        return f"StateBatch({len(self.ids)} states, {{{shapes}}})"
 
 
 class Prediction(NamedTuple):
@@ -244,6 +261,26 @@ class Store:
             state[name] = np.frombuffer(buffer, dtype=np.float32).reshape(shape)
         state.id = state_id
         return state
+
+    def get_states(
+        self, refs: Iterable[str], *, model: str | None = None, stream: str = "main"
+    ) -> StateBatch:
+        """Several stored states, read from one snapshot of the store and
+        stacked into one batch in the order given (one row per slot): a
+        learner's batch of start states in one call. Every slot is
+        re-hashed on the way out; states of different layouts raise
+        ``LayoutMismatchError``."""
+        if isinstance(refs, (str, bytes)):
+            raise InvalidInputError("refs must be a list of refs, not one string; for one state use get_state(ref)")
+        refs = [r if type(r) is str else str(r) for r in refs]
+        if not refs:
+            raise InvalidInputError("refs is empty; pass one or more tags, ids or HEAD~N")
+        ids, pairs = self._native.get_states(refs, model, stream)
+        batch = StateBatch.__new__(StateBatch)
+        for name, shape, buffer in pairs:
+            batch[name] = np.frombuffer(buffer, dtype=np.float32).reshape(shape)
+        batch.ids = ids
+        return batch
 
     # -- streams ----------------------------------------------------------
 

@@ -49,6 +49,9 @@ class Store:
     def get_state(
         self, reference: str, model: str | None = None, stream: str = "main"
     ) -> tuple[str, list[_OutTensor]]: ...
+    def get_states(
+        self, references: list[str], model: str | None = None, stream: str = "main"
+    ) -> tuple[list[str], list[_OutTensor]]: ...
     def predict(
         self,
         x: np.ndarray,

@@ -17,6 +17,7 @@ def seeded(store, store_path):
     rng = np.random.default_rng(7)
     store.import_model(torch_lstm_weights(rng, 2, 6, 3), name="m", head="softmax", batch_size=3)
     store.put_state(random_state(rng, 3, [6]), tag="good")
+    store.put_state({"l0.h": random_state(rng, 3, [6])["l0.h"]}, tag="gru-like")
     return store, folder_digest(store_path)
 
 
@@ -47,6 +48,10 @@ BAD_CALLS = [
     # unknown refs, names
     ("unknown tag", lambda s: s.get_state("no-such-tag"), statectl.NotFoundError, "not found"),
     ("unknown id", lambda s: s.get_state("abcdef0123"), statectl.NotFoundError, "not found"),
+    ("get_states of a string", lambda s: s.get_states("good"), statectl.InvalidInputError, "not one string"),
+    ("get_states of nothing", lambda s: s.get_states([]), statectl.InvalidInputError, "one or more"),
+    ("get_states unknown", lambda s: s.get_states(["good", "no-such-tag"]), statectl.NotFoundError, "no-such-tag"),
+    ("get_states two layouts", lambda s: s.get_states(["good", "gru-like"]), statectl.LayoutMismatchError, "one layout at a time"),
     ("unknown model", lambda s: s.predict(np.zeros((3, 2, 2), np.float32), model="nope"), statectl.NotFoundError, "nope"),
     ("restore unknown", lambda s: s.restore("nope", model="m"), statectl.NotFoundError, "nope"),
     ("wrong layout restore", lambda s: s.restore(s.put_state({"l0.h": H}) if False else "good", model="m", slot=7), statectl.StatectlError, "slot"),

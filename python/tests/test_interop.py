@@ -143,3 +143,24 @@ def test_large_states_put_in_bulk_read_back_equal_from_both_front_ends(store, cl
         cli.run("export", f"big/{i}", "-o", str(out))
         np.testing.assert_array_equal(load_file(str(out))["l0.h"], tensors["l0.h"][i : i + 1])
     assert cli.json("verify")["ok"] is True
+
+
+def test_get_states_stacks_a_learners_batch_in_the_order_asked(store, cli):
+    # A learner samples start states (tags, ids, prefixes, a two-slot
+    # state) and gets them as one batch: row for row what get_state gives.
+    rng = np.random.default_rng(21)
+    tensors = random_state(rng, 40, [8, 5])
+    ids = store.put_states(tensors, tag_prefix="seq/")
+    pair = store.put_state(random_state(rng, 2, [8, 5]), tag="pair")
+    refs = ["seq/31", ids[2], ids[7][:12], "pair", "seq/31"]
+    journal = cli.json("log", "--all")["events"]
+    batch = store.get_states(refs)
+    assert batch.ids == [ids[31], ids[2], ids[7], pair, ids[31]]
+    assert batch.batch == 6 and sorted(batch) == ["l0.c", "l0.h", "l1.c", "l1.h"]
+    for name in batch:
+        expected = np.concatenate([store.get_state(r)[name] for r in refs])
+        np.testing.assert_array_equal(batch[name], expected)
+        assert batch[name].dtype == np.float32 and batch[name].flags.writeable
+    np.testing.assert_array_equal(batch["l1.h"][0], tensors["l1.h"][31])
+    # Reading writes nothing: the journal is as it was.
+    assert cli.json("log", "--all")["events"] == journal

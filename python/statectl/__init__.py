@@ -67,7 +67,18 @@ class InvalidInputError(StatectlError, ValueError):
     store is touched)."""
 
 
-class State(dict):
+class _Tensors(dict):
+    """State tensors by name (``l0.h`` -> ``[batch, units]`` float32)."""
+
+    @property
+    def batch(self) -> int:
+        return next(iter(self.values())).shape[0]
+
+    def _shapes(self) -> str:
+        return "{" + ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.items()) + "}"
+
+
+class State(_Tensors):
     """A stored state: its tensors by name (``l0.h`` -> ``[batch, units]``
     float32 arrays), and its id."""
 
@@ -77,29 +88,19 @@ class State(dict):
         super().__init__(tensors)
         self.id = state_id
 
-    @property
-    def batch(self) -> int:
-        return next(iter(self.values())).shape[0]
-
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.items())
-        return f"State({self.id[:12]}, {{{shapes}}})"
+        return f"State({self.id[:12]}, {self._shapes()})"
 
 
-class StateBatch(dict):
+class StateBatch(_Tensors):
     """Several stored states stacked into one batch: tensors by name
     (``l0.h`` -> ``[rows, units]`` float32 arrays, the states' slots in the
     order asked for), and the id of each state (``ids``)."""
 
     ids: list[str]
 
-    @property
-    def batch(self) -> int:
-        return next(iter(self.values())).shape[0]
-
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.items())
-        return f"StateBatch({len(self.ids)} states, {{{shapes}}})"
+        return f"StateBatch({len(self.ids)} states, {self._shapes()})"
 
 
 class Prediction(NamedTuple):

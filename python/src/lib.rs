@@ -8,6 +8,7 @@
 //! run the CLI's own command code and come back as its `--json` value, so
 //! the two front ends cannot drift apart.
 
+mod arrays;
 mod errors;
 
 use std::path::PathBuf;
@@ -46,9 +47,7 @@ fn tensor_file(py: Python<'_>, arrays: &Arrays) -> PyResult<TensorFile> {
     let mut file = TensorFile::default();
     for (name, buffer) in arrays {
         if !buffer.is_c_contiguous() {
-            return Err(StatectlError::new_err(format!(
-                "array '{name}' is not contiguous; pass numpy.ascontiguousarray(...) of it"
-            )));
+            return Err(arrays::not_contiguous(name));
         }
         file.insert(
             name,
@@ -242,7 +241,7 @@ impl Store {
         allow_nonfinite: bool,
         model: Option<String>,
     ) -> PyResult<Vec<String>> {
-        let file = tensor_file(py, &tensors)?;
+        let named = arrays::in_place(&tensors)?;
         let tags =
             match (tags, tag_prefix) {
                 (Some(_), Some(_)) => return Err(StatectlError::new_err(
@@ -253,8 +252,8 @@ impl Store {
                 (None, None) => SlotTags::None,
             };
         self.with(py, |ctx| {
-            let value =
-                TensorSlots::new(file).map_err(|e| LayoutMismatch(format!("the arrays: {e}")))?;
+            let value = TensorSlots::from_arrays(named)
+                .map_err(|e| LayoutMismatch(format!("the arrays: {e}")))?;
             if let Some(name) = model.as_deref() {
                 ctx.model(Some(name))?
                     .check_layout_of(&value.layout, "in the arrays")?;

@@ -133,7 +133,8 @@ def _float32(name: str, value: Any) -> np.ndarray:
             f"float32: pass {name}.astype(numpy.float32) (float64 values are "
             f"rounded by that, and the id is that of the rounded values)"
         )
-    return np.ascontiguousarray(array)
+    # C order and f32 alignment (copies only arrays that lack them).
+    return np.require(array, requirements=["C", "A"])
 
 
 def _arrays(tensors: Any, what: str) -> list[tuple[str, np.ndarray]]:

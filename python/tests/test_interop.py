@@ -164,3 +164,19 @@ def test_get_states_stacks_a_learners_batch_in_the_order_asked(store, cli):
     np.testing.assert_array_equal(batch["l1.h"][0], tensors["l1.h"][31])
     # Reading writes nothing: the journal is as it was.
     assert cli.json("log", "--all")["events"] == journal
+
+
+def test_put_states_reads_arrays_in_place_or_copies_unaligned_ones(store):
+    # Arrays are read in place; an unaligned one (a view at an odd byte
+    # offset) is copied first: both give the ids of the same values.
+    tensors = random_state(np.random.default_rng(5), 20, [7])
+    ids = store.put_states(tensors)
+    unaligned = {}
+    for name, array in tensors.items():
+        raw = bytearray(array.nbytes + 1)
+        view = np.frombuffer(raw, dtype=np.float32, offset=1, count=array.size).reshape(array.shape)
+        view[...] = array
+        assert view.ctypes.data % 4 != 0
+        unaligned[name] = view
+    assert store.put_states(unaligned) == ids
+    np.testing.assert_array_equal(store.get_state(ids[3])["l0.c"], tensors["l0.c"][3:4])

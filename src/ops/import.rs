@@ -174,7 +174,7 @@ impl SlotSource for SlotFile {
     }
 }
 
-impl SlotSource for TensorSlots {
+impl<D: AsRef<[f32]>> SlotSource for TensorSlots<D> {
     fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -240,6 +240,24 @@ const LARGE_SLOT_BYTES: usize = 1024;
 /// Stores every slot of the file as a one-slot state (tagged prefix + i),
 /// all in one transaction under one journal entry, or nothing: a bad slot,
 /// a tag collision or a failed write rolls the whole import back.
+/// Each slot of a band: its id, its one-slot state's id, and whether all
+/// its values are finite. Slots are independent, so the band is split
+/// across threads; the results come back in slot order.
+fn hash_band(band: &[u8], per_slot: usize, layout: &str) -> Vec<(SlotId, StateId, bool)> {
+    use rayon::prelude::*;
+    band.par_chunks_exact(per_slot)
+        .with_min_len(64)
+        .map(|bytes| {
+            // Non-finite: every exponent bit set (NaN or infinity).
+            let finite = bytes
+                .chunks_exact(4)
+                .all(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000 != 0x7f80_0000);
+            let slot = slot_id(layout, bytes);
+            (slot, state_id(layout, &[slot]), finite)
+        })
+        .collect()
+}
+
 pub fn run_per_slot<S: SlotSource>(
     store: &Store,
     mut req: PerSlotImport<S>,
@@ -287,17 +305,13 @@ pub fn run_per_slot<S: SlotSource>(
         while start < n {
             let end = (start + SLOTS_PER_BAND).min(n);
             req.file.read(start..end, &mut band).map_err(|e| anyhow::anyhow!(e))?;
-            for (i, bytes) in (start..end).zip(band.chunks_exact(per_slot)) {
-                // Non-finite: every exponent bit set (NaN or infinity).
-                if !req.allow_nonfinite
-                    && bytes.chunks_exact(4).any(|b| {
-                        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000 == 0x7f80_0000
-                    })
-                {
+            let hashed = hash_band(&band, per_slot, &layout_text);
+            for ((i, bytes), (slot, state, finite)) in
+                (start..end).zip(band.chunks_exact(per_slot)).zip(hashed)
+            {
+                if !req.allow_nonfinite && !finite {
                     bail!("slot {i} holds NaN or infinite values; pass --allow-nonfinite to store them anyway");
                 }
-                let slot = slot_id(&layout_text, bytes);
-                let state = state_id(&layout_text, &[slot]);
                 let tag = req.tags.of(i);
                 if let Some(tag) = &tag {
                     tags::check_tag_name(tag)?;

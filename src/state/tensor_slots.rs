@@ -1,35 +1,36 @@
 //! One state's tensors held in memory (`[batch, units]` each, as numpy
 //! hands them over), read slot by slot without building a value per slot:
-//! what the Python package's `put_states` stores, a row per state.
+//! what the Python package's `put_states` stores, a row per state. The
+//! values may be any `AsRef<[f32]>`: owned, or the caller's own arrays
+//! read in place.
+
+use std::collections::BTreeMap;
 
 use super::exchange::{states_from_file, FileStates};
 use super::Layout;
 use crate::tensors::{Tensor, TensorFile};
 
-pub struct TensorSlots {
+pub struct TensorSlots<D = Vec<f32>> {
     pub layout: Layout,
     pub batch: usize,
     /// Each (layer, tensor) in layout order: its `[batch, units]` values.
-    parts: Vec<(Vec<f32>, usize)>,
+    parts: Vec<(D, usize)>,
 }
 
-impl TensorSlots {
-    /// Checks the tensors as a state file's would be checked (names,
-    /// layers, h beside c, shapes, one batch) and takes their data.
-    pub fn new(mut file: TensorFile) -> Result<TensorSlots, String> {
+impl<D: AsRef<[f32]>> TensorSlots<D> {
+    /// Checks named arrays (shape, values) as a state file's tensors would
+    /// be checked (names, layers, h beside c, shapes, one batch) and takes
+    /// them.
+    pub fn from_arrays(mut arrays: BTreeMap<String, (Vec<usize>, D)>) -> Result<Self, String> {
         // The whole-file checks run on a stand-in with one row per tensor.
-        let mut skeleton = TensorFile {
-            metadata: file.metadata.clone(),
-            ..Default::default()
-        };
-        skeleton.metadata.remove("state");
-        for (name, tensor) in &file.tensors {
-            let stand_in = match tensor.shape.as_slice() {
+        let mut skeleton = TensorFile::default();
+        for (name, (shape, _)) in &arrays {
+            let stand_in = match shape.as_slice() {
                 [rows, units] if *rows > 0 && *units > 0 => {
                     Tensor::new(vec![1, *units], vec![0.0; *units])
                 }
                 // Not [batch, units]: the check says why.
-                shape => Tensor {
+                _ => Tensor {
                     shape: shape.to_vec(),
                     data: Vec::new(),
                 },
@@ -48,18 +49,23 @@ impl TensorSlots {
         for (layer, units) in layout.units.iter().enumerate() {
             for t in layout.cell.tensors() {
                 let name = format!("l{layer}.{t}");
-                let tensor = file
-                    .tensors
+                let (shape, data) = arrays
                     .remove(&name)
                     .ok_or_else(|| format!("'{name}' is missing"))?;
-                let rows = tensor.shape[0];
+                let rows = shape[0];
+                if data.as_ref().len() != rows * units {
+                    return Err(format!(
+                        "'{name}' holds {} values, not {rows} x {units}",
+                        data.as_ref().len()
+                    ));
+                }
                 let first = *batch.get_or_insert(rows);
                 if rows != first {
                     return Err(format!(
                         "'{name}' has {rows} rows but l0.h has {first}; the batch of every tensor must match"
                     ));
                 }
-                parts.push((tensor.data, *units));
+                parts.push((data, *units));
             }
         }
         Ok(TensorSlots {
@@ -72,6 +78,7 @@ impl TensorSlots {
     /// Slot `slot`'s encoding (little-endian f32, layout order), appended.
     pub fn append_slot(&self, slot: usize, out: &mut Vec<u8>) {
         for (data, units) in &self.parts {
+            let data = data.as_ref();
             super::StateValue::append_slot_bytes(&data[slot * units..(slot + 1) * units], out);
         }
     }

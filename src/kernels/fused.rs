@@ -400,9 +400,14 @@ fn layer_backward(
     // and, for a GRU, of `h·U + b_h` (d_gh; an LSTM's are the same).
     let mut d_gi = vec![0f32; batch * gates];
     let mut d_gh = vec![0f32; if gru { batch * gates } else { 0 }];
-    let mut d_w_ih = vec![0f32; gates * input];
-    let mut d_w_hh = vec![0f32; gates * units];
-    let mut d_w_joined = vec![0f32; if gru { 0 } else { gates * (input + units) }];
+    // The weight gradients are summed transposed (`dWᵀ += [x | h]ᵀ·dZ`):
+    // the narrow inputs are gathered column-wise and the wide `dZ` packed
+    // as it lies. Each element's chain multiplies the same pairs in the
+    // same order as `dZᵀ·[x | h]` would (a product commutes), so the bits
+    // are those of the untransposed form.
+    let mut d_w_ih_t = vec![0f32; if gru { input * gates } else { 0 }];
+    let mut d_w_hh_t = vec![0f32; if gru { units * gates } else { 0 }];
+    let mut d_w_joined_t = vec![0f32; if gru { 0 } else { (input + units) * gates }];
     let mut d_bias = vec![0f32; gates];
     let mut d_bias_hh = vec![0f32; if gru { gates } else { 0 }];
     let mut d_x = vec![0f32; if need_dx { steps * batch * input } else { 0 }];
@@ -425,44 +430,50 @@ fn layer_backward(
             )
         };
         // Rows are independent (a row's arithmetic is the same wherever it
-        // runs); one row is too little work to hand to another thread.
-        let mut d_gh_rows = d_gh.chunks_mut(gates.max(1));
-        for (b, ((d, dh_next), dc_next)) in d_gi
-            .chunks_mut(gates)
-            .zip(d_h_next.chunks_mut(units))
-            .zip(d_c_next.chunks_mut(units))
-            .enumerate()
-        {
-            let g = &tape_t[b * gates..(b + 1) * gates];
-            let at = b * units..(b + 1) * units;
-            if gru {
-                let dg = d_gh_rows.next().expect("a GRU row per batch row");
-                cells::gru_back_row(
-                    &mut cells::GruBackRow {
-                        gates: g,
-                        h_prev: &hs_t[at.clone()],
-                        gh_n: &ghn_t[at.clone()],
-                        d_out: &d_out_t[at],
-                        d,
-                        dg,
-                        dh_next,
-                    },
-                    units,
-                );
-            } else {
-                cells::lstm_back_row(
-                    &mut cells::LstmBackRow {
-                        gates: g,
-                        tanh_c: &tc_t[at.clone()],
-                        c_prev: &cs_t[at.clone()],
-                        d_out: &d_out_t[at],
-                        d,
-                        dh_next,
-                        dc_next,
-                    },
-                    units,
-                );
-            }
+        // runs); threads take rows only when there is enough work.
+        let min_rows = ROWS_PER_THREAD_TASK.div_ceil(units);
+        if gru {
+            d_gi.par_chunks_mut(gates)
+                .zip(d_gh.par_chunks_mut(gates))
+                .zip(d_h_next.par_chunks_mut(units))
+                .enumerate()
+                .with_min_len(min_rows)
+                .for_each(|(b, ((d, dg), dh_next))| {
+                    let at = b * units..(b + 1) * units;
+                    cells::gru_back_row(
+                        &mut cells::GruBackRow {
+                            gates: &tape_t[b * gates..(b + 1) * gates],
+                            h_prev: &hs_t[at.clone()],
+                            gh_n: &ghn_t[at.clone()],
+                            d_out: &d_out_t[at],
+                            d,
+                            dg,
+                            dh_next,
+                        },
+                        units,
+                    )
+                });
+        } else {
+            d_gi.par_chunks_mut(gates)
+                .zip(d_h_next.par_chunks_mut(units))
+                .zip(d_c_next.par_chunks_mut(units))
+                .enumerate()
+                .with_min_len(min_rows)
+                .for_each(|(b, ((d, dh_next), dc_next))| {
+                    let at = b * units..(b + 1) * units;
+                    cells::lstm_back_row(
+                        &mut cells::LstmBackRow {
+                            gates: &tape_t[b * gates..(b + 1) * gates],
+                            tanh_c: &tc_t[at.clone()],
+                            c_prev: &cs_t[at.clone()],
+                            d_out: &d_out_t[at],
+                            d,
+                            dh_next,
+                            dc_next,
+                        },
+                        units,
+                    )
+                });
         }
         let d_rec = if gru { &d_gh } else { &d_gi };
         let x_t = &tape.input[t * batch * input..(t + 1) * batch * input];
@@ -473,32 +484,32 @@ fn layer_backward(
             || {
                 if gru {
                     gemm(
-                        MatA::transposed(&d_gi, gates, batch),
-                        &PackedB::from_rows(x_t, batch, input),
-                        &mut d_w_ih,
-                        input,
+                        MatA::transposed(x_t, input, batch),
+                        &PackedB::from_rows(&d_gi, batch, gates),
+                        &mut d_w_ih_t,
+                        gates,
                         true,
                     );
                     gemm(
-                        MatA::transposed(d_rec, gates, batch),
-                        &PackedB::from_rows(h_t, batch, units),
-                        &mut d_w_hh,
-                        units,
+                        MatA::transposed(h_t, units, batch),
+                        &PackedB::from_rows(d_rec, batch, gates),
+                        &mut d_w_hh_t,
+                        gates,
                         true,
                     );
                 } else {
                     // An LSTM's two products share dZ: one product over
-                    // [x_t | h_{t-1}] into [dW_ih | dW_hh].
+                    // [x_t | h_{t-1}] into [dW_ih | dW_hh]ᵀ.
                     let mut joined = Vec::with_capacity(batch * (input + units));
                     for b in 0..batch {
                         joined.extend_from_slice(&x_t[b * input..(b + 1) * input]);
                         joined.extend_from_slice(&h_t[b * units..(b + 1) * units]);
                     }
                     gemm(
-                        MatA::transposed(&d_gi, gates, batch),
-                        &PackedB::from_rows(&joined, batch, input + units),
-                        &mut d_w_joined,
-                        input + units,
+                        MatA::transposed(&joined, input + units, batch),
+                        &PackedB::from_rows(&d_gi, batch, gates),
+                        &mut d_w_joined_t,
+                        gates,
                         true,
                     );
                 }
@@ -528,17 +539,35 @@ fn layer_backward(
             );
         }
     }
-    if !gru {
-        for (g, row) in d_w_joined.chunks_exact(input + units).enumerate() {
-            d_w_ih[g * input..(g + 1) * input].copy_from_slice(&row[..input]);
-            d_w_hh[g * units..(g + 1) * units].copy_from_slice(&row[input..]);
+    let (d_w_ih, d_w_hh) = if gru {
+        (
+            transpose(&d_w_ih_t, input, gates),
+            transpose(&d_w_hh_t, units, gates),
+        )
+    } else {
+        let joined = transpose(&d_w_joined_t, input + units, gates);
+        let mut d_w_ih = Vec::with_capacity(gates * input);
+        let mut d_w_hh = Vec::with_capacity(gates * units);
+        for row in joined.chunks_exact(input + units) {
+            d_w_ih.extend_from_slice(&row[..input]);
+            d_w_hh.extend_from_slice(&row[input..]);
         }
-    }
+        (d_w_ih, d_w_hh)
+    };
     let mut grads = vec![d_w_ih, d_w_hh, d_bias];
     if gru {
         grads.push(d_bias_hh);
     }
     (grads, d_x)
+}
+
+/// `m` (`rows x cols`, row-major) transposed.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows * cols);
+    for c in 0..cols {
+        out.extend((0..rows).map(|r| m[r * cols + c]));
+    }
+    out
 }
 
 /// Adds the column sums of `m` (rows in order) to `sums`.

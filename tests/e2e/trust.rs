@@ -260,15 +260,21 @@ fn the_demo_twice_then_audit_train_reproduces() {
     );
 }
 
-#[test]
-fn a_schema_1_store_upgrades_in_place_and_still_audits_bit_for_bit() {
+/// A fresh env whose store is a copy of the fixture store `name`.
+fn env_with_fixture_store(name: &str) -> Env {
     let env = Env::new();
-    let source = fixture("schema1_store");
+    let source = fixture(name);
     std::fs::create_dir_all(env.store().join("weights")).unwrap();
     for entry in walk(&source) {
         let rel = entry.strip_prefix(&source).unwrap();
         std::fs::copy(&entry, env.store().join(rel)).unwrap();
     }
+    env
+}
+
+#[test]
+fn a_schema_1_store_upgrades_in_place_and_still_audits_bit_for_bit() {
+    let env = env_with_fixture_store("schema1_store");
     let report = env.json(&["audit"]);
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["reproduced"], 12);
@@ -308,6 +314,35 @@ fn a_schema_1_store_upgrades_in_place_and_still_audits_bit_for_bit() {
     assert_eq!(ids, vec![1, 2]);
     env.ok(&["predict", "--input", s(&x2(&env)), "--model", "demo"]);
     assert_eq!(env.json(&["audit"])["reproduced"], 13);
+}
+
+#[test]
+fn a_store_trained_by_an_earlier_fused_1_build_still_audits_bit_for_bit() {
+    // fused-1's arithmetic may be reorganised (threads, layouts) but never
+    // its chains: trainings recorded by an earlier build must replay to the
+    // same weights, bit for bit. The models cover a stacked LSTM, a GRU
+    // with per-step outputs, and an LSTM wide enough for parameters and
+    // backward rows to be split across threads.
+    let env = env_with_fixture_store("fused1_store");
+    for model in ["lstm2", "gru-seq", "lstm96"] {
+        let report = env.json(&["audit", "--train", model]);
+        assert_eq!(report["ok"], true, "{model}: {report}");
+        let training = &report["training"][0];
+        assert_eq!(training["status"], "reproduced", "{model}: {report}");
+        assert_eq!(training["weights_replayed"], training["weights_recorded"]);
+        let recorded: String = env
+            .db()
+            .query_row(
+                "SELECT json_extract(training, '$.train.kernel') FROM models WHERE name = ?1",
+                [model],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(recorded, "fused-1");
+    }
+    let report = env.json(&["audit"]);
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["reproduced"], 1);
 }
 
 // 8. Read-only commands on a missing store create nothing; an audit that

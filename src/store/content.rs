@@ -8,6 +8,10 @@ use crate::id::{prefix_range, Digest, ObjectId, SlotId, StateId};
 use crate::state::{slot_id, state_id, Layout, StateValue};
 
 /// A state row: its layout text, batch size and slot ids.
+/// A slot's row: its bytes (empty when packed) and where its pack holds
+/// them.
+type SlotRow = (Vec<u8>, Option<PackedAt>);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateRecord {
     pub id: StateId,
@@ -70,6 +74,43 @@ impl Store {
                 ))
             })
             .optional()?;
+        Self::checked_record(id, row)
+    }
+
+    /// A state's record and, when it has one slot, that slot's row, in one
+    /// query (one lookup per table, one read of the database instead of
+    /// two: the common case of reading a replay buffer's states).
+    fn state_record_with_one_slot(&self, id: &StateId) -> Result<(StateRecord, Option<SlotRow>)> {
+        type Row = ((String, i64, Vec<u8>, i64), Option<SlotRow>);
+        let row: Option<Row> = self
+            .conn
+            .prepare_cached(
+                "SELECT s.layout, s.batch, s.slot_ids, s.created_at, \
+                        l.bytes, l.pack, l.pack_offset, l.pack_length \
+                 FROM states s LEFT JOIN slots l ON s.batch = 1 AND l.id = s.slot_ids \
+                 WHERE s.id = ?1",
+            )?
+            .query_row([&id.bytes()[..]], |r| {
+                let bytes: Option<Vec<u8>> = r.get(4)?;
+                let packed = super::packs::packed_at(r, 5)?;
+                Ok((
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+                    bytes.map(|bytes| (bytes, packed)),
+                ))
+            })
+            .optional()?;
+        let (record, slot) = match row {
+            Some((record, slot)) => (Some(record), slot),
+            None => (None, None),
+        };
+        Ok((Self::checked_record(id, record)?, slot))
+    }
+
+    /// A state row as read, checked against its id.
+    fn checked_record(
+        id: &StateId,
+        row: Option<(String, i64, Vec<u8>, i64)>,
+    ) -> Result<StateRecord> {
         let (layout, batch, list, created_at) = row.ok_or_else(|| StoreError::NotFound {
             kind: "state",
             name: id.hex(),
@@ -92,7 +133,7 @@ impl Store {
 
     /// A state's numbers, every slot re-hashed.
     pub fn load_state(&self, id: &StateId) -> Result<StateValue> {
-        let record = self.state_record(id)?;
+        let (record, mut one_slot) = self.state_record_with_one_slot(id)?;
         let layout: Layout = record
             .layout
             .parse()
@@ -109,9 +150,15 @@ impl Store {
                 continue;
             }
             first_at.insert(*slot, slots.len());
-            slots.push(StateValue::slot_from_bytes(
-                &self.slot_bytes(slot, &record.layout)?,
-            ));
+            let row = match one_slot.take() {
+                Some(row) => Some(row),
+                None => self.slot_row(slot)?,
+            };
+            slots.push(StateValue::slot_from_bytes(&self.checked_slot_bytes(
+                slot,
+                &record.layout,
+                row,
+            )?));
         }
         StateValue::new(layout, slots).map_err(|_| StoreError::HashMismatch {
             kind: "state",
@@ -119,8 +166,8 @@ impl Store {
         })
     }
 
-    fn slot_bytes(&self, id: &SlotId, layout: &str) -> Result<Vec<u8>> {
-        let row: Option<(Vec<u8>, Option<PackedAt>)> = self
+    fn slot_row(&self, id: &SlotId) -> Result<Option<SlotRow>> {
+        Ok(self
             .conn
             .prepare_cached(
                 "SELECT bytes, pack, pack_offset, pack_length FROM slots WHERE id = ?1",
@@ -128,7 +175,17 @@ impl Store {
             .query_row([&id.bytes()[..]], |r| {
                 Ok((r.get(0)?, super::packs::packed_at(r, 1)?))
             })
-            .optional()?;
+            .optional()?)
+    }
+
+    /// A slot's bytes from its row (or from its pack), checked against its
+    /// id.
+    fn checked_slot_bytes(
+        &self,
+        id: &SlotId,
+        layout: &str,
+        row: Option<SlotRow>,
+    ) -> Result<Vec<u8>> {
         let (bytes, packed) = row.ok_or_else(|| StoreError::NotFound {
             kind: "slot",
             name: id.hex(),

@@ -9,7 +9,9 @@
 //!   products (`python3` with numpy, or `STATECTL_BENCH_PYTHON`).
 //!
 //! `cargo bench --bench kernels`; `STATECTL_BENCH_QUICK=1` for fewer
-//! repetitions. No timing is asserted anywhere.
+//! repetitions; `cargo bench --bench kernels -- burn-in` (or `products`,
+//! `training`) runs only that section, e.g. under a profiler. No timing is
+//! asserted anywhere.
 
 use std::time::Instant;
 
@@ -200,8 +202,21 @@ fn main() {
         std::env::set_var("RAYON_NUM_THREADS", "2");
     }
     let quick = std::env::var("STATECTL_BENCH_QUICK").is_ok();
-    products(if quick { 3 } else { 20 });
-    burn_in(if quick { 2 } else { 5 });
+    // Cargo passes `--bench`; any other argument names the sections to run.
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
+    if wanted("products") {
+        products(if quick { 3 } else { 20 });
+    }
+    if wanted("burn-in") {
+        burn_in(if quick { 2 } else { 5 });
+    }
+    if !wanted("training") {
+        return;
+    }
     let batches = if quick { 30 } else { 100 };
     println!("\ntraining step: LSTM(256), 8 features, 50 steps, batch 64, Dense(1), MSE, Adam ({batches} batches):");
     let fused = training(Kernel::Fused, batches);

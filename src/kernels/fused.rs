@@ -111,8 +111,11 @@ impl FusedNet {
     }
 
     /// Runs `steps` time steps of one layer: `x` `[steps*B, in]` from
-    /// `state`, writing the outputs `[steps*B, H]` to `out`. With a tape,
-    /// keeps what the backward pass needs.
+    /// `state`, writing the outputs `[steps*B, H]` to `out` and the gates'
+    /// pre-activations then activations `[steps*B, gH]` to `z` (resized;
+    /// inference passes the same buffer chunk after chunk, so it is neither
+    /// allocated nor zeroed again). With a tape, keeps what the backward
+    /// pass needs, except `z`, which the caller moves into it.
     #[allow(clippy::too_many_arguments)]
     fn layer_steps(
         &self,
@@ -122,17 +125,19 @@ impl FusedNet {
         batch: usize,
         state: &mut [Vec<f32>],
         out: &mut [f32],
+        z: &mut Vec<f32>,
         mut tape: Option<&mut Tape>,
     ) {
         let (units, gates) = (layer.units, layer.gates());
         let rows = steps * batch;
-        // The input projection of every step at once: b + x·W_ih chains.
-        let mut z = vec![0f32; rows * gates];
+        // The input projection of every step at once: b + x·W_ih chains
+        // (every element is written, so a reused buffer needs no zeroing).
+        z.resize(rows * gates, 0.0);
         gemm_bias(
             MatA::rows(x, rows, layer.input),
             &layer.w_ih_t,
             &layer.bias,
-            &mut z,
+            z,
             gates,
         );
         let mut tanh_c = vec![
@@ -226,7 +231,6 @@ impl FusedNet {
                 tape.cs.extend_from_slice(&state[1]);
                 tape.tanh_c = tanh_c;
             }
-            tape.gates = z;
         }
     }
 
@@ -244,9 +248,13 @@ impl FusedNet {
         logits
     }
 
-    /// Inference: `x` time-major `[steps, B, F]` from `states` (updated to
-    /// the final states). Returns the head's logits, time-major
-    /// `[steps, B, out]` for per-step outputs, else `[B, out]`.
+    /// Inference: `x` batch-major `[B, steps, F]` (as users give it) from
+    /// `states` (updated to the final states). Returns the head's logits,
+    /// time-major `[steps, B, out]` for per-step outputs, else `[B, out]`.
+    ///
+    /// Steps run in chunks through every layer; each chunk's input is
+    /// gathered time-major into a buffer that, like the pre-activations and
+    /// the layers' outputs, is reused from chunk to chunk.
     pub fn forward(&self, x: &[f32], steps: usize, batch: usize, states: &mut States) -> Vec<f32> {
         let widest = self
             .layers
@@ -260,18 +268,25 @@ impl FusedNet {
         let per_step = self.config.outputs == Outputs::Sequence;
         let mut logits = Vec::new();
         let mut last_h = Vec::new();
+        let (mut seq, mut spare, mut z) = (Vec::new(), Vec::new(), Vec::new());
         let mut t0 = 0;
         while t0 < steps {
             let n = chunk.min(steps - t0);
-            let mut seq = x[t0 * batch * features..(t0 + n) * batch * features].to_vec();
+            seq.clear();
+            for t in t0..t0 + n {
+                for b in 0..batch {
+                    let start = (b * steps + t) * features;
+                    seq.extend_from_slice(&x[start..start + features]);
+                }
+            }
             for (layer, state) in self.layers.iter().zip(states.iter_mut()) {
-                let mut out = vec![0f32; n * batch * layer.units];
-                self.layer_steps(layer, &seq, n, batch, state, &mut out, None);
-                seq = out;
+                spare.resize(n * batch * layer.units, 0.0);
+                self.layer_steps(layer, &seq, n, batch, state, &mut spare, &mut z, None);
+                std::mem::swap(&mut seq, &mut spare);
             }
             if per_step {
                 logits.extend(self.head(&seq, n * batch));
-            } else {
+            } else if t0 + n == steps {
                 let units = self.layers.last().map_or(0, |l| l.units);
                 last_h = seq[(n - 1) * batch * units..].to_vec();
             }
@@ -303,7 +318,18 @@ impl FusedNet {
                 ..Default::default()
             };
             let mut out = vec![0f32; steps * batch * layer.units];
-            self.layer_steps(layer, &seq, steps, batch, state, &mut out, Some(&mut tape));
+            let mut z = Vec::new();
+            self.layer_steps(
+                layer,
+                &seq,
+                steps,
+                batch,
+                state,
+                &mut out,
+                &mut z,
+                Some(&mut tape),
+            );
+            tape.gates = z;
             tape.hs.extend_from_slice(&out);
             tape.input = std::mem::replace(&mut seq, out);
             tapes.push(tape);

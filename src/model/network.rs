@@ -315,7 +315,7 @@ pub fn predict_fused(net: &FusedNet, x: &Tensor, state: &StateValue) -> Predicti
     let (batch, steps) = (x.shape[0], x.shape[1]);
     let out = net.config.output_size;
     let mut states = fused_states(state);
-    let logits = net.forward(&time_major(x), steps, batch, &mut states);
+    let logits = net.forward(&x.data, steps, batch, &mut states);
     let (logits, shape) = match net.config.outputs {
         Outputs::Last => (logits, vec![batch, out]),
         Outputs::Sequence => (

@@ -237,6 +237,80 @@ const SLOTS_PER_BAND: usize = 4096;
 /// From this size on a slot's bytes skip the staging table.
 const LARGE_SLOT_BYTES: usize = 1024;
 
+/// One band of slots, read and hashed.
+struct HashedBand {
+    /// The index of its first slot.
+    start: usize,
+    bytes: Vec<u8>,
+    hashed: Vec<(SlotId, StateId, bool)>,
+}
+
+/// Reads and hashes the source's bands on another thread, one band ahead
+/// of `store_band`, which runs on this one (the store stays on its
+/// thread), so reading and hashing overlap with writing. Bands arrive in
+/// order; their buffers go back to the reader for reuse. The first error
+/// on either side ends both.
+fn pipelined_bands<S: SlotSource + Send>(
+    source: &mut S,
+    n: usize,
+    per_slot: usize,
+    layout: &str,
+    mut store_band: impl FnMut(&HashedBand) -> Result<()>,
+) -> Result<()> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<HashedBand, String>>(1);
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut start = 0;
+            while start < n {
+                let end = (start + SLOTS_PER_BAND).min(n);
+                let mut bytes = spent_rx.try_recv().unwrap_or_default();
+                let band = source.read(start..end, &mut bytes).map(|()| HashedBand {
+                    start,
+                    hashed: hash_band(&bytes, per_slot, layout),
+                    bytes,
+                });
+                let failed = band.is_err();
+                // A closed channel: the writer stopped on an error.
+                if ready_tx.send(band).is_err() || failed {
+                    return;
+                }
+                start = end;
+            }
+        });
+        // Dropping the receiver on an error unblocks and stops the reader.
+        for band in ready_rx {
+            let band = band.map_err(|e| anyhow::anyhow!(e))?;
+            store_band(&band)?;
+            let _ = spent_tx.send(band.bytes);
+        }
+        Ok(())
+    })
+}
+
+/// Appends the band's slots `run` (neighbours) to the pack in one write.
+fn append_run(
+    pack: &mut crate::store::PackAppender,
+    band: &HashedBand,
+    run: std::ops::Range<usize>,
+    per_slot: usize,
+    packed: &mut Vec<(SlotId, crate::store::PackedAt)>,
+) -> Result<()> {
+    let at = pack.append(&band.bytes[run.start * per_slot..run.end * per_slot])?;
+    for (k, j) in run.enumerate() {
+        let offset = at.offset + (k * per_slot) as u64;
+        packed.push((
+            band.hashed[j].0,
+            crate::store::PackedAt {
+                offset,
+                length: per_slot as u64,
+                ..at
+            },
+        ));
+    }
+    Ok(())
+}
+
 /// Stores every slot of the file as a one-slot state (tagged prefix + i),
 /// all in one transaction under one journal entry, or nothing: a bad slot,
 /// a tag collision or a failed write rolls the whole import back.
@@ -258,7 +332,7 @@ fn hash_band(band: &[u8], per_slot: usize, layout: &str) -> Vec<(SlotId, StateId
         .collect()
 }
 
-pub fn run_per_slot<S: SlotSource>(
+pub fn run_per_slot<S: SlotSource + Send>(
     store: &Store,
     mut req: PerSlotImport<S>,
 ) -> Result<PerSlotReport> {
@@ -293,8 +367,6 @@ pub fn run_per_slot<S: SlotSource>(
         })?;
         let mut states = Vec::with_capacity(n);
         let mut slots = Vec::with_capacity(n);
-        let mut band = Vec::new();
-        let mut start = 0;
         // Large slots: appended to a pack the moment they are hashed (the
         // bytes stored are the bytes hashed), once each; their rows go in
         // afterwards, in key order.
@@ -302,32 +374,45 @@ pub fn run_per_slot<S: SlotSource>(
         let mut packed: Vec<(SlotId, crate::store::PackedAt)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         store.stage_begin()?;
-        while start < n {
-            let end = (start + SLOTS_PER_BAND).min(n);
-            req.file.read(start..end, &mut band).map_err(|e| anyhow::anyhow!(e))?;
-            let hashed = hash_band(&band, per_slot, &layout_text);
-            for ((i, bytes), (slot, state, finite)) in
-                (start..end).zip(band.chunks_exact(per_slot)).zip(hashed)
-            {
+        let (file, tags) = (&mut req.file, &req.tags);
+        pipelined_bands(file, n, per_slot, &layout_text, |band| {
+            // Slots new to the store, as runs of neighbours: one write each.
+            let mut run: Option<std::ops::Range<usize>> = None;
+            for (j, (slot, state, finite)) in band.hashed.iter().enumerate() {
+                let i = band.start + j;
                 if !req.allow_nonfinite && !finite {
                     bail!("slot {i} holds NaN or infinite values; pass --allow-nonfinite to store them anyway");
                 }
-                let tag = req.tags.of(i);
+                let tag = tags.of(i);
                 if let Some(tag) = &tag {
                     tags::check_tag_name(tag)?;
                 }
+                let bytes = &band.bytes[j * per_slot..(j + 1) * per_slot];
                 if let Some(pack) = pack.as_mut() {
-                    if seen.insert(slot) && !store.has_slot(&slot)? {
-                        packed.push((slot, pack.append(bytes)?));
+                    if seen.insert(*slot) && !store.has_slot(slot)? {
+                        run = match run.take() {
+                            Some(r) if r.end == j => Some(r.start..j + 1),
+                            Some(r) => {
+                                append_run(pack, band, r, per_slot, &mut packed)?;
+                                Some(j..j + 1)
+                            }
+                            None => Some(j..j + 1),
+                        };
                     }
                 }
                 let staged: &[u8] = if large { &[] } else { bytes };
-                store.stage(&slot, staged, &state, tag.as_deref())?;
-                slots.push(slot);
-                states.push(state);
+                store.stage(slot, staged, state, tag.as_deref())?;
+                slots.push(*slot);
+                states.push(*state);
             }
-            start = end;
-        }
+            if let Some(pack) = pack.as_mut() {
+                if let Some(r) = run {
+                    append_run(pack, band, r, per_slot, &mut packed)?;
+                }
+                pack.start_writeback()?;
+            }
+            Ok(())
+        })?;
         if !req.force {
             let (count, shown) = store.staged_tag_collisions(5)?;
             if count > 0 {
@@ -338,14 +423,18 @@ pub fn run_per_slot<S: SlotSource>(
                 );
             }
         }
-        if let Some(pack) = pack {
-            packed.sort_unstable_by_key(|(id, _)| *id);
-            for (id, at) in &packed {
-                store.put_packed_slot(&layout_text, id, *at)?;
-            }
-            pack.finish()?;
+        match pack {
+            // The rows go in while the pack's bytes go to disk; the
+            // transaction commits only after both.
+            Some(pack) => pack.finish_while(|| {
+                packed.sort_unstable_by_key(|(id, _)| *id);
+                for (id, at) in &packed {
+                    store.put_packed_slot(&layout_text, id, *at)?;
+                }
+                Ok::<(), anyhow::Error>(store.stage_commit(&layout_text, event, true)?)
+            })?,
+            None => store.stage_commit(&layout_text, event, false)?,
         }
-        store.stage_commit(&layout_text, event, large)?;
         if let Some(stated) = req.file.stated_state() {
             let id = state_id(&layout_text, &slots);
             if !stated.eq_ignore_ascii_case(&id.hex()) {

@@ -165,3 +165,80 @@ fn a_pack_nothing_references_is_a_leftover_that_gc_removes() {
     );
     assert_eq!(exported_row(&env, "a/3"), source_row(&a, 3));
 }
+
+/// A file of `n` one-slot states in which row i holds the values of row
+/// `i % distinct` (so later rows repeat earlier ones), and row `nan_at`,
+/// if any, holds a NaN.
+fn repeating_file(
+    env: &Env,
+    name: &str,
+    rows: std::ops::Range<usize>,
+    distinct: usize,
+    nan_at: Option<usize>,
+) -> std::path::PathBuf {
+    let n = rows.len();
+    let values = |k: f32| -> Vec<f32> {
+        let mut v = Vec::with_capacity(n * UNITS);
+        for row in rows.clone() {
+            let source = row % distinct;
+            v.extend((0..UNITS).map(|u| ((source * UNITS + u) as f32 * 0.37 + k).sin()));
+        }
+        v
+    };
+    let mut h = values(0.0);
+    if let Some(row) = nan_at {
+        h[row * UNITS + 3] = f32::NAN;
+    }
+    env.write_tensors(
+        name,
+        &[
+            ("l0.h", Tensor::new(vec![n, UNITS], h)),
+            ("l0.c", Tensor::new(vec![n, UNITS], values(1.0))),
+        ],
+    )
+}
+
+#[test]
+fn a_many_band_import_writes_each_new_slot_once_and_a_bad_later_band_changes_nothing() {
+    // Three bands of 4,096 slots, read and hashed ahead of the writes;
+    // rows from 5,000 on repeat earlier ones, and rows 100-110 are in the
+    // store already, so the pack gets each distinct slot once, in runs.
+    let env = Env::new();
+    let (n, distinct) = (2 * 4096 + 50, 5000);
+    let stored = repeating_file(&env, "stored.safetensors", 100..111, distinct, None);
+    env.ok(&["import", s(&stored), "--per-slot", "--tag-prefix", "old/"]);
+    let file = repeating_file(&env, "many.safetensors", 0..n, distinct, None);
+    let report = env.json(&["import", s(&file), "--per-slot", "--tag-prefix", "m/"]);
+    let slot_bytes = 2 * UNITS as u64 * 4;
+    assert_eq!(
+        pack_sizes(&env),
+        vec![("1.pack".into(), distinct as u64 * slot_bytes)]
+    );
+    for row in [0, 105, 4095, 4096, 4999, 5000, 6105, n - 1] {
+        assert_eq!(
+            exported_row(&env, &format!("m/{row}")),
+            source_row(&file, row),
+            "m/{row}"
+        );
+    }
+    // Repeated rows are the same state; a row stored before keeps its id.
+    let states = report["states"].as_array().unwrap();
+    assert_eq!(states[6105]["state"], states[1105]["state"]);
+    assert_eq!(
+        env.json(&["show", "m/105"])["state"],
+        env.json(&["show", "old/5"])["state"]
+    );
+    assert_eq!(env.json(&["verify"])["ok"], true);
+
+    // A NaN in the last band: the import stops after two bands were
+    // written to the pack, and rolls back the rows and the pack both.
+    let bad = repeating_file(&env, "bad.safetensors", 0..n, n, Some(n - 3));
+    let packs = pack_sizes(&env);
+    env.fails(
+        &["import", s(&bad), "--per-slot", "--tag-prefix", "bad/"],
+        1,
+        &format!("slot {} holds NaN", n - 3),
+    );
+    assert_eq!(pack_sizes(&env), packs);
+    assert_eq!(env.json(&["verify"])["ok"], true);
+}

@@ -232,8 +232,12 @@ pub struct PerSlotReport {
     pub event: i64,
 }
 
-/// Slots read and written per band: bounded memory whatever the file.
+/// Slots read and written per band, at most: bounded memory whatever the
+/// file.
 const SLOTS_PER_BAND: usize = 4096;
+/// Bytes per band, at most (bands of wide slots hold fewer slots): the
+/// reader runs a band ahead, so up to three bands are in memory at once.
+const BYTES_PER_BAND: usize = 16 << 20;
 /// From this size on a slot's bytes skip the staging table.
 const LARGE_SLOT_BYTES: usize = 1024;
 
@@ -261,9 +265,10 @@ fn pipelined_bands<S: SlotSource + Send>(
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
+            let band_slots = (BYTES_PER_BAND / per_slot.max(1)).clamp(1, SLOTS_PER_BAND);
             let mut start = 0;
             while start < n {
-                let end = (start + SLOTS_PER_BAND).min(n);
+                let end = (start + band_slots).min(n);
                 let mut bytes = spent_rx.try_recv().unwrap_or_default();
                 let band = source.read(start..end, &mut bytes).map(|()| HashedBand {
                     start,

@@ -316,9 +316,6 @@ fn append_run(
     Ok(())
 }
 
-/// Stores every slot of the file as a one-slot state (tagged prefix + i),
-/// all in one transaction under one journal entry, or nothing: a bad slot,
-/// a tag collision or a failed write rolls the whole import back.
 /// Each slot of a band: its id, its one-slot state's id, and whether all
 /// its values are finite. Slots are independent, so the band is split
 /// across threads; the results come back in slot order.
@@ -337,6 +334,9 @@ fn hash_band(band: &[u8], per_slot: usize, layout: &str) -> Vec<(SlotId, StateId
         .collect()
 }
 
+/// Stores every slot of the file as a one-slot state (tagged prefix + i),
+/// all in one transaction under one journal entry, or nothing: a bad slot,
+/// a tag collision or a failed write rolls the whole import back.
 pub fn run_per_slot<S: SlotSource + Send>(
     store: &Store,
     mut req: PerSlotImport<S>,

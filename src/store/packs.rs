@@ -51,6 +51,10 @@ pub struct PackAppender {
     at: u64,
     /// Where the last `start_writeback` stopped.
     written_back: u64,
+    /// Whether this appender created the pack file, and the packs folder
+    /// (if it did): an appender dropped unfinished removes them again, so
+    /// a failed first bulk write leaves the store as it found it.
+    made: (bool, Option<PathBuf>),
     finished: bool,
 }
 
@@ -127,9 +131,16 @@ impl PackAppender {
 impl Drop for PackAppender {
     fn drop(&mut self) {
         if !self.finished {
-            // Best effort: the bytes are unreferenced either way.
+            // Best effort: the bytes are unreferenced either way. (Appenders
+            // run under the store's write lock: no other one uses the file.)
             let _ = self.file.flush();
             let _ = self.file.get_ref().set_len(self.start);
+            if self.made.0 {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            if let Some(dir) = &self.made.1 {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 }
@@ -220,8 +231,10 @@ impl Store {
             params![number, super::now_ms()],
         )?;
         let dir = self.packs_dir();
+        let made_dir = !dir.exists();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let path = self.pack_path(number);
+        let made_file = !path.exists();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -235,6 +248,7 @@ impl Store {
             start,
             at: start,
             written_back: start,
+            made: (made_file, made_dir.then_some(dir)),
             finished: false,
         })
     }

@@ -242,3 +242,30 @@ fn a_many_band_import_writes_each_new_slot_once_and_a_bad_later_band_changes_not
     assert_eq!(pack_sizes(&env), packs);
     assert_eq!(env.json(&["verify"])["ok"], true);
 }
+
+#[test]
+fn a_failed_first_bulk_write_leaves_no_pack_behind() {
+    // The first large-slot import of a store creates `packs/1.pack`; when
+    // it fails, the file and the folder go again with the transaction.
+    let env = Env::new();
+    env.ok(&["init"]);
+    let bad = repeating_file(&env, "bad.safetensors", 0..50, 50, Some(49));
+    env.fails(
+        &["import", s(&bad), "--per-slot", "--tag-prefix", "bad/"],
+        1,
+        "slot 49 holds NaN",
+    );
+    assert!(
+        !env.store().join("packs").exists(),
+        "a failed import left {:?}",
+        pack_sizes(&env)
+    );
+    // The next import creates them as usual.
+    let good = repeating_file(&env, "good.safetensors", 0..50, 50, None);
+    env.ok(&["import", s(&good), "--per-slot", "--tag-prefix", "good/"]);
+    assert_eq!(
+        pack_sizes(&env),
+        vec![("1.pack".into(), 50 * 2 * UNITS as u64 * 4)]
+    );
+    assert_eq!(env.json(&["verify"])["ok"], true);
+}

@@ -377,7 +377,7 @@ pub fn run_per_slot<S: SlotSource + Send>(
         // afterwards, in key order.
         let mut pack = if large { Some(store.pack_appender()?) } else { None };
         let mut packed: Vec<(SlotId, crate::store::PackedAt)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashMap::new();
         store.stage_begin()?;
         let (file, tags) = (&mut req.file, &req.tags);
         pipelined_bands(file, n, per_slot, &layout_text, |band| {
@@ -393,20 +393,38 @@ pub fn run_per_slot<S: SlotSource + Send>(
                     tags::check_tag_name(tag)?;
                 }
                 let bytes = &band.bytes[j * per_slot..(j + 1) * per_slot];
+                // Where the slot's bytes are (or land), for its state's
+                // row: a slot seen before in this file or stored before
+                // keeps its place.
+                let mut packed_at = None;
                 if let Some(pack) = pack.as_mut() {
-                    if seen.insert(*slot) && !store.has_slot(slot)? {
-                        run = match run.take() {
-                            Some(r) if r.end == j => Some(r.start..j + 1),
+                    let known = match seen.get(slot) {
+                        Some(place) => Some(*place),
+                        None => store
+                            .slot_place(slot)?
+                            .map(|place| place.map(|at| (at.pack, at.offset))),
+                    };
+                    if let Some(place) = known {
+                        packed_at = place;
+                    } else {
+                        let r = match run.take() {
+                            Some(r) if r.end == j => r.start..j + 1,
                             Some(r) => {
                                 append_run(pack, band, r, per_slot, &mut packed)?;
-                                Some(j..j + 1)
+                                j..j + 1
                             }
-                            None => Some(j..j + 1),
+                            None => j..j + 1,
                         };
+                        // The run is not written yet: it starts at the
+                        // pack's end, and its slots follow each other.
+                        let (number, end) = pack.end();
+                        packed_at = Some((number, end + ((j - r.start) * per_slot) as u64));
+                        run = Some(r);
                     }
+                    seen.insert(*slot, packed_at);
                 }
                 let staged: &[u8] = if large { &[] } else { bytes };
-                store.stage(slot, staged, state, tag.as_deref())?;
+                store.stage(slot, staged, state, tag.as_deref(), packed_at)?;
                 slots.push(*slot);
                 states.push(*state);
             }

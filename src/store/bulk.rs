@@ -24,25 +24,28 @@ impl Store {
     /// Starts staging (empties what an earlier failed run left).
     pub fn stage_begin(&self) -> Result<()> {
         self.conn.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS staged (slot BLOB NOT NULL, bytes BLOB NOT NULL, state BLOB NOT NULL, tag TEXT);
+            "CREATE TEMP TABLE IF NOT EXISTS staged (slot BLOB NOT NULL, bytes BLOB NOT NULL, state BLOB NOT NULL, tag TEXT, slot_pack INTEGER, slot_offset INTEGER);
              DELETE FROM temp.staged;",
         )?;
         Ok(())
     }
 
-    /// Stages one slot, its one-slot state and its tag.
+    /// Stages one slot, its one-slot state, its tag, and where in a pack
+    /// the slot's bytes are (if they are in one and the caller knows).
     pub fn stage(
         &self,
         slot: &SlotId,
         bytes: &[u8],
         state: &StateId,
         tag: Option<&str>,
+        packed: Option<(i64, u64)>,
     ) -> Result<()> {
+        let (pack, offset) = packed.map_or((None, None), |(p, o)| (Some(p), Some(o as i64)));
         self.conn
             .prepare_cached(
-                "INSERT INTO temp.staged (slot, bytes, state, tag) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO temp.staged (slot, bytes, state, tag, slot_pack, slot_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![&slot.bytes()[..], bytes, &state.bytes()[..], tag])?;
+            .execute(params![&slot.bytes()[..], bytes, &state.bytes()[..], tag, pack, offset])?;
         Ok(())
     }
 
@@ -75,8 +78,8 @@ impl Store {
             )?;
         }
         self.conn.execute(
-            "INSERT OR IGNORE INTO states (id, layout, batch, slot_ids, created_at, made_by) \
-             SELECT state, ?1, 1, slot, ?2, ?3 FROM temp.staged ORDER BY state",
+            "INSERT OR IGNORE INTO states (id, layout, batch, slot_ids, created_at, made_by, slot_pack, slot_offset) \
+             SELECT state, ?1, 1, slot, ?2, ?3, slot_pack, slot_offset FROM temp.staged ORDER BY state",
             params![layout, now, event],
         )?;
         // The index of tags by state is keyed by hash: rebuilding it after

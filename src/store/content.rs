@@ -7,10 +7,19 @@ use super::{now_ms, PackedAt, Result, Store, StoreError};
 use crate::id::{prefix_range, Digest, ObjectId, SlotId, StateId};
 use crate::state::{slot_id, state_id, Layout, StateValue};
 
-/// A state row: its layout text, batch size and slot ids.
 /// A slot's row: its bytes (empty when packed) and where its pack holds
 /// them.
 type SlotRow = (Vec<u8>, Option<PackedAt>);
+
+/// What the state's own query found out about its slot, if it has one.
+enum OneSlot {
+    /// The slot's row (bytes, or where in a pack they are).
+    Row(SlotRow),
+    /// The state's row says where in a pack the slot is (a hint).
+    InPack(i64, u64),
+    /// Several slots, or not found by the join: look the slots up.
+    Unknown,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateRecord {
@@ -77,31 +86,37 @@ impl Store {
         Self::checked_record(id, row)
     }
 
-    /// A state's record and, when it has one slot, that slot's row, in one
-    /// query (one lookup per table, one read of the database instead of
-    /// two: the common case of reading a replay buffer's states).
-    fn state_record_with_one_slot(&self, id: &StateId) -> Result<(StateRecord, Option<SlotRow>)> {
-        type Row = ((String, i64, Vec<u8>, i64), Option<SlotRow>);
+    /// A state's record and, when it has one slot, where its bytes are, in
+    /// one query (one read of the database instead of two: the common case
+    /// of reading a replay buffer's states). A one-slot state that
+    /// remembers its slot's place in a pack (schema 7) needs no lookup in
+    /// `slots` at all; one that does not gets the slot's row joined.
+    fn state_record_with_one_slot(&self, id: &StateId) -> Result<(StateRecord, OneSlot)> {
+        type Row = ((String, i64, Vec<u8>, i64), OneSlot);
         let row: Option<Row> = self
             .conn
             .prepare_cached(
-                "SELECT s.layout, s.batch, s.slot_ids, s.created_at, \
+                "SELECT s.layout, s.batch, s.slot_ids, s.created_at, s.slot_pack, s.slot_offset, \
                         l.bytes, l.pack, l.pack_offset, l.pack_length \
-                 FROM states s LEFT JOIN slots l ON s.batch = 1 AND l.id = s.slot_ids \
+                 FROM states s LEFT JOIN slots l \
+                   ON l.id = CASE WHEN s.batch = 1 AND s.slot_pack IS NULL THEN s.slot_ids END \
                  WHERE s.id = ?1",
             )?
             .query_row([&id.bytes()[..]], |r| {
-                let bytes: Option<Vec<u8>> = r.get(4)?;
-                let packed = super::packs::packed_at(r, 5)?;
-                Ok((
-                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
-                    bytes.map(|bytes| (bytes, packed)),
-                ))
+                let hint: (Option<i64>, Option<i64>) = (r.get(4)?, r.get(5)?);
+                let bytes: Option<Vec<u8>> = r.get(6)?;
+                let packed = super::packs::packed_at(r, 7)?;
+                let one = match (hint, bytes) {
+                    ((Some(pack), Some(offset)), _) => OneSlot::InPack(pack, offset.max(0) as u64),
+                    (_, Some(bytes)) => OneSlot::Row((bytes, packed)),
+                    _ => OneSlot::Unknown,
+                };
+                Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?), one))
             })
             .optional()?;
         let (record, slot) = match row {
             Some((record, slot)) => (Some(record), slot),
-            None => (None, None),
+            None => (None, OneSlot::Unknown),
         };
         Ok((Self::checked_record(id, record)?, slot))
     }
@@ -133,7 +148,7 @@ impl Store {
 
     /// A state's numbers, every slot re-hashed.
     pub fn load_state(&self, id: &StateId) -> Result<StateValue> {
-        let (record, mut one_slot) = self.state_record_with_one_slot(id)?;
+        let (record, one_slot) = self.state_record_with_one_slot(id)?;
         let layout: Layout = record
             .layout
             .parse()
@@ -141,6 +156,33 @@ impl Store {
                 kind: "state",
                 id: id.hex(),
             })?;
+        let mut one_slot = match one_slot {
+            OneSlot::Row(row) => Some(row),
+            OneSlot::InPack(pack, offset) if record.slots.len() == 1 => {
+                let at = PackedAt {
+                    pack,
+                    offset,
+                    length: (layout.slot_len() * 4) as u64,
+                };
+                // A hint that does not hash to the slot (stale, or the
+                // pack is gone) falls back to the slot's row.
+                let hinted = self
+                    .read_packed(at)
+                    .ok()
+                    .filter(|bytes| slot_id(&record.layout, bytes) == record.slots[0]);
+                if let Some(bytes) = hinted {
+                    let slot = StateValue::slot_from_bytes(&bytes);
+                    return StateValue::new(layout, vec![slot]).map_err(|_| {
+                        StoreError::HashMismatch {
+                            kind: "state",
+                            id: id.hex(),
+                        }
+                    });
+                }
+                None
+            }
+            OneSlot::InPack(..) | OneSlot::Unknown => None,
+        };
         // A broadcast repeats one slot: read and hash it once.
         let mut first_at: std::collections::HashMap<SlotId, usize> = Default::default();
         let mut slots: Vec<Vec<f32>> = Vec::with_capacity(record.slots.len());

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_bulk_imports.sql"),
     include_str!("../../migrations/0005_slots_in_a_rowid_table.sql"),
     include_str!("../../migrations/0006_slot_packs.sql"),
+    include_str!("../../migrations/0007_one_slot_pack_hints.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -71,6 +71,11 @@ impl PackAppender {
         Ok(at)
     }
 
+    /// Where the next append lands: (pack number, offset).
+    pub fn end(&self) -> (i64, u64) {
+        (self.number, self.at)
+    }
+
     /// Starts writing what was appended so far to disk, without waiting:
     /// the disk works while the caller goes on, and the final sync finds
     /// little left to write. (Linux only; elsewhere the final sync does it
@@ -261,13 +266,13 @@ impl Store {
     }
 
     /// Whether a slot with this id is stored (inline or packed).
-    pub fn has_slot(&self, id: &SlotId) -> Result<bool> {
+    /// Whether the slot is stored, and where, if its bytes are in a pack.
+    pub fn slot_place(&self, id: &SlotId) -> Result<Option<Option<PackedAt>>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT 1 FROM slots WHERE id = ?1")?
-            .query_row([&id.bytes()[..]], |_| Ok(()))
-            .optional()?
-            .is_some())
+            .prepare_cached("SELECT pack, pack_offset, pack_length FROM slots WHERE id = ?1")?
+            .query_row([&id.bytes()[..]], |r| packed_at(r, 0))
+            .optional()?)
     }
 
     /// Records a slot whose bytes were appended to a pack.
@@ -288,17 +293,20 @@ impl Store {
 
     /// A packed slot's bytes (not yet checked against its id).
     pub(crate) fn read_packed(&self, at: PackedAt) -> Result<Vec<u8>> {
-        let path = self.pack_path(at.pack);
         let mut open = self.open_packs.borrow_mut();
+        // The path is only made for opening and for errors: formatting it
+        // showed in the per-call time of reading one state.
         let file = match open.get(&at.pack) {
             Some(file) => file,
             None => {
+                let path = self.pack_path(at.pack);
                 let file = File::open(&path).map_err(io_err(&path))?;
                 open.entry(at.pack).or_insert(file)
             }
         };
         let mut bytes = vec![0u8; at.length as usize];
-        read_exact_at(file, &mut bytes, at.offset).map_err(io_err(&path))?;
+        read_exact_at(file, &mut bytes, at.offset)
+            .map_err(|e| io_err(&self.pack_path(at.pack))(e))?;
         Ok(bytes)
     }
 
@@ -365,6 +373,15 @@ impl Store {
                     .prepare_cached("UPDATE slots SET pack = ?2, pack_offset = ?3 WHERE id = ?1")?
                     .execute(params![&slot.bytes()[..], at.pack, at.offset as i64])?;
             }
+            // One-slot states that remembered the old place learn the new
+            // one (one pass over `states`; without it they would still
+            // read right, through the slot's row, only slower).
+            self.conn.execute(
+                "UPDATE states SET (slot_pack, slot_offset) = \
+                   (SELECT pack, pack_offset FROM slots WHERE slots.id = states.slot_ids) \
+                 WHERE slot_pack = ?1",
+                [pack.number],
+            )?;
             retired.push(pack.path.clone());
         }
         appender.finish()?;

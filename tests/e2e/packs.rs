@@ -87,9 +87,12 @@ fn packed_slots_read_back_bit_for_bit_and_gc_compacts_their_pack() {
             env.ok(&["-q", "tag", "delete", &format!("{prefix}/{i}")]);
         }
     }
+    assert_eq!(states_with_hints_off_their_slot(&env), (500, 0));
     let report = env.json(&["gc", "--keep-events-since", "0s"]);
     assert_eq!(report["slots"], 300, "{report}");
     assert_eq!(pack_sizes(&env), vec![("2.pack".into(), 200 * slot_bytes)]);
+    // The states left remember their slots' new places.
+    assert_eq!(states_with_hints_off_their_slot(&env), (200, 0));
     for row in [0, 7, 199] {
         assert_eq!(
             exported_row(&env, &format!("b/{row}")),
@@ -104,6 +107,84 @@ fn packed_slots_read_back_bit_for_bit_and_gc_compacts_their_pack() {
     env.ok(&["import", s(&a), "--per-slot", "--tag-prefix", "a2/"]);
     assert_eq!(pack_sizes(&env), vec![("2.pack".into(), 500 * slot_bytes)]);
     assert_eq!(exported_row(&env, "a2/42"), source_row(&a, 42));
+}
+
+/// States whose remembered place in a pack (schema 7) is not where the
+/// slot's row says its bytes are.
+fn states_with_hints_off_their_slot(env: &Env) -> (i64, i64) {
+    env.db()
+        .query_row(
+            "SELECT count(s.slot_pack), count(s.slot_pack) - count(l.id) FROM states s \
+             LEFT JOIN slots l ON l.id = s.slot_ids AND l.pack = s.slot_pack AND l.pack_offset = s.slot_offset",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+#[test]
+fn one_slot_states_remember_their_slots_place_and_a_wrong_place_is_never_trusted() {
+    let env = Env::new();
+    let a = bulk_file(&env, "a.safetensors", 40, 2.0);
+    env.ok(&["import", s(&a), "--per-slot", "--tag-prefix", "a/"]);
+    // Rows repeated in one import and rows already stored break the runs
+    // of new slots; every state still remembers its own slot's place.
+    let twice = env.write_tensors(
+        "twice.safetensors",
+        &[
+            (
+                "l0.h",
+                Tensor::new(
+                    vec![3, UNITS],
+                    [source_row(&a, 5).0, vec![0.25; UNITS], vec![0.25; UNITS]].concat(),
+                ),
+            ),
+            (
+                "l0.c",
+                Tensor::new(
+                    vec![3, UNITS],
+                    [source_row(&a, 5).1, vec![0.5; UNITS], vec![0.5; UNITS]].concat(),
+                ),
+            ),
+        ],
+    );
+    env.ok(&["import", s(&twice), "--per-slot", "--tag-prefix", "t/"]);
+    let (hinted, off) = states_with_hints_off_their_slot(&env);
+    assert_eq!((hinted, off), (41, 0), "40 + the one new slot of t/");
+    assert_eq!(exported_row(&env, "t/2").0, vec![0.25; UNITS]);
+
+    // Wrong places: another state's slot, a pack that does not exist, an
+    // offset past the pack's end. Each read falls back to the slot's row
+    // (the bytes must hash to the slot), so every state reads right.
+    let db = env.db();
+    let place = |tag: &str| -> (i64, i64) {
+        db.query_row(
+            "SELECT s.slot_pack, s.slot_offset FROM states s JOIN tags t ON t.state = s.id WHERE t.name = ?1",
+            [tag],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let set = |tag: &str, (pack, offset): (i64, i64)| {
+        db.execute(
+            "UPDATE states SET slot_pack = ?2, slot_offset = ?3 WHERE id = (SELECT state FROM tags WHERE name = ?1)",
+            rusqlite::params![tag, pack, offset],
+        )
+        .unwrap();
+    };
+    set("a/0", place("a/1"));
+    set("a/2", (99, 0));
+    set("a/3", (1, 1 << 40));
+    drop(db);
+    assert_eq!(states_with_hints_off_their_slot(&env).1, 3);
+    for row in [0, 1, 2, 3, 39] {
+        assert_eq!(
+            exported_row(&env, &format!("a/{row}")),
+            source_row(&a, row),
+            "a/{row}"
+        );
+    }
+    assert_eq!(env.json(&["verify"])["ok"], true);
 }
 
 #[test]

@@ -266,10 +266,66 @@ fn env_with_fixture_store(name: &str) -> Env {
     let source = fixture(name);
     std::fs::create_dir_all(env.store().join("weights")).unwrap();
     for entry in walk(&source) {
-        let rel = entry.strip_prefix(&source).unwrap();
-        std::fs::copy(&entry, env.store().join(rel)).unwrap();
+        let to = env.store().join(entry.strip_prefix(&source).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, to).unwrap();
     }
     env
+}
+
+#[test]
+fn a_schema_6_store_of_packed_states_upgrades_and_reads_bit_for_bit_without_hints() {
+    // Schema 7 lets a one-slot state remember where its packed slot is;
+    // states written before have no such hint and must read as before.
+    let env = env_with_fixture_store("schema6_packed_store");
+    let source = fixture_file("schema6_packed_store.safetensors");
+    let units = 128;
+    for row in 0..6 {
+        let out = env.path("out.safetensors");
+        env.ok(&["export", &format!("buf/{row}"), "-o", s(&out)]);
+        let exported =
+            statectl::tensors::TensorFile::decode(&std::fs::read(&out).unwrap()).unwrap();
+        for name in ["l0.h", "l0.c"] {
+            let want = &source.tensors[name].data[row * units..(row + 1) * units];
+            let got = &exported.tensors[name].data;
+            assert!(
+                want.iter()
+                    .zip(got)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+                    && got.len() == units,
+                "buf/{row} {name}"
+            );
+        }
+    }
+    let db = env.db();
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, statectl::store::SCHEMA_VERSION);
+    let hinted: i64 = db
+        .query_row("SELECT count(slot_pack) FROM states", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(hinted, 0, "old rows are not rewritten");
+    drop(db);
+    assert_eq!(env.json(&["verify"])["ok"], true);
+    // New bulk writes into the upgraded store remember their places.
+    let fresh = env.write_tensors(
+        "fresh.safetensors",
+        &[
+            ("l0.h", Tensor::new(vec![2, units], vec![0.5; 2 * units])),
+            (
+                "l0.c",
+                Tensor::new(vec![2, units], (0..2 * units).map(|i| i as f32).collect()),
+            ),
+        ],
+    );
+    env.ok(&["import", s(&fresh), "--per-slot", "--tag-prefix", "fresh/"]);
+    let hinted: i64 = env
+        .db()
+        .query_row("SELECT count(slot_pack) FROM states", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(hinted, 2);
+    assert_eq!(env.json(&["verify"])["ok"], true);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The store at scale, each figure beside its reference from the same run:
 #  - `import --per-slot` of 100,000 LSTM-512 states (410 MB) beside `dd`
-#    copying the same file with fdatasync (the disk's speed right now);
+#    copying the same file with fdatasync (the disk's speed right now) and
+#    sha256 of it (the CPU's speed right now);
 #  - `import --per-slot --tag-prefix s/` of 1,000,000 LSTM-16 states, with
 #    peak RSS and the store's size;
 #  - in that 1M-state store, whole-process `show` and `restore` by tag, by
@@ -28,6 +29,10 @@ for name, n, units in (("lstm512", 100_000, 512), ("lstm16", 1_000_000, 16)):
 EOF
 
 timed() { /usr/bin/time -f "%e s, peak RSS %M KB" "$@" 2>&1 | tail -1; }
+# sha256 of the same file (Python's hashlib, SHA-NI where the CPU has it):
+# every slot is hashed, and this machine's speed swings from minute to
+# minute (2-3x), so each import is printed beside it.
+sha_speed() { "$PY" -c "import hashlib,sys,time; b=open(sys.argv[1],'rb').read(); t=time.perf_counter(); hashlib.sha256(b).digest(); print(f'{len(b)/(time.perf_counter()-t)/1e6:,.0f} MB/s')" "$1"; }
 
 echo "import --per-slot of 100,000 LSTM-512 states (410 MB):"
 for run in 1 2 3; do
@@ -35,6 +40,7 @@ for run in 1 2 3; do
     echo "  statectl: $(timed "$BIN" -q --store "$DIR/s512" import "$DIR/lstm512.safetensors" --per-slot)"
     sync
     echo "  dd with fdatasync, same file: $(dd if="$DIR/lstm512.safetensors" of="$DIR/copy" bs=4M conv=fdatasync 2>&1 | tail -1)"
+    echo "  sha256 of the same file: $(sha_speed "$DIR/lstm512.safetensors")"
 done
 rm -rf "$DIR/s512" "$DIR/copy"
 
@@ -42,8 +48,9 @@ echo "import --per-slot --tag-prefix s/ of 1,000,000 LSTM-16 states:"
 for run in 1 2; do
     rm -rf "$DIR/s16"; sync
     echo "  statectl: $(timed "$BIN" -q --store "$DIR/s16" import "$DIR/lstm16.safetensors" --per-slot --tag-prefix s/)"
+    echo "  sha256 of the same file: $(sha_speed "$DIR/lstm16.safetensors")"
 done
-echo "  store: $(du -b "$DIR/s16/statectl.db" | cut -f1) bytes"
+echo "  store folder: $(du -sb "$DIR/s16" | cut -f1) bytes (statectl.db $(du -b "$DIR/s16/statectl.db" | cut -f1); slots this small are kept in the database, not in packs)"
 
 echo "whole processes in that store (median of 30; the demo adds a model and a stream):"
 "$BIN" -q --store "$DIR/s16" demo >/dev/null

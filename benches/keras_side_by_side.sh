@@ -9,8 +9,8 @@
 # target/keras-venv; builds statectl in release mode. Keras: two epochs in
 # one fit, timed from the end of batch 10 (its first batches trace and
 # compile the graph) to the end. statectl: two epochs minus one epoch,
-# whole processes (the faster of two runs each), so startup and recording
-# cancel out.
+# whole processes, so startup and recording cancel out. Each side runs
+# twice, in turns, and its faster turn counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BATCHES="${1:-100}"
@@ -38,7 +38,8 @@ save_file({"x": rng.standard_normal((n, 50, 8)).astype(np.float32),
            "y": rng.standard_normal((n, 1)).astype(np.float32)}, f"{work}/data.safetensors")
 PY
 
-keras_ms=$("$VENV/bin/python" - "$WORK" "$BATCHES" <<'PY'
+keras() {
+  "$VENV/bin/python" - "$WORK" "$BATCHES" <<'PY'
 import sys, time, os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
@@ -60,7 +61,7 @@ model.fit(d["x"], d["y"], batch_size=64, epochs=2, shuffle=False, verbose=0, cal
 # the second epoch.
 print((marks[-1] - marks[10]) / (len(marks) - 11) * 1e3)
 PY
-)
+}
 
 run() {
   rm -rf "$WORK/store"
@@ -71,14 +72,25 @@ run() {
   end=$(date +%s.%N)
   python3 -c "print($end - $start)"
 }
-# Each the faster of two runs: a stray load on this shared machine should
-# not decide the figure (Keras's is a mean over 190 batches of one run).
+# This machine's speed drifts from minute to minute, so the two are
+# measured in turns (Keras, statectl, Keras, statectl) and each figure is
+# the faster of its two turns: a stray slow minute decides neither, and
+# both sides see the same minutes.
+keras_runs=() ones=() twos=()
+for turn in 1 2; do
+  keras_runs+=("$(keras)")
+  ones+=("$(run 1)")
+  twos+=("$(run 2)")
+done
 best() { python3 -c "print(min($1, $2))"; }
-one=$(best "$(run 1)" "$(run 1)")
-two=$(best "$(run 2)" "$(run 2)")
+keras_ms=$(best "${keras_runs[0]}" "${keras_runs[1]}")
+one=$(best "${ones[0]}" "${ones[1]}")
+two=$(best "${twos[0]}" "${twos[1]}")
 statectl_ms=$(python3 -c "print(($two - $one) / $BATCHES * 1000)")
 
 printf 'training step (LSTM(256), 8 features, 50 steps, batch 64, Dense(1), MSE, Adam), %s batches:\n' "$BATCHES"
 printf '  Keras 3.15.1 / tensorflow-cpu 2.21.0  %7.1f ms/batch\n' "$keras_ms"
 printf '  statectl (fused-1)                     %7.1f ms/batch\n' "$statectl_ms"
 printf '  statectl is %.2fx the speed of Keras\n' "$(python3 -c "print($keras_ms / $statectl_ms)")"
+printf '  turns: Keras %.1f, %.1f ms/batch; statectl %.1f, %.1f ms/batch\n' "${keras_runs[0]}" "${keras_runs[1]}" \
+  "$(python3 -c "print((${twos[0]} - ${ones[0]}) / $BATCHES * 1000)")" "$(python3 -c "print((${twos[1]} - ${ones[1]}) / $BATCHES * 1000)")"

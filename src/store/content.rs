@@ -156,6 +156,7 @@ impl Store {
                 kind: "state",
                 id: id.hex(),
             })?;
+        let mut slots: Vec<Vec<f32>> = Vec::with_capacity(record.slots.len());
         let mut one_slot = match one_slot {
             OneSlot::Row(row) => Some(row),
             OneSlot::InPack(pack, offset) if record.slots.len() == 1 => {
@@ -171,22 +172,16 @@ impl Store {
                     .ok()
                     .filter(|bytes| slot_id(&record.layout, bytes) == record.slots[0]);
                 if let Some(bytes) = hinted {
-                    let slot = StateValue::slot_from_bytes(&bytes);
-                    return StateValue::new(layout, vec![slot]).map_err(|_| {
-                        StoreError::HashMismatch {
-                            kind: "state",
-                            id: id.hex(),
-                        }
-                    });
+                    slots.push(StateValue::slot_from_bytes(&bytes));
                 }
                 None
             }
             OneSlot::InPack(..) | OneSlot::Unknown => None,
         };
-        // A broadcast repeats one slot: read and hash it once.
+        // A broadcast repeats one slot: read and hash it once. (A slot
+        // read through its hint is already in `slots`.)
         let mut first_at: std::collections::HashMap<SlotId, usize> = Default::default();
-        let mut slots: Vec<Vec<f32>> = Vec::with_capacity(record.slots.len());
-        for slot in &record.slots {
+        for slot in record.slots.iter().skip(slots.len()) {
             if let Some(&i) = first_at.get(slot) {
                 slots.push(slots[i].clone());
                 continue;

@@ -1,6 +1,6 @@
 //! The per-step cell arithmetic after the matrix products, vectorised
 //! across units. Each element's arithmetic is the same whether it runs in
-//! an AVX2 lane or in the scalar tail (one generic definition), so it
+//! an AVX-512 or AVX2 lane or in the scalar tail (one generic definition), so it
 //! depends only on its inputs.
 
 use super::lanes::{self, Lanes};
@@ -148,14 +148,27 @@ unsafe fn gru_back_lanes<L: Lanes>(row: &mut GruBackRow, units: usize, j: usize)
 }
 
 macro_rules! row_driver {
-    ($name:ident, $avx:ident, $lanes:ident, $row:ty, $check:expr) => {
+    ($name:ident, $avx:ident, $avx512:ident, $lanes:ident, $row:ty, $check:expr) => {
+        /// Units `from..` in blocks of eight; returns where the blocks stop.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn $avx(row: &mut $row, units: usize) -> usize {
-            let mut j = 0;
+        unsafe fn $avx(row: &mut $row, units: usize, from: usize) -> usize {
+            let mut j = from;
             while j + 8 <= units {
                 $lanes::<lanes::F8>(row, units, j);
                 j += 8;
+            }
+            j
+        }
+
+        /// Units in blocks of sixteen; returns where the blocks stop.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $avx512(row: &mut $row, units: usize) -> usize {
+            let mut j = 0;
+            while j + 16 <= units {
+                $lanes::<lanes::F16>(row, units, j);
+                j += 16;
             }
             j
         }
@@ -164,9 +177,15 @@ macro_rules! row_driver {
             assert!($check(row, units), "cell buffers are too small");
             let mut j = 0;
             #[cfg(target_arch = "x86_64")]
-            if lanes::has_avx2_fma() {
-                // SAFETY: the CPU has AVX2 and FMA; lengths checked above.
-                j = unsafe { $avx(row, units) };
+            {
+                if lanes::has_avx512() {
+                    // SAFETY: the CPU has AVX-512F; lengths checked above.
+                    j = unsafe { $avx512(row, units) };
+                }
+                if lanes::has_avx2_fma() {
+                    // SAFETY: the CPU has AVX2 and FMA; lengths checked above.
+                    j = unsafe { $avx(row, units, j) };
+                }
             }
             while j < units {
                 // SAFETY: lengths checked above.
@@ -180,19 +199,28 @@ macro_rules! row_driver {
 row_driver!(
     lstm_row,
     lstm_row_avx,
+    lstm_row_avx512,
     lstm_lanes,
     LstmRow,
     |r: &LstmRow, u| {
         r.z.len() >= 4 * u && r.c.len() >= u && r.tanh_c.len() >= u && r.h.len() >= u
     }
 );
-row_driver!(gru_row, gru_row_avx, gru_lanes, GruRow, |r: &GruRow, u| {
-    r.gi.len() >= 3 * u && r.gh.len() >= 3 * u && r.h_prev.len() >= u && r.h.len() >= u
-});
+row_driver!(
+    gru_row,
+    gru_row_avx,
+    gru_row_avx512,
+    gru_lanes,
+    GruRow,
+    |r: &GruRow, u| {
+        r.gi.len() >= 3 * u && r.gh.len() >= 3 * u && r.h_prev.len() >= u && r.h.len() >= u
+    }
+);
 
 row_driver!(
     lstm_back_row,
     lstm_back_row_avx,
+    lstm_back_row_avx512,
     lstm_back_lanes,
     LstmBackRow,
     |r: &LstmBackRow, u| {
@@ -208,6 +236,7 @@ row_driver!(
 row_driver!(
     gru_back_row,
     gru_back_row_avx,
+    gru_back_row_avx512,
     gru_back_lanes,
     GruBackRow,
     |r: &GruBackRow, u| {

@@ -26,6 +26,9 @@ const PARALLEL_WORK: usize = 1 << 18;
 const COLUMNS_PER_TASK: usize = 256;
 /// Inner-dimension block of a long product.
 const KC: usize = 256;
+/// Inner-dimension block within a task: a 32-column panel pair of this
+/// many rows (32 KiB) and 12 rows of A fit the 48 KiB L1 together.
+const TILE_KC: usize = 256;
 
 /// `B` `[k, n]` packed in column panels of [`NR`], each `[k][NR]`, the
 /// last one zero-padded: a tile reads its panel as one contiguous stream.
@@ -71,11 +74,11 @@ impl PackedB {
         PackedB::build(k, n, |kk, j| w[j * k + kk])
     }
 
-    /// Rows `ks` of B (a block of the inner dimension).
-    fn rows_view(&self, ks: std::ops::Range<usize>) -> Panels<'_> {
+    /// All of B as panels.
+    fn panels(&self) -> Panels<'_> {
         Panels {
-            data: &self.data[ks.start * NR..],
-            k: ks.len(),
+            data: &self.data,
+            k: self.k,
             n: self.n,
             stride: self.k * NR,
         }
@@ -91,7 +94,16 @@ struct Panels<'a> {
     stride: usize,
 }
 
-impl Panels<'_> {
+impl<'a> Panels<'a> {
+    /// Rows `ks` of these rows (a block of the inner dimension).
+    fn inner(&self, ks: std::ops::Range<usize>) -> Panels<'a> {
+        Panels {
+            data: &self.data[ks.start * NR..],
+            k: ks.len(),
+            ..*self
+        }
+    }
+
     fn panel(&self, p: usize) -> &[f32] {
         &self.data[p * self.stride..p * self.stride + self.k * NR]
     }
@@ -118,6 +130,15 @@ impl<'a> MatA<'a> {
             k,
             row: k,
             col: 1,
+        }
+    }
+
+    /// Columns `ks` of A (a block of the inner dimension).
+    fn inner(&self, ks: std::ops::Range<usize>) -> MatA<'a> {
+        MatA {
+            data: &self.data[(ks.start * self.col).min(self.data.len())..],
+            k: ks.len(),
+            ..*self
         }
     }
 
@@ -222,24 +243,28 @@ fn gemm_isa(isa: Isa, a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, start: St
     // (A few rows of A fit in cache whole: those run in one pass.)
     let blocked = a.k > 2 * KC && a.m >= 4 * ROWS_PER_TASK;
     let kc = if blocked { KC } else { a.k.max(1) };
+    let all = b.panels();
+    in_k_blocks(a.k, kc, start, |ks, from| {
+        pass(isa, a.inner(ks.clone()), all.inner(ks), c, ldc, from)
+    });
+}
+
+/// Runs `f` over consecutive blocks of at most `kc` of the inner
+/// dimension `0..k` (at least one, even when `k` is 0). The first block
+/// starts the chains at `start`; each later one continues them from C
+/// where the last stopped, so the order over k is unchanged.
+fn in_k_blocks<'s>(
+    k: usize,
+    kc: usize,
+    start: Start<'s>,
+    mut f: impl FnMut(std::ops::Range<usize>, Start<'s>),
+) {
     let mut k0 = 0;
     loop {
-        let k1 = (k0 + kc).min(a.k);
-        let a_block = MatA {
-            data: &a.data[(k0 * a.col).min(a.data.len())..],
-            k: k1 - k0,
-            ..a
-        };
-        pass(
-            isa,
-            a_block,
-            b.rows_view(k0..k1),
-            c,
-            ldc,
-            if k0 > 0 { Start::C } else { start },
-        );
+        let k1 = (k0 + kc.max(1)).min(k);
+        f(k0..k1, if k0 > 0 { Start::C } else { start });
         k0 = k1;
-        if k0 >= a.k {
+        if k0 >= k {
             break;
         }
     }
@@ -338,6 +363,31 @@ fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, start: Start) {
 /// thread may touch them meanwhile.
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(
+    a: MatA,
+    b: Panels,
+    out: SharedC,
+    ldc: usize,
+    start: Start,
+    panels: std::ops::Range<usize>,
+    rows: std::ops::Range<usize>,
+    avx: Isa,
+) {
+    // A long inner dimension runs in blocks of TILE_KC within the task, so
+    // a tile's slice of its panels and of its rows of A stay in L1 while
+    // the tile's rows go by; each block continues the chains where the
+    // last stopped (C holds them), so the order over k is unchanged.
+    in_k_blocks(a.k, TILE_KC, start, |ks, from| {
+        let (a, b) = (a.inner(ks.clone()), b.inner(ks));
+        block_in_l1(a, b, out, ldc, from, panels.clone(), rows.clone(), avx)
+    });
+}
+
+/// [`block`] for an inner dimension short enough to stay in L1.
+///
+/// # Safety
+/// As [`block`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_in_l1(
     a: MatA,
     b: Panels,
     out: SharedC,
@@ -656,6 +706,9 @@ mod tests {
             (100, 20, 64),
             (30, 7, 48),
             (200, 700, 40),
+            // A long inner dimension in few rows: blocks within each task
+            // (full panel pairs, a lone panel and a partial one).
+            (13, 1000, 70),
         ] {
             let a = sample_values(m * k, 1);
             let b = sample_values(k * n, 2);
@@ -724,7 +777,12 @@ mod tests {
 
     #[test]
     fn transposed_views_and_accumulation() {
-        let (m, k, n) = (9, 11, 20);
+        for (m, k, n) in [(9, 11, 20), (7, 600, 48)] {
+            transposed_case(m, k, n);
+        }
+    }
+
+    fn transposed_case(m: usize, k: usize, n: usize) {
         let at = sample_values(k * m, 3); // [k, m]
         let w = sample_values(n * k, 4); // [n, k]: B = wᵀ
         let start = sample_values(m * n, 5);

@@ -1,5 +1,5 @@
 //! Elementwise math (exp, sigmoid, tanh) written once over a `Lanes` type,
-//! instantiated for one `f32` and for eight AVX2 lanes.
+//! instantiated for one `f32`, eight AVX2 lanes and sixteen AVX-512 lanes.
 //!
 //! Batch invariance needs an element's bits to depend only on its value,
 //! never on whether it fell in a vector body or a scalar tail, nor on the
@@ -216,6 +216,114 @@ mod avx {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+pub use avx512::F16;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Lanes;
+    use std::arch::x86_64::*;
+
+    /// Sixteen f32 lanes: [`super::F8`]'s operations, one per lane, on a
+    /// 512-bit register (the same IEEE roundings, so the same bits). Only
+    /// built inside functions compiled with `avx512f` after a runtime
+    /// check (see [`super::has_avx512`]).
+    #[derive(Clone, Copy)]
+    pub struct F16(pub __m512);
+
+    #[inline(always)]
+    fn bits(v: __m512) -> __m512i {
+        unsafe { _mm512_castps_si512(v) }
+    }
+
+    // SAFETY (every method): F16 values exist only inside `avx512f`
+    // functions entered after the runtime check.
+    impl Lanes for F16 {
+        const WIDTH: usize = 16;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> F16 {
+            F16(_mm512_loadu_ps(p))
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            _mm512_storeu_ps(p, self.0)
+        }
+        #[inline(always)]
+        fn splat(v: f32) -> F16 {
+            unsafe { F16(_mm512_set1_ps(v)) }
+        }
+        #[inline(always)]
+        fn add(self, o: F16) -> F16 {
+            unsafe { F16(_mm512_add_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn sub(self, o: F16) -> F16 {
+            unsafe { F16(_mm512_sub_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn mul(self, o: F16) -> F16 {
+            unsafe { F16(_mm512_mul_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn div(self, o: F16) -> F16 {
+            unsafe { F16(_mm512_div_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn fma(self, b: F16, c: F16) -> F16 {
+            unsafe { F16(_mm512_fmadd_ps(self.0, b.0, c.0)) }
+        }
+        #[inline(always)]
+        fn max(self, o: F16) -> F16 {
+            unsafe { F16(_mm512_max_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn min(self, o: F16) -> F16 {
+            unsafe { F16(_mm512_min_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn round_even(self) -> F16 {
+            unsafe {
+                F16(_mm512_roundscale_ps::<
+                    { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+                >(self.0))
+            }
+        }
+        #[inline(always)]
+        fn abs(self) -> F16 {
+            unsafe {
+                let magnitude = _mm512_set1_epi32(0x7fff_ffff);
+                F16(_mm512_castsi512_ps(_mm512_and_si512(
+                    bits(self.0),
+                    magnitude,
+                )))
+            }
+        }
+        #[inline(always)]
+        fn with_sign_of(self, sign: F16) -> F16 {
+            unsafe {
+                let magnitude = _mm512_and_si512(bits(self.0), _mm512_set1_epi32(0x7fff_ffff));
+                let sign_bit = _mm512_and_si512(bits(sign.0), _mm512_set1_epi32(i32::MIN));
+                F16(_mm512_castsi512_ps(_mm512_or_si512(magnitude, sign_bit)))
+            }
+        }
+        #[inline(always)]
+        fn pow2(self) -> F16 {
+            unsafe {
+                let n = _mm512_cvtps_epi32(self.0);
+                let biased = _mm512_add_epi32(n, _mm512_set1_epi32(127));
+                F16(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(biased)))
+            }
+        }
+        #[inline(always)]
+        fn select_gt(self, limit: F16, a: F16, b: F16) -> F16 {
+            unsafe {
+                let mask = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(self.0, limit.0);
+                F16(_mm512_mask_blend_ps(mask, b.0, a.0))
+            }
+        }
+    }
+}
+
 /// Whether this CPU runs the AVX2 + FMA paths. Results are the same bits
 /// either way; only speed differs.
 #[inline]
@@ -359,6 +467,39 @@ mod tests {
         for (vector, scalar) in pairs {
             for chunk in v.chunks_exact(8) {
                 let got = unsafe { eight(vector, chunk) };
+                for (g, &x) in got.iter().zip(chunk) {
+                    let s = scalar(x);
+                    assert!(
+                        g.to_bits() == s.to_bits() || (g.is_nan() && s.is_nan()),
+                        "at {x}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sixteen_lanes_and_scalars_give_the_same_bits() {
+        if !has_avx512() {
+            return;
+        }
+        #[target_feature(enable = "avx512f")]
+        unsafe fn sixteen(f: fn(F16) -> F16, x: &[f32]) -> [f32; 16] {
+            let mut out = [0f32; 16];
+            f(F16::load(x.as_ptr())).store(out.as_mut_ptr());
+            out
+        }
+        let v = samples();
+        type Pair = (fn(F16) -> F16, fn(f32) -> f32);
+        let pairs: [Pair; 3] = [
+            (exp::<F16>, exp::<f32>),
+            (sigmoid::<F16>, sigmoid::<f32>),
+            (tanh::<F16>, tanh::<f32>),
+        ];
+        for (vector, scalar) in pairs {
+            for chunk in v.chunks_exact(16) {
+                let got = unsafe { sixteen(vector, chunk) };
                 for (g, &x) in got.iter().zip(chunk) {
                     let s = scalar(x);
                     assert!(

@@ -61,13 +61,12 @@ unsafe fn gru_lanes<L: Lanes>(row: &mut GruRow, units: usize, j: usize) {
 
 /// One batch row of an LSTM step backward (see `fused::layer_backward`).
 pub struct LstmBackRow<'a> {
-    /// Activations `[i|f|g|o]`.
-    pub gates: &'a [f32],
+    /// In: the activations `[i|f|g|o]`; out: the pre-activation gradients
+    /// `[i|f|g|o]` (each lane reads its four gates before it writes them).
+    pub gates: &'a mut [f32],
     pub tanh_c: &'a [f32],
     pub c_prev: &'a [f32],
     pub d_out: &'a [f32],
-    /// Receives the pre-activation gradients `[i|f|g|o]`.
-    pub d: &'a mut [f32],
     /// In: the gradient of `h` from the step after; out: zero (the
     /// recurrent product adds to it).
     pub dh_next: &'a mut [f32],
@@ -77,14 +76,13 @@ pub struct LstmBackRow<'a> {
 
 /// One batch row of a GRU step backward.
 pub struct GruBackRow<'a> {
-    /// Activations `[r|z|n]`.
-    pub gates: &'a [f32],
+    /// In: the activations `[r|z|n]`; out: the gradients of `x·W + b_i`
+    /// `[r|z|n]` (each lane reads its gates before it writes them).
+    pub gates: &'a mut [f32],
     pub h_prev: &'a [f32],
     /// `h·U_n + b_hn`.
     pub gh_n: &'a [f32],
     pub d_out: &'a [f32],
-    /// Receives the gradients of `x·W + b_i` `[r|z|n]`.
-    pub d: &'a mut [f32],
     /// Receives the gradients of `h·U + b_h` `[r|z|n]`.
     pub dg: &'a mut [f32],
     /// In: the gradient of `h` from the step after; out: its direct part
@@ -95,13 +93,13 @@ pub struct GruBackRow<'a> {
 #[inline(always)]
 unsafe fn lstm_back_lanes<L: Lanes>(row: &mut LstmBackRow, units: usize, j: usize) {
     let one = L::splat(1.0);
-    let g = row.gates.as_ptr();
+    let g = row.gates.as_mut_ptr();
     let (i, f) = (L::load(g.add(j)), L::load(g.add(units + j)));
     let (gg, o) = (L::load(g.add(2 * units + j)), L::load(g.add(3 * units + j)));
     let dh = L::load(row.d_out.as_ptr().add(j)).add(L::load(row.dh_next.as_ptr().add(j)));
     let tc = L::load(row.tanh_c.as_ptr().add(j));
     let dc = L::load(row.dc_next.as_ptr().add(j)).add(dh.mul(o).mul(one.sub(tc.mul(tc))));
-    let d = row.d.as_mut_ptr();
+    let d = g;
     dc.mul(gg).mul(i).mul(one.sub(i)).store(d.add(j));
     dc.mul(L::load(row.c_prev.as_ptr().add(j)))
         .mul(f)
@@ -121,7 +119,7 @@ unsafe fn lstm_back_lanes<L: Lanes>(row: &mut LstmBackRow, units: usize, j: usiz
 #[inline(always)]
 unsafe fn gru_back_lanes<L: Lanes>(row: &mut GruBackRow, units: usize, j: usize) {
     let one = L::splat(1.0);
-    let g = row.gates.as_ptr();
+    let g = row.gates.as_mut_ptr();
     let (r, z, n) = (
         L::load(g.add(j)),
         L::load(g.add(units + j)),
@@ -137,7 +135,7 @@ unsafe fn gru_back_lanes<L: Lanes>(row: &mut GruBackRow, units: usize, j: usize)
         .mul(L::load(row.gh_n.as_ptr().add(j)))
         .mul(r)
         .mul(one.sub(r));
-    let (d, dg) = (row.d.as_mut_ptr(), row.dg.as_mut_ptr());
+    let (d, dg) = (g, row.dg.as_mut_ptr());
     dr.store(d.add(j));
     dz.store(d.add(units + j));
     dn.store(d.add(2 * units + j));
@@ -228,7 +226,6 @@ row_driver!(
             && r.tanh_c.len() >= u
             && r.c_prev.len() >= u
             && r.d_out.len() >= u
-            && r.d.len() >= 4 * u
             && r.dh_next.len() >= u
             && r.dc_next.len() >= u
     }
@@ -244,7 +241,6 @@ row_driver!(
             && r.h_prev.len() >= u
             && r.gh_n.len() >= u
             && r.d_out.len() >= u
-            && r.d.len() >= 3 * u
             && r.dg.len() >= 3 * u
             && r.dh_next.len() >= u
     }

@@ -10,14 +10,14 @@
 use rayon::prelude::*;
 
 use super::cells::{self, GruRow, LstmRow};
-use super::gemm::{gemm, gemm_bias, MatA, PackedB};
+use super::gemm::{
+    gemm, gemm_bias, gemm_bias_by, gemm_by, worth_sharing, MatA, PackedB, Threads, NR,
+};
 use crate::model::{Head, ModelConfig, Outputs, Weights};
 use crate::state::Cell;
 
 /// Rows x gate width of one inference chunk's pre-activations (16 MiB).
 const CHUNK_FLOATS: usize = 1 << 22;
-/// Units of cell arithmetic worth handing to another thread.
-const ROWS_PER_THREAD_TASK: usize = 2048;
 
 struct Layer {
     cell: Cell,
@@ -64,6 +64,32 @@ pub struct Tape {
     tanh_c: Vec<f32>,
     /// GRU: `h·U_n + b_hn` at each step `[T*B, H]`.
     gh_n: Vec<f32>,
+}
+
+/// How a step's rows share the threads. Each row's bits are the same
+/// either way; only who computes it differs.
+#[derive(Debug, Clone, Copy)]
+enum StepPlan {
+    /// Chunks of this many rows, one per task: each task runs its rows'
+    /// product and then their cells, so a step is one parallel region.
+    Rows(usize),
+    /// Fewer rows than threads (e.g. one stream): the product splits its
+    /// columns between the threads, then this thread runs the cells.
+    Columns,
+}
+
+impl StepPlan {
+    /// For `rows` rows of `work_per_row` multiply-adds each.
+    fn new(rows: usize, work_per_row: usize) -> StepPlan {
+        let threads = rayon::current_num_threads().max(1);
+        if !worth_sharing(rows, work_per_row) {
+            StepPlan::Rows(rows.max(1))
+        } else if rows >= threads {
+            StepPlan::Rows(rows.div_ceil(threads))
+        } else {
+            StepPlan::Columns
+        }
+    }
 }
 
 /// Gradients in [`Weights`]'s parameter order: per layer `w_ih, w_hh,
@@ -157,10 +183,11 @@ impl FusedNet {
             }
         ];
         let (h_state, c_state) = state.split_at_mut(1);
+        let plan = StepPlan::new(batch, units * gates);
         for t in 0..steps {
             let (before, now) = out.split_at_mut(t * batch * units);
             let h_prev: &[f32] = if t == 0 {
-                &h_state[0]
+                &h_state[0][..batch * units]
             } else {
                 &before[(t - 1) * batch * units..]
             };
@@ -168,13 +195,6 @@ impl FusedNet {
             let zt = &mut z[t * batch * gates..(t + 1) * batch * gates];
             match layer.cell {
                 Cell::Lstm => {
-                    gemm(
-                        MatA::rows(h_prev, batch, units),
-                        &layer.w_hh_t,
-                        zt,
-                        gates,
-                        true,
-                    );
                     if let Some(tape) = tape.as_deref_mut() {
                         tape.cs.extend_from_slice(&c_state[0]);
                     }
@@ -183,43 +203,75 @@ impl FusedNet {
                     } else {
                         &mut tanh_c[..]
                     };
-                    // Rows are independent; threads take rows only when
-                    // there is enough work (the bits are the same either way).
-                    let rows = zt
-                        .par_chunks_mut(gates)
-                        .zip(c_state[0].par_chunks_mut(units))
-                        .zip(tc.par_chunks_mut(units).zip(h_now.par_chunks_mut(units)))
-                        .with_min_len(ROWS_PER_THREAD_TASK.div_ceil(units));
-                    rows.for_each(|((z, c), (tanh_c, h))| {
-                        cells::lstm_row(&mut LstmRow { z, c, tanh_c, h }, units)
-                    });
+                    // Some rows: z += h·U, then the cell, row by row.
+                    let step = |h_prev: &[f32],
+                                z: &mut [f32],
+                                c: &mut [f32],
+                                tc: &mut [f32],
+                                h: &mut [f32],
+                                threads: Threads| {
+                        let rows = h_prev.len() / units;
+                        let recurrent = MatA::rows(h_prev, rows, units);
+                        gemm_by(threads, recurrent, &layer.w_hh_t, z, gates, true);
+                        for (((z, c), tanh_c), h) in z
+                            .chunks_exact_mut(gates)
+                            .zip(c.chunks_exact_mut(units))
+                            .zip(tc.chunks_exact_mut(units))
+                            .zip(h.chunks_exact_mut(units))
+                        {
+                            cells::lstm_row(&mut LstmRow { z, c, tanh_c, h }, units);
+                        }
+                    };
+                    let c = &mut c_state[0][..batch * units];
+                    match plan {
+                        StepPlan::Columns => step(h_prev, zt, c, tc, h_now, Threads::Shared),
+                        StepPlan::Rows(per) => zt
+                            .par_chunks_mut(per * gates)
+                            .zip(c.par_chunks_mut(per * units))
+                            .zip(tc.par_chunks_mut(per * units))
+                            .zip(h_now.par_chunks_mut(per * units))
+                            .zip(h_prev.par_chunks(per * units))
+                            .for_each(|((((z, c), tc), h), h_prev)| {
+                                step(h_prev, z, c, tc, h, Threads::This)
+                            }),
+                    }
                 }
                 Cell::Gru => {
-                    gemm_bias(
-                        MatA::rows(h_prev, batch, units),
-                        &layer.w_hh_t,
-                        layer.bias_hh.as_deref().unwrap_or(&[]),
-                        &mut gh,
-                        gates,
-                    );
+                    let bias_hh = layer.bias_hh.as_deref().unwrap_or(&[]);
+                    // Some rows: gh = b_h + h·U, then the cell, row by row.
+                    let step = |h_prev: &[f32],
+                                gi: &mut [f32],
+                                gh: &mut [f32],
+                                h: &mut [f32],
+                                threads: Threads| {
+                        let rows = h_prev.len() / units;
+                        let recurrent = MatA::rows(h_prev, rows, units);
+                        gemm_bias_by(threads, recurrent, &layer.w_hh_t, bias_hh, gh, gates);
+                        for (((gi, gh), h_prev), h) in gi
+                            .chunks_exact_mut(gates)
+                            .zip(gh.chunks_exact(gates))
+                            .zip(h_prev.chunks_exact(units))
+                            .zip(h.chunks_exact_mut(units))
+                        {
+                            cells::gru_row(&mut GruRow { gi, gh, h_prev, h }, units);
+                        }
+                    };
+                    match plan {
+                        StepPlan::Columns => step(h_prev, zt, &mut gh, h_now, Threads::Shared),
+                        StepPlan::Rows(per) => zt
+                            .par_chunks_mut(per * gates)
+                            .zip(gh.par_chunks_mut(per * gates))
+                            .zip(h_now.par_chunks_mut(per * units))
+                            .zip(h_prev.par_chunks(per * units))
+                            .for_each(|(((gi, gh), h), h_prev)| {
+                                step(h_prev, gi, gh, h, Threads::This)
+                            }),
+                    }
                     if let Some(tape) = tape.as_deref_mut() {
-                        for b in 0..batch {
-                            tape.gh_n
-                                .extend_from_slice(&gh[b * gates + 2 * units..(b + 1) * gates]);
+                        for row in gh.chunks_exact(gates) {
+                            tape.gh_n.extend_from_slice(&row[2 * units..]);
                         }
                     }
-                    let rows = zt
-                        .par_chunks_mut(gates)
-                        .zip(gh.par_chunks(gates))
-                        .zip(
-                            h_prev[..batch * units]
-                                .par_chunks(units)
-                                .zip(h_now.par_chunks_mut(units)),
-                        )
-                        .with_min_len(ROWS_PER_THREAD_TASK.div_ceil(units));
-                    rows.for_each(|((gi, gh), (h_prev, h))| {
-                        cells::gru_row(&mut GruRow { gi, gh, h_prev, h }, units)
-                    });
                 }
             }
         }
@@ -351,7 +403,7 @@ impl FusedNet {
         weights: &Weights,
         d_logits: &[f32],
         top: &[f32],
-        tapes: &[Tape],
+        tapes: Vec<Tape>,
         steps: usize,
         batch: usize,
     ) -> Grads {
@@ -407,12 +459,24 @@ impl FusedNet {
 /// One layer's backward pass through time. Returns its gradients and,
 /// when `need_dx`, the gradient of its input `[T*B, in]`.
 ///
-/// Each step's weight gradients (`dW += dZ_tᵀ·[x_t | h_{t-1}]`) are added
-/// while the step's block is in cache, so no `[T*B, gH]` buffer is kept.
+/// Each step backwards is one parallel region of a few tasks (one per
+/// thread). Task `i` takes a chunk of rows of step `t`: their cell
+/// gradients, then their share of `dh_{t-1} += dZ_t·U`. Beside that it
+/// takes a chunk of gate columns of step `t+1`'s weight gradients
+/// (`dWᵀ += [x | h]ᵀ·dZ_{t+1}`, and the bias sums), whose inputs the
+/// previous region finished. So the threads share every step's work in one
+/// region, and each step's blocks are used while they are in cache.
+///
+/// The cell gradients overwrite the tape's gate activations (read just
+/// before), so `dZ` of every step is kept without another buffer for the
+/// input's gradient, one product over all steps at the end.
+///
+/// Every element's sum runs in the order of every earlier `fused-1` build
+/// (steps T-1 .. 0, then slots 0 .. B-1), so the bits are the same.
 fn layer_backward(
     layer: &Layer,
     w: &crate::model::LayerWeights,
-    tape: &Tape,
+    mut tape: Tape,
     d_out: &[f32],
     steps: usize,
     batch: usize,
@@ -421,185 +485,297 @@ fn layer_backward(
     let (units, gates, input) = (layer.units, layer.gates(), layer.input);
     let gru = layer.cell == Cell::Gru;
     let w_hh = PackedB::from_rows(&w.w_hh.data, gates, units);
-    let w_ih = need_dx.then(|| PackedB::from_rows(&w.w_ih.data, gates, input));
-    // One step's gradients of the pre-activations: of `x·W + b` (d_gi)
-    // and, for a GRU, of `h·U + b_h` (d_gh; an LSTM's are the same).
-    let mut d_gi = vec![0f32; batch * gates];
+    // A GRU's gradients of `h·U + b_h` differ from those of `x·W + b_i`
+    // (an LSTM's are the same): one step's, and the step after's.
     let mut d_gh = vec![0f32; if gru { batch * gates } else { 0 }];
-    // The weight gradients are summed transposed (`dWᵀ += [x | h]ᵀ·dZ`):
-    // the narrow inputs are gathered column-wise and the wide `dZ` packed
-    // as it lies. Each element's chain multiplies the same pairs in the
-    // same order as `dZᵀ·[x | h]` would (a product commutes), so the bits
-    // are those of the untransposed form.
-    let mut d_w_ih_t = vec![0f32; if gru { input * gates } else { 0 }];
-    let mut d_w_hh_t = vec![0f32; if gru { units * gates } else { 0 }];
-    let mut d_w_joined_t = vec![0f32; if gru { 0 } else { (input + units) * gates }];
-    let mut d_bias = vec![0f32; gates];
-    let mut d_bias_hh = vec![0f32; if gru { gates } else { 0 }];
-    let mut d_x = vec![0f32; if need_dx { steps * batch * input } else { 0 }];
+    let mut d_gh_after = d_gh.clone();
     let mut d_h_next = vec![0f32; batch * units];
     let mut d_c_next = vec![0f32; batch * units];
-    let none: &[f32] = &[];
-    for t in (0..steps).rev() {
-        let step = t * batch * units..(t + 1) * batch * units;
-        let block = t * batch * gates..(t + 1) * batch * gates;
-        let tape_t = &tape.gates[block];
-        let d_out_t = &d_out[step.clone()];
-        let (tc_t, cs_t, hs_t, ghn_t) = if gru {
-            (none, none, &tape.hs[step.clone()], &tape.gh_n[step.clone()])
+    let plan = StepPlan::new(batch, units * gates);
+    let (per, threads) = match plan {
+        StepPlan::Rows(per) => (per, Threads::This),
+        StepPlan::Columns => (batch.max(1), Threads::Shared),
+    };
+    let tasks = batch.div_ceil(per).max(1);
+    let mut parts: Vec<WeightPart> = (0..tasks)
+        .map(|i| WeightPart::new(column_share(gates, tasks, i), input, units, gru))
+        .collect();
+    // `[x_t | h_{t-1}]ᵀ` `[in + H, B]` of the step whose weight gradients
+    // the next region adds.
+    let mut inputs_t = Vec::new();
+    // Iteration `s` runs the cells of step s-1 and the weight gradients of
+    // step s (the last step has none before it; step 0 none after).
+    for s in (0..=steps).rev() {
+        let now = s.checked_sub(1);
+        let after = (s < steps).then_some(s);
+        if let Some(t) = after {
+            transposed_inputs(&tape, t, batch, input, units, &mut inputs_t);
+        }
+        let (earlier, later) = tape.gates.split_at_mut(s * batch * gates);
+        let d_after: &[f32] = if after.is_some() {
+            &later[..batch * gates]
         } else {
-            (
-                &tape.tanh_c[step.clone()],
-                &tape.cs[step.clone()],
-                none,
-                none,
-            )
+            &[]
         };
-        // Rows are independent (a row's arithmetic is the same wherever it
-        // runs); threads take rows only when there is enough work.
-        let min_rows = ROWS_PER_THREAD_TASK.div_ceil(units);
-        if gru {
-            d_gi.par_chunks_mut(gates)
-                .zip(d_gh.par_chunks_mut(gates))
-                .zip(d_h_next.par_chunks_mut(units))
-                .enumerate()
-                .with_min_len(min_rows)
-                .for_each(|(b, ((d, dg), dh_next))| {
-                    let at = b * units..(b + 1) * units;
-                    cells::gru_back_row(
-                        &mut cells::GruBackRow {
-                            gates: &tape_t[b * gates..(b + 1) * gates],
-                            h_prev: &hs_t[at.clone()],
-                            gh_n: &ghn_t[at.clone()],
-                            d_out: &d_out_t[at],
-                            d,
-                            dg,
-                            dh_next,
-                        },
-                        units,
-                    )
-                });
+        std::mem::swap(&mut d_gh, &mut d_gh_after);
+        let dg_after: &[f32] = if gru && after.is_some() {
+            &d_gh_after
         } else {
-            d_gi.par_chunks_mut(gates)
-                .zip(d_h_next.par_chunks_mut(units))
-                .zip(d_c_next.par_chunks_mut(units))
-                .enumerate()
-                .with_min_len(min_rows)
-                .for_each(|(b, ((d, dh_next), dc_next))| {
-                    let at = b * units..(b + 1) * units;
-                    cells::lstm_back_row(
-                        &mut cells::LstmBackRow {
-                            gates: &tape_t[b * gates..(b + 1) * gates],
-                            tanh_c: &tc_t[at.clone()],
-                            c_prev: &cs_t[at.clone()],
-                            d_out: &d_out_t[at],
+            d_after
+        };
+        let columns = ColumnsInput {
+            d: d_after,
+            dg: dg_after,
+            inputs_t: &inputs_t,
+            batch,
+            gates,
+            input,
+            threads,
+        };
+        let mut rows: Vec<Option<RowsTask>> = match now {
+            None => (0..tasks).map(|_| None).collect(),
+            Some(t) => {
+                let step = t * batch * units..(t + 1) * batch * units;
+                let chunk = per * units;
+                let none: &[f32] = &[];
+                let (tanh_c, c_prev, h_prev, gh_n) = if gru {
+                    (none, none, &tape.hs[step.clone()], &tape.gh_n[step.clone()])
+                } else {
+                    (
+                        &tape.tanh_c[step.clone()],
+                        &tape.cs[step.clone()],
+                        none,
+                        none,
+                    )
+                };
+                let part = |v, i| row_chunk(v, i, chunk);
+                let mut dg_chunks = d_gh.chunks_mut(per * gates);
+                earlier[t * batch * gates..]
+                    .chunks_mut(per * gates)
+                    .zip(d_h_next.chunks_mut(chunk))
+                    .zip(d_c_next.chunks_mut(chunk))
+                    .enumerate()
+                    .map(|(i, ((d, dh_next), dc_next))| {
+                        Some(RowsTask {
                             d,
+                            dg: dg_chunks.next().unwrap_or_default(),
                             dh_next,
                             dc_next,
-                        },
-                        units,
-                    )
-                });
-        }
-        let d_rec = if gru { &d_gh } else { &d_gi };
-        let x_t = &tape.input[t * batch * input..(t + 1) * batch * input];
-        let h_t = &tape.hs[step.clone()];
-        // The step's weight gradients and dh_{t-1} += dZ_t·U are
-        // independent: one runs beside the other.
-        rayon::join(
-            || {
-                if gru {
-                    gemm(
-                        MatA::transposed(x_t, input, batch),
-                        &PackedB::from_rows(&d_gi, batch, gates),
-                        &mut d_w_ih_t,
-                        gates,
-                        true,
-                    );
-                    gemm(
-                        MatA::transposed(h_t, units, batch),
-                        &PackedB::from_rows(d_rec, batch, gates),
-                        &mut d_w_hh_t,
-                        gates,
-                        true,
-                    );
-                } else {
-                    // An LSTM's two products share dZ: one product over
-                    // [x_t | h_{t-1}] into [dW_ih | dW_hh]ᵀ.
-                    let mut joined = Vec::with_capacity(batch * (input + units));
-                    for b in 0..batch {
-                        joined.extend_from_slice(&x_t[b * input..(b + 1) * input]);
-                        joined.extend_from_slice(&h_t[b * units..(b + 1) * units]);
-                    }
-                    gemm(
-                        MatA::transposed(&joined, input + units, batch),
-                        &PackedB::from_rows(&d_gi, batch, gates),
-                        &mut d_w_joined_t,
-                        gates,
-                        true,
-                    );
-                }
-            },
-            || {
-                gemm(
-                    MatA::rows(d_rec, batch, gates),
-                    &w_hh,
-                    &mut d_h_next,
-                    units,
-                    true,
-                )
-            },
-        );
-        add_column_sums(&mut d_bias, &d_gi);
-        if gru {
-            add_column_sums(&mut d_bias_hh, &d_gh);
-        }
-        if let Some(w_ih) = &w_ih {
-            let rows = t * batch * input..(t + 1) * batch * input;
-            gemm(
-                MatA::rows(&d_gi, batch, gates),
-                w_ih,
-                &mut d_x[rows],
-                input,
-                false,
-            );
+                            tanh_c: part(tanh_c, i),
+                            c_prev: part(c_prev, i),
+                            h_prev: part(h_prev, i),
+                            gh_n: part(gh_n, i),
+                            d_out: part(&d_out[step.clone()], i),
+                        })
+                    })
+                    .collect()
+            }
+        };
+        let run = |(rows, part): (&mut Option<RowsTask>, &mut WeightPart)| {
+            if let Some(rows) = rows {
+                rows.run(layer.cell, units, gates, &w_hh, threads);
+            }
+            if after.is_some() {
+                part.add(&columns);
+            }
+        };
+        if tasks == 1 {
+            run((&mut rows[0], &mut parts[0]));
+        } else {
+            rows.par_iter_mut().zip(parts.par_iter_mut()).for_each(run);
         }
     }
-    let (d_w_ih, d_w_hh) = if gru {
-        (
-            transpose(&d_w_ih_t, input, gates),
-            transpose(&d_w_hh_t, units, gates),
-        )
-    } else {
-        let joined = transpose(&d_w_joined_t, input + units, gates);
-        let mut d_w_ih = Vec::with_capacity(gates * input);
-        let mut d_w_hh = Vec::with_capacity(gates * units);
-        for row in joined.chunks_exact(input + units) {
-            d_w_ih.extend_from_slice(&row[..input]);
-            d_w_hh.extend_from_slice(&row[input..]);
-        }
-        (d_w_ih, d_w_hh)
-    };
+    let mut d_w_ih = vec![0f32; gates * input];
+    let mut d_w_hh = vec![0f32; gates * units];
+    let mut d_bias = Vec::with_capacity(gates);
+    let mut d_bias_hh = Vec::with_capacity(gates);
+    for part in &parts {
+        part.place(&mut d_w_ih, input, &part.ih);
+        part.place(&mut d_w_hh, units, &part.hh);
+        d_bias.extend_from_slice(&part.bias);
+        d_bias_hh.extend_from_slice(&part.bias_hh);
+    }
     let mut grads = vec![d_w_ih, d_w_hh, d_bias];
     if gru {
         grads.push(d_bias_hh);
     }
+    // The input's gradient, every step in one product (rows independent).
+    let mut d_x = vec![0f32; if need_dx { steps * batch * input } else { 0 }];
+    if need_dx {
+        let w_ih = PackedB::from_rows(&w.w_ih.data, gates, input);
+        let d_all = MatA::rows(&tape.gates, steps * batch, gates);
+        gemm(d_all, &w_ih, &mut d_x, input, false);
+    }
     (grads, d_x)
 }
 
-/// `m` (`rows x cols`, row-major) transposed.
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(rows * cols);
-    for c in 0..cols {
-        out.extend((0..rows).map(|r| m[r * cols + c]));
+/// Chunk `i` (`chunk` long) of `v`; nothing of an empty `v`.
+fn row_chunk(v: &[f32], i: usize, chunk: usize) -> &[f32] {
+    if v.is_empty() {
+        v
+    } else {
+        &v[i * chunk..((i + 1) * chunk).min(v.len())]
     }
-    out
 }
 
-/// Adds the column sums of `m` (rows in order) to `sums`.
-fn add_column_sums(sums: &mut [f32], m: &[f32]) {
-    for row in m.chunks_exact(sums.len()) {
-        for (o, &v) in sums.iter_mut().zip(row) {
+/// Task `i` of `tasks`'s gate columns: equal shares, in whole AVX-512
+/// panel pairs.
+fn column_share(gates: usize, tasks: usize, i: usize) -> std::ops::Range<usize> {
+    let width = gates.div_ceil(tasks).next_multiple_of(2 * NR);
+    (i * width).min(gates)..((i + 1) * width).min(gates)
+}
+
+/// `[x_t | h_{t-1}]ᵀ` `[in + H, B]` into `out`: feature by feature, so its
+/// parts read as the `A` of the weight gradients' products.
+fn transposed_inputs(
+    tape: &Tape,
+    t: usize,
+    batch: usize,
+    input: usize,
+    units: usize,
+    out: &mut Vec<f32>,
+) {
+    out.resize((input + units) * batch, 0.0);
+    for b in 0..batch {
+        let x = &tape.input[(t * batch + b) * input..(t * batch + b + 1) * input];
+        let h = &tape.hs[(t * batch + b) * units..(t * batch + b + 1) * units];
+        for (f, &v) in x.iter().chain(h).enumerate() {
+            out[f * batch + b] = v;
+        }
+    }
+}
+
+/// One task's rows of one step backward.
+struct RowsTask<'a> {
+    /// In: the rows' gate activations; out: their gradients (`x·W + b_i`).
+    d: &'a mut [f32],
+    /// GRU: receives the gradients of `h·U + b_h`.
+    dg: &'a mut [f32],
+    dh_next: &'a mut [f32],
+    dc_next: &'a mut [f32],
+    tanh_c: &'a [f32],
+    c_prev: &'a [f32],
+    h_prev: &'a [f32],
+    gh_n: &'a [f32],
+    d_out: &'a [f32],
+}
+
+impl RowsTask<'_> {
+    /// The rows' cell gradients, then `dh_{t-1} += dZ·U` for them.
+    fn run(&mut self, cell: Cell, units: usize, gates: usize, w_hh: &PackedB, threads: Threads) {
+        let rows = self.d.len() / gates;
+        for b in 0..rows {
+            let at = b * units..(b + 1) * units;
+            let gate_row = &mut self.d[b * gates..(b + 1) * gates];
+            match cell {
+                Cell::Gru => cells::gru_back_row(
+                    &mut cells::GruBackRow {
+                        gates: gate_row,
+                        h_prev: &self.h_prev[at.clone()],
+                        gh_n: &self.gh_n[at.clone()],
+                        d_out: &self.d_out[at.clone()],
+                        dg: &mut self.dg[b * gates..(b + 1) * gates],
+                        dh_next: &mut self.dh_next[at],
+                    },
+                    units,
+                ),
+                Cell::Lstm => cells::lstm_back_row(
+                    &mut cells::LstmBackRow {
+                        gates: gate_row,
+                        tanh_c: &self.tanh_c[at.clone()],
+                        c_prev: &self.c_prev[at.clone()],
+                        d_out: &self.d_out[at.clone()],
+                        dh_next: &mut self.dh_next[at.clone()],
+                        dc_next: &mut self.dc_next[at],
+                    },
+                    units,
+                ),
+            }
+        }
+        let d_rec = if cell == Cell::Gru {
+            &*self.dg
+        } else {
+            &*self.d
+        };
+        let a = MatA::rows(d_rec, rows, gates);
+        gemm_by(threads, a, w_hh, self.dh_next, units, true);
+    }
+}
+
+/// What every task reads to add one step's weight gradients.
+struct ColumnsInput<'a> {
+    /// The step's `dZ` (of `x·W + b_i`) `[B, gH]`.
+    d: &'a [f32],
+    /// Of `h·U + b_h` (an LSTM's: `d` again).
+    dg: &'a [f32],
+    /// `[x | h]ᵀ` `[in + H, B]`.
+    inputs_t: &'a [f32],
+    batch: usize,
+    gates: usize,
+    input: usize,
+    threads: Threads,
+}
+
+/// One task's gate columns of a layer's weight gradients, summed over the
+/// steps: `dW_ihᵀ` `[in, w]`, `dW_hhᵀ` `[H, w]` and the bias sums.
+struct WeightPart {
+    cols: std::ops::Range<usize>,
+    ih: Vec<f32>,
+    hh: Vec<f32>,
+    bias: Vec<f32>,
+    bias_hh: Vec<f32>,
+}
+
+impl WeightPart {
+    fn new(cols: std::ops::Range<usize>, input: usize, units: usize, gru: bool) -> WeightPart {
+        let width = cols.len();
+        WeightPart {
+            ih: vec![0f32; input * width],
+            hh: vec![0f32; units * width],
+            bias: vec![0f32; width],
+            bias_hh: vec![0f32; if gru { width } else { 0 }],
+            cols,
+        }
+    }
+
+    /// Adds one step: `[x | h]ᵀ·dZ` in these columns, and the column sums.
+    fn add(&mut self, step: &ColumnsInput) {
+        let (batch, gates, input) = (step.batch, step.gates, step.input);
+        let units = self.hh.len() / self.cols.len().max(1);
+        if self.cols.is_empty() {
+            return;
+        }
+        let width = self.cols.len();
+        let product = |a: MatA, d: &[f32], c: &mut [f32]| {
+            let b = PackedB::from_columns(d, batch, gates, self.cols.clone());
+            gemm_by(step.threads, a, &b, c, width, true);
+        };
+        let (x_t, h_t) = step.inputs_t.split_at(input * batch);
+        product(MatA::rows(x_t, input, batch), step.d, &mut self.ih);
+        product(MatA::rows(h_t, units, batch), step.dg, &mut self.hh);
+        add_column_sums(&mut self.bias, step.d, gates, self.cols.start);
+        if !self.bias_hh.is_empty() {
+            add_column_sums(&mut self.bias_hh, step.dg, gates, self.cols.start);
+        }
+    }
+
+    /// Writes this part (`[n, w]`, transposed) into its rows of the
+    /// gradient `[gH, n]`.
+    fn place(&self, grad: &mut [f32], n: usize, part: &[f32]) {
+        let width = self.cols.len();
+        for (j, gate) in self.cols.clone().enumerate() {
+            for f in 0..n {
+                grad[gate * n + f] = part[f * width + j];
+            }
+        }
+    }
+}
+
+/// Adds to `sums` the column sums, rows in order, of `m` (`ld` wide)
+/// from column `first` on.
+fn add_column_sums(sums: &mut [f32], m: &[f32], ld: usize, first: usize) {
+    for row in m.chunks_exact(ld) {
+        for (o, &v) in sums.iter_mut().zip(&row[first..]) {
             *o += v;
         }
     }

@@ -56,13 +56,29 @@ impl PackedB {
 
     /// From `b` row-major `[k, n]`: each panel row is a slice of a row.
     pub fn from_rows(b: &[f32], k: usize, n: usize) -> PackedB {
-        assert!(b.len() >= k * n, "B is smaller than {k}x{n}");
+        PackedB::from_columns(b, k, n, 0..n)
+    }
+
+    /// Columns `cols` of `b` row-major `[k, ld]`: B is `[k, cols.len()]`.
+    pub fn from_columns(b: &[f32], k: usize, ld: usize, cols: std::ops::Range<usize>) -> PackedB {
+        let n = cols.len();
+        assert!(
+            cols.end <= ld && b.len() >= k * ld,
+            "B is smaller than {k}x{ld}"
+        );
         let panels = n.div_ceil(NR);
         let mut data = vec![0f32; panels * k * NR];
-        for (p, panel) in data.chunks_exact_mut(k * NR).enumerate() {
-            let width = NR.min(n - p * NR);
-            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                dst[..width].copy_from_slice(&b[kk * n + p * NR..kk * n + p * NR + width]);
+        // Row by row: each row of b is read once, front to back.
+        for kk in 0..k {
+            let row = &b[kk * ld + cols.start..kk * ld + cols.end];
+            for p in 0..panels {
+                let dst = &mut data[p * k * NR + kk * NR..];
+                if p * NR + NR <= n {
+                    // A fixed length: an inline copy, not a call.
+                    dst[..NR].copy_from_slice(&row[p * NR..p * NR + NR]);
+                } else {
+                    dst[..n - p * NR].copy_from_slice(&row[p * NR..]);
+                }
             }
         }
         PackedB { k, n, data }
@@ -217,20 +233,61 @@ enum Start<'a> {
 }
 
 /// `C = A·B`, or `C += A·B` when `accumulate`, for `c` row-major with row
-/// stride `ldc` (at least `n`).
+/// stride `ldc` (at least `n`). Large products use the other threads.
 pub fn gemm(a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool) {
+    gemm_by(Threads::Shared, a, b, c, ldc, accumulate)
+}
+
+/// Which threads compute a product (the bits are the same either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// A large product uses the other threads too.
+    Shared,
+    /// The calling thread only: for a caller that already gives each
+    /// thread its own rows.
+    This,
+}
+
+/// [`gemm`] on `threads`.
+pub fn gemm_by(
+    threads: Threads,
+    a: MatA,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
     let start = if accumulate { Start::C } else { Start::Zero };
-    gemm_isa(Isa::best(), a, b, c, ldc, start)
+    gemm_isa(Isa::best(), a, b, c, ldc, start, threads == Threads::Shared)
 }
 
 /// `C = bias + A·B` for every row of C: each chain starts at its column's
 /// bias (no copy of the bias into C first).
 pub fn gemm_bias(a: MatA, b: &PackedB, bias: &[f32], c: &mut [f32], ldc: usize) {
-    assert!(bias.len() >= b.n, "the bias is shorter than the width");
-    gemm_isa(Isa::best(), a, b, c, ldc, Start::Bias(bias))
+    gemm_bias_by(Threads::Shared, a, b, bias, c, ldc)
 }
 
-fn gemm_isa(isa: Isa, a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, start: Start) {
+/// [`gemm_bias`] on `threads`.
+pub fn gemm_bias_by(
+    threads: Threads,
+    a: MatA,
+    b: &PackedB,
+    bias: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert!(bias.len() >= b.n, "the bias is shorter than the width");
+    let share = threads == Threads::Shared;
+    gemm_isa(Isa::best(), a, b, c, ldc, Start::Bias(bias), share)
+}
+
+/// Whether `rows` rows of `work_per_row` multiply-adds each are worth
+/// sharing between threads.
+pub fn worth_sharing(rows: usize, work_per_row: usize) -> bool {
+    rows.saturating_mul(work_per_row) >= PARALLEL_WORK
+}
+
+fn gemm_isa(isa: Isa, a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, start: Start, share: bool) {
     assert_eq!(a.k, b.k, "inner dimensions differ");
     assert!(ldc >= b.n, "row stride below the width");
     if a.m == 0 || b.n == 0 {
@@ -245,7 +302,7 @@ fn gemm_isa(isa: Isa, a: MatA, b: &PackedB, c: &mut [f32], ldc: usize, start: St
     let kc = if blocked { KC } else { a.k.max(1) };
     let all = b.panels();
     in_k_blocks(a.k, kc, start, |ks, from| {
-        pass(isa, a.inner(ks.clone()), all.inner(ks), c, ldc, from)
+        pass(isa, a.inner(ks.clone()), all.inner(ks), c, ldc, from, share)
     });
 }
 
@@ -271,7 +328,7 @@ fn in_k_blocks<'s>(
 }
 
 /// One pass over C for one block of the inner dimension.
-fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, start: Start) {
+fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, start: Start, share: bool) {
     let panels = b.n.div_ceil(NR);
     let row_tasks = a.m.div_ceil(ROWS_PER_TASK);
     let out = SharedC(c.as_mut_ptr());
@@ -279,7 +336,7 @@ fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, start: Start) {
     let group = if isa == Isa::Avx512 { 2 } else { 1 };
     let groups = panels.div_ceil(group);
     let panel_range = move |g: usize| g * group..((g + 1) * group).min(panels);
-    let parallel = a.m * a.k * b.n >= PARALLEL_WORK;
+    let parallel = share && worth_sharing(a.m, a.k * b.n);
     if a.col == 1 && row_tasks < 4 {
         // Few rows (a recurrent step): tasks are (row chunk, panels) pairs.
         let task = move |t: usize| {
@@ -715,7 +772,15 @@ mod tests {
             let packed = PackedB::from_rows(&b, k, n);
             for isa in Isa::available() {
                 let mut c = vec![0f32; m * n];
-                gemm_isa(isa, MatA::rows(&a, m, k), &packed, &mut c, n, Start::Zero);
+                gemm_isa(
+                    isa,
+                    MatA::rows(&a, m, k),
+                    &packed,
+                    &mut c,
+                    n,
+                    Start::Zero,
+                    true,
+                );
                 for i in 0..m {
                     // The row alone gives the same bits.
                     let mut alone = vec![0f32; n];
@@ -726,6 +791,7 @@ mod tests {
                         &mut alone,
                         n,
                         Start::Zero,
+                        false,
                     );
                     assert_eq!(&c[i * n..(i + 1) * n], &alone[..]);
                     for j in 0..n {
@@ -762,6 +828,7 @@ mod tests {
                 &mut c,
                 n,
                 Start::Bias(&bias),
+                true,
             );
             for i in 0..m {
                 for j in 0..n {
@@ -795,6 +862,7 @@ mod tests {
                 &mut c,
                 n,
                 Start::C,
+                false,
             );
             for i in 0..m {
                 for j in 0..n {

@@ -445,7 +445,7 @@ fn fused_batch(
             loss /= n;
         }
     }
-    let grads = net.backward(weights, &d_logits, &top, &tapes, steps, batch);
+    let grads = net.backward(weights, &d_logits, &top, tapes, steps, batch);
     BatchStep {
         loss: loss as f32,
         grads,
@@ -475,7 +475,19 @@ mod tests {
 
     /// Both kernels on one batch: losses, gradients and final states agree.
     fn compare(cell: Cell, units: Vec<usize>, head: Head, outputs: Outputs, seed: u32) {
-        let (n, steps, features, out) = (5, 4, 3, 6);
+        compare_batch(cell, units, head, outputs, seed, 5);
+    }
+
+    /// [`compare`] on a batch of `n`; returns the fused kernel's step.
+    fn compare_batch(
+        cell: Cell,
+        units: Vec<usize>,
+        head: Head,
+        outputs: Outputs,
+        seed: u32,
+        n: usize,
+    ) -> BatchStep {
+        let (steps, features, out) = (4, 3, 6);
         let per = if outputs == Outputs::Sequence {
             steps
         } else {
@@ -520,7 +532,8 @@ mod tests {
             targets,
             per_step: per > 1,
         };
-        let picks: Vec<usize> = vec![3, 0, 4, 1, 2];
+        // The batch's samples out of order.
+        let picks: Vec<usize> = (0..n).map(|i| (i * 3 + 3) % n).collect();
         let x = gather(&data.x, &picks);
         let mut start = zero_states(&weights, n);
         for (k, layer) in start.iter_mut().enumerate() {
@@ -533,7 +546,7 @@ mod tests {
             .map(|(s, d)| Var::from_vec(d.clone(), s.as_slice(), &Device::Cpu).unwrap())
             .collect();
         let candle = candle_batch(&weights, &vars, &data, &picks, &x, &start).unwrap();
-        let fused = fused_batch(&weights, &data, &picks, &x, start);
+        let fused = fused_batch(&weights, &data, &picks, &x, start.clone());
         let what = format!("{cell:?} {:?} {head:?} {outputs:?}", config.units);
         assert!(
             (candle.loss - fused.loss).abs() <= 1e-6 * candle.loss.abs().max(1.0),
@@ -558,6 +571,49 @@ mod tests {
             for (a, b) in c.iter().zip(f) {
                 assert!((a - b).abs() <= 1e-6, "{what}: final state {a} vs {b}");
             }
+        }
+        // The same batch on one thread: the same bits.
+        let alone = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| fused_batch(&weights, &data, &picks, &x, start));
+        assert_eq!(alone.loss.to_bits(), fused.loss.to_bits(), "{what}");
+        for (p, (a, b)) in alone.grads.iter().zip(&fused.grads).enumerate() {
+            let same = a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{what}: parameter {p} differs on one thread");
+        }
+        fused
+    }
+
+    /// Layers wide enough that two threads split a step: its rows and the
+    /// weight gradients' columns (uneven shares for the GRU), or, with one
+    /// row, its products' columns. Each matches candle and gives the bits
+    /// of one thread.
+    #[test]
+    fn fused_gradients_are_the_same_bits_however_the_threads_split_a_step() {
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for (seed, (cell, units, n)) in [
+            (Cell::Lstm, vec![96, 80], 8),
+            (Cell::Gru, vec![112], 8),
+            (Cell::Lstm, vec![512], 1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            two.install(|| {
+                compare_batch(
+                    cell,
+                    units,
+                    Head::Linear,
+                    Outputs::Sequence,
+                    40 + seed as u32,
+                    n,
+                )
+            });
         }
     }
 

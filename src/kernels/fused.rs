@@ -7,12 +7,11 @@
 //! chunks through every layer, so memory stays bounded by the chunk
 //! whatever the input's length.
 
-use rayon::prelude::*;
-
 use super::cells::{self, GruRow, LstmRow};
 use super::gemm::{
     gemm, gemm_bias, gemm_bias_by, gemm_by, worth_sharing, MatA, PackedB, Threads, NR,
 };
+use super::team::with_team;
 use crate::model::{Head, ModelConfig, Outputs, Weights};
 use crate::state::Cell;
 
@@ -71,7 +70,9 @@ pub struct Tape {
 #[derive(Debug, Clone, Copy)]
 enum StepPlan {
     /// Chunks of this many rows, one per task: each task runs its rows'
-    /// product and then their cells, so a step is one parallel region.
+    /// product and then their cells, so a step is one round of a
+    /// [`team`](super::team) (its threads live as long as the loop over
+    /// the steps).
     Rows(usize),
     /// Fewer rows than threads (e.g. one stream): the product splits its
     /// columns between the threads, then this thread runs the cells.
@@ -79,6 +80,15 @@ enum StepPlan {
 }
 
 impl StepPlan {
+    /// The threads a step's tasks need: one per chunk of rows (with
+    /// [`StepPlan::Columns`] the product itself shares its columns).
+    fn team_size(self, rows: usize) -> usize {
+        match self {
+            StepPlan::Rows(per) => rows.div_ceil(per.max(1)),
+            StepPlan::Columns => 1,
+        }
+    }
+
     /// For `rows` rows of `work_per_row` multiply-adds each.
     fn new(rows: usize, work_per_row: usize) -> StepPlan {
         let threads = rayon::current_num_threads().max(1);
@@ -184,97 +194,105 @@ impl FusedNet {
         ];
         let (h_state, c_state) = state.split_at_mut(1);
         let plan = StepPlan::new(batch, units * gates);
-        for t in 0..steps {
-            let (before, now) = out.split_at_mut(t * batch * units);
-            let h_prev: &[f32] = if t == 0 {
-                &h_state[0][..batch * units]
-            } else {
-                &before[(t - 1) * batch * units..]
-            };
-            let h_now = &mut now[..batch * units];
-            let zt = &mut z[t * batch * gates..(t + 1) * batch * gates];
-            match layer.cell {
-                Cell::Lstm => {
-                    if let Some(tape) = tape.as_deref_mut() {
-                        tape.cs.extend_from_slice(&c_state[0]);
-                    }
-                    let tc = if tape.is_some() {
-                        &mut tanh_c[t * batch * units..(t + 1) * batch * units]
-                    } else {
-                        &mut tanh_c[..]
-                    };
-                    // Some rows: z += h·U, then the cell, row by row.
-                    let step = |h_prev: &[f32],
-                                z: &mut [f32],
-                                c: &mut [f32],
-                                tc: &mut [f32],
-                                h: &mut [f32],
-                                threads: Threads| {
-                        let rows = h_prev.len() / units;
-                        let recurrent = MatA::rows(h_prev, rows, units);
-                        gemm_by(threads, recurrent, &layer.w_hh_t, z, gates, true);
-                        for (((z, c), tanh_c), h) in z
-                            .chunks_exact_mut(gates)
-                            .zip(c.chunks_exact_mut(units))
-                            .zip(tc.chunks_exact_mut(units))
-                            .zip(h.chunks_exact_mut(units))
-                        {
-                            cells::lstm_row(&mut LstmRow { z, c, tanh_c, h }, units);
+        with_team(plan.team_size(batch), |team| {
+            for t in 0..steps {
+                let (before, now) = out.split_at_mut(t * batch * units);
+                let h_prev: &[f32] = if t == 0 {
+                    &h_state[0][..batch * units]
+                } else {
+                    &before[(t - 1) * batch * units..]
+                };
+                let h_now = &mut now[..batch * units];
+                let zt = &mut z[t * batch * gates..(t + 1) * batch * gates];
+                match layer.cell {
+                    Cell::Lstm => {
+                        if let Some(tape) = tape.as_deref_mut() {
+                            tape.cs.extend_from_slice(&c_state[0]);
                         }
-                    };
-                    let c = &mut c_state[0][..batch * units];
-                    match plan {
-                        StepPlan::Columns => step(h_prev, zt, c, tc, h_now, Threads::Shared),
-                        StepPlan::Rows(per) => zt
-                            .par_chunks_mut(per * gates)
-                            .zip(c.par_chunks_mut(per * units))
-                            .zip(tc.par_chunks_mut(per * units))
-                            .zip(h_now.par_chunks_mut(per * units))
-                            .zip(h_prev.par_chunks(per * units))
-                            .for_each(|((((z, c), tc), h), h_prev)| {
-                                step(h_prev, z, c, tc, h, Threads::This)
-                            }),
-                    }
-                }
-                Cell::Gru => {
-                    let bias_hh = layer.bias_hh.as_deref().unwrap_or(&[]);
-                    // Some rows: gh = b_h + h·U, then the cell, row by row.
-                    let step = |h_prev: &[f32],
-                                gi: &mut [f32],
-                                gh: &mut [f32],
-                                h: &mut [f32],
-                                threads: Threads| {
-                        let rows = h_prev.len() / units;
-                        let recurrent = MatA::rows(h_prev, rows, units);
-                        gemm_bias_by(threads, recurrent, &layer.w_hh_t, bias_hh, gh, gates);
-                        for (((gi, gh), h_prev), h) in gi
-                            .chunks_exact_mut(gates)
-                            .zip(gh.chunks_exact(gates))
-                            .zip(h_prev.chunks_exact(units))
-                            .zip(h.chunks_exact_mut(units))
-                        {
-                            cells::gru_row(&mut GruRow { gi, gh, h_prev, h }, units);
+                        let tc = if tape.is_some() {
+                            &mut tanh_c[t * batch * units..(t + 1) * batch * units]
+                        } else {
+                            &mut tanh_c[..]
+                        };
+                        // Some rows: z += h·U, then the cell, row by row.
+                        let step = |h_prev: &[f32],
+                                    z: &mut [f32],
+                                    c: &mut [f32],
+                                    tc: &mut [f32],
+                                    h: &mut [f32],
+                                    threads: Threads| {
+                            let rows = h_prev.len() / units;
+                            let recurrent = MatA::rows(h_prev, rows, units);
+                            gemm_by(threads, recurrent, &layer.w_hh_t, z, gates, true);
+                            for (((z, c), tanh_c), h) in z
+                                .chunks_exact_mut(gates)
+                                .zip(c.chunks_exact_mut(units))
+                                .zip(tc.chunks_exact_mut(units))
+                                .zip(h.chunks_exact_mut(units))
+                            {
+                                cells::lstm_row(&mut LstmRow { z, c, tanh_c, h }, units);
+                            }
+                        };
+                        let c = &mut c_state[0][..batch * units];
+                        match plan {
+                            StepPlan::Columns => step(h_prev, zt, c, tc, h_now, Threads::Shared),
+                            StepPlan::Rows(per) => {
+                                let mut chunks: Vec<_> = zt
+                                    .chunks_mut(per * gates)
+                                    .zip(c.chunks_mut(per * units))
+                                    .zip(tc.chunks_mut(per * units))
+                                    .zip(h_now.chunks_mut(per * units))
+                                    .zip(h_prev.chunks(per * units))
+                                    .collect();
+                                team.for_each(&mut chunks, |((((z, c), tc), h), h_prev)| {
+                                    step(h_prev, z, c, tc, h, Threads::This)
+                                })
+                            }
                         }
-                    };
-                    match plan {
-                        StepPlan::Columns => step(h_prev, zt, &mut gh, h_now, Threads::Shared),
-                        StepPlan::Rows(per) => zt
-                            .par_chunks_mut(per * gates)
-                            .zip(gh.par_chunks_mut(per * gates))
-                            .zip(h_now.par_chunks_mut(per * units))
-                            .zip(h_prev.par_chunks(per * units))
-                            .for_each(|(((gi, gh), h), h_prev)| {
-                                step(h_prev, gi, gh, h, Threads::This)
-                            }),
                     }
-                    if let Some(tape) = tape.as_deref_mut() {
-                        for row in gh.chunks_exact(gates) {
-                            tape.gh_n.extend_from_slice(&row[2 * units..]);
+                    Cell::Gru => {
+                        let bias_hh = layer.bias_hh.as_deref().unwrap_or(&[]);
+                        // Some rows: gh = b_h + h·U, then the cell, row by row.
+                        let step = |h_prev: &[f32],
+                                    gi: &mut [f32],
+                                    gh: &mut [f32],
+                                    h: &mut [f32],
+                                    threads: Threads| {
+                            let rows = h_prev.len() / units;
+                            let recurrent = MatA::rows(h_prev, rows, units);
+                            gemm_bias_by(threads, recurrent, &layer.w_hh_t, bias_hh, gh, gates);
+                            for (((gi, gh), h_prev), h) in gi
+                                .chunks_exact_mut(gates)
+                                .zip(gh.chunks_exact(gates))
+                                .zip(h_prev.chunks_exact(units))
+                                .zip(h.chunks_exact_mut(units))
+                            {
+                                cells::gru_row(&mut GruRow { gi, gh, h_prev, h }, units);
+                            }
+                        };
+                        match plan {
+                            StepPlan::Columns => step(h_prev, zt, &mut gh, h_now, Threads::Shared),
+                            StepPlan::Rows(per) => {
+                                let mut chunks: Vec<_> = zt
+                                    .chunks_mut(per * gates)
+                                    .zip(gh.chunks_mut(per * gates))
+                                    .zip(h_now.chunks_mut(per * units))
+                                    .zip(h_prev.chunks(per * units))
+                                    .collect();
+                                team.for_each(&mut chunks, |(((gi, gh), h), h_prev)| {
+                                    step(h_prev, gi, gh, h, Threads::This)
+                                })
+                            }
+                        }
+                        if let Some(tape) = tape.as_deref_mut() {
+                            for row in gh.chunks_exact(gates) {
+                                tape.gh_n.extend_from_slice(&row[2 * units..]);
+                            }
                         }
                     }
                 }
             }
-        }
+        });
         if steps > 0 {
             state[0].copy_from_slice(&out[(steps - 1) * batch * units..steps * batch * units]);
         }
@@ -459,13 +477,14 @@ impl FusedNet {
 /// One layer's backward pass through time. Returns its gradients and,
 /// when `need_dx`, the gradient of its input `[T*B, in]`.
 ///
-/// Each step backwards is one parallel region of a few tasks (one per
+/// Each step backwards is one round of a few tasks (one per
 /// thread). Task `i` takes a chunk of rows of step `t`: their cell
 /// gradients, then their share of `dh_{t-1} += dZ_t·U`. Beside that it
 /// takes a chunk of gate columns of step `t+1`'s weight gradients
 /// (`dWᵀ += [x | h]ᵀ·dZ_{t+1}`, and the bias sums), whose inputs the
-/// previous region finished. So the threads share every step's work in one
-/// region, and each step's blocks are used while they are in cache.
+/// previous round finished. So the threads share every step's work in one
+/// round of a [`team`](super::team), and each step's blocks are used while
+/// they are in cache.
 ///
 /// The cell gradients overwrite the tape's gate activations (read just
 /// before), so `dZ` of every step is kept without another buffer for the
@@ -501,90 +520,88 @@ fn layer_backward(
         .map(|i| WeightPart::new(column_share(gates, tasks, i), input, units, gru))
         .collect();
     // `[x_t | h_{t-1}]ᵀ` `[in + H, B]` of the step whose weight gradients
-    // the next region adds.
+    // the next round adds.
     let mut inputs_t = Vec::new();
     // Iteration `s` runs the cells of step s-1 and the weight gradients of
     // step s (the last step has none before it; step 0 none after).
-    for s in (0..=steps).rev() {
-        let now = s.checked_sub(1);
-        let after = (s < steps).then_some(s);
-        if let Some(t) = after {
-            transposed_inputs(&tape, t, batch, input, units, &mut inputs_t);
-        }
-        let (earlier, later) = tape.gates.split_at_mut(s * batch * gates);
-        let d_after: &[f32] = if after.is_some() {
-            &later[..batch * gates]
-        } else {
-            &[]
-        };
-        std::mem::swap(&mut d_gh, &mut d_gh_after);
-        let dg_after: &[f32] = if gru && after.is_some() {
-            &d_gh_after
-        } else {
-            d_after
-        };
-        let columns = ColumnsInput {
-            d: d_after,
-            dg: dg_after,
-            inputs_t: &inputs_t,
-            batch,
-            gates,
-            input,
-            threads,
-        };
-        let mut rows: Vec<Option<RowsTask>> = match now {
-            None => (0..tasks).map(|_| None).collect(),
-            Some(t) => {
-                let step = t * batch * units..(t + 1) * batch * units;
-                let chunk = per * units;
-                let none: &[f32] = &[];
-                let (tanh_c, c_prev, h_prev, gh_n) = if gru {
-                    (none, none, &tape.hs[step.clone()], &tape.gh_n[step.clone()])
-                } else {
-                    (
-                        &tape.tanh_c[step.clone()],
-                        &tape.cs[step.clone()],
-                        none,
-                        none,
-                    )
-                };
-                let part = |v, i| row_chunk(v, i, chunk);
-                let mut dg_chunks = d_gh.chunks_mut(per * gates);
-                earlier[t * batch * gates..]
-                    .chunks_mut(per * gates)
-                    .zip(d_h_next.chunks_mut(chunk))
-                    .zip(d_c_next.chunks_mut(chunk))
-                    .enumerate()
-                    .map(|(i, ((d, dh_next), dc_next))| {
-                        Some(RowsTask {
-                            d,
-                            dg: dg_chunks.next().unwrap_or_default(),
-                            dh_next,
-                            dc_next,
-                            tanh_c: part(tanh_c, i),
-                            c_prev: part(c_prev, i),
-                            h_prev: part(h_prev, i),
-                            gh_n: part(gh_n, i),
-                            d_out: part(&d_out[step.clone()], i),
+    with_team(plan.team_size(batch), |team| {
+        for s in (0..=steps).rev() {
+            let now = s.checked_sub(1);
+            let after = (s < steps).then_some(s);
+            if let Some(t) = after {
+                transposed_inputs(&tape, t, batch, input, units, &mut inputs_t);
+            }
+            let (earlier, later) = tape.gates.split_at_mut(s * batch * gates);
+            let d_after: &[f32] = if after.is_some() {
+                &later[..batch * gates]
+            } else {
+                &[]
+            };
+            std::mem::swap(&mut d_gh, &mut d_gh_after);
+            let dg_after: &[f32] = if gru && after.is_some() {
+                &d_gh_after
+            } else {
+                d_after
+            };
+            let columns = ColumnsInput {
+                d: d_after,
+                dg: dg_after,
+                inputs_t: &inputs_t,
+                batch,
+                gates,
+                input,
+                threads,
+            };
+            let mut rows: Vec<Option<RowsTask>> = match now {
+                None => (0..tasks).map(|_| None).collect(),
+                Some(t) => {
+                    let step = t * batch * units..(t + 1) * batch * units;
+                    let chunk = per * units;
+                    let none: &[f32] = &[];
+                    let (tanh_c, c_prev, h_prev, gh_n) = if gru {
+                        (none, none, &tape.hs[step.clone()], &tape.gh_n[step.clone()])
+                    } else {
+                        (
+                            &tape.tanh_c[step.clone()],
+                            &tape.cs[step.clone()],
+                            none,
+                            none,
+                        )
+                    };
+                    let part = |v, i| row_chunk(v, i, chunk);
+                    let mut dg_chunks = d_gh.chunks_mut(per * gates);
+                    earlier[t * batch * gates..]
+                        .chunks_mut(per * gates)
+                        .zip(d_h_next.chunks_mut(chunk))
+                        .zip(d_c_next.chunks_mut(chunk))
+                        .enumerate()
+                        .map(|(i, ((d, dh_next), dc_next))| {
+                            Some(RowsTask {
+                                d,
+                                dg: dg_chunks.next().unwrap_or_default(),
+                                dh_next,
+                                dc_next,
+                                tanh_c: part(tanh_c, i),
+                                c_prev: part(c_prev, i),
+                                h_prev: part(h_prev, i),
+                                gh_n: part(gh_n, i),
+                                d_out: part(&d_out[step.clone()], i),
+                            })
                         })
-                    })
-                    .collect()
-            }
-        };
-        let run = |(rows, part): (&mut Option<RowsTask>, &mut WeightPart)| {
-            if let Some(rows) = rows {
-                rows.run(layer.cell, units, gates, &w_hh, threads);
-            }
-            if after.is_some() {
-                part.add(&columns);
-            }
-        };
-        if tasks == 1 {
-            run((&mut rows[0], &mut parts[0]));
-        } else {
-            rows.par_iter_mut().zip(parts.par_iter_mut()).for_each(run);
+                        .collect()
+                }
+            };
+            let mut tasks: Vec<_> = rows.iter_mut().zip(parts.iter_mut()).collect();
+            team.for_each(&mut tasks, |(rows, part)| {
+                if let Some(rows) = rows {
+                    rows.run(layer.cell, units, gates, &w_hh, threads);
+                }
+                if after.is_some() {
+                    part.add(&columns);
+                }
+            });
         }
-    }
+    });
     let mut d_w_ih = vec![0f32; gates * input];
     let mut d_w_hh = vec![0f32; gates * units];
     let mut d_bias = Vec::with_capacity(gates);

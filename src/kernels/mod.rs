@@ -12,6 +12,7 @@ pub mod cells;
 pub mod fused;
 pub mod gemm;
 pub mod lanes;
+pub mod team;
 
 /// Reproducible values in [-0.5, 0.5) (xorshift32 from `seed`): inputs for
 /// the kernels' tests and benchmarks, the same on every machine.

@@ -381,8 +381,11 @@ pub fn run_per_slot<S: SlotSource + Send>(
         // bytes stored are the bytes hashed), once each; their rows go in
         // afterwards, in key order.
         let mut pack = if large { Some(store.pack_appender()?) } else { None };
-        let mut packed: Vec<(SlotId, crate::store::PackedAt)> = Vec::new();
-        let mut seen = std::collections::HashMap::new();
+        // Sized once for every slot of the file: growing them rehashed and
+        // copied, on fresh pages, a tenth of a large import's time.
+        let expected = if large { n } else { 0 };
+        let mut packed: Vec<(SlotId, crate::store::PackedAt)> = Vec::with_capacity(expected);
+        let mut seen = std::collections::HashMap::with_capacity(expected);
         store.stage_begin()?;
         let (file, tags) = (&mut req.file, &req.tags);
         pipelined_bands(file, n, per_slot, &layout_text, |band| {

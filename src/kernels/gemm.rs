@@ -433,45 +433,28 @@ unsafe fn block(
     // a tile's slice of its panels and of its rows of A stay in L1 while
     // the tile's rows go by; each block continues the chains where the
     // last stopped (C holds them), so the order over k is unchanged.
-    in_k_blocks(a.k, TILE_KC, start, |ks, from| {
+    in_k_blocks(a.k, TILE_KC, start, |ks, start| {
         let (a, b) = (a.inner(ks.clone()), b.inner(ks));
-        block_in_l1(a, b, out, ldc, from, panels.clone(), rows.clone(), avx)
-    });
-}
-
-/// [`block`] for an inner dimension short enough to stay in L1.
-///
-/// # Safety
-/// As [`block`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_in_l1(
-    a: MatA,
-    b: Panels,
-    out: SharedC,
-    ldc: usize,
-    start: Start,
-    panels: std::ops::Range<usize>,
-    rows: std::ops::Range<usize>,
-    avx: Isa,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if avx == Isa::Avx512 && panels.len() == 2 && panels.end * NR <= b.n {
-        // Two full panels: 12 rows x 32 columns a tile.
-        let (p0, p1) = (b.panel(panels.start), b.panel(panels.start + 1));
-        let mut i = rows.start;
-        while i < rows.end {
-            let r = 12.min(rows.end - i);
-            let a_at = &a.data[i * a.row..];
-            let c_at = out.0.add(i * ldc + panels.start * NR);
-            let from = origin(start, c_at, ldc, panels.start * NR);
-            avx512_pair_rows(r, a_at, a.row, a.col, a.k, p0, p1, c_at, ldc, from);
-            i += r;
+        let rows = rows.clone();
+        #[cfg(target_arch = "x86_64")]
+        if avx == Isa::Avx512 && panels.len() == 2 && panels.end * NR <= b.n {
+            // Two full panels: 12 rows x 32 columns a tile.
+            let (p0, p1) = (b.panel(panels.start), b.panel(panels.start + 1));
+            let mut i = rows.start;
+            while i < rows.end {
+                let r = 12.min(rows.end - i);
+                let a_at = &a.data[i * a.row..];
+                let c_at = out.0.add(i * ldc + panels.start * NR);
+                let from = origin(start, c_at, ldc, panels.start * NR);
+                avx512_pair_rows(r, a_at, a.row, a.col, a.k, p0, p1, c_at, ldc, from);
+                i += r;
+            }
+            return;
         }
-        return;
-    }
-    for p in panels {
-        block_panel(a, b, out, ldc, start, p, rows.clone(), avx);
-    }
+        for p in panels.clone() {
+            block_panel(a, b, out, ldc, start, p, rows.clone(), avx);
+        }
+    });
 }
 
 /// Rows `rows` of column panel `p`.

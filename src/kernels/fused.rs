@@ -520,17 +520,18 @@ fn layer_backward(
         .map(|i| WeightPart::new(column_share(gates, tasks, i), input, units, gru))
         .collect();
     // `[x_t | h_{t-1}]ᵀ` `[in + H, B]` of the step whose weight gradients
-    // the next round adds.
-    let mut inputs_t = Vec::new();
+    // this round adds, and of the step whose the next round adds (which
+    // this round's tasks lay out, a share of the features each).
+    let features = input + units;
+    let mut inputs_t = vec![0f32; features * batch];
+    let mut inputs_next = inputs_t.clone();
+    let features_per_task = features.div_ceil(tasks).max(1);
     // Iteration `s` runs the cells of step s-1 and the weight gradients of
     // step s (the last step has none before it; step 0 none after).
     with_team(plan.team_size(batch), |team| {
         for s in (0..=steps).rev() {
             let now = s.checked_sub(1);
             let after = (s < steps).then_some(s);
-            if let Some(t) = after {
-                transposed_inputs(&tape, t, batch, input, units, &mut inputs_t);
-            }
             let (earlier, later) = tape.gates.split_at_mut(s * batch * gates);
             let d_after: &[f32] = if after.is_some() {
                 &later[..batch * gates]
@@ -591,8 +592,26 @@ fn layer_backward(
                         .collect()
                 }
             };
-            let mut tasks: Vec<_> = rows.iter_mut().zip(parts.iter_mut()).collect();
-            team.for_each(&mut tasks, |(rows, part)| {
+            // The next round's inputs (step `now`), a share of the features
+            // per task.
+            let mut next: Vec<Option<(usize, &mut [f32])>> = (0..tasks).map(|_| None).collect();
+            if now.is_some() {
+                let shares = inputs_next.chunks_mut(features_per_task * batch);
+                for (i, share) in shares.enumerate() {
+                    next[i] = Some((i * features_per_task, share));
+                }
+            }
+            let (x_all, h_all) = (&tape.input, &tape.hs);
+            let mut tasks: Vec<_> = rows
+                .iter_mut()
+                .zip(parts.iter_mut())
+                .zip(next.iter_mut())
+                .collect();
+            team.for_each(&mut tasks, |((rows, part), next)| {
+                if let (Some(t), Some((first, out))) = (now, next) {
+                    let (x_t, h_t) = (&x_all[t * batch * input..], &h_all[t * batch * units..]);
+                    transposed_inputs(x_t, h_t, batch, input, units, *first, out);
+                }
                 if let Some(rows) = rows {
                     rows.run(layer.cell, units, gates, &w_hh, threads);
                 }
@@ -600,6 +619,8 @@ fn layer_backward(
                     part.add(&columns);
                 }
             });
+            drop(tasks);
+            std::mem::swap(&mut inputs_t, &mut inputs_next);
         }
     });
     let mut d_w_ih = vec![0f32; gates * input];
@@ -642,22 +663,25 @@ fn column_share(gates: usize, tasks: usize, i: usize) -> std::ops::Range<usize> 
     (i * width).min(gates)..((i + 1) * width).min(gates)
 }
 
-/// `[x_t | h_{t-1}]ᵀ` `[in + H, B]` into `out`: feature by feature, so its
-/// parts read as the `A` of the weight gradients' products.
+/// Features `first..` of `[x_t | h_{t-1}]ᵀ` `[in + H, B]` into `out`
+/// (`[features, B]`), from one step's rows of the layer's input `x_t`
+/// `[B, in]` and of `h_{t-1}` `[B, H]`: feature by feature, so its parts
+/// read as the `A` of the weight gradients' products.
 fn transposed_inputs(
-    tape: &Tape,
-    t: usize,
+    x_t: &[f32],
+    h_t: &[f32],
     batch: usize,
     input: usize,
     units: usize,
-    out: &mut Vec<f32>,
+    first: usize,
+    out: &mut [f32],
 ) {
-    out.resize((input + units) * batch, 0.0);
+    let count = out.len() / batch.max(1);
     for b in 0..batch {
-        let x = &tape.input[(t * batch + b) * input..(t * batch + b + 1) * input];
-        let h = &tape.hs[(t * batch + b) * units..(t * batch + b + 1) * units];
-        for (f, &v) in x.iter().chain(h).enumerate() {
-            out[f * batch + b] = v;
+        let x = &x_t[b * input..(b + 1) * input];
+        let h = &h_t[b * units..(b + 1) * units];
+        for (f, &v) in x.iter().chain(h).enumerate().skip(first).take(count) {
+            out[(f - first) * batch + b] = v;
         }
     }
 }

@@ -45,6 +45,7 @@ BAD_CALLS = [
     ("missing c for an LSTM model", lambda s: s.put_state({"l0.h": H}, model="m"), statectl.LayoutMismatchError, "needs lstm:6"),
     ("missing layer", lambda s: s.put_state({"l1.h": H, "l1.c": H}), statectl.LayoutMismatchError, "l0"),
     ("tags per row", lambda s: s.put_states({"l0.h": H, "l0.c": H}, tags=["a", "b"]), statectl.StatectlError, "one name per slot"),
+    ("a tag name twice", lambda s: s.put_states({"l0.h": np.eye(3, 6, dtype=np.float32), "l0.c": H}, tags=["a", "b", "a"]), statectl.StatectlError, "slots 0 and 2"),
     # unknown refs, names
     ("unknown tag", lambda s: s.get_state("no-such-tag"), statectl.NotFoundError, "not found"),
     ("unknown id", lambda s: s.get_state("abcdef0123"), statectl.NotFoundError, "not found"),

@@ -356,6 +356,14 @@ pub fn run_per_slot<S: SlotSource + Send>(
                 names.len()
             );
         }
+        // One name for two slots would leave the tag on whichever the
+        // sorted copy met last: refused, as one tag names one state.
+        let mut first_slot = std::collections::HashMap::with_capacity(n);
+        for (slot, name) in names.iter().enumerate() {
+            if let Some(earlier) = first_slot.insert(name.as_str(), slot) {
+                bail!("tag name '{name}' is given to slots {earlier} and {slot}; give each slot its own name");
+            }
+        }
     }
     // Slots this large go to a pack as they are read (in file order,
     // written once), not through the staging table and its sort.
@@ -365,7 +373,7 @@ pub fn run_per_slot<S: SlotSource + Send>(
         _ => None,
     };
     let (states, event) = store.write(|store| -> Result<(Vec<StateId>, i64)> {
-        store.bulk_cache(64)?;
+        store.sort_with_helpers()?;
         let mut detail = json!({"file": req.file_name, "per_slot": true, "count": n, "layout": layout_text, "tag_prefix": prefix});
         if matches!(req.tags, SlotTags::Names(_)) {
             detail["tags"] = json!("one per slot");

@@ -14,10 +14,16 @@ use super::{now_ms, Result, Store};
 use crate::id::{SlotId, StateId};
 
 impl Store {
-    /// Lets this transaction's page cache grow to `mib` MiB, so a bulk
-    /// write spills to the WAL in large runs (SQLite's default is 2 MiB).
-    pub fn bulk_cache(&self, mib: i64) -> Result<()> {
-        self.conn.pragma_update(None, "cache_size", -mib * 1024)?;
+    /// Lets SQLite's sorter (the sorted copies below, and index builds)
+    /// sort and write its runs on helper threads while this thread reads
+    /// the next run. The page cache stays at SQLite's default (2 MiB):
+    /// the sorter sizes its in-memory runs by it, and small runs sort in
+    /// the cores' caches. The 1M LSTM-16 import took 7.5-8.3 s this way
+    /// against 12.0-12.6 s with a 64 MiB cache and no helpers (alternating
+    /// runs), and peak RSS fell from 234 MB to 86 MB.
+    pub fn sort_with_helpers(&self) -> Result<()> {
+        let helpers = rayon::current_num_threads() as i64;
+        self.conn.pragma_update(None, "threads", helpers)?;
         Ok(())
     }
 

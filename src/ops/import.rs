@@ -395,6 +395,7 @@ pub fn run_per_slot<S: SlotSource + Send>(
         let mut packed: Vec<(SlotId, crate::store::PackedAt)> = Vec::with_capacity(expected);
         let mut seen = std::collections::HashMap::with_capacity(expected);
         store.stage_begin()?;
+        let mut staged_tags = 0;
         let (file, tags) = (&mut req.file, &req.tags);
         pipelined_bands(file, n, per_slot, &layout_text, |band| {
             // Slots new to the store, as runs of neighbours: one write each.
@@ -440,6 +441,7 @@ pub fn run_per_slot<S: SlotSource + Send>(
                     seen.insert(*slot, packed_at);
                 }
                 let staged: &[u8] = if large { &[] } else { bytes };
+                staged_tags += usize::from(tag.is_some());
                 store.stage(slot, staged, state, tag.as_deref(), packed_at)?;
                 slots.push(*slot);
                 states.push(*state);
@@ -470,9 +472,9 @@ pub fn run_per_slot<S: SlotSource + Send>(
                 for (id, at) in &packed {
                     store.put_packed_slot(&layout_text, id, *at)?;
                 }
-                Ok::<(), anyhow::Error>(store.stage_commit(&layout_text, event, true)?)
+                Ok::<(), anyhow::Error>(store.stage_commit(&layout_text, event, true, staged_tags)?)
             })?,
-            None => store.stage_commit(&layout_text, event, false)?,
+            None => store.stage_commit(&layout_text, event, false, staged_tags)?,
         }
         if let Some(stated) = req.file.stated_state() {
             let id = state_id(&layout_text, &slots);

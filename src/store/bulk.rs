@@ -58,6 +58,14 @@ impl Store {
     /// Staged tags that name other states now (up to `limit`), and how
     /// many there are.
     pub fn staged_tag_collisions(&self, limit: usize) -> Result<(usize, Vec<String>)> {
+        // A store without tags has no collisions, and the join would still
+        // read every staged row (a fifth of a second for a million).
+        let no_tags: bool =
+            self.conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM tags)", [], |r| r.get(0))?;
+        if no_tags {
+            return Ok((0, Vec::new()));
+        }
         let sql = "FROM temp.staged s JOIN tags t ON t.name = s.tag WHERE t.state != s.state";
         let count: i64 = self
             .conn
@@ -74,8 +82,14 @@ impl Store {
     /// Copies what is staged into the store, each table in key order, then
     /// empties the staging table.
     /// With `slots_stored`, the caller has stored the slots itself (staged
-    /// with empty bytes).
-    pub fn stage_commit(&self, layout: &str, event: i64, slots_stored: bool) -> Result<()> {
+    /// with empty bytes). `staged_tags`: how many staged states have a tag.
+    pub fn stage_commit(
+        &self,
+        layout: &str,
+        event: i64,
+        slots_stored: bool,
+        staged_tags: usize,
+    ) -> Result<()> {
         let now = now_ms();
         if !slots_stored {
             self.conn.execute(
@@ -91,11 +105,7 @@ impl Store {
         // The index of tags by state is keyed by hash: rebuilding it after
         // (one sort) beats a random insert per tag when the import brings
         // more tags than the store has.
-        let staged_tags: i64 = self.conn.query_row(
-            "SELECT count(*) FROM temp.staged WHERE tag IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )?;
+        let staged_tags = staged_tags as i64;
         // Counted only up to what matters (a store of a million tags is
         // not counted on every small write).
         let existing: i64 = self.conn.query_row(
@@ -107,17 +117,15 @@ impl Store {
         if rebuild {
             self.conn.execute_batch("DROP INDEX tags_by_state;")?;
         }
-        if existing == 0 {
+        // In name order, also into an empty table: tags in file order ("s/9"
+        // before "s/10") land all over the tree. 0.70-0.76 s against
+        // 0.98-1.02 s for a million (alternating runs).
+        if staged_tags > 0 {
             self.conn.execute(
-                "INSERT INTO tags (name, state, updated_at) SELECT tag, state, ?1 FROM temp.staged WHERE tag IS NOT NULL",
+                "INSERT INTO tags (name, state, updated_at) SELECT tag, state, ?1 FROM temp.staged WHERE tag IS NOT NULL ORDER BY tag \
+                 ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
                 [now],
             )?;
-        } else {
-            self.conn.execute(
-            "INSERT INTO tags (name, state, updated_at) SELECT tag, state, ?1 FROM temp.staged WHERE tag IS NOT NULL ORDER BY tag \
-             ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-            [now],
-        )?;
         }
         if rebuild {
             self.conn

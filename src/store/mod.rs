@@ -330,6 +330,10 @@ impl Store {
             std::fs::create_dir_all(root).map_err(io_err(root))?;
         }
         let conn = Connection::open(&db)?;
+        // Room for every statement the store caches (rusqlite keeps 16 by
+        // default, fewer than the store uses, so a long-lived connection
+        // would parse some of them again and again).
+        conn.set_prepared_statement_cache_capacity(64);
         // A newer version may sit in a WAL not yet checkpointed: ask SQLite
         // too, with the checkpoint-on-close off so refusing leaves the WAL
         // as it was.
@@ -424,16 +428,86 @@ impl Store {
             // Already inside the caller's transaction: it commits once.
             return f(self);
         }
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, behavior).map_err(sql)?;
+        // Statements from the connection's cache, not parsed anew per
+        // transaction: a Python loop of get_state runs one transaction a
+        // call, and parsing these three was a tenth of its time.
+        let begin = match behavior {
+            rusqlite::TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
+            rusqlite::TransactionBehavior::Exclusive => "BEGIN EXCLUSIVE",
+            _ => "BEGIN DEFERRED",
+        };
+        self.conn
+            .prepare_cached(begin)
+            .and_then(|mut s| s.execute([]))
+            .map_err(sql)?;
+        // Rolls back when `f` fails or panics, or the commit fails.
+        let open = RollbackUnlessCommitted(&self.conn);
         // A deferred transaction takes its snapshot at the first read.
         self.conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-                r.get::<_, i64>(0)
-            })
+            .prepare_cached("SELECT count(*) FROM sqlite_master")
+            .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
             .map_err(sql)?;
         let value = f(self)?;
         // A read wrote nothing, so committing it only ends the snapshot.
-        tx.commit().map_err(sql)?;
+        self.conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map_err(sql)?;
+        std::mem::forget(open);
         Ok(value)
+    }
+}
+
+/// Rolls back the connection's open transaction when dropped (on an error
+/// or a panic before its commit); forgotten once the commit succeeds.
+struct RollbackUnlessCommitted<'c>(&'c Connection);
+
+impl Drop for RollbackUnlessCommitted<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            // Nothing more to do if this fails: the connection is then
+            // already outside a transaction, or unusable.
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Layout, StateValue};
+
+    fn states_seen_by_another_connection(root: &Path) -> i64 {
+        Connection::open(root.join("statectl.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM states", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_failed_or_panicking_write_rolls_back_and_the_next_one_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let value = |x: f32| StateValue::new(Layout::lstm(&[1]), vec![vec![x, x]]).unwrap();
+        let failed: Result<()> = store.write(|s| {
+            s.put_state(&value(1.0))?;
+            Err(StoreError::NoModels)
+        });
+        assert!(failed.is_err());
+        assert!(store.conn.is_autocommit(), "the failed write left its transaction open");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.write(|s| -> Result<()> {
+                s.put_state(&value(2.0))?;
+                panic!("a bug in the middle of a write")
+            })
+        }));
+        assert!(panicked.is_err());
+        assert!(store.conn.is_autocommit(), "the panicking write left its transaction open");
+        assert_eq!(states_seen_by_another_connection(dir.path()), 0);
+        // The next write is a transaction of its own, and commits.
+        store.write(|s| s.put_state(&value(3.0))).unwrap();
+        assert_eq!(states_seen_by_another_connection(dir.path()), 1);
+        assert!(!store.has_state(&value(1.0).id()).unwrap());
+        assert!(store.read(|s| s.has_state(&value(3.0).id())).unwrap());
     }
 }

@@ -395,6 +395,7 @@ pub fn run_per_slot<S: SlotSource + Send>(
         let mut packed: Vec<(SlotId, crate::store::PackedAt)> = Vec::with_capacity(expected);
         let mut seen = std::collections::HashMap::with_capacity(expected);
         store.stage_begin()?;
+        let mut stager = store.stager()?;
         let mut staged_tags = 0;
         let (file, tags) = (&mut req.file, &req.tags);
         pipelined_bands(file, n, per_slot, &layout_text, |band| {
@@ -442,7 +443,7 @@ pub fn run_per_slot<S: SlotSource + Send>(
                 }
                 let staged: &[u8] = if large { &[] } else { bytes };
                 staged_tags += usize::from(tag.is_some());
-                store.stage(slot, staged, state, tag.as_deref(), packed_at)?;
+                stager.stage(slot, staged, state, tag.as_deref(), packed_at)?;
                 slots.push(*slot);
                 states.push(*state);
             }
@@ -454,6 +455,7 @@ pub fn run_per_slot<S: SlotSource + Send>(
             }
             Ok(())
         })?;
+        drop(stager);
         if !req.force {
             let (count, shown) = store.staged_tag_collisions(5)?;
             if count > 0 {

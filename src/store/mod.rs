@@ -494,7 +494,10 @@ mod tests {
             Err(StoreError::NoModels)
         });
         assert!(failed.is_err());
-        assert!(store.conn.is_autocommit(), "the failed write left its transaction open");
+        assert!(
+            store.conn.is_autocommit(),
+            "the failed write left its transaction open"
+        );
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             store.write(|s| -> Result<()> {
                 s.put_state(&value(2.0))?;
@@ -502,7 +505,10 @@ mod tests {
             })
         }));
         assert!(panicked.is_err());
-        assert!(store.conn.is_autocommit(), "the panicking write left its transaction open");
+        assert!(
+            store.conn.is_autocommit(),
+            "the panicking write left its transaction open"
+        );
         assert_eq!(states_seen_by_another_connection(dir.path()), 0);
         // The next write is a transaction of its own, and commits.
         store.write(|s| s.put_state(&value(3.0))).unwrap();

@@ -162,7 +162,7 @@ impl Store {
     #[pyo3(signature = (path=None, create=false))]
     fn new(py: Python<'_>, path: Option<PathBuf>, create: bool) -> PyResult<Store> {
         let path = commands::resolve_store_path(path);
-        let store = py
+        let mut store = py
             .allow_threads(|| {
                 if create {
                     SqlStore::open(&path)
@@ -175,6 +175,13 @@ impl Store {
         // so a read is a memory access, not a pread copying a page.
         store
             .map_for_reads()
+            .map_err(|e| Failure::Op(e.into()).into_py())?;
+        // A loop of writes: the WAL is copied into the database on a helper
+        // thread, not inside every few calls (the median of 256-row
+        // put_states calls in a 100k-state store: 33k-35k states/s against
+        // 15k-16k, alternating).
+        store
+            .checkpoint_in_background()
             .map_err(|e| Failure::Op(e.into()).into_py())?;
         Ok(Store {
             inner: Mutex::new(Some(Context::capturing(store))),

@@ -5,6 +5,7 @@
 //! [`StoreError::HashMismatch`] naming the id instead of wrong numbers.
 
 mod bulk;
+mod checkpointer;
 mod content;
 mod events;
 mod gc;
@@ -117,6 +118,9 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError +
 }
 
 pub struct Store {
+    /// Declared before `conn` so it stops (and its connection closes)
+    /// before the store's own connection closes and checkpoints the rest.
+    checkpointer: Option<checkpointer::Checkpointer>,
     conn: Connection,
     root: PathBuf,
     /// Pack files opened for reading, by number (numbers are never reused,
@@ -357,6 +361,7 @@ impl Store {
             conn,
             root: root.to_path_buf(),
             open_packs: Default::default(),
+            checkpointer: None,
         };
         // Foreign keys go on after migrating: a migration that rebuilds a
         // table must not cascade deletes (SQLite's documented recipe).
@@ -374,6 +379,21 @@ impl Store {
         Ok(())
     }
 
+    /// Copies the WAL into the database on a helper thread instead of in
+    /// the call whose commit crossed the threshold (see `checkpointer.rs`).
+    /// For long-lived processes that write often, such as the Python
+    /// package; a short command has nothing to gain.
+    pub fn checkpoint_in_background(&mut self) -> Result<()> {
+        if self.checkpointer.is_none() {
+            self.conn
+                .pragma_update(None, "wal_autocheckpoint", checkpointer::BACKSTOP_PAGES)?;
+            self.checkpointer = Some(checkpointer::Checkpointer::start(
+                &self.root.join("statectl.db"),
+            )?);
+        }
+        Ok(())
+    }
+
     /// An in-memory store for unit tests; weights go to `root`.
     pub fn open_in_memory(root: &Path) -> Result<Store> {
         let mut conn = Connection::open_in_memory()?;
@@ -384,6 +404,7 @@ impl Store {
             conn,
             root: root.to_path_buf(),
             open_packs: Default::default(),
+            checkpointer: None,
         })
     }
 
@@ -475,6 +496,7 @@ impl Drop for RollbackUnlessCommitted<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::StateId;
     use crate::state::{Layout, StateValue};
 
     fn states_seen_by_another_connection(root: &Path) -> i64 {
@@ -515,5 +537,41 @@ mod tests {
         assert_eq!(states_seen_by_another_connection(dir.path()), 1);
         assert!(!store.has_state(&value(1.0).id()).unwrap());
         assert!(store.read(|s| s.has_state(&value(3.0).id())).unwrap());
+    }
+
+    #[test]
+    fn the_helper_copies_the_wal_into_the_database_while_the_store_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("statectl.db");
+        let mut store = Store::open(dir.path()).unwrap();
+        store.checkpoint_in_background().unwrap();
+        let before = std::fs::metadata(&db).unwrap().len();
+        // About 600 pages, under the backstop: without the helper they
+        // stay in the WAL until the store closes.
+        let units = 512;
+        let ids: Vec<StateId> = (0..300)
+            .map(|k| {
+                let value =
+                    StateValue::new(Layout::lstm(&[units]), vec![vec![k as f32; 2 * units]])
+                        .unwrap();
+                store.write(|s| s.put_state(&value)).unwrap()
+            })
+            .collect();
+        let grown = (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::fs::metadata(&db).unwrap().len() > before + 300 * 4096
+        });
+        assert!(
+            grown,
+            "the database file did not grow: the WAL was not copied"
+        );
+        // Closing stops the helper and checkpoints the rest; everything is
+        // there when the store opens again.
+        drop(store);
+        assert!(!dir.path().join("statectl.db-wal").exists());
+        let store = Store::open(dir.path()).unwrap();
+        for id in &ids {
+            assert!(store.load_state(id).is_ok());
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! By default the connection that commits past 1,000 WAL pages copies them
 //! into the database and fsyncs both files before its call returns, so
 //! every few calls one pays for the others. Here a helper with its own
-//! connection runs SQLite's passive checkpoint every few milliseconds:
+//! connection runs SQLite's passive checkpoint every few milliseconds
+//! while writes come in (backing off to a few times a second when idle):
 //! it never blocks a reader or a writer, and a call returns once its commit
 //! is in the WAL, as every commit already does with `synchronous = NORMAL`.
 //! The committing connection keeps a larger automatic checkpoint as a
@@ -21,9 +22,12 @@ use rusqlite::Connection;
 
 use super::Result;
 
-/// How often the helper looks for pages to copy (a look with nothing to
-/// copy reads the WAL index and returns).
-const EVERY: Duration = Duration::from_millis(10);
+/// How often the helper looks for pages to copy while writes come in (a
+/// look with nothing to copy reads the WAL index and returns).
+const BUSY_EVERY: Duration = Duration::from_millis(10);
+/// The longest pause between looks once nothing is written: an idle open
+/// store wakes a few times a second, not a hundred.
+const IDLE_EVERY: Duration = Duration::from_millis(250);
 /// WAL pages past which the committing connection checkpoints itself.
 pub(super) const BACKSTOP_PAGES: i64 = 8000;
 
@@ -42,12 +46,21 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("statectl-checkpoint".into())
             .spawn(move || {
+                let mut pause = BUSY_EVERY;
                 while !stopped.load(Ordering::Acquire) {
-                    // Busy (another checkpoint, or a writer resetting the
-                    // WAL) or failed: the next round tries again, and the
-                    // backstop bounds the WAL meanwhile.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    std::thread::park_timeout(EVERY);
+                    // (busy, frames in the WAL, frames copied). Busy
+                    // (another checkpoint, or a writer resetting the WAL) or
+                    // failed: the next round tries again, and the backstop
+                    // bounds the WAL meanwhile.
+                    let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    });
+                    pause = match copied {
+                        // Nothing new since the last look: look less often.
+                        Ok((frames, done)) if frames == done => (pause * 2).min(IDLE_EVERY),
+                        _ => BUSY_EVERY,
+                    };
+                    std::thread::park_timeout(pause);
                 }
             })
             .map_err(|e| super::StoreError::Io {

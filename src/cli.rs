@@ -215,8 +215,10 @@ pub enum Command {
     )]
     Audit(AuditArgs),
     /// Re-hash every slot, state, object and weights file; check every ref and event
-    #[command(after_help = "Examples:\n  statectl verify\n  statectl --json verify")]
-    Verify,
+    #[command(
+        after_help = "Examples:\n  statectl verify\n  statectl --json verify\n  statectl verify --repair"
+    )]
+    Verify(VerifyArgs),
     /// Run a prefix from stored state(s) and store the result, touching no stream (R2D2's burn-in)
     #[command(
         after_help = "Examples:\n  statectl burn-in stored --input prefix.safetensors --tag burned\n  statectl burn-in seq0 seq1 seq2 --per-slot --input prefixes.safetensors --tag-prefix burned/"
@@ -745,6 +747,14 @@ pub enum TagCommand {
         /// Tag name
         name: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// First put back what the journal can rebuild (streams whose rows are
+    /// gone), reporting each, then verify
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]

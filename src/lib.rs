@@ -28,6 +28,7 @@ pub mod kernels;
 pub mod limits;
 pub mod model;
 pub mod ops;
+pub mod parallel;
 pub mod replay;
 pub mod state;
 pub mod store;

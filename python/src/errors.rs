@@ -73,10 +73,23 @@ create_exception!(
     "A call on a store after close()."
 );
 
+create_exception!(
+    statectl,
+    InheritedStoreError,
+    StatectlError,
+    "A Store used in a process forked after it was opened: open one in that process."
+);
+
 /// Why a call failed.
 pub enum Failure {
     /// The store was closed (its path).
     Closed(String),
+    /// A store used in a child of the process that opened it.
+    Inherited {
+        path: String,
+        opened_by: u32,
+        child: u32,
+    },
     Op(anyhow::Error),
 }
 
@@ -85,6 +98,9 @@ impl Failure {
         match self {
             Failure::Closed(path) => ClosedStoreError::new_err(format!(
                 "the store at '{path}' is closed; open it again with statectl.Store(...)"
+            )),
+            Failure::Inherited { path, opened_by, child } => InheritedStoreError::new_err(format!(
+                "this Store for '{path}' was opened by process {opened_by} and reached process {child} through fork(); a store's connection must not cross a fork: open statectl.Store('{path}') in this process (the parent's Store stays usable in the parent)"
             )),
             Failure::Op(err) => {
                 let message = format!("{err:#}");
@@ -118,5 +134,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConflictError", py.get_type::<ConflictError>())?;
     m.add("StoreIOError", py.get_type::<StoreIOError>())?;
     m.add("ClosedStoreError", py.get_type::<ClosedStoreError>())?;
+    m.add("InheritedStoreError", py.get_type::<InheritedStoreError>())?;
     Ok(())
 }

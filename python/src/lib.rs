@@ -10,6 +10,7 @@
 
 mod arrays;
 mod errors;
+mod fork;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -29,6 +30,7 @@ use statectl::ops::predict::{self, PredictRequest};
 use statectl::ops::tags::TagRequest;
 use statectl::state::tensor_slots::TensorSlots;
 use statectl::state::{states_from_file, FileStates, StateValue};
+use statectl::store::fork_gate;
 use statectl::store::Store as SqlStore;
 use statectl::tensors::{Tensor, TensorFile};
 
@@ -129,25 +131,60 @@ fn stacked_tensors(py: Python<'_>, values: &[StateValue]) -> PyResult<Vec<OutTen
 /// An open statectl store.
 #[pyclass(module = "statectl._native", name = "Store", frozen)]
 struct Store {
-    /// `None` once closed.
-    inner: Mutex<Option<Context>>,
+    /// `None` once closed. Dropped only in the process that opened it
+    /// (see `fork.rs`): a child of a fork leaks its copy.
+    inner: std::mem::ManuallyDrop<Mutex<Option<Context>>>,
+    /// The process that opened the store: the only one that may use it.
+    opened_by: u32,
     #[pyo3(get)]
     path: PathBuf,
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.opened_by == fork::current_process() {
+            // SAFETY: `inner` is dropped once, here, and never used after.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.inner) };
+        }
+        // In a child of a fork the copy is leaked: closing it would run
+        // SQLite on the parent's connection state.
+    }
+}
+
 impl Store {
-    /// Runs `work` on the open store with the GIL released.
+    /// Refuses a store inherited through `fork()` before touching anything
+    /// of it (its lock may be held by a thread the child does not have).
+    fn check_process(&self) -> Result<(), Failure> {
+        match fork::current_process() {
+            pid if pid == self.opened_by => Ok(()),
+            pid => Err(Failure::Inherited {
+                path: self.path.display().to_string(),
+                opened_by: self.opened_by,
+                child: pid,
+            }),
+        }
+    }
+
+    /// Runs `work` on the open store with the GIL released, in this
+    /// process's thread pool.
     fn with<T: Send>(
         &self,
         py: Python<'_>,
         work: impl FnOnce(&Context) -> anyhow::Result<T> + Send,
     ) -> PyResult<T> {
+        self.check_process().map_err(Failure::into_py)?;
         py.allow_threads(|| {
-            let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            match guard.as_ref() {
-                None => Err(Failure::Closed(self.path.display().to_string())),
-                Some(ctx) => work(ctx).map_err(Failure::Op),
-            }
+            let pool = statectl::parallel::pool();
+            // The work runs on a pool thread (the store's connection is
+            // used by one thread at a time, under the lock).
+            pool.install(|| {
+                let _inside = fork_gate::enter();
+                let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                match guard.as_ref() {
+                    None => Err(Failure::Closed(self.path.display().to_string())),
+                    Some(ctx) => work(ctx).map_err(Failure::Op),
+                }
+            })
         })
         .map_err(Failure::into_py)
     }
@@ -162,8 +199,12 @@ impl Store {
     #[pyo3(signature = (path=None, create=false))]
     fn new(py: Python<'_>, path: Option<PathBuf>, create: bool) -> PyResult<Store> {
         let path = commands::resolve_store_path(path);
+        fork_gate::wait_for_sqlite_work_before_forks();
+        // (Work done while holding the GIL needs no token: a fork from
+        // Python holds the GIL too.)
         let mut store = py
             .allow_threads(|| {
+                let _inside = fork_gate::enter();
                 if create {
                     SqlStore::open(&path)
                 } else {
@@ -184,20 +225,30 @@ impl Store {
             .checkpoint_in_background()
             .map_err(|e| Failure::Op(e.into()).into_py())?;
         Ok(Store {
-            inner: Mutex::new(Some(Context::capturing(store))),
+            inner: std::mem::ManuallyDrop::new(Mutex::new(Some(Context::capturing(store)))),
+            opened_by: fork::current_process(),
             path,
         })
     }
 
     /// Closes the store; later calls raise `ClosedStoreError`.
     fn close(&self, py: Python<'_>) {
+        if self.check_process().is_err() {
+            // A child's copy of its parent's store: nothing of it is the
+            // child's to close (the parent's store stays open there).
+            return;
+        }
         py.allow_threads(|| {
+            let _inside = fork_gate::enter();
             self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
         });
     }
 
     #[getter]
     fn closed(&self) -> bool {
+        if self.check_process().is_err() {
+            return true;
+        }
         self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())

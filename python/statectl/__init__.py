@@ -31,6 +31,7 @@ from ._native import (
     ClosedStoreError,
     ConflictError,
     CorruptError,
+    InheritedStoreError,
     LayoutMismatchError,
     NoStoreError,
     NotFoundError,
@@ -59,6 +60,7 @@ __all__ = [
     "ConflictError",
     "StoreIOError",
     "ClosedStoreError",
+    "InheritedStoreError",
 ]
 
 

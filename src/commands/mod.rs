@@ -35,7 +35,7 @@ use anyhow::Result;
 
 pub use context::{Context, Output};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, VerifyArgs};
 
 /// Exit code for an audit, verify or `diff --exit-code` that found a difference.
 pub const EXIT_DIFFERENT: i32 = 3;
@@ -63,7 +63,7 @@ pub fn error_kind(err: &anyhow::Error) -> &'static str {
             return match e {
                 StoreError::NotFound { .. } | StoreError::NoModels => "not_found",
                 StoreError::Ambiguous { .. } => "ambiguous",
-                StoreError::HashMismatch { .. } => "corrupt",
+                StoreError::HashMismatch { .. } | StoreError::Damaged(_) => "corrupt",
                 StoreError::SchemaTooNew { .. } => "store_too_new",
                 StoreError::Missing(_) | StoreError::NotAFolder(_) => "no_store",
                 StoreError::Conflict(_) => "conflict",
@@ -99,7 +99,7 @@ fn reads_only(command: &Command) -> bool {
             | Command::Diff(_)
             | Command::Export(_)
             | Command::Audit(_)
-            | Command::Verify
+            | Command::Verify(VerifyArgs { repair: false })
             | Command::Plot(_)
             | Command::Tag(TagCommand::List)
             | Command::Model(ModelCommand::List | ModelCommand::Show(_) | ModelCommand::Export(_))
@@ -109,7 +109,7 @@ fn reads_only(command: &Command) -> bool {
 /// Runs the command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     let writes = !reads_only(&cli.command);
-    let create = writes && !matches!(cli.command, Command::Gc(_));
+    let create = writes && !matches!(cli.command, Command::Gc(_) | Command::Verify(_));
     let out = Output {
         json: cli.json,
         quiet: cli.quiet,
@@ -127,7 +127,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Ok(ctx) => ctx,
         // A database too damaged to open is what verify is for: report it
         // as a problem (exit 3), not as an error.
-        Err(e) if matches!(cli.command, Command::Verify) => return verify::unopenable(out, e),
+        Err(e) if matches!(cli.command, Command::Verify(_)) => return verify::unopenable(out, e),
         Err(e) => return Err(e),
     };
     dispatch(&ctx, cli.command)
@@ -153,7 +153,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> Result<i32> {
         Command::Export(args) => export::run(ctx, args),
         Command::Import(args) => import::run(ctx, args),
         Command::Audit(args) => audit::run(ctx, args),
-        Command::Verify => verify::run(ctx),
+        Command::Verify(args) => verify::run(ctx, args),
         Command::BurnIn(args) => burn_in::run(ctx, args),
         Command::Tag(cmd) => tag::run(ctx, cmd),
         Command::Gc(args) => gc::run(ctx, args),

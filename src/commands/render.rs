@@ -82,6 +82,10 @@ pub fn describe(ctx: &Context, e: &crate::store::EventRecord) -> String {
             detail["file"].as_str().unwrap_or("")
         ),
         "burn-in" => format!("{} step(s)", detail["steps"]),
+        "repair" => format!(
+            "stream put back at event {}'s state (an earlier upgrade had lost it)",
+            detail["from_event"]
+        ),
         "split" => format!("slot {} of {}", detail["slot"], source.unwrap_or_default()),
         "stack" => {
             let sources: Vec<String> = detail["sources"]

@@ -6,15 +6,37 @@ use serde_json::json;
 
 use super::context::Context;
 use super::EXIT_DIFFERENT;
+use crate::cli::VerifyArgs;
 
-pub fn run(ctx: &Context) -> Result<i32> {
-    let report = match ctx.store.read(|store| store.verify()) {
+pub fn run(ctx: &Context, args: VerifyArgs) -> Result<i32> {
+    let repaired = if args.repair {
+        Some(
+            ctx.store
+                .write(|store| store.restore_streams_from_journal())?,
+        )
+    } else {
+        None
+    };
+    let report = match ctx.store.verify_consistent() {
         Ok(report) => report,
         Err(e) => return unopenable(ctx.out, e.into()),
     };
     let ok = report.problems.is_empty();
-    ctx.emit(json!({"ok": ok, "report": report}), || {
-        let mut text = format!(
+    let mut value = json!({"ok": ok, "report": report});
+    if let Some(restored) = &repaired {
+        value["repaired"] = json!({ "streams": restored });
+    }
+    ctx.emit(value, || {
+        let mut text = String::new();
+        for stream in repaired.iter().flatten() {
+            text.push_str(&format!(
+                "repaired: stream {stream} put back at the journal's last state for it\n"
+            ));
+        }
+        if repaired.as_ref().is_some_and(|r| r.is_empty()) {
+            text.push_str("repaired: nothing to put back\n");
+        }
+        text += &format!(
             "checked {} slot(s), {} state(s), {} object(s), {} weights file(s), {} tag(s), {} stream(s), {} event(s)\n",
             report.slots, report.states, report.objects, report.weights_files, report.tags, report.streams, report.events
         );

@@ -275,9 +275,11 @@ fn pipelined_bands<S: SlotSource + Send>(
             while start < n {
                 let end = (start + band_slots).min(n);
                 let mut bytes = spent_rx.try_recv().unwrap_or_default();
+                // Hashed in the process's own pool: this thread belongs to
+                // no pool, and rayon's global one may not exist after a fork.
                 let band = source.read(start..end, &mut bytes).map(|()| HashedBand {
                     start,
-                    hashed: hash_band(&bytes, per_slot, layout),
+                    hashed: crate::parallel::pool().install(|| hash_band(&bytes, per_slot, layout)),
                     bytes,
                 });
                 let failed = band.is_err();
@@ -466,10 +468,13 @@ pub fn run_per_slot<S: SlotSource + Send>(
                 );
             }
         }
+        let pack_end = pack.as_ref().map_or((0, 0), |p| p.end());
         match pack {
             // The rows go in while the pack's bytes go to disk; the
             // transaction commits only after both.
             Some(pack) => pack.finish_while(|| {
+                let (number, end) = pack_end;
+                store.record_pack_length(number, end)?;
                 packed.sort_unstable_by_key(|(id, _)| *id);
                 for (id, at) in &packed {
                     store.put_packed_slot(&layout_text, id, *at)?;

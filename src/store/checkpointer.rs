@@ -52,9 +52,11 @@ impl Checkpointer {
                     // (another checkpoint, or a writer resetting the WAL) or
                     // failed: the next round tries again, and the backstop
                     // bounds the WAL meanwhile.
+                    let inside = super::fork_gate::enter();
                     let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                         Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                     });
+                    drop(inside);
                     pause = match copied {
                         // Nothing new since the last look: look less often.
                         Ok((frames, done)) if frames == done => (pause * 2).min(IDLE_EVERY),
@@ -62,6 +64,9 @@ impl Checkpointer {
                     };
                     std::thread::park_timeout(pause);
                 }
+                // Closing runs SQLite too.
+                let _inside = super::fork_gate::enter();
+                drop(conn);
             })
             .map_err(|e| super::StoreError::Io {
                 path: db.display().to_string(),

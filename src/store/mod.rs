@@ -8,6 +8,8 @@ mod bulk;
 mod checkpointer;
 mod content;
 mod events;
+mod files;
+pub mod fork_gate;
 mod gc;
 mod migrate;
 mod models;
@@ -58,6 +60,9 @@ pub enum StoreError {
     NotAFolder(String),
     #[error("no statectl store at {0}; check --store (or $STATECTL_STORE), or run `statectl init {0}` to create one")]
     Missing(String),
+    /// A folder that is, or holds, a damaged store: said in full.
+    #[error("{0}")]
+    Damaged(String),
     #[error("this store has no models yet; make one with `statectl train` (or `statectl demo`), or bring one in with `statectl model import FILE`")]
     NoModels,
     #[error("{0}")]
@@ -165,6 +170,44 @@ fn use_write_ahead_log(conn: &Connection) -> Result<()> {
     }
     conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
     Ok(())
+}
+
+/// Refuses a store folder whose own folders are links (or not folders), or
+/// that holds store data (packs, weights, a WAL) beside a missing or empty
+/// `statectl.db`: such a store is damaged, not new, and creating a database
+/// over its data would make verify call it healthy and gc delete it.
+fn refuse_damaged_folder(root: &Path, db: &Path) -> Result<()> {
+    for name in ["packs", "weights"] {
+        if let Some(why) = files::not_own_folder(&root.join(name)) {
+            return Err(StoreError::Damaged(why));
+        }
+    }
+    let db_missing = match std::fs::symlink_metadata(db) {
+        Ok(meta) => meta.is_file() && meta.len() == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    if !db_missing {
+        return Ok(());
+    }
+    let holds = |name: &str| {
+        std::fs::read_dir(root.join(name)).is_ok_and(|mut entries| entries.next().is_some())
+    };
+    let mut data: Vec<&str> = ["packs/", "weights/"]
+        .into_iter()
+        .filter(|name| holds(name))
+        .collect();
+    if root.join("statectl.db-wal").exists() {
+        data.push("statectl.db-wal");
+    }
+    if data.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Damaged(format!(
+        "{} holds store data ({}) but its statectl.db is {}: the store is damaged, not new; restore statectl.db from a backup (nothing was created or changed)",
+        root.display(),
+        data.join(", "),
+        if db.exists() { "empty" } else { "missing" }
+    )))
 }
 
 /// The schema version in a database file's header (`user_version`), read
@@ -312,6 +355,7 @@ impl Store {
             return Err(StoreError::NotAFolder(root.display().to_string()));
         }
         let db = root.join("statectl.db");
+        refuse_damaged_folder(root, &db)?;
         let too_new = |found: i64| StoreError::SchemaTooNew {
             path: root.display().to_string(),
             found,

@@ -18,7 +18,7 @@
 //! handle a long-lived process keeps open never reads a different pack.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -202,6 +202,9 @@ impl Store {
         let mut packs = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io_err(&dir))?;
+            if !super::files::is_regular(&entry) {
+                continue;
+            }
             let name = entry.file_name();
             let Some(number) = name
                 .to_str()
@@ -238,13 +241,13 @@ impl Store {
         let dir = self.packs_dir();
         let made_dir = !dir.exists();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        if made_dir {
+            // The new folder's name is durable before anything in it counts.
+            super::weights_files::sync_folder(&self.root);
+        }
         let path = self.pack_path(number);
         let made_file = !path.exists();
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let file = super::files::open_for_appending(&path).map_err(io_err(&path))?;
         let start = file.metadata().map_err(io_err(&path))?.len();
         Ok(PackAppender {
             file: std::io::BufWriter::with_capacity(1 << 20, file),
@@ -258,11 +261,65 @@ impl Store {
         })
     }
 
-    /// Starts appending to the newest pack. Call inside a write
-    /// transaction, and `finish` the appender before it commits.
+    /// Starts appending to the newest pack, or to a new one when the newest
+    /// pack's file is missing or shorter than its committed length (bytes
+    /// appended there would sit where a restored backup of it puts slots
+    /// the store still names). Call inside a write transaction, and
+    /// `finish` the appender before it commits.
     pub fn pack_appender(&self) -> Result<PackAppender> {
-        let number = self.newest_pack()?.unwrap_or(1);
-        self.appender_for(number)
+        let newest: Option<(i64, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT number, length FROM packs ORDER BY number DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((number, length)) = newest else {
+            return self.appender_for(self.unused_pack_number()?);
+        };
+        let length = match length {
+            Some(length) => length.max(0) as u64,
+            None => self.pack_end_from_slots(number)?,
+        };
+        let on_disk = std::fs::symlink_metadata(self.pack_path(number))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        match on_disk {
+            Some(size) if size >= length => self.appender_for(number),
+            _ => self.appender_for(self.unused_pack_number()?),
+        }
+    }
+
+    /// A pack number never used: above every recorded pack and every pack
+    /// file on disk.
+    fn unused_pack_number(&self) -> Result<i64> {
+        let recorded = self.newest_pack()?.unwrap_or(0);
+        let on_disk = self.pack_files()?.last().map_or(0, |p| p.number);
+        Ok(recorded.max(on_disk) + 1)
+    }
+
+    /// Where the slots recorded in pack `number` end (packs recorded before
+    /// schema 9 have no length): one pass over the slots.
+    fn pack_end_from_slots(&self, number: i64) -> Result<u64> {
+        let end: Option<i64> = self.conn.query_row(
+            "SELECT max(pack_offset + pack_length) FROM slots WHERE pack = ?1",
+            [number],
+            |r| r.get(0),
+        )?;
+        Ok(end.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Records where the committed bytes of pack `number` end; call in the
+    /// transaction that references them.
+    pub fn record_pack_length(&self, number: i64, length: u64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE packs SET length = max(coalesce(length, 0), ?2) WHERE number = ?1",
+            )?
+            .execute(params![number, length as i64])?;
+        Ok(())
     }
 
     /// Whether a slot with this id is stored (inline or packed).
@@ -300,7 +357,7 @@ impl Store {
             Some(file) => file,
             None => {
                 let path = self.pack_path(at.pack);
-                let file = File::open(&path).map_err(io_err(&path))?;
+                let file = super::files::open_for_reading(&path).map_err(io_err(&path))?;
                 open.entry(at.pack).or_insert(file)
             }
         };
@@ -341,11 +398,7 @@ impl Store {
         if to_rewrite.is_empty() {
             return Ok((retired, freed));
         }
-        let number = newest
-            .unwrap_or(0)
-            .max(self.pack_files()?.last().map_or(0, |p| p.number))
-            + 1;
-        let mut appender = self.appender_for(number)?;
+        let mut appender = self.appender_for(self.unused_pack_number()?)?;
         for pack in &to_rewrite {
             let mut stmt = self.conn.prepare(
                 "SELECT id, layout, pack_offset, pack_length FROM slots WHERE pack = ?1 ORDER BY pack_offset",
@@ -384,6 +437,8 @@ impl Store {
             )?;
             retired.push(pack.path.clone());
         }
+        let (number, end) = appender.end();
+        self.record_pack_length(number, end)?;
         appender.finish()?;
         Ok((retired, freed))
     }

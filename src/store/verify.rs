@@ -46,7 +46,39 @@ fn blob_hex(bytes: &[u8]) -> String {
     to_hex(bytes)
 }
 
+/// How many times verify looks again when the store changed under it.
+const VERIFY_ATTEMPTS: usize = 8;
+
 impl Store {
+    /// [`Store::verify`] on one consistent view: the database snapshot and
+    /// the packs it names. gc deletes the packs it compacted once its
+    /// transaction commits, so a snapshot taken before that commit may name
+    /// a pack that is gone by the time it is read, and a pack it made may
+    /// look unreferenced to an older snapshot. When a look found problems
+    /// or leftovers and another connection committed meanwhile, it is taken
+    /// again (what a fresh snapshot still shows is real).
+    pub fn verify_consistent(&self) -> Result<VerifyReport> {
+        let mut attempt = 1;
+        loop {
+            let before = self.data_version()?;
+            let report = self.read(|store| store.verify())?;
+            if (report.problems.is_empty() && report.leftovers.is_empty())
+                || attempt == VERIFY_ATTEMPTS
+                || self.data_version()? == before
+            {
+                return Ok(report);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Changes whenever another connection commits (SQLite's counter).
+    fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     /// Checks everything; a database SQLite cannot read is reported as a
     /// problem, not an error, so `verify` still lists what it found.
     pub fn verify(&self) -> Result<VerifyReport> {
@@ -70,7 +102,93 @@ impl Store {
         if let Err(e) = self.verify_into(&mut report) {
             report.problems.push(unreadable(e));
         }
+        if let Err(e) = self.check_streams_against_journal(&mut report.problems) {
+            report.problems.push(unreadable(e));
+        }
+        self.check_no_links(&mut report.problems);
         Ok(report)
+    }
+
+    /// Links and other non-files in `packs/` and `weights/`: statectl never
+    /// follows them, so whatever a record expects there is unreadable.
+    fn check_no_links(&self, problems: &mut Vec<Problem>) {
+        for dir in [self.packs_dir(), self.weights_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if !super::files::is_regular(&entry) {
+                    problems.push(Problem {
+                        kind: "file",
+                        id: entry.path().display().to_string(),
+                        problem: "is not a regular file (a link, FIFO or folder); statectl never follows links inside a store: put the file itself there, or move it aside".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Every stream the journal moved, of a model that still exists with
+    /// the weights that move used, must exist at the journal's last state
+    /// for it (stream moves and their events commit together).
+    fn check_streams_against_journal(&self, problems: &mut Vec<Problem>) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT m.name, e.stream, e.state_after, s.state
+             FROM events e
+             JOIN models m ON m.id = e.model
+             LEFT JOIN streams s ON s.model = e.model AND s.name = e.stream
+             WHERE e.moved_stream = 1 AND e.stream IS NOT NULL AND e.state_after IS NOT NULL
+               AND e.id = (SELECT max(l.id) FROM events l
+                           WHERE l.model = e.model AND l.stream = e.stream AND l.moved_stream = 1)
+               AND (e.weights IS NULL OR e.weights = m.weights)",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (model, stream, journal, now): (String, String, Vec<u8>, Option<Vec<u8>>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let problem = match now {
+                None => format!(
+                    "is missing, although the journal last moved it to state {}; `statectl verify --repair` puts it back",
+                    blob_hex(&journal)
+                ),
+                Some(state) if state != journal => format!(
+                    "is at state {}, but the journal last moved it to {}",
+                    blob_hex(&state),
+                    blob_hex(&journal)
+                ),
+                Some(_) => continue,
+            };
+            problems.push(Problem {
+                kind: "stream",
+                id: format!("{model}/{stream}"),
+                problem,
+            });
+        }
+        Ok(())
+    }
+
+    /// Puts back streams the journal moved whose rows are gone (see
+    /// `migrations/0008`); returns them as `model/stream`. Call inside a
+    /// write.
+    pub fn restore_streams_from_journal(&self) -> Result<Vec<String>> {
+        let before: i64 =
+            self.conn
+                .query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
+        self.conn
+            .execute_batch(super::migrate::RESTORE_STREAMS_FROM_JOURNAL)?;
+        let mut stmt = self.conn.prepare(
+            "SELECT model_name, stream FROM events WHERE kind = 'repair' AND id > ?1 ORDER BY id",
+        )?;
+        let restored = stmt
+            .query_map([before], |r| {
+                Ok(format!(
+                    "{}/{}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(restored)
     }
 
     /// SQLite's own checks of its file and of the foreign keys.
@@ -214,7 +332,7 @@ impl Store {
             match entry {
                 WeightsEntry::File(id) => {
                     report.weights_files += 1;
-                    match std::fs::read(&path) {
+                    match super::files::read_whole(&path) {
                         Ok(bytes) if Digest::of(&[&bytes]) == id.0 => {}
                         Ok(_) => push(
                             "weights file",

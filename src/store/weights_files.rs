@@ -40,7 +40,7 @@ pub fn classify(name: &str) -> WeightsEntry {
     WeightsEntry::Other
 }
 
-fn sync_folder(dir: &Path) {
+pub(crate) fn sync_folder(dir: &Path) {
     if let Ok(folder) = std::fs::File::open(dir) {
         // Persists renames; not every platform can fsync a folder.
         let _ = folder.sync_all();
@@ -68,7 +68,14 @@ impl Store {
         for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            entries.push((classify(&name), entry.path()));
+            // Links and other non-files are never the store's: not read,
+            // not collected.
+            let kind = if super::files::is_regular(&entry) {
+                classify(&name)
+            } else {
+                WeightsEntry::Other
+            };
+            entries.push((kind, entry.path()));
         }
         entries.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(entries)
@@ -81,7 +88,7 @@ impl Store {
         let id = WeightsId(Digest::of(&[bytes]));
         let path = self.weights_path(&id);
         self.recover_set_aside(&id);
-        if path.exists() {
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
             return Ok((id, false));
         }
         let dir = self.weights_dir();
@@ -153,7 +160,7 @@ impl Store {
     pub fn load_weights(&self, id: &WeightsId) -> Result<Vec<u8>> {
         self.recover_set_aside(id);
         let path = self.weights_path(id);
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let bytes = super::files::read_whole(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 StoreError::NotFound {
                     kind: "weights file",

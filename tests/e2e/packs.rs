@@ -9,7 +9,7 @@ use crate::util::*;
 const UNITS: usize = 256; // one slot: 2 x 256 floats = 2 KiB, packed
 
 /// A file of `n` one-slot LSTM-256 states whose values depend on `seed`.
-fn bulk_file(env: &Env, name: &str, n: usize, seed: f32) -> std::path::PathBuf {
+pub(crate) fn bulk_file(env: &Env, name: &str, n: usize, seed: f32) -> std::path::PathBuf {
     let values = |k: f32| -> Vec<f32> {
         (0..n * UNITS)
             .map(|i| (i as f32 * 0.37 + k + seed).sin() * 0.9)
@@ -40,7 +40,7 @@ fn source_row(path: &std::path::Path, row: usize) -> (Vec<f32>, Vec<f32>) {
     (slice(&file.tensors["l0.h"]), slice(&file.tensors["l0.c"]))
 }
 
-fn pack_sizes(env: &Env) -> Vec<(String, u64)> {
+pub(crate) fn pack_sizes(env: &Env) -> Vec<(String, u64)> {
     let mut packs: Vec<(String, u64)> = std::fs::read_dir(env.store().join("packs"))
         .map(|d| {
             d.map(|e| {

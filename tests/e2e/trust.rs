@@ -261,7 +261,7 @@ fn the_demo_twice_then_audit_train_reproduces() {
 }
 
 /// A fresh env whose store is a copy of the fixture store `name`.
-fn env_with_fixture_store(name: &str) -> Env {
+pub(crate) fn env_with_fixture_store(name: &str) -> Env {
     let env = Env::new();
     let source = fixture(name);
     std::fs::create_dir_all(env.store().join("weights")).unwrap();

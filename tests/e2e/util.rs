@@ -122,6 +122,23 @@ impl Env {
             .unwrap_or_default();
         files.sort();
         out.push_str(&files.join("\n"));
+        // Packs too: their names and bytes.
+        let mut packs: Vec<String> = std::fs::read_dir(self.store().join("packs"))
+            .map(|d| {
+                d.map(|e| {
+                    let e = e.unwrap();
+                    let bytes = std::fs::read(e.path()).unwrap_or_default();
+                    format!(
+                        "{} {}",
+                        e.file_name().to_string_lossy(),
+                        statectl::id::Digest::of(&[&bytes]).hex()
+                    )
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        packs.sort();
+        out.push_str(&packs.join("\n"));
         out
     }
 

@@ -350,3 +350,56 @@ fn a_failed_first_bulk_write_leaves_no_pack_behind() {
     );
     assert_eq!(env.json(&["verify"])["ok"], true);
 }
+
+#[test]
+fn a_gc_killed_between_its_commit_and_deleting_the_old_packs_leaves_a_sound_store() {
+    // The moment after gc's compaction committed and before it deleted the
+    // packs it emptied: the new pack holds the live slots, the old packs
+    // are still on disk and nothing names them. Made exactly by putting
+    // the old packs back after a gc.
+    let env = Env::new();
+    let live = bulk_file(&env, "live.safetensors", 30, 0.0);
+    env.ok(&["import", s(&live), "--per-slot", "--tag-prefix", "keep/"]);
+    let dead = bulk_file(&env, "dead.safetensors", 100, 3.0);
+    env.ok(&["import", s(&dead), "--per-slot"]);
+    let old: Vec<(std::path::PathBuf, Vec<u8>)> = pack_sizes(&env)
+        .into_iter()
+        .map(|(name, _)| {
+            let path = env.store().join("packs").join(name);
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    env.ok(&["gc", "--keep-events-since", "0s"]);
+    let after: Vec<String> = pack_sizes(&env).into_iter().map(|(n, _)| n).collect();
+    assert!(
+        old.iter()
+            .all(|(p, _)| !after.contains(&p.file_name().unwrap().to_string_lossy().into_owned())),
+        "gc did not compact: {after:?}"
+    );
+    for (path, bytes) in &old {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let verify = env.json(&["verify"]);
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert_eq!(
+        verify["report"]["leftovers"].as_array().unwrap().len(),
+        old.len(),
+        "{verify}"
+    );
+    for i in [0, 17, 29] {
+        assert_eq!(
+            exported_row(&env, &format!("keep/{i}")),
+            source_row(&live, i)
+        );
+    }
+    // New bytes go after the live pack's committed end, never into an old one.
+    let more = bulk_file(&env, "more.safetensors", 5, 9.0);
+    env.ok(&["import", s(&more), "--per-slot", "--tag-prefix", "more/"]);
+    env.ok(&["gc"]);
+    let verify = env.json(&["verify"]);
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert_eq!(verify["report"]["leftovers"], serde_json::json!([]));
+    assert_eq!(exported_row(&env, "more/4"), source_row(&more, 4));
+    assert_eq!(exported_row(&env, "keep/3"), source_row(&live, 3));
+}

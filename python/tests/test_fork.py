@@ -122,3 +122,4 @@ def test_the_inherited_store_stays_usable_in_the_parent(store):
     os.waitpid(pid, 0)
     ids = store.put_states(random_state(np.random.default_rng(3), 200, [8]), tag_prefix="after/")
     assert len(ids) == 200
+

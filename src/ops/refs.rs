@@ -158,16 +158,13 @@ pub fn is_pattern(text: &str) -> bool {
     text.contains(['*', '?'])
 }
 
-/// Glob matching of `*` and `?` over characters.
-fn matches(pattern: &[char], text: &[char]) -> bool {
-    match (pattern.first(), text.first()) {
-        (None, None) => true,
-        (Some('*'), _) => {
-            matches(&pattern[1..], text) || (!text.is_empty() && matches(pattern, &text[1..]))
-        }
-        (Some('?'), Some(_)) => matches(&pattern[1..], &text[1..]),
-        (Some(p), Some(t)) if p == t => matches(&pattern[1..], &text[1..]),
-        _ => false,
+/// A user's text as an error message shows it: whole when short, else its
+/// start and its length (a pasted megabyte must not flood the terminal).
+pub fn shown(text: &str) -> String {
+    const SHOWN: usize = 60;
+    match text.char_indices().nth(SHOWN) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}... ({} characters)", &text[..cut], text.chars().count()),
     }
 }
 
@@ -187,13 +184,12 @@ pub fn expand(store: &Store, refs: &[String], extra: &[String]) -> Result<Vec<St
             Some(all) => all,
             None => tags.insert(store.list_tags()?.into_iter().map(|t| t.name).collect()),
         };
-        let pattern: Vec<char> = text.chars().collect();
-        let mut found: Vec<String> = all
-            .iter()
-            .filter(|t| matches(&pattern, &t.chars().collect::<Vec<_>>()))
-            .cloned()
-            .collect();
+        // `*` any run, `?` one character; linear time (a backtracking
+        // matcher is exponential on patterns like `*a*a*a*b`).
+        let pattern = wildmatch::WildMatch::new(text);
+        let mut found: Vec<String> = all.iter().filter(|t| pattern.matches(t)).cloned().collect();
         if found.is_empty() {
+            let text = shown(text);
             bail!("pattern '{text}' matches no tag; `statectl tag list` shows the tags (quote patterns so the shell leaves them alone)");
         }
         found.sort_by(|a, b| natural_cmp(a, b));
@@ -252,16 +248,34 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 mod tests {
     #[test]
     fn patterns_match_star_and_question_mark() {
-        let m = |p: &str, t: &str| {
-            super::matches(
-                &p.chars().collect::<Vec<_>>(),
-                &t.chars().collect::<Vec<_>>(),
-            )
-        };
+        let m = |p: &str, t: &str| wildmatch::WildMatch::new(p).matches(t);
         assert!(m("buf/k5/*", "buf/k5/12"));
         assert!(!m("buf/k5/*", "buf/k50/1"));
         assert!(m("s?", "s1") && !m("s?", "s10"));
         assert!(m("*", "") && m("a*b*c", "aXbYc") && !m("a*b", "ab/c"));
+    }
+
+    #[test]
+    fn a_pathological_pattern_matches_in_linear_time() {
+        let pattern = "*a".repeat(9) + "*b";
+        let text = "a".repeat(200);
+        let started = std::time::Instant::now();
+        assert!(!wildmatch::WildMatch::new(&pattern).matches(&text));
+        let stars = "*".repeat(300_000);
+        assert!(wildmatch::WildMatch::new(&stars).matches("anything"));
+        // Not a timing assertion: printed for the record.
+        println!("pathological patterns: {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn long_user_text_is_shortened_in_messages() {
+        let long = "x".repeat(1 << 20);
+        let shown = super::shown(&long);
+        assert!(
+            shown.len() < 100 && shown.ends_with("(1048576 characters)"),
+            "{shown}"
+        );
+        assert_eq!(super::shown("buf/*"), "buf/*");
     }
 
     #[test]

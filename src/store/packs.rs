@@ -150,6 +150,25 @@ impl Drop for PackAppender {
     }
 }
 
+/// Most pack files a store keeps open for reading.
+const MAX_OPEN_PACKS: usize = 32;
+
+/// Closes handles of packs another process's gc deleted (a long-lived
+/// process would otherwise hold their disk space until it closes the
+/// store), and all of them past [`MAX_OPEN_PACKS`], so a store never holds
+/// more descriptors than that. Runs when a pack not yet open is read:
+/// after a compaction, reads move to the new pack.
+fn forget_deleted_packs(open: &mut HashMap<i64, File>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        open.retain(|_, file| file.metadata().is_ok_and(|m| m.nlink() > 0));
+    }
+    if open.len() >= MAX_OPEN_PACKS {
+        open.clear();
+    }
+}
+
 /// Read at an offset without moving a shared cursor.
 fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
@@ -356,6 +375,7 @@ impl Store {
         let file = match open.get(&at.pack) {
             Some(file) => file,
             None => {
+                forget_deleted_packs(&mut open);
                 let path = self.pack_path(at.pack);
                 let file = super::files::open_for_reading(&path).map_err(io_err(&path))?;
                 open.entry(at.pack).or_insert(file)

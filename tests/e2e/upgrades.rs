@@ -149,7 +149,8 @@ fn streams_an_earlier_upgrade_lost_come_back_from_the_journal() {
 fn verify_names_a_stream_the_journal_moved_that_is_gone_and_repair_puts_it_back() {
     let env = Env::new();
     env.ok(&["demo"]);
-    let head = env.json(&["show", "HEAD", "--model", "demo"])["id"].clone();
+    let head = env.json(&["show", "HEAD", "--model", "demo"])["state"].clone();
+    assert!(head.is_string(), "{head}");
     env.db().execute("DELETE FROM streams", []).unwrap();
     let run = env.run(&["verify"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
@@ -161,7 +162,7 @@ fn verify_names_a_stream_the_journal_moved_that_is_gone_and_repair_puts_it_back(
     let repaired = env.json(&["verify", "--repair"]);
     assert_eq!(repaired["ok"], true, "{repaired}");
     assert_eq!(repaired["repaired"]["streams"][0], "demo/main");
-    assert_eq!(env.json(&["show", "HEAD", "--model", "demo"])["id"], head);
+    assert_eq!(env.json(&["show", "HEAD", "--model", "demo"])["state"], head);
     let again = env.ok(&["verify", "--repair"]);
     assert!(again.contains("repaired: nothing to put back"), "{again}");
 }

@@ -162,7 +162,10 @@ fn verify_names_a_stream_the_journal_moved_that_is_gone_and_repair_puts_it_back(
     let repaired = env.json(&["verify", "--repair"]);
     assert_eq!(repaired["ok"], true, "{repaired}");
     assert_eq!(repaired["repaired"]["streams"][0], "demo/main");
-    assert_eq!(env.json(&["show", "HEAD", "--model", "demo"])["state"], head);
+    assert_eq!(
+        env.json(&["show", "HEAD", "--model", "demo"])["state"],
+        head
+    );
     let again = env.ok(&["verify", "--repair"]);
     assert!(again.contains("repaired: nothing to put back"), "{again}");
 }

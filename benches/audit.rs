@@ -72,7 +72,10 @@ fn main() {
 
     let started = Instant::now();
     for _ in 0..events {
-        ops::predict::run(&store, &request, &mut |_| Ok(())).expect("predict");
+        ops::predict::run(&store, &request, &mut |_: &statectl::model::Prediction| {
+            Ok(())
+        })
+        .expect("predict");
     }
     let record = started.elapsed().as_secs_f64();
 

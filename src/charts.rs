@@ -195,7 +195,57 @@ pub struct Panel {
     pub values: Vec<f32>,
 }
 
+/// Most cells a heatmap draws along each axis: a larger panel is shown in
+/// blocks (each block the value of largest magnitude in it), so a
+/// 65,536-slot state is a chart, not gigabytes of rectangles.
+const MAX_CELLS_PER_AXIS: usize = 512;
+
+/// A panel reduced to at most [`MAX_CELLS_PER_AXIS`] cells a side: rows,
+/// cols, values, and how many slots and units one cell stands for. A block
+/// holding a NaN or an infinity shows it (damage must not hide).
+fn in_blocks(panel: &Panel) -> (usize, usize, Vec<f32>, usize, usize) {
+    let (rows, cols) = (panel.rows.max(1), panel.cols.max(1));
+    let row_step = rows.div_ceil(MAX_CELLS_PER_AXIS);
+    let col_step = cols.div_ceil(MAX_CELLS_PER_AXIS);
+    if row_step == 1 && col_step == 1 {
+        return (panel.rows, panel.cols, panel.values.clone(), 1, 1);
+    }
+    let (out_rows, out_cols) = (rows.div_ceil(row_step), cols.div_ceil(col_step));
+    let mut out = vec![0f32; out_rows * out_cols];
+    for (i, v) in panel.values.iter().enumerate().take(rows * cols) {
+        let cell = &mut out[(i / cols / row_step) * out_cols + (i % cols) / col_step];
+        if !v.is_finite() || (cell.is_finite() && v.abs() > cell.abs()) {
+            *cell = *v;
+        }
+    }
+    (out_rows, out_cols, out, row_step, col_step)
+}
+
+/// How a panel's caption names its scale, its non-finite values and its
+/// blocks.
+fn caption(panel: &Panel, scale: f32, row_step: usize, col_step: usize) -> String {
+    let nan = panel.values.iter().filter(|v| v.is_nan()).count();
+    let inf = panel.values.iter().filter(|v| v.is_infinite()).count();
+    let mut text = format!("{} (|max| {scale:.3}", panel.title);
+    if nan + inf > 0 {
+        text.push_str(&format!(" of finite values; {nan} NaN, {inf} inf in grey"));
+    }
+    if row_step > 1 || col_step > 1 {
+        text.push_str(&format!(
+            "; a cell = {row_step} slot(s) x {col_step} unit(s)"
+        ));
+    }
+    text.push(')');
+    text
+}
+
+/// Non-finite values: grey, apart from every finite colour.
+const NON_FINITE: RGBColor = RGBColor(128, 128, 128);
+
 fn diverging(v: f32, scale: f32) -> RGBColor {
+    if !v.is_finite() {
+        return NON_FINITE;
+    }
     let t = if scale > 0.0 && v.is_finite() {
         (v / scale).clamp(-1.0, 1.0)
     } else {
@@ -223,12 +273,13 @@ impl Chart for Heatmaps {
                 .iter()
                 .filter(|v| v.is_finite())
                 .fold(0f32, |m, v| m.max(v.abs()));
+            let (rows, cols, values, row_step, col_step) = in_blocks(panel);
             let mut chart = ChartBuilder::on(area)
-                .caption(format!("{} (|max| {scale:.3})", panel.title), (FAMILY, 16))
+                .caption(caption(panel, scale, row_step, col_step), (FAMILY, 16))
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(44)
-                .build_cartesian_2d(0..panel.cols, 0..panel.rows)
+                .build_cartesian_2d(0..cols, 0..rows)
                 .map_err(drawing)?;
             chart
                 .configure_mesh()
@@ -239,8 +290,8 @@ impl Chart for Heatmaps {
                 .draw()
                 .map_err(drawing)?;
             chart
-                .draw_series(panel.values.iter().enumerate().map(|(i, v)| {
-                    let (r, c) = (i / panel.cols.max(1), i % panel.cols.max(1));
+                .draw_series(values.iter().enumerate().map(|(i, v)| {
+                    let (r, c) = (i / cols.max(1), i % cols.max(1));
                     Rectangle::new([(c, r), (c + 1, r + 1)], diverging(*v, scale).filled())
                 }))
                 .map_err(drawing)?;

@@ -445,7 +445,7 @@ impl Store {
                     retry,
                     kernel,
                 },
-                &mut |_| Ok(()),
+                &mut |_: &statectl::model::Prediction| Ok(()),
             )?;
             Ok((report, model.record.name.clone(), model.config.head))
         })?;

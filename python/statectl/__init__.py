@@ -170,13 +170,24 @@ def _tensors(pairs) -> dict[str, np.ndarray]:
 
 
 def _opt(flag: str, value: Any) -> list[str]:
+    # `--flag=value`, one word: a value that starts with "-" (a negative
+    # number, a tag like "-x") is never taken for another flag.
     if value is None or value is False:
         return []
     if value is True:
         return [flag]
     if isinstance(value, (list, tuple)):
-        return [flag, ",".join(str(v) for v in value)]
-    return [flag, str(value)]
+        return [f"{flag}=" + ",".join(str(v) for v in value)]
+    return [f"{flag}={value}"]
+
+
+def _slot_index(name: str, value: Any) -> None:
+    """A batch slot index: a non-negative int (checked before the store is
+    touched)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+            raise InvalidInputError(f"{name} must be a batch slot index (an int from 0), got {v!r}")
 
 
 def _stream(model: str | None, stream: str | None) -> list[str]:
@@ -320,6 +331,8 @@ class Store:
         """Sets the stream to a stored state; ``slot=k`` broadcasts slot k
         to every slot, ``slots=[...]`` picks slots, ``batch_size`` re-batches.
         Returns the stream's new state id."""
+        _slot_index("slot", slot)
+        _slot_index("slots", slots)
         return self.command(
             "restore", str(ref), *_stream(model, stream),
             *_opt("--slot", slot), *_opt("--slots", slots), *_opt("--batch-size", batch_size),

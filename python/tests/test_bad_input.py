@@ -13,12 +13,17 @@ from conftest import folder_digest, random_state, torch_lstm_weights
 
 
 @pytest.fixture
-def seeded(store, store_path):
+def seeded(store_path):
     rng = np.random.default_rng(7)
-    store.import_model(torch_lstm_weights(rng, 2, 6, 3), name="m", head="softmax", batch_size=3)
-    store.put_state(random_state(rng, 3, [6]), tag="good")
-    store.put_state({"l0.h": random_state(rng, 3, [6])["l0.h"]}, tag="gru-like")
-    return store, folder_digest(store_path)
+    with statectl.Store(store_path, create=True) as seeding:
+        seeding.import_model(torch_lstm_weights(rng, 2, 6, 3), name="m", head="softmax", batch_size=3)
+        seeding.put_state(random_state(rng, 3, [6]), tag="good")
+        seeding.put_state({"l0.h": random_state(rng, 3, [6])["l0.h"]}, tag="gru-like")
+    # Seeded through a store now closed (its log copied into the database):
+    # no checkpoint helper copies the seeding writes while the test watches
+    # the files.
+    with statectl.Store(store_path) as store:
+        yield store, folder_digest(store_path)
 
 
 H = np.zeros((3, 6), np.float32)
@@ -60,6 +65,9 @@ BAD_CALLS = [
     ("bad tag name", lambda s: s.snapshot("bad\u202ename", "good"), statectl.StatectlError, "U+202E"),
     ("bad kernel", lambda s: s.predict(np.zeros((3, 2, 2), np.float32), model="m", kernel="gpu"), statectl.StatectlError, "unknown kernel"),
     ("bad flag value", lambda s: s.restore("good", model="m", batch_size=0), statectl.StatectlError, "batch"),
+    ("negative slot", lambda s: s.restore("good", model="m", slot=-1), statectl.InvalidInputError, "batch slot index"),
+    ("negative slot in slots", lambda s: s.restore("good", model="m", slots=[0, -1]), statectl.InvalidInputError, "got -1"),
+    ("slot not an int", lambda s: s.restore("good", model="m", slot="1"), statectl.InvalidInputError, "batch slot index"),
 ]
 
 

@@ -7,10 +7,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
-/// A file written to a temp name beside its target, not yet in place.
+/// A file written to a temp name beside its target, not yet in place; the
+/// temp file is removed if it is dropped before [`StagedFile::commit`].
 pub struct StagedFile {
     tmp: PathBuf,
     path: PathBuf,
+    committed: bool,
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl StagedFile {
@@ -33,19 +43,20 @@ impl StagedFile {
         Ok(StagedFile {
             tmp,
             path: path.to_path_buf(),
+            committed: false,
         })
     }
 
     /// Moves the file into place.
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(&mut self) -> Result<()> {
         std::fs::rename(&self.tmp, &self.path).with_context(|| {
-            let _ = std::fs::remove_file(&self.tmp);
-            format!("cannot write '{}'", self.path.display())
-        })
-    }
-
-    pub fn discard(self) {
-        let _ = std::fs::remove_file(&self.tmp);
+            format!(
+                "cannot move the finished file into place at '{}'; pick another -o path",
+                self.path.display()
+            )
+        })?;
+        self.committed = true;
+        Ok(())
     }
 }
 

@@ -29,6 +29,32 @@ fn nested(values: &[f32], shape: &[usize]) -> serde_json::Value {
     }
 }
 
+/// The `-o` file of a prediction, if one was asked for.
+struct OutputFile<'a> {
+    path: Option<&'a std::path::Path>,
+    staged: Option<super::files::StagedFile>,
+}
+
+impl predict::Outputs for OutputFile<'_> {
+    fn stage(&mut self, prediction: &crate::model::Prediction) -> Result<()> {
+        if let Some(path) = self.path {
+            // A retry stages again; the earlier temp file goes on drop.
+            self.staged = Some(super::files::StagedFile::write(
+                path,
+                &output_file(prediction).encode(),
+            )?);
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self) -> Result<()> {
+        match self.staged.as_mut() {
+            Some(file) => file.commit(),
+            None => Ok(()),
+        }
+    }
+}
+
 pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
     if let Some(path) = &args.output {
         super::files::check_output_path(path)?;
@@ -36,10 +62,13 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
     let model = ctx.model(args.stream.model.as_deref())?;
     let x = read_input(&args.input, model.config.input_size)?;
     let stream = &args.stream.stream;
-    // The -o file is written to a temp name before anything is recorded,
-    // and renamed into place after the commit: a file that cannot be
-    // written leaves the store untouched.
-    let mut staged: Option<super::files::StagedFile> = None;
+    // The -o file is written to a temp name before the write lock, and
+    // moved into place inside the transaction that records the prediction:
+    // a file that cannot be written or moved records nothing.
+    let mut output = OutputFile {
+        path: args.output.as_deref(),
+        staged: None,
+    };
     let report = predict::run(
         &ctx.store,
         &PredictRequest {
@@ -55,28 +84,8 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
             retry: args.retry,
             kernel: args.kernel.into(),
         },
-        &mut |pred| {
-            if let Some(path) = &args.output {
-                staged = Some(super::files::StagedFile::write(
-                    path,
-                    &output_file(pred).encode(),
-                )?);
-            }
-            Ok(())
-        },
-    );
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(file) = staged {
-                file.discard();
-            }
-            return Err(e);
-        }
-    };
-    if let Some(file) = staged {
-        file.commit()?;
-    }
+        &mut output,
+    )?;
     let pred = &report.prediction;
     let mut json = json!({
         "event": report.event,

@@ -54,6 +54,9 @@ pub fn run(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
     if req.tag_prefix.is_some() && !req.per_slot {
         bail!("--tag-prefix names per-slot results; use --tag NAME for one state");
     }
+    if let Some(prefix) = &req.tag_prefix {
+        super::tags::check_tag_prefix(prefix)?;
+    }
     let weights = models::weights(store, model)?;
     let sources = store.read(|store| -> Result<Vec<_>> {
         let mut sources = Vec::new();

@@ -35,6 +35,9 @@ pub struct ImportedState {
 
 fn items(req: ImportRequest) -> Result<Vec<(String, Option<String>, StateValue)>> {
     let prefix = req.tag_prefix.as_deref();
+    if let Some(prefix) = prefix {
+        tags::check_tag_prefix(prefix)?;
+    }
     Ok(match (req.states, req.per_slot) {
         (FileStates::Single(value), false) => {
             if prefix.is_some() {
@@ -374,6 +377,9 @@ pub fn run_per_slot<S: SlotSource + Send>(
         SlotTags::Prefix(p) => Some(p.clone()),
         _ => None,
     };
+    if let Some(prefix) = &prefix {
+        tags::check_tag_prefix(prefix)?;
+    }
     let (states, event) = store.write(|store| -> Result<(Vec<StateId>, i64)> {
         store.sort_with_helpers()?;
         let mut detail = json!({"file": req.file_name, "per_slot": true, "count": n, "layout": layout_text, "tag_prefix": prefix});

@@ -189,13 +189,34 @@ fn record_in(
     })
 }
 
-/// Runs and records one prediction. `before_commit` sees the prediction
-/// after it is computed and before anything is recorded (the CLI writes
-/// its `-o` file there, so a file that cannot be written records nothing).
+/// What a caller does with a prediction beside recording it (the CLI's
+/// `-o` file), in two steps so that a failure of either records nothing.
+pub trait Outputs {
+    /// After the prediction is computed, before the write lock: the slow
+    /// part (write the file under a temp name). Runs again on a retry.
+    fn stage(&mut self, prediction: &Prediction) -> Result<()>;
+    /// Inside the write, after the rows are in and before the commit: the
+    /// quick part (move the file into place). An error rolls back.
+    fn publish(&mut self) -> Result<()>;
+}
+
+/// A closure is an [`Outputs`] that only stages (nothing to publish):
+/// `&mut |_: &Prediction| Ok(())` records the prediction and nothing else.
+impl<F: FnMut(&Prediction) -> Result<()>> Outputs for F {
+    fn stage(&mut self, prediction: &Prediction) -> Result<()> {
+        self(prediction)
+    }
+    fn publish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs and records one prediction, with `outputs` staged before and
+/// published inside the transaction that records it.
 pub fn run(
     store: &Store,
     req: &PredictRequest,
-    before_commit: &mut dyn FnMut(&Prediction) -> Result<()>,
+    outputs: &mut dyn Outputs,
 ) -> Result<PredictReport> {
     let weights: Weights = models::weights(store, req.model)?;
     if let Some(tag) = &req.tag {
@@ -207,8 +228,13 @@ pub fn run(
     loop {
         let start = read_start(store, req)?;
         let prediction = predict_with(req.kernel, &weights, req.x, &start.state.value)?;
-        before_commit(&prediction)?;
-        match store.write(|store| record_in(store, req, &start, prediction)) {
+        outputs.stage(&prediction)?;
+        let recorded = store.write(|store| -> Result<PredictReport> {
+            let report = record_in(store, req, &start, prediction)?;
+            outputs.publish()?;
+            Ok(report)
+        });
+        match recorded {
             Err(e) if req.retry && rounds < 100 && e.downcast_ref::<StreamMoved>().is_some() => {
                 rounds += 1;
             }

@@ -91,6 +91,7 @@ pub fn split(
     prefix: &str,
     force: bool,
 ) -> Result<(StateId, Vec<SplitState>)> {
+    super::tags::check_tag_prefix(prefix)?;
     store.write(|store| {
         let resolved = refs::resolve(store, reference, scope)?;
         if !resolved.stored {

@@ -21,6 +21,17 @@ fn is_invisible(c: char) -> bool {
 }
 
 /// Names a tag may not take, since they mean something else or mislead.
+/// A prefix that slot numbers are appended to: refused when it is all hex
+/// digits (or empty), since `a` + `100` makes `a100`, which reads as a
+/// state id prefix; checked before anything is written.
+pub fn check_tag_prefix(prefix: &str) -> Result<()> {
+    if prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+        let shown = super::refs::shown(prefix);
+        bail!("--tag-prefix '{shown}' would make tags like '{shown}100' that read as state id prefixes; end it with a separator or a letter beyond a-f, such as '{shown}/' or '{shown}-'");
+    }
+    check_tag_name(&format!("{prefix}0"))
+}
+
 pub fn check_tag_name(name: &str) -> Result<()> {
     let reserved = name == "HEAD" || name.starts_with("HEAD~") || name == "zeros";
     let hex_like = name.len() >= MIN_PREFIX && name.chars().all(|c| c.is_ascii_hexdigit());

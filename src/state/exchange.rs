@@ -135,6 +135,13 @@ fn build(
         if h.shape[0] != b {
             return Err(format!("'{h_name}' has batch {} but layer 0 has batch {b}; every layer needs the same batch", h.shape[0]));
         }
+        if h.shape[1] > crate::limits::MAX_UNITS {
+            return Err(format!(
+                "'{h_name}' has {} units, more than the {} a layer may have; {SCHEME}",
+                h.shape[1],
+                crate::limits::MAX_UNITS
+            ));
+        }
         units.push(h.shape[1]);
         data.push(found.iter().map(|(_, t)| t.data.clone()).collect());
     }

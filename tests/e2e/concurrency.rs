@@ -195,7 +195,7 @@ fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
     // The other writer moves the stream (to zeros of another batch size)
     // while this prediction is between compute and commit.
     let mut moved = false;
-    let err = ops::predict::run(&store, &request, &mut |_| {
+    let err = ops::predict::run(&store, &request, &mut |_: &statectl::model::Prediction| {
         if !moved {
             other
                 .write(|s| {
@@ -239,10 +239,15 @@ fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
         kernel: Default::default(),
     };
     let mut rounds = 0;
-    let report = ops::predict::run(&store, &request, &mut |_| {
+    let report = ops::predict::run(&store, &request, &mut |_: &statectl::model::Prediction| {
         rounds += 1;
         if rounds == 1 {
-            ops::predict::run(&other, &other_request, &mut |_| Ok(())).unwrap();
+            ops::predict::run(
+                &other,
+                &other_request,
+                &mut |_: &statectl::model::Prediction| Ok(()),
+            )
+            .unwrap();
         }
         Ok(())
     })

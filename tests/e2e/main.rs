@@ -3,6 +3,7 @@
 
 mod audits;
 mod batch_invariance;
+mod bounds;
 mod concurrency;
 mod conformance;
 mod crash;

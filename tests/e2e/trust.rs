@@ -733,19 +733,23 @@ fn messages_say_what_is_wrong_once_and_how_to_fix_it() {
     env.fails(&["snapshot", "--tag", "case1\u{200b}"], 1, "U+200B");
     env.fails(&["snapshot", "--tag", "\u{202e}1esac"], 1, "U+202E");
     env.fails(&["snapshot", "--tag", "d100"], 1, "it is all hex digits");
-    // Slot 100 would be tagged 'd100', which reads as an id prefix.
-    let many = env.write_tensors(
-        "many.safetensors",
+    // A hex prefix would tag slot 100 'd100', which reads as an id prefix:
+    // refused up front, whatever the number of slots.
+    let few = env.write_tensors(
+        "few.safetensors",
         &[
-            ("l0.h", Tensor::new(vec![101, 16], vec![0.5; 1616])),
-            ("l0.c", Tensor::new(vec![101, 16], vec![0.5; 1616])),
+            ("l0.h", Tensor::new(vec![3, 16], vec![0.5; 48])),
+            ("l0.c", Tensor::new(vec![3, 16], vec![0.5; 48])),
         ],
     );
-    env.fails(
-        &["import", s(&many), "--per-slot", "--tag-prefix", "d"],
-        1,
-        "'d100' cannot be a tag: it is all hex digits",
-    );
+    for prefix in ["d", "a", "", "0f"] {
+        env.fails(
+            &["import", s(&few), "--per-slot", "--tag-prefix", prefix],
+            1,
+            "would make tags like",
+        );
+    }
+    env.ok(&["import", s(&few), "--per-slot", "--tag-prefix", "a-"]);
     let nan = env.write_tensors(
         "nan.safetensors",
         &[

@@ -137,37 +137,12 @@ impl TensorFile {
     /// when non-empty) and tensors sorted by name, padded to 8 bytes as the
     /// reference writer does, then the data in the same order.
     pub fn encode(&self) -> Vec<u8> {
-        let mut header = serde_json::Map::new();
-        if !self.metadata.is_empty() {
-            let meta: serde_json::Map<String, serde_json::Value> = self
-                .metadata
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect();
-            header.insert("__metadata__".into(), meta.into());
-        }
-        let mut offset = 0usize;
-        for (name, tensor) in &self.tensors {
-            let end = offset + tensor.data.len() * 4;
-            header.insert(
-                name.clone(),
-                serde_json::json!({
-                    "dtype": "F32",
-                    "shape": tensor.shape,
-                    "data_offsets": [offset, end],
-                }),
-            );
-            offset = end;
-        }
-        // serde_json's Map keeps insertion order only with a feature we do
-        // not enable; it is a BTreeMap, so "__metadata__" sorts first anyway
-        // ('_' < lowercase letters) and tensor names follow in sorted order.
-        let mut header_bytes = serde_json::to_vec(&header).unwrap_or_default();
-        while !header_bytes.len().is_multiple_of(8) {
-            header_bytes.push(b' ');
-        }
-        let mut out = Vec::with_capacity(8 + header_bytes.len() + offset);
-        out.extend_from_slice(&(header_bytes.len() as u64).to_le_bytes());
+        let shapes = self
+            .tensors
+            .iter()
+            .map(|(name, t)| (name.as_str(), t.shape.as_slice()));
+        let (header_bytes, data_len) = safetensors_header(&self.metadata, shapes);
+        let mut out = Vec::with_capacity(header_bytes.len() + data_len);
         out.extend_from_slice(&header_bytes);
         for tensor in self.tensors.values() {
             for v in &tensor.data {
@@ -184,6 +159,49 @@ impl TensorFile {
     pub fn names(&self) -> Vec<&str> {
         self.tensors.keys().map(|s| s.as_str()).collect()
     }
+}
+
+/// The start of a safetensors file of float32 tensors: the 8-byte header
+/// length and the header JSON (`__metadata__` first, then the tensors in
+/// sorted name order, each given its `[start, end)` in the data that
+/// follows in that same order), padded to 8 bytes; and the data's length.
+/// `tensors` must come sorted by name (as a BTreeMap iterates).
+pub fn safetensors_header<'a>(
+    metadata: &std::collections::BTreeMap<String, String>,
+    tensors: impl Iterator<Item = (&'a str, &'a [usize])>,
+) -> (Vec<u8>, usize) {
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        let meta: serde_json::Map<String, serde_json::Value> = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        header.insert("__metadata__".into(), meta.into());
+    }
+    let mut offset = 0usize;
+    for (name, shape) in tensors {
+        let end = offset + shape.iter().product::<usize>() * 4;
+        header.insert(
+            name.to_string(),
+            serde_json::json!({
+                "dtype": "F32",
+                "shape": shape,
+                "data_offsets": [offset, end],
+            }),
+        );
+        offset = end;
+    }
+    // serde_json's Map keeps insertion order only with a feature we do
+    // not enable; it is a BTreeMap, so "__metadata__" sorts first anyway
+    // ('_' < lowercase letters) and tensor names follow in sorted order.
+    let mut json = serde_json::to_vec(&header).unwrap_or_default();
+    while !json.len().is_multiple_of(8) {
+        json.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len());
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    (out, offset)
 }
 
 #[cfg(test)]

@@ -30,6 +30,36 @@ impl Output {
 
     /// Prints the JSON value on stdout when `--json` is set, else the
     /// human text (also on stdout: it is the command's data).
+    /// Writes a long result straight to stdout as it is produced (a
+    /// million rows never become one string), with `emit`'s handling of a
+    /// stdout that fails.
+    pub fn emit_streamed(
+        &self,
+        write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) {
+        use std::io::Write;
+        let stdout = std::io::stdout().lock();
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
+        let written = write(&mut out).and_then(|_| out.flush());
+        if let Err(e) = written {
+            self.stdout_failed(e);
+        }
+    }
+
+    fn stdout_failed(&self, e: std::io::Error) {
+        // A reader that went away (`statectl log | head`) is not an
+        // error: the command's work is done and committed.
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        if self.writes {
+            eprintln!("warning: the command completed and its changes are recorded, but its output could not be written to stdout ({e}); `statectl log` shows what it recorded");
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}; check where the output goes (a full disk, a closed file)");
+        std::process::exit(1);
+    }
+
     pub fn emit(&self, json: serde_json::Value, human: impl FnOnce() -> String) {
         let text = if self.json {
             serde_json::to_string_pretty(&json).unwrap_or_default()
@@ -42,17 +72,8 @@ impl Output {
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
         if let Err(e) = writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {
-            // A reader that went away (`statectl log | head`) is not an
-            // error: the command's work is done and committed.
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
-            if self.writes {
-                eprintln!("warning: the command completed and its changes are recorded, but its output could not be written to stdout ({e}); `statectl log` shows what it recorded");
-                std::process::exit(0);
-            }
-            eprintln!("error: cannot write to stdout: {e}; check where the output goes (a full disk, a closed file)");
-            std::process::exit(1);
+            drop(stdout);
+            self.stdout_failed(e);
         }
     }
 }
@@ -102,6 +123,12 @@ impl Context {
             Some(slot) => *slot.borrow_mut() = Some(json),
             None => self.out.emit(json, human),
         }
+    }
+
+    /// Whether the caller takes the JSON value in-process (the Python
+    /// package) instead of reading stdout.
+    pub fn is_capturing(&self) -> bool {
+        self.captured.is_some()
     }
 
     /// The JSON value the last command emitted (capturing contexts only).

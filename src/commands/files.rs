@@ -26,25 +26,30 @@ impl Drop for StagedFile {
 impl StagedFile {
     /// Writes and syncs the bytes under a temp name.
     pub fn write(path: &Path, bytes: &[u8]) -> Result<StagedFile> {
+        StagedFile::write_with(path, |out| Ok(out.write_all(bytes)?))
+    }
+
+    /// Writes what `fill` writes (buffered), and syncs it, under a temp
+    /// name: for files too large to build in memory first.
+    pub fn write_with(
+        path: &Path,
+        fill: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+    ) -> Result<StagedFile> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let written = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut file, bytes)?;
-            file.sync_all()
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(anyhow::Error::new(e).context(format!(
-                "cannot write '{}'; pick a writable -o path with room to spare",
-                path.display()
-            )));
-        }
-        Ok(StagedFile {
-            tmp,
+        let staged = StagedFile {
+            tmp: path.with_file_name(format!(".{name}.{}.tmp", std::process::id())),
             path: path.to_path_buf(),
             committed: false,
-        })
+        };
+        let file = std::fs::File::create(&staged.tmp).with_context(|| cannot_write(path))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        fill(&mut out)?;
+        let file = out
+            .into_inner()
+            .map_err(|e| anyhow::Error::new(e.into_error()))
+            .with_context(|| cannot_write(path))?;
+        file.sync_all().with_context(|| cannot_write(path))?;
+        Ok(staged)
     }
 
     /// Moves the file into place.
@@ -58,6 +63,13 @@ impl StagedFile {
         self.committed = true;
         Ok(())
     }
+}
+
+fn cannot_write(path: &Path) -> String {
+    format!(
+        "cannot write '{}'; pick a writable -o path with room to spare",
+        path.display()
+    )
 }
 
 /// Writes `bytes` to `path` through a temp file and a rename, so a reader

@@ -3,34 +3,25 @@
 use anyhow::Result;
 use serde_json::json;
 
+use std::io::Write;
+
 use super::context::{format_time, Context};
 use crate::cli::TagCommand;
+use crate::store::TagRecord;
 
 pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
     match cmd {
         TagCommand::List => {
             let mut tags = ctx.store.list_tags()?;
             tags.sort_by(|a, b| crate::ops::refs::natural_cmp(&a.name, &b.name));
-            let rows: Vec<serde_json::Value> = tags
-                .iter()
-                .map(|t| json!({"tag": t.name, "state": t.state.hex(), "updated_at": t.updated_at}))
-                .collect();
-            ctx.emit(json!({ "tags": rows }), || {
-                if tags.is_empty() {
-                    return "no tags yet; `statectl snapshot --tag NAME` names the current state"
-                        .into();
-                }
-                let mut text = format!("{:<24} {:<12}  {}\n", "TAG", "STATE", "SET (UTC)");
-                for t in &tags {
-                    text.push_str(&format!(
-                        "{:<24} {:<12}  {}\n",
-                        t.name,
-                        t.state.short(),
-                        format_time(t.updated_at)
-                    ));
-                }
-                text
-            });
+            if ctx.is_capturing() {
+                let rows: Vec<serde_json::Value> = tags.iter().map(tag_row).collect();
+                ctx.emit(json!({ "tags": rows }), String::new);
+            } else if ctx.out.json {
+                ctx.out.emit_streamed(|out| write_json(out, &tags));
+            } else {
+                ctx.out.emit_streamed(|out| write_table(out, &tags));
+            }
         }
         TagCommand::Delete { name } => {
             let state = crate::ops::tags::delete(&ctx.store, &name)?;
@@ -41,4 +32,51 @@ pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn tag_row(t: &TagRecord) -> serde_json::Value {
+    json!({"tag": t.name, "state": t.state.hex(), "updated_at": t.updated_at})
+}
+
+/// `{"tags": [...]}` exactly as `serde_json::to_string_pretty` prints it,
+/// one row at a time.
+fn write_json(out: &mut dyn Write, tags: &[TagRecord]) -> std::io::Result<()> {
+    if tags.is_empty() {
+        return writeln!(out, "{{\n  \"tags\": []\n}}");
+    }
+    write!(out, "{{\n  \"tags\": [\n")?;
+    for (i, t) in tags.iter().enumerate() {
+        let row = serde_json::to_string_pretty(&tag_row(t)).map_err(std::io::Error::other)?;
+        for (k, line) in row.lines().enumerate() {
+            if k > 0 {
+                writeln!(out)?;
+            }
+            write!(out, "    {line}")?;
+        }
+        if i + 1 < tags.len() {
+            write!(out, ",")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "  ]\n}}")
+}
+
+fn write_table(out: &mut dyn Write, tags: &[TagRecord]) -> std::io::Result<()> {
+    if tags.is_empty() {
+        return writeln!(
+            out,
+            "no tags yet; `statectl snapshot --tag NAME` names the current state"
+        );
+    }
+    writeln!(out, "{:<24} {:<12}  SET (UTC)", "TAG", "STATE")?;
+    for t in tags {
+        writeln!(
+            out,
+            "{:<24} {:<12}  {}",
+            t.name,
+            t.state.short(),
+            format_time(t.updated_at)
+        )?;
+    }
+    Ok(())
 }

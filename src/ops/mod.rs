@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod burn_in;
 pub mod demo;
+pub mod export;
 pub mod gc;
 pub mod import;
 pub mod models;

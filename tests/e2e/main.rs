@@ -11,6 +11,7 @@ mod errors;
 mod first_hour;
 mod fuzz;
 mod gru;
+mod million_tags;
 mod packs;
 mod per_step;
 mod readme;

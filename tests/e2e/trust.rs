@@ -603,7 +603,7 @@ fn absurd_sizes_are_refused_with_a_clear_error() {
 /// from this test process would inherit its high-water mark across exec,
 /// and parallel tests can hold hundreds of MB here. Without GNU time the
 /// peak is reported as 0 and said so.
-fn peak_kib(env: &Env, args: &[&str]) -> (i32, String, u64) {
+pub(crate) fn peak_kib(env: &Env, args: &[&str]) -> (i32, String, u64) {
     let time = std::path::Path::new("/usr/bin/time");
     let report = env.path("peak.kib");
     let mut command = if time.exists() {

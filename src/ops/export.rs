@@ -1,0 +1,114 @@
+//! Exporting many states to one safetensors file, streamed: the header is
+//! made from each state's layout and batch (read from its row, no slot
+//! bytes), then each state is loaded (every slot re-hashed), written and
+//! dropped, so memory holds one state at a time however many are named.
+//! The file is byte for byte what encoding them all in memory would give.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{bail, Result};
+
+use super::refs::{self, Scope};
+use crate::id::StateId;
+use crate::state::{Layout, StateValue};
+use crate::store::Store;
+use crate::tensors::{safetensors_header, MAX_HEADER_BYTES};
+
+/// One state named in the file as `<reference>.l{k}.{h,c}`.
+pub struct PlannedState {
+    pub reference: String,
+    pub id: StateId,
+    pub layout: Layout,
+    pub batch: usize,
+    /// A state computed rather than stored (`zeros` of a new batch size).
+    computed: Option<StateValue>,
+}
+
+/// Resolves every ref to its state's id, layout and batch, without reading
+/// slot bytes, and refuses a set whose file header would be larger than
+/// safetensors readers accept (statectl's own: 16 MiB).
+pub fn plan(store: &Store, references: &[String], scope: Scope) -> Result<Vec<PlannedState>> {
+    let mut planned = Vec::with_capacity(references.len());
+    let mut header_estimate = 0usize;
+    for reference in references {
+        let (id, computed) = refs::resolve_id(store, reference, scope)?;
+        let (layout, batch) = match &computed {
+            Some(value) => (value.layout.clone(), value.batch()),
+            None => {
+                let record = store.state_record(&id)?;
+                let layout: Layout = record
+                    .layout
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("state {}: {e}", id.short()))?;
+                (layout, record.slots.len())
+            }
+        };
+        // Names are JSON-escaped at most 6x; each tensor entry's numbers
+        // and keys take under 120 bytes; the two metadata entries ~100.
+        let tensors = layout.units.len() * layout.cell.tensors().len();
+        header_estimate += (reference.len() * 6 + 120) * tensors + reference.len() * 12 + 100;
+        if header_estimate as u64 > MAX_HEADER_BYTES {
+            bail!(
+                "{} states make a file whose safetensors header would pass {} MiB, more than statectl (and most readers) accept; export them in several files (a narrower pattern, or --refs-from with fewer lines), or read them from Python with Store.get_states",
+                references.len(),
+                MAX_HEADER_BYTES >> 20
+            );
+        }
+        planned.push(PlannedState {
+            reference: reference.clone(),
+            id,
+            layout,
+            batch,
+            computed,
+        });
+    }
+    Ok(planned)
+}
+
+/// Writes the planned states as named states (`<reference>.l0.h`, ...),
+/// with each one's layout and id in the metadata.
+pub fn write(store: &Store, planned: &[PlannedState], out: &mut dyn Write) -> Result<()> {
+    let mut metadata = BTreeMap::new();
+    // Tensor name -> (state, layer, tensor k, shape), in sorted name order.
+    let mut tensors: BTreeMap<String, (usize, usize, usize, [usize; 2])> = BTreeMap::new();
+    for (i, state) in planned.iter().enumerate() {
+        let name = &state.reference;
+        metadata.insert(format!("{name}.layout"), state.layout.to_string());
+        metadata.insert(format!("{name}.state"), state.id.hex());
+        for (layer, units) in state.layout.units.iter().enumerate() {
+            for (k, tensor) in state.layout.cell.tensors().iter().enumerate() {
+                tensors.insert(
+                    format!("{name}.l{layer}.{tensor}"),
+                    (i, layer, k, [state.batch, *units]),
+                );
+            }
+        }
+    }
+    let (header, _) = safetensors_header(
+        &metadata,
+        tensors
+            .iter()
+            .map(|(name, (_, _, _, shape))| (name.as_str(), &shape[..])),
+    );
+    out.write_all(&header)?;
+    let mut loaded: Option<(usize, StateValue)> = None;
+    for (state, layer, k, _) in tensors.values() {
+        if loaded.as_ref().map(|(i, _)| i) != Some(state) {
+            let planned = &planned[*state];
+            let value = match &planned.computed {
+                Some(value) => value.clone(),
+                None => store.load_state(&planned.id)?,
+            };
+            loaded = Some((*state, value));
+        }
+        let value = &loaded.as_ref().expect("loaded above").1;
+        let data = value.layer_tensor(*layer, *k);
+        let mut bytes = Vec::with_capacity(data.len() * 4);
+        for v in data {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        out.write_all(&bytes)?;
+    }
+    Ok(())
+}

@@ -43,6 +43,12 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<i32> {
         for p in &report.problems {
             text.push_str(&format!("{} {}: {}\n", p.kind, p.id, p.problem));
         }
+        if report.pack_dead_bytes > 0 {
+            text.push_str(&format!(
+                "{} byte(s) in packs belong to no slot (removed slots, or writes that were killed); `statectl gc` reclaims them\n",
+                report.pack_dead_bytes
+            ));
+        }
         if !report.leftovers.is_empty() {
             text.push_str(&format!(
                 "{} file(s) left by interrupted commands (harmless; `statectl gc` removes them):\n",

@@ -14,6 +14,12 @@ pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport
     // The check re-hashes every byte: it reads one consistent snapshot
     // before the write lock is taken, so writers never wait on it.
     let check = store.verify_consistent()?;
+    // First what needs no space: on a full disk the sweep below cannot
+    // write its deletions, but dead packs and dead tails can still go.
+    let freed_first = match dry_run || !check.problems.is_empty() {
+        true => 0,
+        false => store.write(|store| store.drop_dead_pack_files())?,
+    };
     let mut set_aside = Vec::new();
     let mut retired_packs = Vec::new();
     let result = store.write(|store| -> Result<GcReport> {
@@ -26,7 +32,8 @@ pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport
                 first.problem
             );
         }
-        let report = store.collect_garbage(cutoff, dry_run)?;
+        let mut report = store.collect_garbage(cutoff, dry_run)?;
+        report.bytes += freed_first;
         set_aside = report.set_aside.clone();
         retired_packs = report.retired_packs.clone();
         Ok(report)

@@ -306,9 +306,75 @@ impl Store {
             .filter(|m| m.is_file())
             .map(|m| m.len());
         match on_disk {
-            Some(size) if size >= length => self.appender_for(number),
+            Some(size) if size >= length => {
+                if size > length {
+                    // Bytes past the committed length are a killed or failed
+                    // write's: nothing names them. Dropped before appending,
+                    // so they never sit between live slots.
+                    self.truncate_dead_tail(number, length)?;
+                }
+                self.appender_for(number)
+            }
             _ => self.appender_for(self.unused_pack_number()?),
         }
+    }
+
+    /// Cuts pack `number` back to `length`, its committed end. Call under
+    /// the write lock (no appender is at work).
+    fn truncate_dead_tail(&self, number: i64, length: u64) -> Result<()> {
+        let path = self.pack_path(number);
+        let file = super::files::open_for_appending(&path).map_err(io_err(&path))?;
+        file.set_len(length).map_err(io_err(&path))?;
+        file.sync_data().map_err(io_err(&path))
+    }
+
+    /// Bytes in each pack that no slot row names (`number -> (file size,
+    /// live bytes)`): removed slots, and the tails killed writes left.
+    pub(crate) fn pack_usage(&self) -> Result<HashMap<i64, (u64, u64)>> {
+        let mut usage: HashMap<i64, (u64, u64)> = self
+            .pack_files()?
+            .into_iter()
+            .map(|p| (p.number, (p.size, 0)))
+            .collect();
+        let mut stmt = self.conn.prepare(
+            "SELECT pack, sum(pack_length) FROM slots WHERE pack IS NOT NULL GROUP BY pack",
+        )?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+            let (pack, live) = row?;
+            if let Some(entry) = usage.get_mut(&pack) {
+                entry.1 = live.max(0) as u64;
+            }
+        }
+        Ok(usage)
+    }
+
+    /// What gc can free without writing anything (so also on a full disk):
+    /// packs nothing names are deleted and dead tails past a pack's
+    /// committed length cut. Call under the write lock; returns the bytes
+    /// freed.
+    pub fn drop_dead_pack_files(&self) -> Result<u64> {
+        let newest = self.newest_pack()?;
+        let lengths: HashMap<i64, Option<i64>> = self
+            .conn
+            .prepare("SELECT number, length FROM packs")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut freed = 0;
+        let mut retired = Vec::new();
+        for (number, (size, live)) in self.pack_usage()? {
+            if live == 0 && newest.is_some_and(|n| number < n) {
+                freed += size;
+                retired.push(self.pack_path(number));
+            } else if let Some(Some(length)) = lengths.get(&number) {
+                let length = (*length).max(0) as u64;
+                if size > length {
+                    self.truncate_dead_tail(number, length)?;
+                    freed += size - length;
+                }
+            }
+        }
+        self.remove_packs(&retired);
+        Ok(freed)
     }
 
     /// A pack number never used: above every recorded pack and every pack

@@ -37,6 +37,10 @@ pub struct VerifyReport {
     /// set aside by gc, weights no model or event names). Harmless, and not
     /// problems: `statectl gc` removes them.
     pub leftovers: Vec<String>,
+    /// Bytes in packs that no slot names (removed slots, tails of killed
+    /// writes): not problems; gc reclaims tails and wholly dead packs at
+    /// once, and rewrites a pack once more of it is dead than alive.
+    pub pack_dead_bytes: u64,
 }
 
 /// Ids of one kind that exist, as stored bytes.
@@ -461,6 +465,11 @@ impl Store {
                 }
             }
         }
+        report.pack_dead_bytes = self
+            .pack_usage()?
+            .values()
+            .map(|(size, live)| size.saturating_sub(*live))
+            .sum();
         leftovers.append(&mut report.leftovers);
         leftovers.sort();
         report.leftovers = leftovers;

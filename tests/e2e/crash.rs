@@ -222,6 +222,7 @@ fn sigkill_at_random_moments_never_breaks_the_store() {
         }
     }
     // Leftovers of the kills: listed by verify, removed by the next gc.
+    let dead_after_kills = env.json(&["verify"])["report"]["pack_dead_bytes"].clone();
     env.ok(&["-q", "gc"]);
     // Something recorded for the audit below, whatever the last gc dropped.
     env.ok(&["-q", "predict", "--input", s(&env.path("x6.csv"))]);
@@ -240,8 +241,9 @@ fn sigkill_at_random_moments_never_breaks_the_store() {
     assert!(stray.is_empty(), "{stray:?}");
     env.ok(&["audit"]);
     println!(
-        "crash harness: {kills} kills ({before_count} left the store as it was, {after_count} wholly updated), {} problems",
-        problems.len()
+        "crash harness: {kills} kills ({before_count} left the store as it was, {after_count} wholly updated), {} problems; dead pack bytes {dead_after_kills} after the kills, {} after gc",
+        problems.len(),
+        report["report"]["pack_dead_bytes"]
     );
     assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -403,3 +403,43 @@ fn a_gc_killed_between_its_commit_and_deleting_the_old_packs_leaves_a_sound_stor
     assert_eq!(exported_row(&env, "more/4"), source_row(&more, 4));
     assert_eq!(exported_row(&env, "keep/3"), source_row(&live, 3));
 }
+
+#[test]
+fn dead_bytes_a_killed_write_left_in_a_pack_are_reported_and_reclaimed() {
+    let env = Env::new();
+    let a = bulk_file(&env, "a.safetensors", 20, 0.0);
+    env.ok(&["import", s(&a), "--per-slot", "--tag-prefix", "a/"]);
+    let pack = env.store().join("packs/1.pack");
+    let committed = std::fs::metadata(&pack).unwrap().len();
+    let killed_tail = |bytes: usize| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&pack)
+            .unwrap();
+        f.write_all(&vec![7u8; bytes]).unwrap();
+    };
+    // What a bulk write killed before its commit leaves: bytes past the end.
+    killed_tail(100 << 10);
+    let verify = env.json(&["verify"]);
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert_eq!(verify["report"]["pack_dead_bytes"], 100 << 10);
+    assert!(env
+        .ok(&["verify"])
+        .contains("byte(s) in packs belong to no slot"));
+    // The next bulk write drops the tail before it appends.
+    let b = bulk_file(&env, "b.safetensors", 5, 4.0);
+    env.ok(&["import", s(&b), "--per-slot", "--tag-prefix", "b/"]);
+    assert_eq!(
+        std::fs::metadata(&pack).unwrap().len(),
+        committed + 5 * 2 * 256 * 4
+    );
+    assert_eq!(env.json(&["verify"])["report"]["pack_dead_bytes"], 0);
+    // gc drops a tail too.
+    killed_tail(50 << 10);
+    let gc = env.json(&["gc"]);
+    assert!(gc["bytes"].as_u64().unwrap() >= 50 << 10, "{gc}");
+    assert_eq!(env.json(&["verify"])["report"]["pack_dead_bytes"], 0);
+    assert_eq!(exported_row(&env, "a/7"), source_row(&a, 7));
+    assert_eq!(exported_row(&env, "b/4"), source_row(&b, 4));
+}

@@ -1,47 +1,60 @@
-//! Garbage collection: first checks the store on a read snapshot, outside
-//! the write lock (gc never collects on a store that does not verify: a
-//! slot list damaged by one flipped bit would otherwise let gc delete a
-//! tagged state's real slot, turning a repairable error into loss), then
-//! in one transaction removes what nothing reaches and compacts packs
-//! (every slot it copies is re-hashed on the way), then deletes the
-//! unreferenced weights files and packs it retired once that committed.
+//! Garbage collection, in steps that each hold the write lock only
+//! briefly:
+//!
+//! 1. one gc at a time per store (`gc.lock`);
+//! 2. check the store on a read snapshot, outside the write lock (gc never
+//!    collects on a store that does not verify: a slot list damaged by one
+//!    flipped bit would otherwise let gc delete a tagged state's real slot,
+//!    turning a repairable error into loss);
+//! 3. free what needs no space (packs nothing names, dead tails), so gc
+//!    makes room also on a full disk;
+//! 4. in one transaction, remove what nothing reaches; after it commits,
+//!    delete the weights files and packs it let go;
+//! 5. rewrite mostly dead packs: the copy outside the lock, the switch in
+//!    a short transaction (`store/compaction.rs`).
 
 use anyhow::{bail, Result};
 
 use crate::store::{GcReport, Store};
 
 pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport> {
-    // The check re-hashes every byte: it reads one consistent snapshot
-    // before the write lock is taken, so writers never wait on it.
+    let Some(_one_gc) = store.gc_lock()? else {
+        bail!("another gc is running on this store; wait for it to finish, then rerun gc");
+    };
     let check = store.verify_consistent()?;
-    // First what needs no space: on a full disk the sweep below cannot
-    // write its deletions, but dead packs and dead tails can still go.
-    let freed_first = match dry_run || !check.problems.is_empty() {
+    if let Some(first) = check.problems.first() {
+        bail!(
+            "gc refuses to run: the store has {} problem(s) (first: {} {}: {}); collecting now could delete what a damaged record still needs. Run `statectl verify`, repair or restore the store from a backup, then rerun gc",
+            check.problems.len(),
+            first.kind,
+            first.id,
+            first.problem
+        );
+    }
+    let freed_first = match dry_run {
         true => 0,
         false => store.write(|store| store.drop_dead_pack_files())?,
     };
+    let mut report = sweep(store, cutoff, dry_run)?;
+    report.bytes += freed_first;
+    if !dry_run {
+        report.bytes += compact(store)?;
+    }
+    Ok(report)
+}
+
+/// Removes what nothing reaches, in one transaction; files go after it.
+fn sweep(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport> {
     let mut set_aside = Vec::new();
-    let mut retired_packs = Vec::new();
     let result = store.write(|store| -> Result<GcReport> {
-        if let Some(first) = check.problems.first() {
-            bail!(
-                "gc refuses to run: the store has {} problem(s) (first: {} {}: {}); collecting now could delete what a damaged record still needs. Run `statectl verify`, repair or restore the store from a backup, then rerun gc",
-                check.problems.len(),
-                first.kind,
-                first.id,
-                first.problem
-            );
-        }
-        let mut report = store.collect_garbage(cutoff, dry_run)?;
-        report.bytes += freed_first;
+        let report = store.collect_garbage(cutoff, dry_run)?;
         set_aside = report.set_aside.clone();
-        retired_packs = report.retired_packs.clone();
         Ok(report)
     });
     match result {
         Ok(report) => {
             store.finish_removal(&set_aside);
-            store.remove_packs(&retired_packs);
+            store.remove_packs(&report.retired_packs);
             Ok(report)
         }
         Err(e) => {
@@ -49,4 +62,14 @@ pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport
             Err(e)
         }
     }
+}
+
+/// Rewrites mostly dead packs; returns the bytes freed.
+fn compact(store: &Store) -> Result<u64> {
+    let Some(copy) = store.copy_for_compaction()? else {
+        return Ok(0);
+    };
+    let (retired, freed) = store.write(|store| store.switch_to_compacted(&copy))?;
+    store.remove_packs(&retired);
+    Ok(freed)
 }

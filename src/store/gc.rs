@@ -189,9 +189,10 @@ impl Store {
         for path in &leftover_paths {
             std::fs::remove_file(path).map_err(io_err(path))?;
         }
-        // With the dead slots' rows gone, rewrite packs that are mostly
-        // dead; the old files go once this transaction commits.
-        let (retired, freed) = self.compact_packs()?;
+        // Packs whose every slot is gone go once this transaction commits;
+        // packs that are mostly dead are rewritten afterwards, outside the
+        // write lock (`compaction.rs`).
+        let (retired, freed) = self.unreferenced_packs()?;
         report.bytes += freed;
         report.retired_packs = retired;
         report.set_aside = self.set_aside(&dead_files)?;

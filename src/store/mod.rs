@@ -6,6 +6,7 @@
 
 mod bulk;
 mod checkpointer;
+mod compaction;
 mod content;
 mod events;
 mod files;

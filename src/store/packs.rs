@@ -26,11 +26,6 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{io_err, Result, Store, StoreError};
 use crate::id::SlotId;
-use crate::state::slot_id;
-
-/// A pack is rewritten once more of it is dead than alive, and at least
-/// this much: rewriting a few dead slots costs more than it frees.
-const MIN_DEAD_TO_COMPACT: u64 = 64 << 10;
 
 /// Where a packed slot's bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +201,7 @@ impl Store {
         self.root.join("packs")
     }
 
-    fn pack_path(&self, number: i64) -> PathBuf {
+    pub(crate) fn pack_path(&self, number: i64) -> PathBuf {
         self.packs_dir().join(format!("{number}.pack"))
     }
 
@@ -359,13 +354,12 @@ impl Store {
             .prepare("SELECT number, length FROM packs")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        let mut freed = 0;
-        let mut retired = Vec::new();
+        let (retired, mut freed) = self.unreferenced_packs()?;
         for (number, (size, live)) in self.pack_usage()? {
-            if live == 0 && newest.is_some_and(|n| number < n) {
-                freed += size;
-                retired.push(self.pack_path(number));
-            } else if let Some(Some(length)) = lengths.get(&number) {
+            if live == 0 && Some(number) != newest {
+                continue; // retired above
+            }
+            if let Some(Some(length)) = lengths.get(&number) {
                 let length = (*length).max(0) as u64;
                 if size > length {
                     self.truncate_dead_tail(number, length)?;
@@ -374,12 +368,13 @@ impl Store {
             }
         }
         self.remove_packs(&retired);
+        self.remove_compaction_leftovers();
         Ok(freed)
     }
 
     /// A pack number never used: above every recorded pack and every pack
     /// file on disk.
-    fn unused_pack_number(&self) -> Result<i64> {
+    pub(crate) fn unused_pack_number(&self) -> Result<i64> {
         let recorded = self.newest_pack()?.unwrap_or(0);
         let on_disk = self.pack_files()?.last().map_or(0, |p| p.number);
         Ok(recorded.max(on_disk) + 1)
@@ -453,79 +448,20 @@ impl Store {
         Ok(bytes)
     }
 
-    /// Rewrites packs that are more than half dead (gc removed their
-    /// slots' rows) into a new pack holding only the live slots, each
-    /// checked against its id on the way. Returns the packs to delete once
-    /// the caller's transaction commits, and the bytes they free.
-    pub(crate) fn compact_packs(&self) -> Result<(Vec<PathBuf>, u64)> {
-        let mut live: HashMap<i64, u64> = HashMap::new();
-        let mut stmt = self.conn.prepare(
-            "SELECT pack, sum(pack_length) FROM slots WHERE pack IS NOT NULL GROUP BY pack",
-        )?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-            let (pack, bytes) = row?;
-            live.insert(pack, bytes as u64);
-        }
+    /// Packs nothing names any more (their slots removed, or a killed
+    /// write's), apart from the newest (appenders use it): deleted once the
+    /// caller's transaction commits. Returns them and their bytes.
+    pub(crate) fn unreferenced_packs(&self) -> Result<(Vec<PathBuf>, u64)> {
         let newest = self.newest_pack()?;
         let mut retired = Vec::new();
         let mut freed = 0;
-        let mut to_rewrite = Vec::new();
-        for pack in self.pack_files()? {
-            let live_bytes = live.get(&pack.number).copied().unwrap_or(0);
-            if live_bytes == 0 && Some(pack.number) != newest {
-                // Nothing references it: a killed import's, or emptied.
-                freed += pack.size;
-                retired.push(pack.path);
-            } else if pack.size.saturating_sub(live_bytes) > live_bytes.max(MIN_DEAD_TO_COMPACT) {
-                freed += pack.size - live_bytes;
-                to_rewrite.push(pack);
+        for (number, (size, live)) in self.pack_usage()? {
+            if live == 0 && Some(number) != newest {
+                freed += size;
+                retired.push(self.pack_path(number));
             }
         }
-        if to_rewrite.is_empty() {
-            return Ok((retired, freed));
-        }
-        let mut appender = self.appender_for(self.unused_pack_number()?)?;
-        for pack in &to_rewrite {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, layout, pack_offset, pack_length FROM slots WHERE pack = ?1 ORDER BY pack_offset",
-            )?;
-            let rows: Vec<(Vec<u8>, String, i64, i64)> = stmt
-                .query_map([pack.number], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            for (id, layout, offset, length) in rows {
-                let bytes = self.read_packed(PackedAt {
-                    pack: pack.number,
-                    offset: offset as u64,
-                    length: length as u64,
-                })?;
-                let slot = SlotId::from_slice(&id).filter(|s| slot_id(&layout, &bytes) == *s);
-                let Some(slot) = slot else {
-                    return Err(StoreError::HashMismatch {
-                        kind: "slot",
-                        id: crate::id::to_hex(&id),
-                    });
-                };
-                let at = appender.append(&bytes)?;
-                self.conn
-                    .prepare_cached("UPDATE slots SET pack = ?2, pack_offset = ?3 WHERE id = ?1")?
-                    .execute(params![&slot.bytes()[..], at.pack, at.offset as i64])?;
-            }
-            // One-slot states that remembered the old place learn the new
-            // one (one pass over `states`; without it they would still
-            // read right, through the slot's row, only slower).
-            self.conn.execute(
-                "UPDATE states SET (slot_pack, slot_offset) = \
-                   (SELECT pack, pack_offset FROM slots WHERE slots.id = states.slot_ids) \
-                 WHERE slot_pack = ?1",
-                [pack.number],
-            )?;
-            retired.push(pack.path.clone());
-        }
-        let (number, end) = appender.end();
-        self.record_pack_length(number, end)?;
-        appender.finish()?;
+        retired.sort();
         Ok((retired, freed))
     }
 

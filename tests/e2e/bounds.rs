@@ -116,3 +116,26 @@ fn predict_with_an_output_that_cannot_be_moved_into_place_records_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn huge_patterns_match_without_a_stack_overflow_and_are_shortened_in_errors() {
+    let env = Env::new();
+    env.ok(&["demo"]);
+    let stars = env.path("stars.txt");
+    std::fs::write(&stars, "*".repeat(300_000) + "\n").unwrap();
+    let out = env.path("all.safetensors");
+    env.ok(&["export", "--refs-from", s(&stars), "-o", s(&out)]);
+    let nothing = env.path("nothing.txt");
+    std::fs::write(&nothing, "x".repeat(1 << 20) + "*\n").unwrap();
+    env.fails(
+        &["export", "--refs-from", s(&nothing), "-o", s(&out)],
+        1,
+        "(1048577 characters)",
+    );
+    let run = env.run(&["export", "--refs-from", s(&nothing), "-o", s(&out)]);
+    assert!(
+        run.stderr.len() < 1000,
+        "the error echoed {} bytes",
+        run.stderr.len()
+    );
+}

@@ -12,6 +12,7 @@ mod first_hour;
 mod fuzz;
 mod gc_beside_others;
 mod gru;
+mod json_golden;
 mod million_tags;
 mod packs;
 mod per_step;

@@ -41,15 +41,23 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn every_readme_command_block_runs_as_written() {
+/// The README's tour, ready to run: its command blocks (without the set-up
+/// ones, which CI itself runs: the test command is this suite, then the
+/// Python package's build and pytest), a copy of `examples/` to run them
+/// in, and the built binary.
+pub struct TourBlocks {
+    pub env: Env,
+    pub blocks: Vec<String>,
+    pub bin: PathBuf,
+    work: PathBuf,
+    path: String,
+}
+
+pub fn prepared_tour() -> TourBlocks {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let blocks: Vec<String> = sh_blocks(&readme)
         .into_iter()
-        // The setup blocks run elsewhere: the test command is this suite
-        // (then it builds the Python package and runs its pytest), and
-        // `pip install ./python` is what its `maturin develop` does.
         .filter(|b| {
             !b.contains("cargo run") && !b.contains("cargo test") && !b.contains("pip install")
         })
@@ -60,35 +68,52 @@ fn every_readme_command_block_runs_as_written() {
     let work = env.path("work");
     copy_dir(&root.join("examples"), &work.join("examples"));
     // `statectl` on PATH, and where the CI snippet expects the build.
-    let bin = assert_cmd::cargo::cargo_bin("statectl");
+    let bin = PathBuf::from(assert_cmd::cargo::cargo_bin("statectl"));
     let bin_dir = env.path("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     std::os::unix::fs::symlink(&bin, bin_dir.join("statectl")).unwrap();
     std::fs::create_dir_all(work.join("target/debug")).unwrap();
     std::os::unix::fs::symlink(&bin, work.join("target/debug/statectl")).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = std::env::var("PATH").unwrap_or_default();
+    TourBlocks {
+        env,
+        blocks,
+        bin,
+        work,
+        path: format!("{}:{path}", bin_dir.display()),
+    }
+}
 
-    for (i, block) in blocks.iter().enumerate() {
+impl TourBlocks {
+    /// Runs one block with bash (`-euo pipefail`) in the work folder, the
+    /// given folder first on PATH; fails the test if the block fails.
+    pub fn run_block(&self, block: &str, first_on_path: &Path, vars: &[(&str, &std::ffi::OsStr)]) {
         let out = std::process::Command::new("bash")
             .args(["-euo", "pipefail", "-c", block])
-            .current_dir(&work)
-            .env("PATH", &path)
-            .env("STATECTL_STORE", env.store())
+            .current_dir(&self.work)
+            .env("PATH", format!("{}:{}", first_on_path.display(), self.path))
+            .env("STATECTL_STORE", self.env.store())
+            .envs(vars.iter().copied())
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "README block {} failed (exit {:?}):\n{block}\nstdout:\n{}\nstderr:\n{}",
-            i + 1,
+            "README block failed (exit {:?}):\n{block}\nstdout:\n{}\nstderr:\n{}",
             out.status.code(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn every_readme_command_block_runs_as_written() {
+    let tour = prepared_tour();
+    let bin_dir = tour.env.path("bin");
+    for block in &tour.blocks {
+        tour.run_block(block, &bin_dir, &[]);
+    }
+    let env = &tour.env;
     env.ok(&["verify"]);
     // The tour really ran: its models and tags are there.
     let models: Vec<String> = env.json(&["model", "list"])["models"]

@@ -141,6 +141,13 @@ macro_rules! typed_id {
                 write!(f, "{}({:?})", stringify!($name), self.0)
             }
         }
+
+        /// Full 64-digit hex, as the JSON contract gives ids.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.hex())
+            }
+        }
     };
 }
 

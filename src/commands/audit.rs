@@ -4,13 +4,11 @@
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
 use super::context::{parse_duration, Context};
 use super::EXIT_DIFFERENT;
 use crate::cli::AuditArgs;
 use crate::ops::audit::{self, AuditRequest};
-use crate::ops::platform;
 use crate::store::now_ms;
 
 pub fn run(ctx: &Context, args: AuditArgs) -> Result<i32> {
@@ -61,26 +59,14 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<i32> {
     let trainings = &report.training;
     let seconds = report.seconds;
     let (reproduced, tolerated, mismatched, failed) = (
-        report.count("reproduced"),
-        report.count("within-tolerance"),
-        report.count("mismatch"),
-        report.count("failed"),
+        report.reproduced,
+        report.within_tolerance,
+        report.mismatched,
+        report.failed,
     );
-    let ok = report.ok();
-    let current = platform();
+    let current = &report.platform;
     ctx.emit(
-        json!({
-            "ok": ok,
-            "events": results,
-            "reproduced": reproduced,
-            "within_tolerance": tolerated,
-            "mismatched": mismatched,
-            "failed": failed,
-            "tolerance": args.tolerance,
-            "training": trainings,
-            "platform": current,
-            "seconds": seconds,
-        }),
+        serde_json::to_value(&report)?,
         || {
             let mut text = String::new();
             for r in results.iter().filter(|r| r.status != "reproduced") {
@@ -118,5 +104,5 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<i32> {
             text
         },
     );
-    Ok(if ok { 0 } else { EXIT_DIFFERENT })
+    Ok(if report.ok { 0 } else { EXIT_DIFFERENT })
 }

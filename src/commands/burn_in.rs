@@ -5,7 +5,6 @@
 //! as one batch and come back as one-slot states.
 
 use anyhow::Result;
-use serde_json::json;
 
 use super::context::Context;
 use crate::cli::BurnInArgs;
@@ -17,7 +16,7 @@ pub fn run(ctx: &Context, args: BurnInArgs) -> Result<i32> {
     let model = ctx.model(args.model.as_deref())?;
     let references = super::context::read_refs(ctx, &args.references, &args.refs_from)?;
     let x = read_input(&args.input, model.config.input_size)?;
-    let results = burn_in::run(
+    let report = burn_in::run(
         &ctx.store,
         &BurnInRequest {
             model: &model,
@@ -32,15 +31,8 @@ pub fn run(ctx: &Context, args: BurnInArgs) -> Result<i32> {
             force: args.force,
         },
     )?;
-    let rows_json: Vec<serde_json::Value> = results
-        .iter()
-        .map(|r| json!({"from": r.from, "source": r.source.hex(), "state": r.state.hex(), "tag": r.tag}))
-        .collect();
-    let mut json = json!({"model": model.record.name, "steps": x.shape[1], "states": rows_json});
-    if let [one] = results.as_slice() {
-        json["state"] = json!(one.state.hex());
-    }
-    ctx.emit(json, || {
+    let results = &report.states;
+    ctx.emit_report(&report, || {
         if ctx.out.quiet && results.len() > 1 {
             return format!(
                 "burnt in {} state(s) by {} step(s)",
@@ -65,6 +57,5 @@ pub fn run(ctx: &Context, args: BurnInArgs) -> Result<i32> {
                 )
             })
             .collect()
-    });
-    Ok(0)
+    })
 }

@@ -125,6 +125,17 @@ impl Context {
         }
     }
 
+    /// An operation's report as the command's result: its JSON is the
+    /// report's serde form; exit code 0.
+    pub fn emit_report(
+        &self,
+        report: &impl serde::Serialize,
+        human: impl FnOnce() -> String,
+    ) -> Result<i32> {
+        self.emit(serde_json::to_value(report)?, human);
+        Ok(0)
+    }
+
     /// Whether the caller takes the JSON value in-process (the Python
     /// package) instead of reading stdout.
     pub fn is_capturing(&self) -> bool {

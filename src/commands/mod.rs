@@ -19,7 +19,6 @@ mod plot;
 mod predict;
 mod progress;
 mod render;
-mod reset;
 mod restore;
 mod show;
 mod snapshot;
@@ -146,7 +145,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> Result<i32> {
         Command::Predict(args) => predict::run(ctx, args),
         Command::Snapshot(args) => snapshot::run(ctx, args),
         Command::Restore(args) => restore::run(ctx, args),
-        Command::Reset(args) => reset::run(ctx, args),
+        Command::Reset(args) => restore::reset(ctx, args),
         Command::Log(args) => log::run(ctx, args),
         Command::Show(args) => show::run(ctx, args),
         Command::Diff(args) => diff::run(ctx, args),

@@ -7,16 +7,15 @@ use std::io::Write;
 
 use super::context::{format_time, Context};
 use crate::cli::TagCommand;
+use crate::ops::tags;
 use crate::store::TagRecord;
 
 pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
     match cmd {
         TagCommand::List => {
-            let mut tags = ctx.store.list_tags()?;
-            tags.sort_by(|a, b| crate::ops::refs::natural_cmp(&a.name, &b.name));
+            let tags = tags::list(&ctx.store)?;
             if ctx.is_capturing() {
-                let rows: Vec<serde_json::Value> = tags.iter().map(tag_row).collect();
-                ctx.emit(json!({ "tags": rows }), String::new);
+                ctx.emit(json!({ "tags": tags }), String::new);
             } else if ctx.out.json {
                 ctx.out.emit_streamed(|out| write_json(out, &tags));
             } else {
@@ -24,18 +23,13 @@ pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
             }
         }
         TagCommand::Delete { name } => {
-            let state = crate::ops::tags::delete(&ctx.store, &name)?;
-            ctx.emit(
-                json!({"tag": name, "state": state.hex(), "deleted": true}),
-                || format!("deleted tag '{name}' (was {})", state.short()),
-            );
+            let deleted = tags::delete(&ctx.store, &name)?;
+            ctx.emit_report(&deleted, || {
+                format!("deleted tag '{name}' (was {})", deleted.state.short())
+            })?;
         }
     }
     Ok(0)
-}
-
-fn tag_row(t: &TagRecord) -> serde_json::Value {
-    json!({"tag": t.name, "state": t.state.hex(), "updated_at": t.updated_at})
 }
 
 /// `{"tags": [...]}` exactly as `serde_json::to_string_pretty` prints it,
@@ -46,7 +40,8 @@ fn write_json(out: &mut dyn Write, tags: &[TagRecord]) -> std::io::Result<()> {
     }
     write!(out, "{{\n  \"tags\": [\n")?;
     for (i, t) in tags.iter().enumerate() {
-        let row = serde_json::to_string_pretty(&tag_row(t)).map_err(std::io::Error::other)?;
+        let row = serde_json::to_string_pretty(&serde_json::to_value(t)?)
+            .map_err(std::io::Error::other)?;
         for (k, line) in row.lines().enumerate() {
             if k > 0 {
                 writeln!(out)?;

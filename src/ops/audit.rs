@@ -36,11 +36,20 @@ pub struct AuditRequest {
     pub allow_empty: bool,
 }
 
-/// What an audit found.
+/// What an audit found (the `audit` JSON).
 #[derive(Debug, Serialize)]
 pub struct AuditReport {
+    /// Nothing mismatched or failed, and every training reproduced.
+    pub ok: bool,
     pub events: Vec<EventAudit>,
+    pub reproduced: usize,
+    pub within_tolerance: usize,
+    pub mismatched: usize,
+    pub failed: usize,
+    pub tolerance: Option<f64>,
     pub training: Vec<TrainAudit>,
+    /// Where the replays ran.
+    pub platform: serde_json::Value,
     /// Time the predict replays took.
     pub seconds: f64,
 }
@@ -50,11 +59,31 @@ impl AuditReport {
         self.events.iter().filter(|e| e.status == status).count()
     }
 
-    /// Nothing mismatched or failed, and every training reproduced.
-    pub fn ok(&self) -> bool {
-        self.count("mismatch") == 0
-            && self.count("failed") == 0
-            && self.training.iter().all(|t| t.status == "reproduced")
+    fn new(
+        events: Vec<EventAudit>,
+        training: Vec<TrainAudit>,
+        tolerance: Option<f64>,
+        seconds: f64,
+    ) -> AuditReport {
+        let count = |status: &str| events.iter().filter(|e| e.status == status).count();
+        let (reproduced, within_tolerance, mismatched, failed) = (
+            count("reproduced"),
+            count("within-tolerance"),
+            count("mismatch"),
+            count("failed"),
+        );
+        AuditReport {
+            ok: mismatched == 0 && failed == 0 && training.iter().all(|t| t.status == "reproduced"),
+            reproduced,
+            within_tolerance,
+            mismatched,
+            failed,
+            events,
+            training,
+            tolerance,
+            platform: super::platform(),
+            seconds,
+        }
     }
 }
 
@@ -348,10 +377,6 @@ pub fn run(
                 training.push(audit_training(store, m, progress));
             }
         }
-        Ok(AuditReport {
-            events: results,
-            training,
-            seconds,
-        })
+        Ok(AuditReport::new(results, training, req.tolerance, seconds))
     })
 }

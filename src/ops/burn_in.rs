@@ -29,8 +29,20 @@ pub struct BurnInRequest<'a> {
     pub force: bool,
 }
 
+/// What burn-in stored (the `burn-in` JSON).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BurnInReport {
+    pub model: String,
+    /// The prefix's length.
+    pub steps: usize,
+    pub states: Vec<BurnedState>,
+    /// The one result's state, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateId>,
+}
+
 /// One stored result.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct BurnedState {
     /// The source as it was named (a tag, an id prefix, ...).
     pub from: String,
@@ -39,7 +51,20 @@ pub struct BurnedState {
     pub tag: Option<String>,
 }
 
-pub fn run(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
+pub fn run(store: &Store, req: &BurnInRequest) -> Result<BurnInReport> {
+    let states = burn(store, req)?;
+    Ok(BurnInReport {
+        model: req.model.record.name.clone(),
+        steps: req.x.shape[1],
+        state: match states.as_slice() {
+            [one] => Some(one.state),
+            _ => None,
+        },
+        states,
+    })
+}
+
+fn burn(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
     let model = req.model;
     let rows = req.x.shape[0];
     if !req.per_slot && req.references.len() > 1 {

@@ -10,18 +10,24 @@
 
 pub mod audit;
 pub mod burn_in;
+pub mod catalog;
 pub mod demo;
+pub mod diff;
 pub mod export;
 pub mod gc;
 pub mod import;
+pub mod log;
 pub mod models;
 pub mod platform;
 pub mod predict;
 pub mod refs;
+pub mod restore;
+pub mod show;
 pub mod stack;
 pub mod streams;
 pub mod tags;
 pub mod train;
+pub mod verify;
 
 pub use models::Model;
 pub use platform::platform;

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 
 use super::models::Model;
 use crate::id::{StateId, MIN_PREFIX};
-use crate::store::{NewEvent, Store};
+use crate::store::{NewEvent, Store, TagRecord};
 
 /// Longest tag accepted.
 const MAX_TAG_LEN: usize = 256;
@@ -133,9 +133,9 @@ pub fn snapshot(
     })
 }
 
-/// `tag delete`: removes a tag, journalled; returns the state it named.
-pub fn delete(store: &Store, name: &str) -> Result<StateId> {
-    store.write(|store| {
+/// `tag delete`: removes a tag, journalled.
+pub fn delete(store: &Store, name: &str) -> Result<TagDeleted> {
+    let state = store.write(|store| {
         let Some(tag) = store.tag(name)? else {
             bail!("tag '{name}' not found; `statectl tag list` shows the tags");
         };
@@ -147,5 +147,38 @@ pub fn delete(store: &Store, name: &str) -> Result<StateId> {
             ..Default::default()
         })?;
         Ok(tag.state)
+    })?;
+    Ok(TagDeleted {
+        tag: name.to_string(),
+        state,
+        deleted: true,
     })
+}
+
+/// Every tag, in natural order (`seq2` before `seq10`).
+pub fn list(store: &Store) -> Result<Vec<TagRecord>> {
+    let mut tags = store.list_tags()?;
+    tags.sort_by(|a, b| super::refs::natural_cmp(&a.name, &b.name));
+    Ok(tags)
+}
+
+/// A deleted tag (the `tag delete` JSON).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TagDeleted {
+    pub tag: String,
+    /// The state it named.
+    pub state: StateId,
+    pub deleted: bool,
+}
+
+/// One tag as the JSON contract gives it: `tag`, `state`, `updated_at`.
+impl serde::Serialize for TagRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut t = s.serialize_struct("Tag", 3)?;
+        t.serialize_field("tag", &self.name)?;
+        t.serialize_field("state", &self.state)?;
+        t.serialize_field("updated_at", &self.updated_at)?;
+        t.end()
+    }
 }

@@ -68,7 +68,7 @@ pub fn prepared_tour() -> TourBlocks {
     let work = env.path("work");
     copy_dir(&root.join("examples"), &work.join("examples"));
     // `statectl` on PATH, and where the CI snippet expects the build.
-    let bin = PathBuf::from(assert_cmd::cargo::cargo_bin("statectl"));
+    let bin = assert_cmd::cargo::cargo_bin("statectl");
     let bin_dir = env.path("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     std::os::unix::fs::symlink(&bin, bin_dir.join("statectl")).unwrap();

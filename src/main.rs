@@ -44,7 +44,7 @@ fn main() {
                 0
             } else {
                 if json {
-                    report_json(&format!("{err:#}"), statectl::commands::error_kind(&err), 1);
+                    report_json(&format!("{err:#}"), statectl::ops::error_kind(&err), 1);
                 }
                 eprintln!("error: {err:#}");
                 1

@@ -104,7 +104,7 @@ impl Failure {
             )),
             Failure::Op(err) => {
                 let message = format!("{err:#}");
-                match statectl::commands::error_kind(&err) {
+                match statectl::ops::error_kind(&err) {
                     "not_found" => NotFoundError::new_err(message),
                     "ambiguous" => AmbiguousError::new_err(message),
                     "layout_mismatch" => LayoutMismatchError::new_err(message),

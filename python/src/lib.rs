@@ -5,28 +5,28 @@
 //! works. Arrays cross as buffers (numpy float32, C order): read once into
 //! the tensors the operations take, and handed back as `bytearray`s that
 //! numpy wraps without another copy. Reports (log, show, diff, audit, ...)
-//! run the CLI's own command code and come back as its `--json` value, so
-//! the two front ends cannot drift apart.
+//! are the operations' own typed reports, serialized as the CLI's `--json`
+//! gives them (the Python half turns them into typed objects), so the two
+//! front ends cannot drift apart.
 
 mod arrays;
 mod errors;
 mod fork;
+mod reports;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use clap::Parser;
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict};
 
-use statectl::cli::Cli;
-use statectl::commands::{self, Context};
 use statectl::kernels::Kernel;
 use statectl::model::Head;
 use statectl::ops::import::{self, ImportRequest, PerSlotImport, SlotTags};
-use statectl::ops::models::LayoutMismatch;
+use statectl::ops::models::{self, LayoutMismatch};
 use statectl::ops::predict::{self, PredictRequest};
+use statectl::ops::refs::{self, Scope};
 use statectl::ops::tags::TagRequest;
 use statectl::state::tensor_slots::TensorSlots;
 use statectl::state::{states_from_file, FileStates, StateValue};
@@ -73,11 +73,14 @@ fn state_of(file: &TensorFile) -> anyhow::Result<StateValue> {
 /// The state the arrays hold, checked against the named model's layout
 /// when one is named (a GRU state is `l0.h` alone, so without a model a
 /// missing `l0.c` cannot be told from a GRU state).
-fn state_for(ctx: &Context, file: &TensorFile, model: Option<&str>) -> anyhow::Result<StateValue> {
+fn state_for(
+    store: &SqlStore,
+    file: &TensorFile,
+    model: Option<&str>,
+) -> anyhow::Result<StateValue> {
     let value = state_of(file)?;
     if let Some(name) = model {
-        ctx.model(Some(name))?
-            .check_layout(&value, "in the arrays")?;
+        models::find(store, Some(name))?.check_layout(&value, "in the arrays")?;
     }
     Ok(value)
 }
@@ -128,12 +131,31 @@ fn stacked_tensors(py: Python<'_>, values: &[StateValue]) -> PyResult<Vec<OutTen
     Ok(out)
 }
 
+/// Where refs are looked up: the model and stream `HEAD` and `zeros`
+/// refer to.
+fn scope<'a>(model: Option<&'a statectl::ops::Model>, stream: &'a str) -> Scope<'a> {
+    Scope {
+        model,
+        stream,
+        zeros_batch: None,
+    }
+}
+
+/// A float32 array as a tensor (copied: the GIL is released while the
+/// operation runs, and Python may change the array meanwhile).
+fn tensor_of(py: Python<'_>, name: &str, array: &PyBuffer<f32>) -> PyResult<Tensor> {
+    if !array.is_c_contiguous() {
+        return Err(arrays::not_contiguous(name));
+    }
+    Ok(Tensor::new(array.shape().to_vec(), array.to_vec(py)?))
+}
+
 /// An open statectl store.
 #[pyclass(module = "statectl._native", name = "Store", frozen)]
 struct Store {
     /// `None` once closed. Dropped only in the process that opened it
     /// (see `fork.rs`): a child of a fork leaks its copy.
-    inner: std::mem::ManuallyDrop<Mutex<Option<Context>>>,
+    inner: std::mem::ManuallyDrop<Mutex<Option<SqlStore>>>,
     /// The process that opened the store: the only one that may use it.
     opened_by: u32,
     #[pyo3(get)]
@@ -170,7 +192,7 @@ impl Store {
     fn with<T: Send>(
         &self,
         py: Python<'_>,
-        work: impl FnOnce(&Context) -> anyhow::Result<T> + Send,
+        work: impl FnOnce(&SqlStore) -> anyhow::Result<T> + Send,
     ) -> PyResult<T> {
         self.check_process().map_err(Failure::into_py)?;
         py.allow_threads(|| {
@@ -182,7 +204,7 @@ impl Store {
                 let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
                 match guard.as_ref() {
                     None => Err(Failure::Closed(self.path.display().to_string())),
-                    Some(ctx) => work(ctx).map_err(Failure::Op),
+                    Some(store) => work(store).map_err(Failure::Op),
                 }
             })
         })
@@ -198,7 +220,7 @@ impl Store {
     #[new]
     #[pyo3(signature = (path=None, create=false))]
     fn new(py: Python<'_>, path: Option<PathBuf>, create: bool) -> PyResult<Store> {
-        let path = commands::resolve_store_path(path);
+        let path = statectl::store::resolve_path(path);
         fork_gate::wait_for_sqlite_work_before_forks();
         // (Work done while holding the GIL needs no token: a fork from
         // Python holds the GIL too.)
@@ -225,7 +247,7 @@ impl Store {
             .checkpoint_in_background()
             .map_err(|e| Failure::Op(e.into()).into_py())?;
         Ok(Store {
-            inner: std::mem::ManuallyDrop::new(Mutex::new(Some(Context::capturing(store)))),
+            inner: std::mem::ManuallyDrop::new(Mutex::new(Some(store))),
             opened_by: fork::current_process(),
             path,
         })
@@ -267,10 +289,10 @@ impl Store {
         model: Option<String>,
     ) -> PyResult<String> {
         let file = tensor_file(py, &tensors)?;
-        self.with(py, |ctx| {
-            let value = state_for(ctx, &file, model.as_deref())?;
+        self.with(py, |store| {
+            let value = state_for(store, &file, model.as_deref())?;
             let stored = import::run(
-                &ctx.store,
+                store,
                 ImportRequest {
                     file_name: "(python)",
                     states: FileStates::Single(value),
@@ -309,15 +331,14 @@ impl Store {
                 (None, Some(prefix)) => SlotTags::Prefix(prefix),
                 (None, None) => SlotTags::None,
             };
-        self.with(py, |ctx| {
+        self.with(py, |store| {
             let value = TensorSlots::from_arrays(named)
                 .map_err(|e| LayoutMismatch(format!("the arrays: {e}")))?;
             if let Some(name) = model.as_deref() {
-                ctx.model(Some(name))?
-                    .check_layout_of(&value.layout, "in the arrays")?;
+                models::find(store, Some(name))?.check_layout_of(&value.layout, "in the arrays")?;
             }
             let report = import::run_per_slot(
-                &ctx.store,
+                store,
                 PerSlotImport {
                     file_name: "(python)",
                     file: value,
@@ -339,16 +360,16 @@ impl Store {
         model: Option<String>,
         stream: String,
     ) -> PyResult<(String, Vec<OutTensor>)> {
-        let resolved = self.with(py, |ctx| {
+        let resolved = self.with(py, |store| {
             // Only HEAD, HEAD~N and zeros need a model (the newest, unless
             // named); ids and tags resolve without one.
             let needs_model =
                 model.is_some() || reference.starts_with("HEAD") || reference == "zeros";
             let model = match needs_model {
-                true => ctx.optional_model(model.as_deref())?,
+                true => models::find_optional(store, model.as_deref())?,
                 false => None,
             };
-            ctx.resolve(&reference, model.as_ref(), &stream, None)
+            refs::resolve(store, &reference, scope(model.as_ref(), &stream))
         })?;
         Ok((resolved.id.hex(), state_tensors(py, &resolved.value)?))
     }
@@ -369,19 +390,19 @@ impl Store {
                 "no refs given; pass a list of one or more tags, ids or HEAD~N",
             ));
         }
-        let resolved = self.with(py, |ctx| {
+        let resolved = self.with(py, |store| {
             let needs_model = model.is_some()
                 || references
                     .iter()
                     .any(|r| r.starts_with("HEAD") || r == "zeros");
             let model = match needs_model {
-                true => ctx.optional_model(model.as_deref())?,
+                true => models::find_optional(store, model.as_deref())?,
                 false => None,
             };
-            let resolved = ctx.store.read(|_| -> anyhow::Result<Vec<_>> {
+            let resolved = store.read(|store| -> anyhow::Result<Vec<_>> {
                 references
                     .iter()
-                    .map(|r| ctx.resolve(r, model.as_ref(), &stream, None))
+                    .map(|r| refs::resolve(store, r, scope(model.as_ref(), &stream)))
                     .collect()
             })?;
             let first = &resolved[0].value.layout;
@@ -424,17 +445,12 @@ impl Store {
                 )))
             }
         };
-        if !x.is_c_contiguous() {
-            return Err(StatectlError::new_err(
-                "x is not contiguous; pass numpy.ascontiguousarray(x)",
-            ));
-        }
-        let x = Tensor::new(x.shape().to_vec(), x.to_vec(py)?);
-        let (report, model_name, head) = self.with(py, |ctx| {
-            let model = ctx.model(model.as_deref())?;
+        let x = tensor_of(py, "x", &x)?;
+        let (report, model_name, head) = self.with(py, |store| {
+            let model = models::find(store, model.as_deref())?;
             statectl::input::check_input(&x, "x", model.config.input_size)?;
             let report = predict::run(
-                &ctx.store,
+                store,
                 &PredictRequest {
                     model: &model,
                     stream: &stream,
@@ -468,18 +484,6 @@ impl Store {
         )?;
         Ok(out)
     }
-
-    /// Runs a statectl command in-process (the arguments after
-    /// `statectl`); returns its exit code and its `--json` value as text.
-    fn run(&self, py: Python<'_>, argv: Vec<String>) -> PyResult<(i32, String)> {
-        let cli = Cli::try_parse_from(std::iter::once("statectl".to_string()).chain(argv))
-            .map_err(|e| StatectlError::new_err(statectl::cli::usage_error_line(&e)))?;
-        self.with(py, |ctx| {
-            let code = commands::dispatch(ctx, cli.command)?;
-            let json = ctx.take_captured().unwrap_or(serde_json::Value::Null);
-            Ok((code, json.to_string()))
-        })
-    }
 }
 
 /// Encodes named float32 arrays as a safetensors file's bytes (the form
@@ -499,12 +503,6 @@ fn encode_safetensors<'py>(
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // candle re-reads /proc/cpuinfo on every matmul unless this is set
-    // (the CLI sets it too); a count the user set is kept.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-    }
     m.add_class::<Store>()?;
     m.add_function(wrap_pyfunction!(encode_safetensors, m)?)?;
     errors::register(m)?;

@@ -10,8 +10,10 @@ States go in and come out as dicts of float32 numpy arrays named as in
 state files (``l0.h``, ``l0.c``, ``l1.h``, ... each ``[batch, units]``).
 Ids are the CLI's: a state put from Python has the id ``statectl import``
 gives the same values, and a prediction made here audits with
-``statectl audit``. Every failure raises a :class:`StatectlError` subclass
-carrying the CLI's message. Calls release the GIL while they work, and one
+``statectl audit``. Reports (``log``, ``show``, ``diff``, ``audit``,
+``verify``, ...) are typed objects whose ``to_dict()`` is the CLI's
+``--json`` value for the same call. Every failure raises a
+:class:`StatectlError` subclass. Calls release the GIL while they work, and one
 :class:`Store` may be shared by several threads.
 """
 
@@ -19,13 +21,24 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _native
+from . import _native, _reports
+from ._reports import (
+    AuditReport,
+    BurnedState,
+    DiffReport,
+    LogReport,
+    ModelDetail,
+    ModelImported,
+    ModelSummary,
+    ShowReport,
+    TagInfo,
+    VerifyReport,
+)
 from ._native import (
     AmbiguousError,
     ClosedStoreError,
@@ -48,6 +61,16 @@ __all__ = [
     "State",
     "StateBatch",
     "Prediction",
+    "AuditReport",
+    "BurnedState",
+    "DiffReport",
+    "LogReport",
+    "ModelDetail",
+    "ModelImported",
+    "ModelSummary",
+    "ShowReport",
+    "TagInfo",
+    "VerifyReport",
     "StatectlError",
     "InvalidInputError",
     "NotFoundError",
@@ -169,18 +192,6 @@ def _tensors(pairs) -> dict[str, np.ndarray]:
     return {name: _array(buffer, shape) for name, shape, buffer in pairs}
 
 
-def _opt(flag: str, value: Any) -> list[str]:
-    # `--flag=value`, one word: a value that starts with "-" (a negative
-    # number, a tag like "-x") is never taken for another flag.
-    if value is None or value is False:
-        return []
-    if value is True:
-        return [flag]
-    if isinstance(value, (list, tuple)):
-        return [f"{flag}=" + ",".join(str(v) for v in value)]
-    return [f"{flag}={value}"]
-
-
 def _slot_index(name: str, value: Any) -> None:
     """A batch slot index: a non-negative int (checked before the store is
     touched)."""
@@ -188,10 +199,6 @@ def _slot_index(name: str, value: Any) -> None:
     for v in values:
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
             raise InvalidInputError(f"{name} must be a batch slot index (an int from 0), got {v!r}")
-
-
-def _stream(model: str | None, stream: str | None) -> list[str]:
-    return _opt("--model", model) + _opt("--stream", stream)
 
 
 class Store:
@@ -312,18 +319,18 @@ class Store:
         ref: str = "HEAD",
         *,
         model: str | None = None,
-        stream: str | None = None,
+        stream: str = "main",
         force: bool = False,
     ) -> str:
         """Names a state (the stream's HEAD by default); returns its id."""
-        return self.command("snapshot", str(ref), "--tag", tag, *_stream(model, stream), *_opt("--force", force))["state"]
+        return self._native.snapshot(tag, str(ref), model, stream, force)
 
     def restore(
         self,
         ref: str,
         *,
         model: str | None = None,
-        stream: str | None = None,
+        stream: str = "main",
         slot: int | None = None,
         slots: Sequence[int] | None = None,
         batch_size: int | None = None,
@@ -333,16 +340,20 @@ class Store:
         Returns the stream's new state id."""
         _slot_index("slot", slot)
         _slot_index("slots", slots)
-        return self.command(
-            "restore", str(ref), *_stream(model, stream),
-            *_opt("--slot", slot), *_opt("--slots", slots), *_opt("--batch-size", batch_size),
-        )["state"]
+        if slot is not None and slots is not None:
+            raise InvalidInputError("pass slot (one slot broadcast) or slots (a selection), not both")
+        _batch_size(batch_size)
+        text = self._native.restore(
+            str(ref), model, stream, slot, None if slots is None else [int(s) for s in slots], batch_size
+        )
+        return _reports.parse(_reports.StreamSet, text).state
 
     def reset(
-        self, *, model: str | None = None, stream: str | None = None, batch_size: int | None = None
+        self, *, model: str | None = None, stream: str = "main", batch_size: int | None = None
     ) -> str:
         """Sets the stream to zeros; returns the zero state's id."""
-        return self.command("reset", *_stream(model, stream), *_opt("--batch-size", batch_size))["state"]
+        _batch_size(batch_size)
+        return _reports.parse(_reports.StreamSet, self._native.reset(model, stream, batch_size)).state
 
     def predict(
         self,
@@ -387,18 +398,13 @@ class Store:
         tag: str | None = None,
         tag_prefix: str | None = None,
         force: bool = False,
-    ) -> list[dict]:
+    ) -> list[BurnedState]:
         """Runs stored states through a prefix ``x`` without predicting
         (R2D2's burn-in) and stores the states reached; ``per_slot`` takes
         one-slot states (one row of ``x`` each)."""
         refs = [refs] if isinstance(refs, str) else [str(r) for r in refs]
-        with self._input_file(x) as path:
-            report = self.command(
-                "burn-in", *refs, "--input", path, *_opt("--model", model),
-                *_opt("--per-slot", per_slot), *_opt("--tag", tag),
-                *_opt("--tag-prefix", tag_prefix), *_opt("--force", force),
-            )
-        return report["states"] if isinstance(report, dict) and "states" in report else report
+        text = self._native.burn_in(refs, _float32("x", x), model, per_slot, tag, tag_prefix, force)
+        return [_reports.BurnedState.from_json(s) for s in json.loads(text)["states"]]
 
     # -- reading ----------------------------------------------------------
 
@@ -406,23 +412,24 @@ class Store:
         self,
         *,
         model: str | None = None,
-        stream: str | None = None,
+        stream: str = "main",
         all: bool = False,
         kind: str | None = None,
         since: str | None = None,
         limit: int | None = None,
-    ) -> dict:
-        """The journal, newest first (as ``statectl log --json``)."""
-        return self.command(
-            "log", *_stream(model, stream), *_opt("--all", all), *_opt("--kind", kind),
-            *_opt("--since", since), *_opt("--limit", limit),
-        )
+    ) -> LogReport:
+        """The journal, newest first (a stream's, or with ``all`` every
+        model's); ``since`` is a duration such as ``"2h"``."""
+        if all and model is not None:
+            raise InvalidInputError("pass model (one model's stream) or all=True (every model), not both")
+        return _reports.parse(LogReport, self._native.log(model, stream, all, kind, since, limit))
 
     def show(
-        self, ref: str = "HEAD", *, model: str | None = None, stream: str | None = None, values: bool = False
-    ) -> dict:
-        """One state's layout, slots, tags, origin and statistics."""
-        return self.command("show", str(ref), *_stream(model, stream), *_opt("--values", values))
+        self, ref: str = "HEAD", *, model: str | None = None, stream: str = "main", values: bool = False
+    ) -> ShowReport:
+        """One state's layout, slots, tags, origin and statistics (and with
+        ``values=True`` its tensors as float32 arrays)."""
+        return _reports.parse(ShowReport, self._native.show(str(ref), model, stream, values))
 
     def diff(
         self,
@@ -433,16 +440,16 @@ class Store:
         per_slot: bool = False,
         tolerance: float | None = None,
         model: str | None = None,
-        stream: str | None = None,
-    ) -> dict:
-        """Compares two states; with ``inputs``, also how differently the
-        model answers from each (how stale one is for the other)."""
-        argv = ["diff", str(a), str(b), *_stream(model, stream), *_opt("--per-slot", per_slot),
-                *_opt("--tolerance", tolerance)]
-        if inputs is None:
-            return self.command(*argv)
-        with self._input_file(inputs) as path:
-            return self.command(*argv, "--input", path)
+        stream: str = "main",
+    ) -> DiffReport:
+        """Compares two states; with ``inputs`` (``[batch, steps,
+        features]`` float32), also how differently the model answers from
+        each (how stale one is for the other)."""
+        x = None if inputs is None else _float32("inputs", inputs)
+        if tolerance is not None and not (isinstance(tolerance, (int, float)) and tolerance >= 0):
+            raise InvalidInputError(f"tolerance must be a number from 0, got {tolerance!r}")
+        text = self._native.diff(str(a), str(b), x, per_slot, tolerance, model, stream)
+        return _reports.parse(DiffReport, text)
 
     def audit(
         self,
@@ -455,31 +462,66 @@ class Store:
         tolerance: float | None = None,
         train: bool | str = False,
         allow_empty: bool = False,
-    ) -> dict:
-        """Replays recorded predictions (and with ``train``, the training)
-        and compares bit for bit; the report's ``ok`` says whether all
-        matched (a mismatch is a result, not an exception)."""
-        argv = ["audit", *_stream(model, stream), *_opt("--event", events), *_opt("--since", since),
-                *_opt("--tag", tag), *_opt("--tolerance", tolerance), *_opt("--allow-empty", allow_empty)]
-        if train is True:
-            argv.append("--train")
-        elif train:
-            argv += ["--train", str(train)]
-        return self.command(*argv)
+    ) -> AuditReport:
+        """Replays recorded predictions (and with ``train``, the training:
+        ``True`` for every trained model, or a model's name) and compares
+        bit for bit; the report's ``ok`` says whether all matched (a
+        mismatch is a result, not an exception)."""
+        train_arg = "" if train is True else (str(train) if train else None)
+        events = [] if events is None else [int(e) for e in events]
+        text = self._native.audit(model, stream, events, since, tag, tolerance, train_arg, allow_empty)
+        return _reports.parse(AuditReport, text)
 
-    def verify(self) -> dict:
+    def verify(self, *, repair: bool = False) -> VerifyReport:
         """Re-hashes everything stored and checks every link; ``ok`` says
-        whether the store is whole."""
-        return self.command("verify")
+        whether the store is whole. ``repair`` first puts back streams the
+        journal says an earlier upgrade lost."""
+        return _reports.parse(VerifyReport, self._native.verify(repair))
 
-    def tags(self) -> list[dict]:
-        """Every tag and the state it names."""
-        return self.command("tag", "list")["tags"]
+    def tags(self) -> list[TagInfo]:
+        """Every tag and the state it names, in natural order."""
+        return _reports.parse(_reports.TagInfo, self._native.tags())
 
-    def models(self) -> list[dict]:
-        """The models in the store."""
-        result = self.command("model", "list")
-        return result["models"] if isinstance(result, dict) and "models" in result else result
+    def delete_tag(self, name: str) -> str:
+        """Deletes a tag (journalled); returns the id of the state it named."""
+        return _reports.parse(_reports.TagDeleted, self._native.delete_tag(name)).state
+
+    def models(self) -> list[ModelSummary]:
+        """The models in the store, oldest first."""
+        return _reports.parse(ModelSummary, self._native.models())
+
+    def model(self, name: str | None = None) -> ModelDetail:
+        """One model in full: weights, layout, config, training, streams
+        (the newest model when ``name`` is None)."""
+        return _reports.parse(ModelDetail, self._native.model(name))
+
+    def stack(
+        self,
+        refs: Sequence[str],
+        *,
+        tag: str | None = None,
+        force: bool = False,
+        model: str | None = None,
+        stream: str = "main",
+    ) -> str:
+        """Stacks states of one layout (tag patterns such as ``"buf/*"``
+        allowed) into one batch, in order; returns its id. Writes a slot
+        list, no tensor bytes."""
+        refs = [refs] if isinstance(refs, str) else [str(r) for r in refs]
+        return self._native.stack(refs, tag, force, model, stream)
+
+    def split(
+        self,
+        ref: str,
+        tag_prefix: str,
+        *,
+        force: bool = False,
+        model: str | None = None,
+        stream: str = "main",
+    ) -> list[str]:
+        """Stores each slot of a state as a one-slot state tagged
+        ``tag_prefix + slot``; returns their ids in slot order."""
+        return self._native.split(str(ref), tag_prefix, force, model, stream)
 
     def import_model(
         self,
@@ -491,44 +533,20 @@ class Store:
         batch_size: int = 1,
         outputs: str | None = None,
         layers: Sequence[str] | None = None,
-    ) -> dict:
+    ) -> ModelImported:
         """Registers weights (PyTorch names ``lstm.weight_ih_l0``, ... or
         Keras names ``lstm/kernel``, ...) as a model, as ``statectl model
-        import`` does; ``head`` is ``softmax`` or ``linear``."""
-        data = _native.encode_safetensors(_arrays(tensors, "weights"), None)
-        with tempfile.TemporaryDirectory(prefix="statectl-") as folder:
-            path = os.path.join(folder, f"{name}.safetensors")
-            with open(path, "wb") as f:
-                f.write(data)
-            return self.command(
-                "model", "import", path, "--name", name, "--batch-size", str(batch_size),
-                *_opt("--head", head), *_opt("--layout", layout), *_opt("--outputs", outputs),
-                *_opt("--layers", layers),
-            )
-
-    def command(self, *argv: str) -> Any:
-        """Runs any statectl command in this process on this store (the
-        arguments after ``statectl``) and returns its ``--json`` value."""
-        _, text = self._native.run([str(a) for a in argv])
-        return json.loads(text)
-
-    def _input_file(self, x: np.ndarray):
-        """``x`` as a temporary safetensors input file (``x`` [batch,
-        steps, features]), for the commands that read one."""
-        data = _native.encode_safetensors([("x", _float32("x", x))], None)
-        return _TempFile(data)
+        import`` does; ``head`` is ``softmax`` or ``linear``. Nothing is
+        written outside the store."""
+        _batch_size(batch_size)
+        text = self._native.import_model(
+            _arrays(tensors, "weights"), str(name), head, layout, batch_size, outputs,
+            None if layers is None else [str(l) for l in layers],
+        )
+        return _reports.parse(ModelImported, text)
 
 
-class _TempFile:
-    def __init__(self, data: bytes):
-        self._data = data
-
-    def __enter__(self) -> str:
-        self._dir = tempfile.TemporaryDirectory(prefix="statectl-")
-        path = os.path.join(self._dir.name, "x.safetensors")
-        with open(path, "wb") as f:
-            f.write(self._data)
-        return path
-
-    def __exit__(self, *exc) -> None:
-        self._dir.cleanup()
+def _batch_size(value: Any) -> None:
+    """A batch size: a positive int (checked before the store is touched)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise InvalidInputError(f"batch_size must be a positive int, got {value!r}")

@@ -65,6 +65,80 @@ class Store:
         retry: bool = False,
         kernel: str = "fused",
     ) -> dict[str, Any]: ...
-    def run(self, argv: Sequence[str]) -> tuple[int, str]: ...
+    # The methods below return their operation's report as the CLI's
+    # --json text (statectl._reports parses it).
+    def snapshot(self, tag: str, reference: str, model: str | None = None, stream: str = "main", force: bool = False) -> str: ...
+    def restore(
+        self,
+        reference: str,
+        model: str | None = None,
+        stream: str = "main",
+        slot: int | None = None,
+        slots: list[int] | None = None,
+        batch_size: int | None = None,
+    ) -> str: ...
+    def reset(self, model: str | None = None, stream: str = "main", batch_size: int | None = None) -> str: ...
+    def burn_in(
+        self,
+        references: list[str],
+        x: np.ndarray,
+        model: str | None = None,
+        per_slot: bool = False,
+        tag: str | None = None,
+        tag_prefix: str | None = None,
+        force: bool = False,
+    ) -> str: ...
+    def log(
+        self,
+        model: str | None = None,
+        stream: str = "main",
+        all: bool = False,
+        kind: str | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+    ) -> str: ...
+    def show(self, reference: str, model: str | None = None, stream: str = "main", values: bool = False) -> str: ...
+    def diff(
+        self,
+        a: str,
+        b: str,
+        inputs: np.ndarray | None = None,
+        per_slot: bool = False,
+        tolerance: float | None = None,
+        model: str | None = None,
+        stream: str = "main",
+    ) -> str: ...
+    def audit(
+        self,
+        model: str | None = None,
+        stream: str | None = None,
+        events: list[int] = ...,
+        since: str | None = None,
+        tag: str | None = None,
+        tolerance: float | None = None,
+        train: str | None = None,
+        allow_empty: bool = False,
+    ) -> str: ...
+    def verify(self, repair: bool = False) -> str: ...
+    def tags(self) -> str: ...
+    def delete_tag(self, name: str) -> str: ...
+    def models(self) -> str: ...
+    def model(self, name: str | None = None) -> str: ...
+    def import_model(
+        self,
+        tensors: _Arrays,
+        name: str,
+        head: str | None = None,
+        layout: str | None = None,
+        batch_size: int = 1,
+        outputs: str | None = None,
+        layers: list[str] | None = None,
+    ) -> str: ...
+    def stack(
+        self, references: list[str], tag: str | None = None, force: bool = False, model: str | None = None, stream: str = "main"
+    ) -> str: ...
+    def split(
+        self, reference: str, tag_prefix: str, force: bool = False, model: str | None = None, stream: str = "main"
+    ) -> list[str]: ...
 
 def encode_safetensors(tensors: _Arrays, metadata: dict[str, str] | None = None) -> bytes: ...

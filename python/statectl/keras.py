@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import InvalidInputError, LayoutMismatchError, State, Store
+from . import InvalidInputError, LayoutMismatchError, ModelImported, State, Store
 
 
 def _keras():
@@ -115,7 +115,7 @@ def weights(model: Any) -> dict[str, np.ndarray]:
     return tensors
 
 
-def import_model(store: Store, model: Any, name: str) -> dict:
+def import_model(store: Store, model: Any, name: str) -> ModelImported:
     """Registers the live model's weights as statectl model ``name``: head
     from the Dense activation, outputs from ``return_sequences``, batch
     size from the model's input."""

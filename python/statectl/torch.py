@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import InvalidInputError, LayoutMismatchError, Store
+from . import InvalidInputError, LayoutMismatchError, ModelImported, Store
 
 
 def _numpy(value: Any, what: str) -> np.ndarray:
@@ -114,7 +114,7 @@ def import_model(
     batch_size: int = 1,
     outputs: str = "last",
     head_prefix: str | None = None,
-) -> dict:
+) -> ModelImported:
     """Registers an ``nn.LSTM``/``nn.GRU`` + ``nn.Linear`` state dict as
     statectl model ``name`` (``head``: ``softmax`` or ``linear``)."""
     return store.import_model(

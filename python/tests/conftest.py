@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -84,12 +85,24 @@ def torch_lstm_weights(rng: np.random.Generator, features: int, units: int, clas
 
 
 def folder_digest(path: Path) -> dict[str, str]:
-    """Every file under the store and its sha256: "unchanged" means this.
-    The `-shm` file is left out: it is SQLite's shared-memory index of the
-    WAL, which every read transaction of an open connection writes to
-    (read marks), and it holds no data."""
-    return {
-        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(path.rglob("*"))
-        if p.is_file() and not p.name.endswith("-shm")
-    }
+    """What the store holds, logically: every row of every table and the
+    schema version (read through SQLite, so it does not matter whether a
+    commit sits in the WAL or was already copied into the database file by
+    the store's checkpoint helper), and every other file (weights, packs)
+    by its sha256. "Unchanged" means this."""
+    digest = {}
+    db = path / "statectl.db"
+    if db.exists():
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            digest["user_version"] = str(conn.execute("PRAGMA user_version").fetchone()[0])
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            for table in tables:
+                rows = conn.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
+                digest[f"table {table}"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+        finally:
+            conn.close()
+    for p in sorted(path.rglob("*")):
+        if p.is_file() and not p.name.startswith("statectl.db"):
+            digest[str(p.relative_to(path))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return digest

@@ -83,8 +83,8 @@ def test_a_prediction_from_python_audits_bit_for_bit(store, cli):
     assert replayed == {first.event: "reproduced", second.event: "reproduced"}
     # And the CLI, given the same input from the same state, agrees.
     assert cli.json("show", "after-two")["state"] == second.state_after
-    from_cli = store.command("log", "--model", "m")
-    assert [e["event"] for e in from_cli["events"]][:2] == [second.event, first.event]
+    log = store.log(model="m")
+    assert [e.event for e in log.events][:2] == [second.event, first.event]
 
 
 def test_predict_from_a_ref_without_advancing(store):

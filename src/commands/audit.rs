@@ -5,15 +5,14 @@
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::context::{parse_duration, Context};
+use super::context::Context;
 use super::EXIT_DIFFERENT;
 use crate::cli::AuditArgs;
 use crate::ops::audit::{self, AuditRequest};
-use crate::store::now_ms;
 
 pub fn run(ctx: &Context, args: AuditArgs) -> Result<i32> {
     let since = match &args.since {
-        Some(text) => Some(now_ms() - parse_duration("--since", text)?),
+        Some(text) => Some(crate::ops::since::cutoff("--since", text)?),
         None => None,
     };
     let request = AuditRequest {

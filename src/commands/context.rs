@@ -1,10 +1,9 @@
 //! What every command shares: the open store, output settings, and short
 //! ways to the read-only lookups of the operations layer.
 
-use std::cell::RefCell;
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use crate::model::Weights;
 use crate::ops::{self, refs::Scope, Model, Resolved};
@@ -81,9 +80,6 @@ impl Output {
 pub struct Context {
     pub store: Store,
     pub out: Output,
-    /// In-process callers (the Python package) take the command's JSON
-    /// value instead of stdout; `None` prints as the CLI does.
-    captured: Option<RefCell<Option<serde_json::Value>>>,
 }
 
 impl Context {
@@ -95,34 +91,13 @@ impl Context {
         } else {
             Store::open_existing(path)?
         };
-        Ok(Context {
-            store,
-            out,
-            captured: None,
-        })
+        Ok(Context { store, out })
     }
 
-    /// A context over an open store whose commands hand their JSON value
-    /// to [`Context::take_captured`] and print nothing.
-    pub fn capturing(store: Store) -> Context {
-        Context {
-            store,
-            out: Output {
-                json: true,
-                quiet: true,
-                writes: true,
-            },
-            captured: Some(RefCell::new(None)),
-        }
-    }
-
-    /// The command's result: captured when capturing, else printed (JSON
-    /// with `--json`, else the human text).
+    /// The command's result, printed: JSON with `--json`, else the human
+    /// text.
     pub fn emit(&self, json: serde_json::Value, human: impl FnOnce() -> String) {
-        match &self.captured {
-            Some(slot) => *slot.borrow_mut() = Some(json),
-            None => self.out.emit(json, human),
-        }
+        self.out.emit(json, human)
     }
 
     /// An operation's report as the command's result: its JSON is the
@@ -134,19 +109,6 @@ impl Context {
     ) -> Result<i32> {
         self.emit(serde_json::to_value(report)?, human);
         Ok(0)
-    }
-
-    /// Whether the caller takes the JSON value in-process (the Python
-    /// package) instead of reading stdout.
-    pub fn is_capturing(&self) -> bool {
-        self.captured.is_some()
-    }
-
-    /// The JSON value the last command emitted (capturing contexts only).
-    pub fn take_captured(&self) -> Option<serde_json::Value> {
-        self.captured
-            .as_ref()
-            .and_then(|slot| slot.borrow_mut().take())
     }
 
     pub fn model(&self, name: Option<&str>) -> Result<Model> {
@@ -179,14 +141,6 @@ impl Context {
             },
         )
     }
-}
-
-/// Parses a duration such as `30s`, `15m`, `2h`, `7d` or `1h 30m` into
-/// milliseconds.
-pub fn parse_duration(flag: &str, text: &str) -> Result<i64> {
-    let bad = || anyhow!("bad {flag} '{text}': write a number and a unit, e.g. 30s, 15m, 2h or 7d");
-    let duration = humantime::parse_duration(text).map_err(|_| bad())?;
-    i64::try_from(duration.as_millis()).map_err(|_| bad())
 }
 
 /// A journal time (ms since the epoch) as UTC, to the second.

@@ -3,13 +3,12 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::context::{parse_duration, Context};
+use super::context::Context;
 use crate::cli::GcArgs;
-use crate::store::now_ms;
 
 pub fn run(ctx: &Context, args: GcArgs) -> Result<i32> {
     let cutoff = match &args.keep_events_since {
-        Some(text) => Some(now_ms() - parse_duration("--keep-events-since", text)?),
+        Some(text) => Some(crate::ops::since::cutoff("--keep-events-since", text)?),
         None => None,
     };
     let report = crate::ops::gc::run(&ctx.store, cutoff, args.dry_run)?;

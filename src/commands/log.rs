@@ -3,15 +3,14 @@
 
 use anyhow::Result;
 
-use super::context::{format_time, parse_duration, Context};
+use super::context::{format_time, Context};
 use super::render::describe;
 use crate::cli::LogArgs;
 use crate::ops::log::{self, LogReport, LogRequest};
-use crate::store::now_ms;
 
 pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
     let since = match &args.since {
-        Some(text) => Some(now_ms() - parse_duration("--since", text)?),
+        Some(text) => Some(crate::ops::since::cutoff("--since", text)?),
         None => None,
     };
     let model = if args.all {

@@ -1,7 +1,6 @@
 //! `statectl tag list|delete`.
 
 use anyhow::Result;
-use serde_json::json;
 
 use std::io::Write;
 
@@ -14,9 +13,7 @@ pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
     match cmd {
         TagCommand::List => {
             let tags = tags::list(&ctx.store)?;
-            if ctx.is_capturing() {
-                ctx.emit(json!({ "tags": tags }), String::new);
-            } else if ctx.out.json {
+            if ctx.out.json {
                 ctx.out.emit_streamed(|out| write_json(out, &tags));
             } else {
                 ctx.out.emit_streamed(|out| write_table(out, &tags));

@@ -182,8 +182,11 @@ enum Isa {
 /// `C` shared by tasks that write disjoint rows and columns.
 #[derive(Clone, Copy)]
 struct SharedC(*mut f32);
-// SAFETY: tasks write disjoint (row range, column panel) blocks of C.
+// SAFETY: tasks write disjoint (row range, column panel) blocks of C, so
+// the pointer may move to another thread ...
 unsafe impl Send for SharedC {}
+// SAFETY: ... and be shared by several: no two write the same element, and
+// none reads what another writes.
 unsafe impl Sync for SharedC {}
 
 impl Isa {
@@ -218,7 +221,8 @@ impl SharedC {
     /// # Safety
     /// The offset must stay within C.
     unsafe fn offset(self, elements: usize) -> SharedC {
-        SharedC(self.0.add(elements))
+        // SAFETY: the caller upholds this function's `# Safety` contract above, which is what every raw-pointer access and vector instruction below needs.
+        unsafe { SharedC(self.0.add(elements)) }
     }
 }
 
@@ -386,6 +390,8 @@ fn pass(isa: Isa, a: MatA, b: Panels, c: &mut [f32], ldc: usize, start: Start, s
             let out = if a.col == 1 {
                 out
             } else {
+                // SAFETY: `rows` lies within C's rows, so the offset stays
+                // within C.
                 unsafe { out.offset(rows.start * ldc) }
             };
             for g in band * groups_per_band..((band + 1) * groups_per_band).min(groups) {
@@ -429,32 +435,35 @@ unsafe fn block(
     rows: std::ops::Range<usize>,
     avx: Isa,
 ) {
-    // A long inner dimension runs in blocks of TILE_KC within the task, so
-    // a tile's slice of its panels and of its rows of A stay in L1 while
-    // the tile's rows go by; each block continues the chains where the
-    // last stopped (C holds them), so the order over k is unchanged.
-    in_k_blocks(a.k, TILE_KC, start, |ks, start| {
-        let (a, b) = (a.inner(ks.clone()), b.inner(ks));
-        let rows = rows.clone();
-        #[cfg(target_arch = "x86_64")]
-        if avx == Isa::Avx512 && panels.len() == 2 && panels.end * NR <= b.n {
-            // Two full panels: 12 rows x 32 columns a tile.
-            let (p0, p1) = (b.panel(panels.start), b.panel(panels.start + 1));
-            let mut i = rows.start;
-            while i < rows.end {
-                let r = 12.min(rows.end - i);
-                let a_at = &a.data[i * a.row..];
-                let c_at = out.0.add(i * ldc + panels.start * NR);
-                let from = origin(start, c_at, ldc, panels.start * NR);
-                avx512_pair_rows(r, a_at, a.row, a.col, a.k, p0, p1, c_at, ldc, from);
-                i += r;
+    // SAFETY: the caller upholds this function's `# Safety` contract above, which is what every raw-pointer access and vector instruction below needs.
+    unsafe {
+        // A long inner dimension runs in blocks of TILE_KC within the task, so
+        // a tile's slice of its panels and of its rows of A stay in L1 while
+        // the tile's rows go by; each block continues the chains where the
+        // last stopped (C holds them), so the order over k is unchanged.
+        in_k_blocks(a.k, TILE_KC, start, |ks, start| {
+            let (a, b) = (a.inner(ks.clone()), b.inner(ks));
+            let rows = rows.clone();
+            #[cfg(target_arch = "x86_64")]
+            if avx == Isa::Avx512 && panels.len() == 2 && panels.end * NR <= b.n {
+                // Two full panels: 12 rows x 32 columns a tile.
+                let (p0, p1) = (b.panel(panels.start), b.panel(panels.start + 1));
+                let mut i = rows.start;
+                while i < rows.end {
+                    let r = 12.min(rows.end - i);
+                    let a_at = &a.data[i * a.row..];
+                    let c_at = out.0.add(i * ldc + panels.start * NR);
+                    let from = origin(start, c_at, ldc, panels.start * NR);
+                    avx512_pair_rows(r, a_at, a.row, a.col, a.k, p0, p1, c_at, ldc, from);
+                    i += r;
+                }
+                return;
             }
-            return;
-        }
-        for p in panels.clone() {
-            block_panel(a, b, out, ldc, start, p, rows.clone(), avx);
-        }
-    });
+            for p in panels.clone() {
+                block_panel(a, b, out, ldc, start, p, rows.clone(), avx);
+            }
+        });
+    }
 }
 
 /// Rows `rows` of column panel `p`.
@@ -472,64 +481,71 @@ unsafe fn block_panel(
     rows: std::ops::Range<usize>,
     avx: Isa,
 ) {
-    let width = NR.min(b.n - p * NR);
-    let panel = b.panel(p);
-    let mut i = rows.start;
-    #[cfg(target_arch = "x86_64")]
-    if avx == Isa::Avx512 && width == NR {
-        // One 16-lane register per row, up to 12 rows a tile.
-        while i < rows.end {
-            let r = 12.min(rows.end - i);
-            let a_at = &a.data[i * a.row..];
-            let c_at = out.0.add(i * ldc + p * NR);
-            let from = origin(start, c_at, ldc, p * NR);
-            avx512_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, from);
-            i += r;
+    // SAFETY: the caller upholds this function's `# Safety` contract above, which is what every raw-pointer access and vector instruction below needs.
+    unsafe {
+        let width = NR.min(b.n - p * NR);
+        let panel = b.panel(p);
+        let mut i = rows.start;
+        #[cfg(target_arch = "x86_64")]
+        if avx == Isa::Avx512 && width == NR {
+            // One 16-lane register per row, up to 12 rows a tile.
+            while i < rows.end {
+                let r = 12.min(rows.end - i);
+                let a_at = &a.data[i * a.row..];
+                let c_at = out.0.add(i * ldc + p * NR);
+                let from = origin(start, c_at, ldc, p * NR);
+                avx512_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, from);
+                i += r;
+            }
+            return;
         }
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if avx != Isa::Portable && width == NR {
-        // Full panels: the tile reads and writes C in place.
+        #[cfg(target_arch = "x86_64")]
+        if avx != Isa::Portable && width == NR {
+            // Full panels: the tile reads and writes C in place.
+            while i < rows.end {
+                let r = MR.min(rows.end - i);
+                let a_at = &a.data[i * a.row..];
+                let c_at = out.0.add(i * ldc + p * NR);
+                let from = origin(start, c_at, ldc, p * NR);
+                avx2_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, from);
+                i += r;
+            }
+            return;
+        }
         while i < rows.end {
             let r = MR.min(rows.end - i);
+            // A partial panel runs on a full-width copy of its rows (zeros
+            // beyond the width), then the valid columns go back.
+            let mut acc = [[0f32; NR]; MR];
+            if let Some((src, stride)) = origin(start, out.0.add(i * ldc + p * NR), ldc, p * NR) {
+                for (rr, acc_row) in acc.iter_mut().enumerate().take(r) {
+                    std::ptr::copy_nonoverlapping(
+                        src.add(rr * stride),
+                        acc_row.as_mut_ptr(),
+                        width,
+                    );
+                }
+            }
             let a_at = &a.data[i * a.row..];
-            let c_at = out.0.add(i * ldc + p * NR);
-            let from = origin(start, c_at, ldc, p * NR);
-            avx2_rows(r, a_at, a.row, a.col, a.k, panel, c_at, ldc, from);
+            #[cfg(target_arch = "x86_64")]
+            let vector = avx != Isa::Portable;
+            #[cfg(not(target_arch = "x86_64"))]
+            let vector = false;
+            if vector {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let at: *mut f32 = acc.as_mut_ptr().cast();
+                    avx2_rows(r, a_at, a.row, a.col, a.k, panel, at, NR, Some((at, NR)));
+                }
+            } else {
+                tile_portable(r, a_at, a.row, a.col, a.k, panel, &mut acc);
+            }
+            for (rr, acc_row) in acc.iter().enumerate().take(r) {
+                let dst = out.0.add((i + rr) * ldc + p * NR);
+                std::ptr::copy_nonoverlapping(acc_row.as_ptr(), dst, width);
+            }
             i += r;
         }
-        return;
-    }
-    while i < rows.end {
-        let r = MR.min(rows.end - i);
-        // A partial panel runs on a full-width copy of its rows (zeros
-        // beyond the width), then the valid columns go back.
-        let mut acc = [[0f32; NR]; MR];
-        if let Some((src, stride)) = origin(start, out.0.add(i * ldc + p * NR), ldc, p * NR) {
-            for (rr, acc_row) in acc.iter_mut().enumerate().take(r) {
-                std::ptr::copy_nonoverlapping(src.add(rr * stride), acc_row.as_mut_ptr(), width);
-            }
-        }
-        let a_at = &a.data[i * a.row..];
-        #[cfg(target_arch = "x86_64")]
-        let vector = avx != Isa::Portable;
-        #[cfg(not(target_arch = "x86_64"))]
-        let vector = false;
-        if vector {
-            #[cfg(target_arch = "x86_64")]
-            {
-                let at: *mut f32 = acc.as_mut_ptr().cast();
-                avx2_rows(r, a_at, a.row, a.col, a.k, panel, at, NR, Some((at, NR)));
-            }
-        } else {
-            tile_portable(r, a_at, a.row, a.col, a.k, panel, &mut acc);
-        }
-        for (rr, acc_row) in acc.iter().enumerate().take(r) {
-            let dst = out.0.add((i + rr) * ldc + p * NR);
-            std::ptr::copy_nonoverlapping(acc_row.as_ptr(), dst, width);
-        }
-        i += r;
     }
 }
 
@@ -542,10 +558,13 @@ type From = Option<(*const f32, usize)>;
 /// # Safety
 /// `c_at` must point into C; a bias covers column `col` onwards.
 unsafe fn origin(start: Start, c_at: *mut f32, ldc: usize, col: usize) -> From {
-    match start {
-        Start::Zero => None,
-        Start::C => Some((c_at as *const f32, ldc)),
-        Start::Bias(bias) => Some((bias.as_ptr().add(col), 0)),
+    // SAFETY: the caller upholds this function's `# Safety` contract above, which is what every raw-pointer access and vector instruction below needs.
+    unsafe {
+        match start {
+            Start::Zero => None,
+            Start::C => Some((c_at as *const f32, ldc)),
+            Start::Bias(bias) => Some((bias.as_ptr().add(col), 0)),
+        }
     }
 }
 
@@ -558,7 +577,10 @@ macro_rules! rows_dispatch {
         #[cfg(target_arch = "x86_64")]
         #[allow(clippy::too_many_arguments)]
         unsafe fn $name(r: usize, $($arg: $ty),*) {
-            rows_dispatch!(@match r, $tile, [$($n)*], ($($arg),*))
+            // SAFETY: the caller upholds this function's `# Safety` contract above, which is what every raw-pointer access and vector instruction below needs.
+            unsafe {
+                rows_dispatch!(@match r, $tile, [$($n)*], ($($arg),*))
+            }
         }
     };
     (@match $r:ident, $tile:ident, [$($n:literal)*], $call:tt) => {
@@ -617,31 +639,34 @@ unsafe fn tile_avx512_pair<const R: usize>(
     ldc: usize,
     from: From,
 ) {
-    use std::arch::x86_64::*;
-    debug_assert!(p0.len() >= k * NR && p1.len() >= k * NR);
-    debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
-    let mut lo = [_mm512_setzero_ps(); R];
-    let mut hi = [_mm512_setzero_ps(); R];
-    if let Some((src, stride)) = from {
-        for r in 0..R {
-            lo[r] = _mm512_loadu_ps(src.add(r * stride));
-            hi[r] = _mm512_loadu_ps(src.add(r * stride + NR));
+    // SAFETY: the caller upholds this function's `# Safety` contract above, which is what every raw-pointer access and vector instruction below needs.
+    unsafe {
+        use std::arch::x86_64::*;
+        debug_assert!(p0.len() >= k * NR && p1.len() >= k * NR);
+        debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
+        let mut lo = [_mm512_setzero_ps(); R];
+        let mut hi = [_mm512_setzero_ps(); R];
+        if let Some((src, stride)) = from {
+            for r in 0..R {
+                lo[r] = _mm512_loadu_ps(src.add(r * stride));
+                hi[r] = _mm512_loadu_ps(src.add(r * stride + NR));
+            }
         }
-    }
-    let (ap, b0p, b1p) = (a.as_ptr(), p0.as_ptr(), p1.as_ptr());
-    for kk in 0..k {
-        let b0 = _mm512_loadu_ps(b0p.add(kk * NR));
-        let b1 = _mm512_loadu_ps(b1p.add(kk * NR));
-        let ak = ap.add(kk * col);
-        for r in 0..R {
-            let av = _mm512_set1_ps(*ak.add(r * row));
-            lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
-            hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+        let (ap, b0p, b1p) = (a.as_ptr(), p0.as_ptr(), p1.as_ptr());
+        for kk in 0..k {
+            let b0 = _mm512_loadu_ps(b0p.add(kk * NR));
+            let b1 = _mm512_loadu_ps(b1p.add(kk * NR));
+            let ak = ap.add(kk * col);
+            for r in 0..R {
+                let av = _mm512_set1_ps(*ak.add(r * row));
+                lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+                hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+            }
         }
-    }
-    for r in 0..R {
-        _mm512_storeu_ps(c.add(r * ldc), lo[r]);
-        _mm512_storeu_ps(c.add(r * ldc + NR), hi[r]);
+        for r in 0..R {
+            _mm512_storeu_ps(c.add(r * ldc), lo[r]);
+            _mm512_storeu_ps(c.add(r * ldc + NR), hi[r]);
+        }
     }
 }
 
@@ -662,25 +687,28 @@ unsafe fn tile_avx512_in_place<const R: usize>(
     ldc: usize,
     from: From,
 ) {
-    use std::arch::x86_64::*;
-    debug_assert!(panel.len() >= k * NR);
-    debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
-    let mut acc = [_mm512_setzero_ps(); R];
-    if let Some((src, stride)) = from {
-        for (r, v) in acc.iter_mut().enumerate() {
-            *v = _mm512_loadu_ps(src.add(r * stride));
+    // SAFETY: the caller upholds this function's `# Safety` contract above, which is what every raw-pointer access and vector instruction below needs.
+    unsafe {
+        use std::arch::x86_64::*;
+        debug_assert!(panel.len() >= k * NR);
+        debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
+        let mut acc = [_mm512_setzero_ps(); R];
+        if let Some((src, stride)) = from {
+            for (r, v) in acc.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(src.add(r * stride));
+            }
         }
-    }
-    let (ap, bp) = (a.as_ptr(), panel.as_ptr());
-    for kk in 0..k {
-        let b = _mm512_loadu_ps(bp.add(kk * NR));
-        let ak = ap.add(kk * col);
-        for (r, v) in acc.iter_mut().enumerate() {
-            *v = _mm512_fmadd_ps(_mm512_set1_ps(*ak.add(r * row)), b, *v);
+        let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+        for kk in 0..k {
+            let b = _mm512_loadu_ps(bp.add(kk * NR));
+            let ak = ap.add(kk * col);
+            for (r, v) in acc.iter_mut().enumerate() {
+                *v = _mm512_fmadd_ps(_mm512_set1_ps(*ak.add(r * row)), b, *v);
+            }
         }
-    }
-    for (r, v) in acc.iter().enumerate() {
-        _mm512_storeu_ps(c.add(r * ldc), *v);
+        for (r, v) in acc.iter().enumerate() {
+            _mm512_storeu_ps(c.add(r * ldc), *v);
+        }
     }
 }
 
@@ -702,31 +730,34 @@ unsafe fn tile_avx_in_place<const R: usize>(
     ldc: usize,
     from: From,
 ) {
-    use std::arch::x86_64::*;
-    debug_assert!(panel.len() >= k * NR);
-    debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
-    let mut lo = [_mm256_setzero_ps(); R];
-    let mut hi = [_mm256_setzero_ps(); R];
-    if let Some((src, stride)) = from {
-        for r in 0..R {
-            lo[r] = _mm256_loadu_ps(src.add(r * stride));
-            hi[r] = _mm256_loadu_ps(src.add(r * stride + 8));
+    // SAFETY: the caller upholds this function's `# Safety` contract above, which is what every raw-pointer access and vector instruction below needs.
+    unsafe {
+        use std::arch::x86_64::*;
+        debug_assert!(panel.len() >= k * NR);
+        debug_assert!(k == 0 || a.len() > (R - 1) * row + (k - 1) * col);
+        let mut lo = [_mm256_setzero_ps(); R];
+        let mut hi = [_mm256_setzero_ps(); R];
+        if let Some((src, stride)) = from {
+            for r in 0..R {
+                lo[r] = _mm256_loadu_ps(src.add(r * stride));
+                hi[r] = _mm256_loadu_ps(src.add(r * stride + 8));
+            }
         }
-    }
-    let (ap, bp) = (a.as_ptr(), panel.as_ptr());
-    for kk in 0..k {
-        let b0 = _mm256_loadu_ps(bp.add(kk * NR));
-        let b1 = _mm256_loadu_ps(bp.add(kk * NR + 8));
-        let ak = ap.add(kk * col);
-        for r in 0..R {
-            let av = _mm256_broadcast_ss(&*ak.add(r * row));
-            lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
-            hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+        let (ap, bp) = (a.as_ptr(), panel.as_ptr());
+        for kk in 0..k {
+            let b0 = _mm256_loadu_ps(bp.add(kk * NR));
+            let b1 = _mm256_loadu_ps(bp.add(kk * NR + 8));
+            let ak = ap.add(kk * col);
+            for r in 0..R {
+                let av = _mm256_broadcast_ss(&*ak.add(r * row));
+                lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+                hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+            }
         }
-    }
-    for r in 0..R {
-        _mm256_storeu_ps(c.add(r * ldc), lo[r]);
-        _mm256_storeu_ps(c.add(r * ldc + 8), hi[r]);
+        for r in 0..R {
+            _mm256_storeu_ps(c.add(r * ldc), lo[r]);
+            _mm256_storeu_ps(c.add(r * ldc + 8), hi[r]);
+        }
     }
 }
 

@@ -2,16 +2,16 @@
 //! computed by.
 //!
 //! `fused-1` (the default) is statectl's own: a batch-invariant matrix
-//! product ([`gemm`]), fused cell steps ([`cells`]) and a hand-written
-//! backward pass through time ([`fused`]). `candle` is the earlier path
+//! product ([`gemm`]) and fused cell steps ([`cells`]), which the model's
+//! network and its hand-written backward pass through time
+//! (`model::fused`) are built on. `candle` is the earlier path
 //! (candle ops, one batch row per matmul at inference, candle's autograd in
 //! training); it stays so that every event recorded with it replays with
 //! it, bit for bit.
 
 pub mod cells;
-pub mod fused;
 pub mod gemm;
-pub mod lanes;
+pub(crate) mod lanes;
 pub mod team;
 
 /// Reproducible values in [-0.5, 0.5) (xorshift32 from `seed`): inputs for

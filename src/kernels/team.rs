@@ -46,8 +46,10 @@ struct Job {
 }
 
 // SAFETY: `task` points to a `Sync` closure, called only while the thread
-// that made the job waits for it (see `Job::work`).
+// that made the job waits for it (see `Job::work`) ...
 unsafe impl Send for Job {}
+// SAFETY: ... so sharing the job shares only that `Sync` closure and
+// atomics.
 unsafe impl Sync for Job {}
 
 impl Job {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::config::{Head, ModelConfig, Outputs};
-use super::weights::{expect_shape, LayerWeights, ModelError, Weights};
+use super::weights::{expect_shape, LayerWeights, ModelError, Weights, CONFIG_METADATA_KEY};
 use crate::state::Cell;
 use crate::tensors::{shape_text, Tensor, TensorFile};
 
@@ -460,6 +460,24 @@ fn chain_keras_layers<'a>(
     }
     reversed.reverse();
     Ok(reversed)
+}
+
+impl Weights {
+    /// Reads a weights file statectl wrote (config in its metadata).
+    pub fn from_file(file: &TensorFile) -> Result<Weights, ModelError> {
+        let config: ModelConfig = file
+            .metadata
+            .get(CONFIG_METADATA_KEY)
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| {
+                ModelError::Layout(format!(
+                    "weights file has no '{CONFIG_METADATA_KEY}' metadata; bring outside weights in with `statectl model import FILE --layout torch|keras`"
+                ))
+            })?;
+        let mut weights = import_torch(file, config.head, config.batch_size)?;
+        weights.config.outputs = config.outputs;
+        Ok(weights)
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! never SQL.
 
 mod config;
+pub mod fused;
 mod import;
 pub mod network;
 mod weights;

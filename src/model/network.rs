@@ -10,8 +10,8 @@ use candle_core::{Device, Tensor as CTensor};
 
 use super::config::{Head, ModelConfig, Outputs};
 use super::weights::Weights;
-use crate::kernels::fused::{FusedNet, States};
 use crate::kernels::Kernel;
+use crate::model::fused::{FusedNet, States};
 use crate::state::StateValue;
 use crate::tensors::Tensor;
 
@@ -324,7 +324,7 @@ pub fn predict_fused(net: &FusedNet, x: &Tensor, state: &StateValue) -> Predicti
         ),
     };
     Prediction {
-        outputs: crate::kernels::fused::outputs(net.config.head, &logits, out),
+        outputs: crate::model::fused::outputs(net.config.head, &logits, out),
         logits,
         shape,
         state: StateValue::from_layers(&state.layout, batch, &states),

@@ -229,22 +229,6 @@ impl Weights {
             .and_then(|text| serde_json::from_str(text).ok())
     }
 
-    /// Reads a weights file statectl wrote (config in its metadata).
-    pub fn from_file(file: &TensorFile) -> Result<Weights, ModelError> {
-        let config: ModelConfig = file
-            .metadata
-            .get(CONFIG_METADATA_KEY)
-            .and_then(|text| serde_json::from_str(text).ok())
-            .ok_or_else(|| {
-                ModelError::Layout(format!(
-                    "weights file has no '{CONFIG_METADATA_KEY}' metadata; bring outside weights in with `statectl model import FILE --layout torch|keras`"
-                ))
-            })?;
-        let mut weights = super::import::import_torch(file, config.head, config.batch_size)?;
-        weights.config.outputs = config.outputs;
-        Ok(weights)
-    }
-
     /// Every parameter value, for checks such as finiteness.
     pub fn all_values(&self) -> impl Iterator<Item = &f32> {
         self.layers

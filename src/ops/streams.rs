@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::models::Model;
+use super::model_handle::Model;
 use crate::id::StateId;
 use crate::state::StateValue;
 use crate::store::{NewEvent, Store};

@@ -442,6 +442,22 @@ impl Store {
                 open.entry(at.pack).or_insert(file)
             }
         };
+        // The row's length and offset come from the database: check them
+        // against the file before allocating, so a damaged row is reported
+        // as such instead of asking for an impossible buffer.
+        let size = file
+            .metadata()
+            .map_err(|e| io_err(&self.pack_path(at.pack))(e))?
+            .len();
+        let end = at.offset.checked_add(at.length);
+        if end.is_none_or(|end| end > size) {
+            return Err(StoreError::Damaged(format!(
+                "a slot's row says its bytes are at {}..{} of pack {}, which holds {size} bytes; `statectl verify` lists what is damaged",
+                at.offset,
+                at.offset as u128 + at.length as u128,
+                at.pack
+            )));
+        }
         let mut bytes = vec![0u8; at.length as usize];
         read_exact_at(file, &mut bytes, at.offset)
             .map_err(|e| io_err(&self.pack_path(at.pack))(e))?;

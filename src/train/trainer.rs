@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::adam::Adam;
 use super::data::{Dataset, Targets};
-use crate::kernels::fused::{FusedNet, States};
 use crate::kernels::Kernel;
+use crate::model::fused::{FusedNet, States};
 use crate::model::network::{step_tensors, time_major, LayerParams, LayerStates};
 use crate::model::{Network, Weights};
 use crate::state::StateValue;
@@ -173,7 +173,6 @@ pub fn train(
         bail!("stateful training needs full batches: {n} samples do not split into batches of {b}; pass --drop-remainder to leave out the last {} sample(s), pick a batch size that divides {n} ({}), or --no-stateful", n % b, fits.join(", "));
     }
     let batches = n.div_ceil(b);
-    crate::kernels::keep_freed_memory();
     let shapes = flat(&init);
     let sizes: Vec<usize> = shapes.iter().map(|(_, d)| d.len()).collect();
     let mut params: Vec<Vec<f32>> = shapes.iter().map(|(_, d)| d.clone()).collect();

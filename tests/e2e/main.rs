@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `statectl` binary on a real store in a temp
 //! folder. One test binary, one shared helper (`util`).
 
+mod architecture;
 mod audits;
 mod batch_invariance;
 mod bounds;

@@ -14,7 +14,8 @@ fn peak_or_skip(env: &Env, args: &[&str]) -> Option<(i32, String, u64)> {
         println!("skipped: peak memory needs GNU time at /usr/bin/time");
         return None;
     }
-    Some(peak_kib(env, args))
+    let (code, stderr, peak) = peak_kib(env, args);
+    Some((code, stderr, peak?))
 }
 
 #[test]

@@ -221,3 +221,53 @@ fn a_pack_file_that_is_a_link_or_a_fifo_is_never_followed_or_waited_on() {
         assert_eq!(env.json(&["verify"])["ok"], true, "{kind}");
     }
 }
+
+#[test]
+fn a_pack_row_with_an_impossible_length_is_reported_not_allocated() {
+    let env = Env::new();
+    packed_store(&env);
+    let state = env.json(&["show", "a/3"]);
+    let slot = state["slots"][0].as_str().unwrap().to_string();
+    {
+        let db = env.db();
+        let changed = db
+            .execute(
+                "UPDATE slots SET pack_length = ?1 WHERE id = ?2",
+                rusqlite::params![1i64 << 60, id_bytes(&slot)],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+        // The state's own hint to its slot's place goes too, so the read
+        // must go through the slot's row.
+        db.execute(
+            "UPDATE states SET slot_pack = NULL, slot_offset = NULL WHERE id = ?1",
+            [id_bytes(state["state"].as_str().unwrap())],
+        )
+        .unwrap();
+    }
+    let before = env.fingerprint();
+
+    let shown = run_bounded(&env.store(), &["--json", "show", "a/3"]);
+    assert_eq!(shown.code, 1, "{}", shown.stderr);
+    let error: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(error["error"]["kind"], "corrupt", "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("holds") && shown.stdout.contains("statectl verify"),
+        "{}",
+        shown.stdout
+    );
+
+    let verified = run_bounded(&env.store(), &["--json", "verify"]);
+    assert_eq!(verified.code, 3, "{}", verified.stderr);
+    let report: serde_json::Value = serde_json::from_str(&verified.stdout).unwrap();
+    let problems = report["report"]["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["id"].as_str().unwrap_or("").contains(&slot[..12])),
+        "{problems:?}"
+    );
+    // The other states read as before, and nothing changed.
+    env.ok(&["show", "a/4"]);
+    assert_eq!(env.fingerprint(), before);
+}

@@ -1,5 +1,5 @@
 //! The fused network: forward (inference and training) and the hand-written
-//! backward pass through time, on [`gemm`] and the [`cells`] rows.
+//! backward pass through time, on the kernels' [`gemm`] and [`cells`] rows.
 //!
 //! Sequences are time-major (`[steps, batch, features]`, one row per
 //! batch slot and step), so a step's rows are contiguous and the input
@@ -7,12 +7,12 @@
 //! chunks through every layer, so memory stays bounded by the chunk
 //! whatever the input's length.
 
-use super::cells::{self, GruRow, LstmRow};
-use super::gemm::{
+use super::{Head, LayerWeights, ModelConfig, Outputs, Weights};
+use crate::kernels::cells::{self, GruRow, LstmRow};
+use crate::kernels::gemm::{
     gemm, gemm_bias, gemm_bias_by, gemm_by, worth_sharing, MatA, PackedB, Threads, NR,
 };
-use super::team::with_team;
-use crate::model::{Head, ModelConfig, Outputs, Weights};
+use crate::kernels::team::with_team;
 use crate::state::Cell;
 
 /// Rows x gate width of one inference chunk's pre-activations (16 MiB).
@@ -71,7 +71,7 @@ pub struct Tape {
 enum StepPlan {
     /// Chunks of this many rows, one per task: each task runs its rows'
     /// product and then their cells, so a step is one round of a
-    /// [`team`](super::team) (its threads live as long as the loop over
+    /// [`team`](crate::kernels::team) (its threads live as long as the loop over
     /// the steps).
     Rows(usize),
     /// Fewer rows than threads (e.g. one stream): the product splits its
@@ -483,7 +483,7 @@ impl FusedNet {
 /// takes a chunk of gate columns of step `t+1`'s weight gradients
 /// (`dWᵀ += [x | h]ᵀ·dZ_{t+1}`, and the bias sums), whose inputs the
 /// previous round finished. So the threads share every step's work in one
-/// round of a [`team`](super::team), and each step's blocks are used while
+/// round of a [`team`](crate::kernels::team), and each step's blocks are used while
 /// they are in cache.
 ///
 /// The cell gradients overwrite the tape's gate activations (read just
@@ -494,7 +494,7 @@ impl FusedNet {
 /// (steps T-1 .. 0, then slots 0 .. B-1), so the bits are the same.
 fn layer_backward(
     layer: &Layer,
-    w: &crate::model::LayerWeights,
+    w: &LayerWeights,
     mut tape: Tape,
     d_out: &[f32],
     steps: usize,

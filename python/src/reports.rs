@@ -1,0 +1,399 @@
+//! The store's operations that answer with a report: each calls the
+//! operation directly (no command line, no files) and returns its report
+//! serialized as the CLI's `--json` gives it; `statectl/_reports.py` turns
+//! that into typed objects.
+
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use serde::Serialize;
+
+use statectl::model::{Head, Outputs, WeightsLayout};
+use statectl::ops::audit::{self, AuditRequest};
+use statectl::ops::burn_in::{self, BurnInRequest};
+use statectl::ops::catalog::{self, ModelImport};
+use statectl::ops::diff::{self, DiffRequest};
+use statectl::ops::log::{self, LogRequest};
+use statectl::ops::models;
+use statectl::ops::refs;
+use statectl::ops::restore::{self, RestoreRequest};
+use statectl::ops::show::{self, ShowRequest};
+use statectl::ops::since::cutoff;
+use statectl::ops::tags::{self, TagRequest};
+use statectl::ops::{stack, verify};
+
+use crate::errors::StatectlError;
+use crate::{scope, tensor_file, tensor_of, Arrays, Store};
+
+/// A report as JSON text, exactly the CLI's `--json` value (through
+/// `serde_json::Value` as the CLI goes: float32 numbers print as the
+/// float64 they widen to, which Python reads back to the same bits).
+fn json(report: &impl Serialize) -> anyhow::Result<String> {
+    Ok(serde_json::to_value(report)?.to_string())
+}
+
+/// An option's value from a fixed set, or an error naming the choices.
+fn choice<T: Copy>(what: &str, given: Option<&str>, choices: &[(&str, T)]) -> PyResult<Option<T>> {
+    let Some(given) = given else { return Ok(None) };
+    match choices.iter().find(|(name, _)| *name == given) {
+        Some((_, value)) => Ok(Some(*value)),
+        None => Err(StatectlError::new_err(format!(
+            "{what}='{given}' is not one of: {}",
+            choices
+                .iter()
+                .map(|(n, _)| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+#[pymethods]
+impl Store {
+    /// Names a state (the stream's HEAD by default); returns its id.
+    #[pyo3(signature = (tag, reference, model=None, stream="main".to_string(), force=false))]
+    fn snapshot(
+        &self,
+        py: Python<'_>,
+        tag: String,
+        reference: String,
+        model: Option<String>,
+        stream: String,
+        force: bool,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let model = models::find_optional(store, model.as_deref())?;
+            let state = tags::snapshot(
+                store,
+                &reference,
+                scope(model.as_ref(), &stream),
+                &TagRequest { name: tag, force },
+            )?;
+            Ok(state.hex())
+        })
+    }
+
+    /// Sets a stream to a stored state, a broadcast slot or a selection.
+    #[pyo3(signature = (reference, model=None, stream="main".to_string(), slot=None, slots=None, batch_size=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn restore(
+        &self,
+        py: Python<'_>,
+        reference: String,
+        model: Option<String>,
+        stream: String,
+        slot: Option<usize>,
+        slots: Option<Vec<usize>>,
+        batch_size: Option<usize>,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let model = models::find(store, model.as_deref())?;
+            json(&restore::restore(
+                store,
+                &RestoreRequest {
+                    model: &model,
+                    stream: &stream,
+                    reference: &reference,
+                    slot,
+                    slots: slots.as_deref(),
+                    batch_size,
+                },
+            )?)
+        })
+    }
+
+    /// Sets a stream to zeros.
+    #[pyo3(signature = (model=None, stream="main".to_string(), batch_size=None))]
+    fn reset(
+        &self,
+        py: Python<'_>,
+        model: Option<String>,
+        stream: String,
+        batch_size: Option<usize>,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let model = models::find(store, model.as_deref())?;
+            json(&restore::reset(store, &model, &stream, batch_size)?)
+        })
+    }
+
+    /// Runs stored states through a prefix and stores the states reached.
+    #[pyo3(signature = (references, x, model=None, per_slot=false, tag=None, tag_prefix=None, force=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn burn_in(
+        &self,
+        py: Python<'_>,
+        references: Vec<String>,
+        x: PyBuffer<f32>,
+        model: Option<String>,
+        per_slot: bool,
+        tag: Option<String>,
+        tag_prefix: Option<String>,
+        force: bool,
+    ) -> PyResult<String> {
+        let x = tensor_of(py, "x", &x)?;
+        self.with(py, |store| {
+            let model = models::find(store, model.as_deref())?;
+            statectl::input::check_input(&x, "x", model.config.input_size)?;
+            let references = refs::expand(store, &references, &[])?;
+            json(&burn_in::run(
+                store,
+                &BurnInRequest {
+                    model: &model,
+                    references: &references,
+                    x: &x,
+                    per_slot,
+                    tag: tag.map(|name| TagRequest { name, force }),
+                    tag_prefix,
+                    force,
+                },
+            )?)
+        })
+    }
+
+    /// The journal, newest first.
+    #[pyo3(signature = (model=None, stream="main".to_string(), all=false, kind=None, since=None, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn log(
+        &self,
+        py: Python<'_>,
+        model: Option<String>,
+        stream: String,
+        all: bool,
+        kind: Option<String>,
+        since: Option<String>,
+        limit: Option<usize>,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let since = since.map(|s| cutoff("since", &s)).transpose()?;
+            let model = match all {
+                true => None,
+                false => Some(models::find(store, model.as_deref())?),
+            };
+            json(&log::run(
+                store,
+                &LogRequest {
+                    scope: model.as_ref().map(|m| (m, stream.as_str())),
+                    kind,
+                    since,
+                    limit,
+                },
+            )?)
+        })
+    }
+
+    /// One state's layout, slots, tags, origin, statistics (and values).
+    #[pyo3(signature = (reference, model=None, stream="main".to_string(), values=false))]
+    fn show(
+        &self,
+        py: Python<'_>,
+        reference: String,
+        model: Option<String>,
+        stream: String,
+        values: bool,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let model = models::find_optional(store, model.as_deref())?;
+            json(&show::run(
+                store,
+                &ShowRequest {
+                    reference: &reference,
+                    scope: scope(model.as_ref(), &stream),
+                    values,
+                },
+            )?)
+        })
+    }
+
+    /// Compares two states (and with `inputs`, the model's answers).
+    #[pyo3(signature = (a, b, inputs=None, per_slot=false, tolerance=None, model=None, stream="main".to_string()))]
+    #[allow(clippy::too_many_arguments)]
+    fn diff(
+        &self,
+        py: Python<'_>,
+        a: String,
+        b: String,
+        inputs: Option<PyBuffer<f32>>,
+        per_slot: bool,
+        tolerance: Option<f64>,
+        model: Option<String>,
+        stream: String,
+    ) -> PyResult<String> {
+        let inputs = inputs.map(|x| tensor_of(py, "inputs", &x)).transpose()?;
+        self.with(py, |store| {
+            let model = models::find_optional(store, model.as_deref())?;
+            if let (Some(x), Some(model)) = (&inputs, &model) {
+                statectl::input::check_input(x, "inputs", model.config.input_size)?;
+            }
+            json(&diff::run(
+                store,
+                &DiffRequest {
+                    a: &a,
+                    b: &b,
+                    scope: scope(model.as_ref(), &stream),
+                    per_slot,
+                    tolerance,
+                    input: inputs.as_ref(),
+                },
+            )?)
+        })
+    }
+
+    /// Replays recorded predictions (and trainings) bit for bit.
+    #[pyo3(signature = (model=None, stream=None, events=Vec::new(), since=None, tag=None, tolerance=None, train=None, allow_empty=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        py: Python<'_>,
+        model: Option<String>,
+        stream: Option<String>,
+        events: Vec<i64>,
+        since: Option<String>,
+        tag: Option<String>,
+        tolerance: Option<f64>,
+        train: Option<String>,
+        allow_empty: bool,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let since = since.map(|s| cutoff("since", &s)).transpose()?;
+            let request = AuditRequest {
+                model,
+                stream,
+                events,
+                since,
+                tag,
+                tolerance,
+                train,
+                allow_empty,
+            };
+            json(&audit::run(store, &request, &mut |_, _| {}, &mut |_| {})?)
+        })
+    }
+
+    /// Re-hashes everything stored and checks every link.
+    #[pyo3(signature = (repair=false))]
+    fn verify(&self, py: Python<'_>, repair: bool) -> PyResult<String> {
+        self.with(py, |store| json(&verify::run(store, repair)?))
+    }
+
+    /// Every tag, in natural order.
+    fn tags(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |store| json(&tags::list(store)?))
+    }
+
+    /// Deletes a tag (journalled).
+    fn delete_tag(&self, py: Python<'_>, name: String) -> PyResult<String> {
+        self.with(py, |store| json(&tags::delete(store, &name)?))
+    }
+
+    /// The models in the store.
+    fn models(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |store| json(&catalog::list(store)?))
+    }
+
+    /// One model in full (the newest when `name` is None).
+    #[pyo3(signature = (name=None))]
+    fn model(&self, py: Python<'_>, name: Option<String>) -> PyResult<String> {
+        self.with(py, |store| json(&catalog::show(store, name.as_deref())?))
+    }
+
+    /// Registers weights (PyTorch or Keras names) as a model.
+    #[pyo3(signature = (tensors, name, head=None, layout=None, batch_size=1, outputs=None, layers=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn import_model(
+        &self,
+        py: Python<'_>,
+        tensors: Arrays,
+        name: String,
+        head: Option<String>,
+        layout: Option<String>,
+        batch_size: usize,
+        outputs: Option<String>,
+        layers: Option<Vec<String>>,
+    ) -> PyResult<String> {
+        let head = choice(
+            "head",
+            head.as_deref(),
+            &[("softmax", Head::Softmax), ("linear", Head::Linear)],
+        )?;
+        let layout = choice(
+            "layout",
+            layout.as_deref(),
+            &[
+                ("torch", WeightsLayout::Torch),
+                ("keras", WeightsLayout::Keras),
+            ],
+        )?;
+        let outputs = choice(
+            "outputs",
+            outputs.as_deref(),
+            &[("last", Outputs::Last), ("sequence", Outputs::Sequence)],
+        )?;
+        let file = tensor_file(py, &tensors)?;
+        self.with(py, |store| {
+            json(&catalog::import(
+                store,
+                &ModelImport {
+                    name: &name,
+                    source: "(the arrays)",
+                    file: &file,
+                    layout,
+                    head,
+                    outputs,
+                    layers: layers.as_deref(),
+                    batch_size,
+                },
+            )?)
+        })
+    }
+
+    /// Stacks states of one layout into one batch; returns its id.
+    #[pyo3(signature = (references, tag=None, force=false, model=None, stream="main".to_string()))]
+    fn stack(
+        &self,
+        py: Python<'_>,
+        references: Vec<String>,
+        tag: Option<String>,
+        force: bool,
+        model: Option<String>,
+        stream: String,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let model = models::find_optional(store, model.as_deref())?;
+            let references = refs::expand(store, &references, &[])?;
+            let stacked = stack::stack(
+                store,
+                &references,
+                statectl::ops::refs::Scope {
+                    zeros_batch: Some(1),
+                    ..scope(model.as_ref(), &stream)
+                },
+                tag.map(|name| TagRequest { name, force }).as_ref(),
+            )?;
+            Ok(stacked.state.hex())
+        })
+    }
+
+    /// One one-slot state per slot, tagged prefix + slot; returns their ids.
+    #[pyo3(signature = (reference, tag_prefix, force=false, model=None, stream="main".to_string()))]
+    fn split(
+        &self,
+        py: Python<'_>,
+        reference: String,
+        tag_prefix: String,
+        force: bool,
+        model: Option<String>,
+        stream: String,
+    ) -> PyResult<Vec<String>> {
+        self.with(py, |store| {
+            let model = models::find_optional(store, model.as_deref())?;
+            let (_, parts) = stack::split(
+                store,
+                &reference,
+                scope(model.as_ref(), &stream),
+                &tag_prefix,
+                force,
+            )?;
+            Ok(parts.iter().map(|p| p.state.hex()).collect())
+        })
+    }
+}

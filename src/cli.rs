@@ -313,14 +313,31 @@ pub struct StackArgs {
     pub references: Vec<String>,
     #[command(flatten)]
     pub refs_from: RefsFromArgs,
-    /// Tag the stacked state
-    #[arg(long)]
+    #[command(flatten)]
+    pub tag: TagArgs,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+/// An optional tag on the state a command makes.
+#[derive(Debug, Args, Clone)]
+pub struct TagArgs {
+    /// Tag the state this command makes
+    #[arg(long, value_name = "NAME")]
     pub tag: Option<String>,
     /// Move the tag if it names another state
     #[arg(long, requires = "tag")]
     pub force: bool,
-    #[command(flatten)]
-    pub stream: StreamArgs,
+}
+
+impl TagArgs {
+    /// The tag to set, if any.
+    pub fn request(&self) -> Option<crate::ops::tags::TagRequest> {
+        self.tag.clone().map(|name| crate::ops::tags::TagRequest {
+            name,
+            force: self.force,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -416,12 +433,8 @@ pub struct PredictArgs {
     /// Record the prediction but leave the stream where it was
     #[arg(long)]
     pub no_advance: bool,
-    /// Tag the state the prediction leaves
-    #[arg(long, value_name = "NAME")]
-    pub tag: Option<String>,
-    /// Move the tag if it exists
-    #[arg(long, requires = "tag")]
-    pub force: bool,
+    #[command(flatten)]
+    pub tag: TagArgs,
     /// Also write outputs and logits to this safetensors file
     #[arg(short, long)]
     pub output: Option<PathBuf>,

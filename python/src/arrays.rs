@@ -1,5 +1,13 @@
-//! The caller's numpy arrays read in place while the GIL is released, for
-//! bulk writes, where copying every array first cost more than hashing it.
+//! The caller's numpy arrays, copied while the GIL is held.
+//!
+//! A bulk write then runs with the GIL released on memory that is its own.
+//! Reading the caller's array in place instead would leave it open to
+//! another Python thread writing it meanwhile (numpy releases the GIL in
+//! large copies and ufuncs), which is a data race on memory Rust reads as
+//! `&[f32]`: undefined behaviour, whatever the store does with the bytes
+//! after. The copy is one `memcpy` per array under the GIL, which Python's
+//! own rules order against every writer that holds it. (Measured on
+//! `put_states` of 256 LSTM-512 rows: see the README's Python section.)
 
 use std::collections::BTreeMap;
 
@@ -8,34 +16,17 @@ use pyo3::prelude::*;
 
 use crate::errors::StatectlError;
 
-/// A float32 array's values, in the caller's own memory.
-pub struct InPlace<'a>(&'a PyBuffer<f32>);
+/// Named arrays with their shapes, copied.
+pub type NamedArrays = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
-impl AsRef<[f32]> for InPlace<'_> {
-    fn as_ref(&self) -> &[f32] {
-        // SAFETY: `PyBuffer::<f32>::get` checked the item size and the
-        // alignment, `in_place` checked that the buffer is C-contiguous, so
-        // it is `item_count` aligned floats; the `PyBuffer` holds the
-        // export, so numpy keeps the memory and will not resize the array
-        // while it is borrowed here. Another Python thread could still
-        // write into the array meanwhile (the GIL is released): the store
-        // copies each slot out once, hashes that copy and stores that copy,
-        // so what it stores always matches its id.
-        unsafe { std::slice::from_raw_parts(self.0.buf_ptr() as *const f32, self.0.item_count()) }
-    }
-}
-
-/// Named arrays with their shapes, read in place.
-pub type NamedArrays<'a> = BTreeMap<String, (Vec<usize>, InPlace<'a>)>;
-
-/// The arrays by name, to be read in place.
-pub fn in_place(arrays: &[(String, PyBuffer<f32>)]) -> PyResult<NamedArrays<'_>> {
+/// The arrays by name, each copied (C order) while the GIL is held.
+pub fn copied(py: Python<'_>, arrays: &[(String, PyBuffer<f32>)]) -> PyResult<NamedArrays> {
     let mut named = BTreeMap::new();
     for (name, buffer) in arrays {
         if !buffer.is_c_contiguous() {
             return Err(not_contiguous(name));
         }
-        named.insert(name.clone(), (buffer.shape().to_vec(), InPlace(buffer)));
+        named.insert(name.clone(), (buffer.shape().to_vec(), buffer.to_vec(py)?));
     }
     Ok(named)
 }

@@ -321,7 +321,7 @@ impl Store {
         allow_nonfinite: bool,
         model: Option<String>,
     ) -> PyResult<Vec<String>> {
-        let named = arrays::in_place(&tensors)?;
+        let named = arrays::copied(py, &tensors)?;
         let tags =
             match (tags, tag_prefix) {
                 (Some(_), Some(_)) => return Err(StatectlError::new_err(

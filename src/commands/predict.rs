@@ -10,7 +10,6 @@ use crate::cli::PredictArgs;
 use crate::input::read_input;
 use crate::model::Head;
 use crate::ops::predict::{self, output_file, PredictRequest};
-use crate::ops::tags::TagRequest;
 
 /// Values of `shape` as nested JSON arrays: `[batch][out]` or
 /// `[batch][steps][out]`.
@@ -77,10 +76,7 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
             x: &x,
             from: args.from.as_deref(),
             advance: !args.no_advance,
-            tag: args.tag.clone().map(|name| TagRequest {
-                name,
-                force: args.force,
-            }),
+            tag: args.tag.request(),
             retry: args.retry,
             kernel: args.kernel.into(),
         },

@@ -8,15 +8,11 @@ use super::context::{read_refs, Context};
 use crate::cli::StackArgs;
 use crate::ops::refs::Scope;
 use crate::ops::stack;
-use crate::ops::tags::TagRequest;
 
 pub fn run(ctx: &Context, args: StackArgs) -> Result<i32> {
     let model = ctx.optional_model(args.stream.model.as_deref())?;
     let refs = read_refs(ctx, &args.references, &args.refs_from)?;
-    let tag = args.tag.clone().map(|name| TagRequest {
-        name,
-        force: args.force,
-    });
+    let tag = args.tag.request();
     let stacked = stack::stack(
         &ctx.store,
         &refs,
@@ -33,9 +29,9 @@ pub fn run(ctx: &Context, args: StackArgs) -> Result<i32> {
         .map(|(r, id, batch)| json!({"ref": r, "state": id.hex(), "batch": batch}))
         .collect();
     ctx.emit(
-        json!({"state": stacked.state.hex(), "layout": stacked.layout, "batch": stacked.batch, "tag": args.tag, "sources": sources}),
+        json!({"state": stacked.state.hex(), "layout": stacked.layout, "batch": stacked.batch, "tag": args.tag.tag, "sources": sources}),
         || {
-            let tag = args.tag.as_ref().map(|t| format!(", tagged '{t}'")).unwrap_or_default();
+            let tag = args.tag.tag.as_ref().map(|t| format!(", tagged '{t}'")).unwrap_or_default();
             format!(
                 "stacked {} state(s) into {} ({}, batch {}){tag}",
                 stacked.sources.len(),

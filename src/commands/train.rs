@@ -8,18 +8,19 @@ use serde_json::json;
 use super::context::Context;
 use crate::cli::TrainArgs;
 use crate::input::read_file_bounded;
-use crate::model::{import_keras, import_torch, ModelConfig, Outputs, WeightsLayout};
+use crate::model::{
+    import_keras, import_torch, Head, ModelConfig, Outputs, Weights, WeightsLayout,
+};
 use crate::ops::train::{InitSource, TrainPlan};
 use crate::tensors::TensorFile;
-use crate::train::{alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, TrainConfig};
+use crate::train::{
+    alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, Dataset, TrainConfig,
+};
 
-fn plan(args: &TrainArgs) -> Result<TrainPlan> {
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        bail!("--lr {} must be a positive number", args.lr);
-    }
-    let classes = args.classes.map(|c| c as usize);
-    let per_step = Outputs::from(args.outputs) == Outputs::Sequence;
-    let data = match &args.data {
+/// The training data: the built-in alphabet, a CSV series cut into
+/// windows, or a safetensors file.
+fn training_data(args: &TrainArgs, classes: Option<usize>, per_step: bool) -> Result<Dataset> {
+    Ok(match &args.data {
         None => alphabet(),
         Some(path) => {
             let source = format!("training data '{}'", path.display());
@@ -42,7 +43,56 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
                     .with_context(|| source.clone())?
             }
         }
-    };
+    })
+}
+
+/// The weights training starts from: Keras's initialisation from the seed,
+/// or a weights file that must fit the model.
+fn initial_weights(
+    args: &TrainArgs,
+    config: &ModelConfig,
+    head: Head,
+) -> Result<(Weights, InitSource)> {
+    Ok(match &args.init {
+        None => (
+            keras_init(config, args.seed),
+            InitSource::Seed { seed: args.seed },
+        ),
+        Some(path) => {
+            let source = format!("--init weights '{}'", path.display());
+            let bytes = read_file_bounded(path, &source)?;
+            let file = TensorFile::decode(&bytes).with_context(|| source.clone())?;
+            let mut w = match args.init_layout.into() {
+                WeightsLayout::Torch => import_torch(&file, head, config.batch_size),
+                WeightsLayout::Keras => import_keras(&file, None, head, config.batch_size),
+            }
+            .with_context(|| source.clone())?;
+            let got = (&w.config.units, w.config.input_size, w.config.output_size);
+            if got != (&config.units, config.input_size, config.output_size) {
+                bail!(
+                    "{source} do not fit the model: they are {} with {} input(s) and {} output(s), the model needs {} with {} input(s) and {} output(s)",
+                    w.config.layout(),
+                    w.config.input_size,
+                    w.config.output_size,
+                    config.layout(),
+                    config.input_size,
+                    config.output_size
+                );
+            }
+            w.config = config.clone();
+            let id = crate::ops::train::weights_id(&w);
+            (w, InitSource::Weights { weights: id.hex() })
+        }
+    })
+}
+
+fn plan(args: &TrainArgs) -> Result<TrainPlan> {
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        bail!("--lr {} must be a positive number", args.lr);
+    }
+    let classes = args.classes.map(|c| c as usize);
+    let per_step = Outputs::from(args.outputs) == Outputs::Sequence;
+    let data = training_data(args, classes, per_step)?;
     if per_step && !data.per_step {
         bail!("--outputs sequence trains on a target per step: give --data (a CSV series, or safetensors with y as [n, steps] or [n, steps, outputs])");
     }
@@ -90,37 +140,7 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         record: args.record.into(),
         kernel: args.kernel.into(),
     };
-    let (init, init_source) = match &args.init {
-        None => (
-            keras_init(&config, args.seed),
-            InitSource::Seed { seed: args.seed },
-        ),
-        Some(path) => {
-            let source = format!("--init weights '{}'", path.display());
-            let bytes = read_file_bounded(path, &source)?;
-            let file = TensorFile::decode(&bytes).with_context(|| source.clone())?;
-            let mut w = match args.init_layout.into() {
-                WeightsLayout::Torch => import_torch(&file, head, config.batch_size),
-                WeightsLayout::Keras => import_keras(&file, None, head, config.batch_size),
-            }
-            .with_context(|| source.clone())?;
-            let got = (&w.config.units, w.config.input_size, w.config.output_size);
-            if got != (&config.units, config.input_size, config.output_size) {
-                bail!(
-                    "{source} do not fit the model: they are {} with {} input(s) and {} output(s), the model needs {} with {} input(s) and {} output(s)",
-                    w.config.layout(),
-                    w.config.input_size,
-                    w.config.output_size,
-                    config.layout(),
-                    config.input_size,
-                    config.output_size
-                );
-            }
-            w.config = config.clone();
-            let id = crate::ops::train::weights_id(&w);
-            (w, InitSource::Weights { weights: id.hex() })
-        }
-    };
+    let (init, init_source) = initial_weights(args, &config, head)?;
     Ok(TrainPlan {
         data,
         train,

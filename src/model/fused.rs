@@ -152,7 +152,11 @@ impl FusedNet {
     /// inference passes the same buffer chunk after chunk, so it is neither
     /// allocated nor zeroed again). With a tape, keeps what the backward
     /// pass needs, except `z`, which the caller moves into it.
-    #[allow(clippy::too_many_arguments)]
+    // Long on purpose: one loop over the steps whose body is one round of a
+    // thread team sharing the step's buffers; split, the buffers and the
+    // order of the sums that keeps the bits would be spread over helpers
+    // passed a dozen slices each.
+    #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
     fn layer_steps(
         &self,
         layer: &Layer,
@@ -492,6 +496,9 @@ impl FusedNet {
 ///
 /// Every element's sum runs in the order of every earlier `fused-1` build
 /// (steps T-1 .. 0, then slots 0 .. B-1), so the bits are the same.
+// Long on purpose, as `layer_steps`: the summation order above lives in
+// one place.
+#[allow(clippy::too_many_lines)]
 fn layer_backward(
     layer: &Layer,
     w: &LayerWeights,

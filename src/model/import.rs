@@ -185,7 +185,26 @@ pub fn import_torch(
             bias_hh,
         });
     }
-    let (head_w, head_b) = if file.tensors.contains_key("head.weight") {
+    let (head_w, head_b) = torch_head(file, &used, hint)?;
+    require_2d("head.weight", &head_w)?;
+    finish(
+        cell.unwrap_or(Cell::Lstm),
+        layers,
+        head_w,
+        head_b,
+        head,
+        batch_size,
+    )
+}
+
+/// The linear head of PyTorch-layout weights: `head.weight`/`head.bias`,
+/// or the one 2-D weight and one 1-D bias the recurrent layers did not use.
+fn torch_head(
+    file: &TensorFile,
+    used: &[String],
+    hint: &str,
+) -> Result<(Tensor, Tensor), ModelError> {
+    Ok(if file.tensors.contains_key("head.weight") {
         (
             get(file, "head.weight", hint)?.clone(),
             get(file, "head.bias", hint)?.clone(),
@@ -194,7 +213,7 @@ pub fn import_torch(
         let rest: Vec<(&String, &Tensor)> = file
             .tensors
             .iter()
-            .filter(|(n, _)| !used.contains(n))
+            .filter(|(n, _)| !used.contains(*n))
             .collect();
         let weights: Vec<_> = rest
             .iter()
@@ -215,16 +234,7 @@ pub fn import_torch(
             });
         }
         (weights[0].1.clone(), biases[0].1.clone())
-    };
-    require_2d("head.weight", &head_w)?;
-    finish(
-        cell.unwrap_or(Cell::Lstm),
-        layers,
-        head_w,
-        head_b,
-        head,
-        batch_size,
-    )
+    })
 }
 
 fn layers_units(layers: &[LayerWeights]) -> Result<usize, ModelError> {
@@ -232,6 +242,83 @@ fn layers_units(layers: &[LayerWeights]) -> Result<usize, ModelError> {
         .last()
         .map(|l| l.w_hh.shape[1])
         .ok_or_else(|| ModelError::Layout("no recurrent layer found".into()))
+}
+
+/// The recurrent layers input side first: as `order` names them, else
+/// found by chaining shapes back from the head.
+fn keras_order<'a>(
+    order: Option<&'a [String]>,
+    lstms: &BTreeMap<&'a str, &KerasGroup>,
+    head_inputs: usize,
+) -> Result<Vec<&'a str>, ModelError> {
+    Ok(match order {
+        Some(names) => {
+            for n in names {
+                if !lstms.contains_key(n.as_str()) {
+                    let known: Vec<&str> = lstms.keys().copied().collect();
+                    return Err(ModelError::Layout(format!(
+                        "--layers names '{n}', which is not an LSTM layer in the file; its LSTM layers are: {}",
+                        known.join(", ")
+                    )));
+                }
+            }
+            if names.len() != lstms.len() {
+                return Err(ModelError::Layout(format!(
+                    "--layers lists {} layer(s) but the file has {} LSTM layer(s)",
+                    names.len(),
+                    lstms.len()
+                )));
+            }
+            names.iter().map(|s| s.as_str()).collect()
+        }
+        None => chain_keras_layers(lstms, head_inputs)?,
+    })
+}
+
+/// One Keras recurrent layer's weights in statectl's (PyTorch's) form.
+fn keras_layer(
+    name: &str,
+    cell: Cell,
+    h: usize,
+    kernel: &Tensor,
+    recurrent: &Tensor,
+    bias: &Tensor,
+) -> Result<LayerWeights, ModelError> {
+    Ok(match cell {
+        Cell::Lstm => {
+            expect_shape(&format!("{name}/bias"), bias, &[4 * h])?;
+            LayerWeights {
+                w_ih: transpose(kernel),
+                w_hh: transpose(recurrent),
+                bias: (*bias).clone(),
+                bias_hh: None,
+            }
+        }
+        Cell::Gru => {
+            // Keras 3 (reset_after=True) keeps the input and recurrent
+            // biases as the rows of one [2, 3H] tensor.
+            if bias.shape != [2, 3 * h] {
+                return Err(ModelError::Shape {
+                        name: format!("{name}/bias"),
+                        found: bias.shape_text(),
+                        expected: format!("[2, {}]: the input bias and the recurrent bias row of a GRU with reset_after=True (Keras's default); GRUs with reset_after=False are not supported", 3 * h),
+                    });
+            }
+            // Keras's gate blocks z, r, h are torch's rows r, z, n.
+            let torch_rows = |t: &Tensor| keras_gru_blocks(&transpose(t), h);
+            let (b_in, b_rec) = bias.data.split_at(3 * h);
+            LayerWeights {
+                w_ih: torch_rows(kernel),
+                w_hh: torch_rows(recurrent),
+                bias: keras_gru_blocks(&Tensor::new(vec![3 * h, 1], b_in.to_vec()), h)
+                    .reshaped(vec![3 * h]),
+                bias_hh: Some(
+                    keras_gru_blocks(&Tensor::new(vec![3 * h, 1], b_rec.to_vec()), h)
+                        .reshaped(vec![3 * h]),
+                ),
+            }
+        }
+    })
 }
 
 /// One Keras layer's tensors, by the part of the name after the last `/`.
@@ -301,28 +388,7 @@ pub fn import_keras(
             get_part(group, name, "recurrent_kernel", hint)?,
         )?;
     }
-    let ordered: Vec<&str> = match order {
-        Some(names) => {
-            for n in names {
-                if !lstms.contains_key(n.as_str()) {
-                    let known: Vec<&str> = lstms.keys().copied().collect();
-                    return Err(ModelError::Layout(format!(
-                        "--layers names '{n}', which is not an LSTM layer in the file; its LSTM layers are: {}",
-                        known.join(", ")
-                    )));
-                }
-            }
-            if names.len() != lstms.len() {
-                return Err(ModelError::Layout(format!(
-                    "--layers lists {} layer(s) but the file has {} LSTM layer(s)",
-                    names.len(),
-                    lstms.len()
-                )));
-            }
-            names.iter().map(|s| s.as_str()).collect()
-        }
-        None => chain_keras_layers(&lstms, head_w.shape[1])?,
-    };
+    let ordered = keras_order(order, &lstms, head_w.shape[1])?;
     let mut layers = Vec::new();
     let mut cell = None;
     for name in ordered {
@@ -351,41 +417,7 @@ pub fn import_keras(
         } else {
             expect_shape(&format!("{name}/kernel"), kernel, &[kernel.shape[0], g * h])?;
         }
-        let layer = match this {
-            Cell::Lstm => {
-                expect_shape(&format!("{name}/bias"), bias, &[4 * h])?;
-                LayerWeights {
-                    w_ih: transpose(kernel),
-                    w_hh: transpose(recurrent),
-                    bias: (*bias).clone(),
-                    bias_hh: None,
-                }
-            }
-            Cell::Gru => {
-                // Keras 3 (reset_after=True) keeps the input and recurrent
-                // biases as the rows of one [2, 3H] tensor.
-                if bias.shape != [2, 3 * h] {
-                    return Err(ModelError::Shape {
-                        name: format!("{name}/bias"),
-                        found: bias.shape_text(),
-                        expected: format!("[2, {}]: the input bias and the recurrent bias row of a GRU with reset_after=True (Keras's default); GRUs with reset_after=False are not supported", 3 * h),
-                    });
-                }
-                // Keras's gate blocks z, r, h are torch's rows r, z, n.
-                let torch_rows = |t: &Tensor| keras_gru_blocks(&transpose(t), h);
-                let (b_in, b_rec) = bias.data.split_at(3 * h);
-                LayerWeights {
-                    w_ih: torch_rows(kernel),
-                    w_hh: torch_rows(recurrent),
-                    bias: keras_gru_blocks(&Tensor::new(vec![3 * h, 1], b_in.to_vec()), h)
-                        .reshaped(vec![3 * h]),
-                    bias_hh: Some(
-                        keras_gru_blocks(&Tensor::new(vec![3 * h, 1], b_rec.to_vec()), h)
-                            .reshaped(vec![3 * h]),
-                    ),
-                }
-            }
-        };
+        let layer = keras_layer(name, this, h, kernel, recurrent, bias)?;
         layers.push(layer);
     }
     finish(

@@ -344,6 +344,77 @@ fn hash_band(band: &[u8], per_slot: usize, layout: &str) -> Vec<(SlotId, StateId
         .collect()
 }
 
+/// One name a slot, and no name for two slots (it would stay on whichever
+/// the sorted copy met last: refused, as one tag names one state).
+fn check_slot_names(tags: &SlotTags, n: usize) -> Result<()> {
+    let SlotTags::Names(names) = tags else {
+        return Ok(());
+    };
+    if names.len() != n {
+        bail!(
+            "{} tag name(s) for {n} slot(s); give one name per slot",
+            names.len()
+        );
+    }
+    let mut first_slot = std::collections::HashMap::with_capacity(n);
+    for (slot, name) in names.iter().enumerate() {
+        if let Some(earlier) = first_slot.insert(name.as_str(), slot) {
+            bail!("tag name '{name}' is given to slots {earlier} and {slot}; give each slot its own name");
+        }
+    }
+    Ok(())
+}
+
+/// Refuses staged tags that already name other states.
+fn refuse_tag_collisions(store: &Store) -> Result<()> {
+    let (count, shown) = store.staged_tag_collisions(5)?;
+    if count > 0 {
+        bail!(
+            "{count} tag(s) already name other states ({}{}); pick another --tag-prefix or pass --force to move them",
+            shown.join(", "),
+            if count > 5 { ", ..." } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// Moves the staged rows into the store. With a pack, the rows go in
+/// while the pack's bytes go to disk; the transaction commits only after
+/// both.
+fn commit_staged(
+    store: &Store,
+    pack: Option<crate::store::PackAppender>,
+    mut packed: Vec<(SlotId, crate::store::PackedAt)>,
+    layout: &str,
+    event: i64,
+    staged_tags: usize,
+) -> Result<()> {
+    match pack {
+        Some(pack) => {
+            let (number, end) = pack.end();
+            pack.finish_while(|| {
+                store.record_pack_length(number, end)?;
+                packed.sort_unstable_by_key(|(id, _)| *id);
+                for (id, at) in &packed {
+                    store.put_packed_slot(layout, id, *at)?;
+                }
+                Ok::<(), anyhow::Error>(store.stage_commit(layout, event, true, staged_tags)?)
+            })?
+        }
+        None => store.stage_commit(layout, event, false, staged_tags)?,
+    }
+    Ok(())
+}
+
+/// A file that names the state it holds must hash to it.
+fn check_stated_state(stated: &str, layout: &str, slots: &[SlotId]) -> Result<()> {
+    let id = state_id(layout, slots);
+    if !stated.eq_ignore_ascii_case(&id.hex()) {
+        bail!("the file says it holds state {stated} but its values hash to {}; the file was changed after export", id.hex());
+    }
+    Ok(())
+}
+
 /// Stores every slot of the file as a one-slot state (tagged prefix + i),
 /// all in one transaction under one journal entry, or nothing: a bad slot,
 /// a tag collision or a failed write rolls the whole import back.
@@ -354,22 +425,7 @@ pub fn run_per_slot<S: SlotSource + Send>(
     let layout = req.file.layout().clone();
     let layout_text = layout.to_string();
     let (n, per_slot) = (req.file.batch(), layout.slot_len() * 4);
-    if let SlotTags::Names(names) = &req.tags {
-        if names.len() != n {
-            bail!(
-                "{} tag name(s) for {n} slot(s); give one name per slot",
-                names.len()
-            );
-        }
-        // One name for two slots would leave the tag on whichever the
-        // sorted copy met last: refused, as one tag names one state.
-        let mut first_slot = std::collections::HashMap::with_capacity(n);
-        for (slot, name) in names.iter().enumerate() {
-            if let Some(earlier) = first_slot.insert(name.as_str(), slot) {
-                bail!("tag name '{name}' is given to slots {earlier} and {slot}; give each slot its own name");
-            }
-        }
-    }
+    check_slot_names(&req.tags, n)?;
     // Slots this large go to a pack as they are read (in file order,
     // written once), not through the staging table and its sort.
     let large = per_slot >= LARGE_SLOT_BYTES;
@@ -465,35 +521,11 @@ pub fn run_per_slot<S: SlotSource + Send>(
         })?;
         drop(stager);
         if !req.force {
-            let (count, shown) = store.staged_tag_collisions(5)?;
-            if count > 0 {
-                bail!(
-                    "{count} tag(s) already name other states ({}{}); pick another --tag-prefix or pass --force to move them",
-                    shown.join(", "),
-                    if count > 5 { ", ..." } else { "" }
-                );
-            }
+            refuse_tag_collisions(store)?;
         }
-        let pack_end = pack.as_ref().map_or((0, 0), |p| p.end());
-        match pack {
-            // The rows go in while the pack's bytes go to disk; the
-            // transaction commits only after both.
-            Some(pack) => pack.finish_while(|| {
-                let (number, end) = pack_end;
-                store.record_pack_length(number, end)?;
-                packed.sort_unstable_by_key(|(id, _)| *id);
-                for (id, at) in &packed {
-                    store.put_packed_slot(&layout_text, id, *at)?;
-                }
-                Ok::<(), anyhow::Error>(store.stage_commit(&layout_text, event, true, staged_tags)?)
-            })?,
-            None => store.stage_commit(&layout_text, event, false, staged_tags)?,
-        }
+        commit_staged(store, pack, packed, &layout_text, event, staged_tags)?;
         if let Some(stated) = req.file.stated_state() {
-            let id = state_id(&layout_text, &slots);
-            if !stated.eq_ignore_ascii_case(&id.hex()) {
-                bail!("the file says it holds state {stated} but its values hash to {}; the file was changed after export", id.hex());
-            }
+            check_stated_state(stated, &layout_text, &slots)?;
         }
         Ok((states, event))
     })?;

@@ -53,22 +53,7 @@ impl SlotFile {
             .metadata()
             .map_err(|e| format!("cannot read it: {e}"))?
             .len();
-        let mut word = [0u8; 8];
-        file.read_exact(&mut word).map_err(|_| {
-            "it is not a safetensors file (shorter than its 8-byte header length)".to_string()
-        })?;
-        let header_len = u64::from_le_bytes(word);
-        if header_len > MAX_HEADER_BYTES || header_len + 8 > length {
-            return Err(format!(
-                "its header claims {header_len} bytes, but the file has {length} and headers are limited to {MAX_HEADER_BYTES}; it is not a safetensors file"
-            ));
-        }
-        let mut header = vec![0u8; header_len as usize];
-        file.read_exact(&mut header)
-            .map_err(|e| format!("cannot read its header: {e}"))?;
-        let mut entries: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&header)
-                .map_err(|e| format!("its header is not valid JSON: {e}"))?;
+        let (header_len, mut entries) = read_header(&mut file, length)?;
         let metadata: BTreeMap<String, String> = match entries.remove("__metadata__") {
             None => BTreeMap::new(),
             Some(m) => serde_json::from_value(m)
@@ -148,26 +133,11 @@ impl SlotFile {
                 )
             }
         };
-        let mut parts = Vec::new();
-        let mut batch = None;
-        for (layer, _) in layout.units.iter().enumerate() {
-            for t in layout.cell.tensors() {
-                let name = format!("l{layer}.{t}");
-                let (part, rows) = found
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| format!("'{name}' is missing"))?;
-                let b = *batch.get_or_insert(rows);
-                if rows != b {
-                    return Err(format!("'{name}' has batch {rows} but layer 0 has batch {b}; every layer needs the same batch"));
-                }
-                parts.push(part);
-            }
-        }
+        let (parts, batch) = parts_in_order(&layout, &found)?;
         Ok(SlotFile {
             file,
             layout,
-            batch: batch.unwrap_or(0),
+            batch,
             parts,
             stated_state: metadata.get("state").cloned(),
             converted_f64,
@@ -214,4 +184,53 @@ impl SlotFile {
         self.scratch = band;
         Ok(())
     }
+}
+
+/// The header's length and its entries (tensor name -> JSON entry),
+/// bounded by the file's length and the header limit.
+fn read_header(
+    file: &mut File,
+    length: u64,
+) -> Result<(u64, serde_json::Map<String, serde_json::Value>), String> {
+    let mut word = [0u8; 8];
+    file.read_exact(&mut word).map_err(|_| {
+        "it is not a safetensors file (shorter than its 8-byte header length)".to_string()
+    })?;
+    let header_len = u64::from_le_bytes(word);
+    if header_len > MAX_HEADER_BYTES || header_len + 8 > length {
+        return Err(format!(
+            "its header claims {header_len} bytes, but the file has {length} and headers are limited to {MAX_HEADER_BYTES}; it is not a safetensors file"
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| format!("cannot read its header: {e}"))?;
+    let entries: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| format!("its header is not valid JSON: {e}"))?;
+    Ok((header_len, entries))
+}
+
+/// The tensors' parts in the layout's order (`l0.h`, `l0.c`, `l1.h`, ...)
+/// and the batch size, which every tensor must share.
+fn parts_in_order(
+    layout: &crate::state::Layout,
+    found: &BTreeMap<String, (Part, usize)>,
+) -> Result<(Vec<Part>, usize), String> {
+    let mut parts = Vec::new();
+    let mut batch = None;
+    for (layer, _) in layout.units.iter().enumerate() {
+        for t in layout.cell.tensors() {
+            let name = format!("l{layer}.{t}");
+            let (part, rows) = found
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| format!("'{name}' is missing"))?;
+            let b = *batch.get_or_insert(rows);
+            if rows != b {
+                return Err(format!("'{name}' has batch {rows} but layer 0 has batch {b}; every layer needs the same batch"));
+            }
+            parts.push(part);
+        }
+    }
+    Ok((parts, batch.unwrap_or(0)))
 }

@@ -43,6 +43,12 @@ pub struct VerifyReport {
     pub pack_dead_bytes: u64,
 }
 
+impl VerifyReport {
+    fn problem(&mut self, kind: &'static str, id: String, problem: String) {
+        self.problems.push(Problem { kind, id, problem });
+    }
+}
+
 /// Ids of one kind that exist, as stored bytes.
 type IdSet = HashSet<Vec<u8>>;
 
@@ -231,12 +237,34 @@ impl Store {
         Ok(())
     }
 
+    /// Every check, in an order where each finds the ids the next ones
+    /// check links against.
     fn verify_into(&self, report: &mut VerifyReport) -> Result<()> {
-        let problems = &mut report.problems;
-        let mut push = |kind: &'static str, id: String, problem: String| {
-            problems.push(Problem { kind, id, problem })
-        };
+        let (slots, packs_used) = self.check_slots(report)?;
+        self.note_unused_packs(report, &packs_used)?;
+        let states = self.check_states(report, &slots)?;
+        let objects = self.check_objects(report)?;
+        let mut leftovers = Vec::new();
+        let weights = self.check_weights_files(report, &mut leftovers)?;
+        self.check_training_records(report, &objects, &weights, &mut leftovers)?;
+        self.check_models(report, &weights)?;
+        self.check_tags(report, &states)?;
+        self.check_streams(report, &states)?;
+        self.check_events(report, &weights, &states, &objects)?;
+        report.pack_dead_bytes = self
+            .pack_usage()?
+            .values()
+            .map(|(size, live)| size.saturating_sub(*live))
+            .sum();
+        leftovers.append(&mut report.leftovers);
+        leftovers.sort();
+        report.leftovers = leftovers;
+        Ok(())
+    }
 
+    /// Every slot's bytes (inline or packed) hash to its id. Returns the
+    /// slot ids and the packs slots live in.
+    fn check_slots(&self, report: &mut VerifyReport) -> Result<(IdSet, HashSet<i64>)> {
         let mut slots = HashSet::new();
         let mut packs_used = HashSet::new();
         let mut stmt = self
@@ -253,7 +281,7 @@ impl Store {
                     match self.read_packed(at) {
                         Ok(bytes) => Some(bytes),
                         Err(e) => {
-                            push(
+                            report.problem(
                                 "slot",
                                 blob_hex(&id),
                                 format!("bytes unreadable from pack {}: {e}", at.pack),
@@ -265,20 +293,28 @@ impl Store {
             };
             if let Some(bytes) = bytes {
                 if slot_id(&layout, &bytes).bytes()[..] != id[..] {
-                    push("slot", blob_hex(&id), "bytes do not hash to the id".into());
+                    report.problem("slot", blob_hex(&id), "bytes do not hash to the id".into());
                 }
             }
             slots.insert(id);
         }
-        // Packs nothing references (a killed import's, or emptied by gc and
-        // not yet deleted) are leftovers; gc removes them.
+        Ok((slots, packs_used))
+    }
+
+    /// Packs nothing references (a killed import's, or emptied by gc and
+    /// not yet deleted) are leftovers; gc removes them.
+    fn note_unused_packs(&self, report: &mut VerifyReport, used: &HashSet<i64>) -> Result<()> {
         let newest = self.newest_pack()?;
         for pack in self.pack_files()? {
-            if !packs_used.contains(&pack.number) && Some(pack.number) != newest {
+            if !used.contains(&pack.number) && Some(pack.number) != newest {
                 report.leftovers.push(pack.path.display().to_string());
             }
         }
+        Ok(())
+    }
 
+    /// Every state's slot list hashes to its id and names stored slots.
+    fn check_states(&self, report: &mut VerifyReport, slots: &IdSet) -> Result<IdSet> {
         let mut states = HashSet::new();
         let mut stmt = self
             .conn
@@ -296,7 +332,7 @@ impl Store {
                 || ids.len() as i64 != batch
                 || state_id(&layout, &ids).bytes()[..] != id[..]
             {
-                push(
+                report.problem(
                     "state",
                     blob_hex(&id),
                     "slot list does not hash to the id".into(),
@@ -304,7 +340,7 @@ impl Store {
             }
             for (k, slot) in ids.iter().enumerate() {
                 if !slots.contains(&slot.bytes()[..]) {
-                    push(
+                    report.problem(
                         "state",
                         blob_hex(&id),
                         format!("slot {k} ({}) is missing", slot.short()),
@@ -313,7 +349,11 @@ impl Store {
             }
             states.insert(id);
         }
+        Ok(states)
+    }
 
+    /// Every object's bytes hash to its id.
+    fn check_objects(&self, report: &mut VerifyReport) -> Result<IdSet> {
         let mut objects = HashSet::new();
         let mut stmt = self.conn.prepare("SELECT id, bytes FROM objects")?;
         let mut rows = stmt.query([])?;
@@ -321,7 +361,7 @@ impl Store {
             let (id, bytes): (Vec<u8>, Vec<u8>) = (r.get(0)?, r.get(1)?);
             report.objects += 1;
             if Digest::of(&[&bytes]).0[..] != id[..] {
-                push(
+                report.problem(
                     "object",
                     blob_hex(&id),
                     "bytes do not hash to the id".into(),
@@ -329,21 +369,31 @@ impl Store {
             }
             objects.insert(id);
         }
+        Ok(objects)
+    }
 
+    /// Every weights file hashes to its name; temp and set-aside files are
+    /// leftovers. Returns the weights ids on disk.
+    fn check_weights_files(
+        &self,
+        report: &mut VerifyReport,
+        leftovers: &mut Vec<String>,
+    ) -> Result<IdSet> {
         let mut weights = HashSet::new();
-        let mut leftovers = Vec::new();
         for (entry, path) in self.weights_entries()? {
             match entry {
                 WeightsEntry::File(id) => {
                     report.weights_files += 1;
                     match super::files::read_whole(&path) {
                         Ok(bytes) if Digest::of(&[&bytes]) == id.0 => {}
-                        Ok(_) => push(
+                        Ok(_) => report.problem(
                             "weights file",
                             id.hex(),
                             "bytes do not hash to the name".into(),
                         ),
-                        Err(e) => push("weights file", id.hex(), format!("unreadable: {e}")),
+                        Err(e) => {
+                            report.problem("weights file", id.hex(), format!("unreadable: {e}"))
+                        }
                     }
                     weights.insert(id.bytes().to_vec());
                 }
@@ -353,6 +403,18 @@ impl Store {
                 WeightsEntry::Other => {}
             }
         }
+        Ok(weights)
+    }
+
+    /// Training records name stored data and init weights; weights files
+    /// nothing names (no model, event or training record) are leftovers.
+    fn check_training_records(
+        &self,
+        report: &mut VerifyReport,
+        objects: &IdSet,
+        weights: &IdSet,
+        leftovers: &mut Vec<String>,
+    ) -> Result<()> {
         let mut named_weights: IdSet = HashSet::new();
         let mut stmt = self.conn.prepare(
             "SELECT weights FROM models UNION SELECT weights FROM events WHERE weights IS NOT NULL",
@@ -365,7 +427,7 @@ impl Store {
                 for r in refs {
                     if let Some(data) = r.data {
                         if !objects.contains(&data.bytes()[..]) {
-                            push(
+                            report.problem(
                                 "model",
                                 r.model.clone(),
                                 format!("training data object {} is missing", data.hex()),
@@ -374,7 +436,7 @@ impl Store {
                     }
                     if let Some(init) = r.init_weights {
                         if !weights.contains(&init.bytes()[..]) {
-                            push(
+                            report.problem(
                                 "model",
                                 r.model.clone(),
                                 format!("init weights file {} is missing", init.hex()),
@@ -384,9 +446,9 @@ impl Store {
                     }
                 }
             }
-            Err(e) => push("model", "(training record)".into(), e.to_string()),
+            Err(e) => report.problem("model", "(training record)".into(), e.to_string()),
         }
-        for w in &weights {
+        for w in weights {
             if !named_weights.contains(w) {
                 leftovers.push(
                     self.weights_dir()
@@ -396,32 +458,46 @@ impl Store {
                 );
             }
         }
+        Ok(())
+    }
 
+    /// Every model's weights file exists.
+    fn check_models(&self, report: &mut VerifyReport, weights: &IdSet) -> Result<()> {
         let mut stmt = self.conn.prepare("SELECT name, weights FROM models")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let (name, w): (String, Vec<u8>) = (r.get(0)?, r.get(1)?);
             if !weights.contains(&w) {
-                push(
+                report.problem(
                     "model",
                     name,
                     format!("weights file {} is missing", blob_hex(&w)),
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Every tag names a stored state.
+    fn check_tags(&self, report: &mut VerifyReport, states: &IdSet) -> Result<()> {
         let mut stmt = self.conn.prepare("SELECT name, state FROM tags")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let (name, state): (String, Vec<u8>) = (r.get(0)?, r.get(1)?);
             report.tags += 1;
             if !states.contains(&state) {
-                push(
+                report.problem(
                     "tag",
                     name,
                     format!("points at missing state {}", blob_hex(&state)),
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Every stream is at a stored state.
+    fn check_streams(&self, report: &mut VerifyReport, states: &IdSet) -> Result<()> {
         let mut stmt = self.conn.prepare(
             "SELECT m.name, s.name, s.state FROM streams s LEFT JOIN models m ON m.id = s.model",
         )?;
@@ -432,13 +508,24 @@ impl Store {
             report.streams += 1;
             let label = format!("{}/{name}", model.unwrap_or_else(|| "?".into()));
             if !states.contains(&state) {
-                push(
+                report.problem(
                     "stream",
                     label,
                     format!("points at missing state {}", blob_hex(&state)),
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Every event's weights, states and objects are stored.
+    fn check_events(
+        &self,
+        report: &mut VerifyReport,
+        weights: &IdSet,
+        states: &IdSet,
+        objects: &IdSet,
+    ) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, weights, state_before, state_after, input, output FROM events")?;
@@ -447,16 +534,16 @@ impl Store {
             report.events += 1;
             let id: i64 = r.get(0)?;
             let refs: [(&str, Option<Vec<u8>>, &IdSet); 5] = [
-                ("weights file", r.get(1)?, &weights),
-                ("state_before", r.get(2)?, &states),
-                ("state_after", r.get(3)?, &states),
-                ("input object", r.get(4)?, &objects),
-                ("output object", r.get(5)?, &objects),
+                ("weights file", r.get(1)?, weights),
+                ("state_before", r.get(2)?, states),
+                ("state_after", r.get(3)?, states),
+                ("input object", r.get(4)?, objects),
+                ("output object", r.get(5)?, objects),
             ];
             for (what, value, set) in refs {
                 if let Some(v) = value {
                     if !set.contains(&v) {
-                        push(
+                        report.problem(
                             "event",
                             id.to_string(),
                             format!("its {what} {} is missing", blob_hex(&v)),
@@ -465,14 +552,6 @@ impl Store {
                 }
             }
         }
-        report.pack_dead_bytes = self
-            .pack_usage()?
-            .values()
-            .map(|(size, live)| size.saturating_sub(*live))
-            .sum();
-        leftovers.append(&mut report.leftovers);
-        leftovers.sort();
-        report.leftovers = leftovers;
         Ok(())
     }
 }

@@ -150,14 +150,8 @@ fn gather(x: &Tensor, picks: &[usize]) -> Tensor {
     Tensor::new(vec![picks.len(), x.shape[1], x.shape[2]], data)
 }
 
-/// Trains `init` on `data`; the same inputs give the same bits.
-pub fn train(
-    data: &Dataset,
-    cfg: &TrainConfig,
-    init: Weights,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<TrainReport> {
-    let n = data.len();
+/// Refuses batch settings training cannot run.
+fn check_batching(cfg: &TrainConfig, n: usize) -> Result<()> {
     let b = cfg.batch_size;
     if b == 0 || cfg.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
@@ -172,6 +166,47 @@ pub fn train(
             .collect();
         bail!("stateful training needs full batches: {n} samples do not split into batches of {b}; pass --drop-remainder to leave out the last {} sample(s), pick a batch size that divides {n} ({}), or --no-stateful", n % b, fits.join(", "));
     }
+    Ok(())
+}
+
+/// How many of the batch's target rows the model classified right (0 for
+/// regression).
+fn correct_classes(data: &Dataset, picks: &[usize], predicted: &[usize]) -> usize {
+    let wanted: Vec<usize> = match &data.targets {
+        Targets::Classes { labels, .. } => {
+            let per = data.targets_per_sample();
+            picks
+                .iter()
+                .flat_map(|&i| labels[i * per..(i + 1) * per].iter().copied())
+                .collect()
+        }
+        Targets::Values(_) => Vec::new(),
+    };
+    wanted.iter().zip(predicted).filter(|(l, p)| l == p).count()
+}
+
+/// candle's variables set to the updated parameters.
+fn set_vars(vars: &[Var], params: &[Vec<f32>], shapes: &[(Vec<usize>, Vec<f32>)]) -> Result<()> {
+    for (var, (p, (shape, _))) in vars.iter().zip(params.iter().zip(shapes)) {
+        var.set(&CTensor::from_vec(
+            p.clone(),
+            shape.as_slice(),
+            &Device::Cpu,
+        )?)?;
+    }
+    Ok(())
+}
+
+/// Trains `init` on `data`; the same inputs give the same bits.
+pub fn train(
+    data: &Dataset,
+    cfg: &TrainConfig,
+    init: Weights,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TrainReport> {
+    let n = data.len();
+    let b = cfg.batch_size;
+    check_batching(cfg, n)?;
     let batches = n.div_ceil(b);
     let shapes = flat(&init);
     let sizes: Vec<usize> = shapes.iter().map(|(_, d)| d.len()).collect();
@@ -205,30 +240,10 @@ pub fn train(
                 Kernel::Candle => candle_batch(&init, &vars, data, picks, &x, &start)?,
                 Kernel::Fused => fused_batch(&unflat(&init, &params), data, picks, &x, start),
             };
-            let wanted_classes: Vec<usize> = match &data.targets {
-                Targets::Classes { labels, .. } => {
-                    let per = data.targets_per_sample();
-                    picks
-                        .iter()
-                        .flat_map(|&i| labels[i * per..(i + 1) * per].iter().copied())
-                        .collect()
-                }
-                Targets::Values(_) => Vec::new(),
-            };
-            correct += wanted_classes
-                .iter()
-                .zip(&step.predicted)
-                .filter(|(l, p)| l == p)
-                .count();
+            correct += correct_classes(data, picks, &step.predicted);
             adam.update(&mut params, &step.grads);
             if cfg.kernel == Kernel::Candle {
-                for (var, (p, (shape, _))) in vars.iter().zip(params.iter().zip(&shapes)) {
-                    var.set(&CTensor::from_vec(
-                        p.clone(),
-                        shape.as_slice(),
-                        &Device::Cpu,
-                    )?)?;
-                }
+                set_vars(&vars, &params, &shapes)?;
             }
             let loss_value = step.loss;
             if !loss_value.is_finite() {

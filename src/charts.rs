@@ -4,7 +4,7 @@
 //! and, where it has several series, a legend. Files are drawn under a temp
 //! name and renamed into place, so a reader never sees half a chart.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -59,7 +59,20 @@ pub fn write(path: &Path, chart: &impl Chart) -> Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("chart");
     // The temp name keeps the extension: the PNG encoder goes by it.
     let ext = if png { "png" } else { "svg" };
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.{}.tmp.{ext}", std::process::id()));
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // Removed if drawing fails (dropped), renamed into place if not.
+    let staged = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(&format!(".tmp.{ext}"))
+        // As File::create would: 0666 less the umask (tempfile's own
+        // default, 0600, would leave the user's file unreadable to others).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(folder)
+        .with_context(|| format!("cannot write '{}'", path.display()))?;
+    let tmp = staged.path().to_path_buf();
     let drawn = if png {
         let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
         chart
@@ -71,14 +84,11 @@ pub fn write(path: &Path, chart: &impl Chart) -> Result<()> {
             .draw(&root)
             .and_then(|_| root.present().map_err(drawing))
     };
-    if let Err(e) = drawn {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.context(format!("cannot write '{}'", path.display())));
-    }
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write '{}'", path.display())
-    })
+    drawn.map_err(|e| e.context(format!("cannot write '{}'", path.display())))?;
+    staged.persist(path).map_err(|e| {
+        anyhow::Error::new(e.error).context(format!("cannot write '{}'", path.display()))
+    })?;
+    Ok(())
 }
 
 fn palette(i: usize) -> RGBColor {

@@ -60,23 +60,12 @@ impl fmt::Debug for Digest {
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
+    hex::encode(bytes)
 }
 
+/// Hex digits only (either case): no sign, no space, no `0x`.
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    hex::decode(text).ok()
 }
 
 /// An id prefix as the inclusive byte range of the ids it matches.
@@ -170,6 +159,17 @@ typed_id!(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_hex_digits_parse_as_an_id() {
+        let id = "ab".repeat(32);
+        assert!(super::Digest::parse_hex(&id).is_some());
+        assert!(super::Digest::parse_hex(&id.to_uppercase()).is_some());
+        // u8::from_str_radix takes "+a" as 10: an id must not.
+        let signed = format!("+a{}", &id[2..]);
+        assert!(super::Digest::parse_hex(&signed).is_none());
+        assert!(super::Digest::parse_hex(&format!(" a{}", &id[2..])).is_none());
+    }
+
     use super::*;
 
     #[test]

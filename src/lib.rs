@@ -25,6 +25,7 @@ pub mod commands;
 pub mod id;
 pub mod input;
 pub mod kernels;
+pub mod le_bytes;
 pub mod limits;
 pub mod model;
 pub mod ops;

@@ -102,11 +102,7 @@ impl TensorFile {
                 converted_f64.push(name.clone());
             }
             let data: Vec<f32> = match view.dtype() {
-                Dtype::F32 => view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
+                Dtype::F32 => crate::le_bytes::f32s_from_bytes(view.data()),
                 Dtype::F64 => view
                     .data()
                     .chunks_exact(8)
@@ -145,9 +141,7 @@ impl TensorFile {
         let mut out = Vec::with_capacity(header_bytes.len() + data_len);
         out.extend_from_slice(&header_bytes);
         for tensor in self.tensors.values() {
-            for v in &tensor.data {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
+            crate::le_bytes::append_f32s(&tensor.data, &mut out);
         }
         out
     }

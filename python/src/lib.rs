@@ -91,10 +91,8 @@ fn bytearray_of(py: Python<'_>, parts: &[&[f32]]) -> PyResult<Py<PyByteArray>> {
     let array = PyByteArray::new_with(py, len, |bytes| {
         let mut at = 0;
         for part in parts {
-            for v in *part {
-                bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
-                at += 4;
-            }
+            statectl::le_bytes::write_f32s(part, &mut bytes[at..at + part.len() * 4]);
+            at += part.len() * 4;
         }
         Ok(())
     })?;

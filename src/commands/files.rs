@@ -7,20 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
-/// A file written to a temp name beside its target, not yet in place; the
-/// temp file is removed if it is dropped before [`StagedFile::commit`].
+/// A file written to a temp name beside its target, not yet in place
+/// (tempfile removes it if it is dropped before [`StagedFile::commit`]).
 pub struct StagedFile {
-    tmp: PathBuf,
+    tmp: Option<tempfile::NamedTempFile>,
     path: PathBuf,
-    committed: bool,
-}
-
-impl Drop for StagedFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
 }
 
 impl StagedFile {
@@ -36,31 +27,44 @@ impl StagedFile {
         fill: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
     ) -> Result<StagedFile> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let staged = StagedFile {
-            tmp: path.with_file_name(format!(".{name}.{}.tmp", std::process::id())),
-            path: path.to_path_buf(),
-            committed: false,
-        };
-        let file = std::fs::File::create(&staged.tmp).with_context(|| cannot_write(path))?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            // As File::create would: 0666 less the umask (tempfile's own
+            // default, 0600, would leave the user's file unreadable to others).
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(folder)
+            .with_context(|| cannot_write(path))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp);
         fill(&mut out)?;
-        let file = out
+        let tmp = out
             .into_inner()
             .map_err(|e| anyhow::Error::new(e.into_error()))
             .with_context(|| cannot_write(path))?;
-        file.sync_all().with_context(|| cannot_write(path))?;
-        Ok(staged)
+        tmp.as_file()
+            .sync_all()
+            .with_context(|| cannot_write(path))?;
+        Ok(StagedFile {
+            tmp: Some(tmp),
+            path: path.to_path_buf(),
+        })
     }
 
     /// Moves the file into place.
     pub fn commit(&mut self) -> Result<()> {
-        std::fs::rename(&self.tmp, &self.path).with_context(|| {
-            format!(
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
+        };
+        tmp.persist(&self.path).map_err(|e| {
+            anyhow::Error::new(e.error).context(format!(
                 "cannot move the finished file into place at '{}'; pick another -o path",
                 self.path.display()
-            )
+            ))
         })?;
-        self.committed = true;
         Ok(())
     }
 }

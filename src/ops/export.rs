@@ -104,11 +104,7 @@ pub fn write(store: &Store, planned: &[PlannedState], out: &mut dyn Write) -> Re
         }
         let value = &loaded.as_ref().expect("loaded above").1;
         let data = value.layer_tensor(*layer, *k);
-        let mut bytes = Vec::with_capacity(data.len() * 4);
-        for v in data {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        out.write_all(&bytes)?;
+        out.write_all(&crate::le_bytes::f32s_to_bytes(&data))?;
     }
     Ok(())
 }

@@ -119,26 +119,11 @@ impl StateValue {
 
     /// Appends a slot's encoding (little-endian f32) to `out`.
     pub fn append_slot_bytes(slot: &[f32], out: &mut Vec<u8>) {
-        #[cfg(target_endian = "little")]
-        {
-            // SAFETY: f32 has no padding and any byte is a valid u8; on a
-            // little-endian machine the memory is the encoding, so this is
-            // one copy instead of one per value.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(slot.as_ptr().cast::<u8>(), slot.len() * 4) };
-            out.extend_from_slice(bytes);
-        }
-        #[cfg(not(target_endian = "little"))]
-        for v in slot {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        crate::le_bytes::append_f32s(slot, out);
     }
 
     pub fn slot_from_bytes(bytes: &[u8]) -> Vec<f32> {
-        bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
+        crate::le_bytes::f32s_from_bytes(bytes)
     }
 
     /// Each slot's encoded bytes and id, in batch order.

@@ -176,8 +176,9 @@ fn use_write_ahead_log(conn: &Connection) -> Result<()> {
 }
 
 /// Refuses a store folder whose own folders are links (or not folders), or
-/// that holds store data (packs, weights, a WAL) beside a missing or empty
-/// `statectl.db`: such a store is damaged, not new, and creating a database
+/// that holds store data (packs, weights; a WAL beside a missing file)
+/// beside a missing or empty `statectl.db`: such a store is damaged, not
+/// new, and creating a database
 /// over its data would make verify call it healthy and gc delete it.
 fn refuse_damaged_folder(root: &Path, db: &Path) -> Result<()> {
     for name in ["packs", "weights"] {
@@ -199,7 +200,11 @@ fn refuse_damaged_folder(root: &Path, db: &Path) -> Result<()> {
         .into_iter()
         .filter(|name| holds(name))
         .collect();
-    if root.join("statectl.db-wal").exists() {
+    // A WAL beside an empty statectl.db is how SQLite holds a store whose
+    // first writes are not yet copied into the file (another process may
+    // be creating it right now): SQLite reads it whole. Only a WAL whose
+    // database file is gone is data without its store.
+    if !db.exists() && root.join("statectl.db-wal").exists() {
         data.push("statectl.db-wal");
     }
     if data.is_empty() {
@@ -241,10 +246,13 @@ fn header_schema_version(db: &Path) -> Option<i64> {
 /// the database's WAL (`statectl.db-wal`), read from the file without
 /// SQLite (which holds no lock on the WAL file itself, so closing this
 /// descriptor costs no connection its locks): the last committed copy of
-/// page 1 holds the header. Frames are
-/// taken while their salts match the WAL header's (later ones belong to an
-/// older generation of the file).
-fn wal_schema_version(db: &Path) -> Option<i64> {
+/// page 1 holds the header. Frames are taken while their salts match the
+/// WAL header's (later ones belong to an older generation of the file),
+/// and with `checked` only while their checksums chain from the header, as
+/// SQLite's recovery does. Unchecked, only frame headers and 4 bytes of
+/// each copy of page 1 are read (a large WAL costs seeks, not reads);
+/// checked, every frame is read once, one page at a time.
+fn wal_schema_version(db: &Path, checked: bool) -> Option<i64> {
     use std::io::{Read, Seek, SeekFrom};
     let mut wal_path = db.as_os_str().to_owned();
     wal_path.push("-wal");
@@ -253,29 +261,44 @@ fn wal_schema_version(db: &Path) -> Option<i64> {
     let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     let mut header = [0u8; 32];
     wal.read_exact(&mut header).ok()?;
-    if !matches!(be(&header[0..4]), 0x377f0682 | 0x377f0683) {
-        return None;
-    }
+    let big_endian = match be(&header[0..4]) {
+        0x377f0683 => true,
+        0x377f0682 => false,
+        _ => return None,
+    };
     let page = be(&header[8..12]) as u64;
-    if page < 100 {
+    let mut sum = wal_checksum(big_endian, &header[0..24], (0, 0));
+    if page < 100 || (checked && sum != (be(&header[24..28]), be(&header[28..32]))) {
         return None;
     }
-    // Only frame headers are read, and 4 bytes of each copy of page 1: a
-    // large WAL costs seeks, not memory.
     let (mut pending, mut committed) = (None, None);
     let mut at = 32u64;
     let mut frame = [0u8; 24];
+    let mut body = vec![0u8; if checked { page as usize } else { 4 }];
     while at + 24 + page <= len {
         wal.seek(SeekFrom::Start(at)).ok()?;
         wal.read_exact(&mut frame).ok()?;
         if frame[8..16] != header[16..24] {
             break;
         }
-        if be(&frame[0..4]) == 1 {
-            let mut version = [0u8; 4];
+        let first_page = be(&frame[0..4]) == 1;
+        if checked {
+            wal.read_exact(&mut body).ok()?;
+            sum = wal_checksum(
+                big_endian,
+                &body,
+                wal_checksum(big_endian, &frame[0..8], sum),
+            );
+            if sum != (be(&frame[16..20]), be(&frame[20..24])) {
+                break;
+            }
+            if first_page {
+                pending = Some(be(&body[60..64]) as i32 as i64);
+            }
+        } else if first_page {
             wal.seek(SeekFrom::Start(at + 24 + 60)).ok()?;
-            wal.read_exact(&mut version).ok()?;
-            pending = Some(be(&version) as i32 as i64);
+            wal.read_exact(&mut body[..4]).ok()?;
+            pending = Some(be(&body[..4]) as i32 as i64);
         }
         if be(&frame[4..8]) != 0 {
             committed = pending.or(committed);
@@ -285,58 +308,22 @@ fn wal_schema_version(db: &Path) -> Option<i64> {
     committed
 }
 
-/// [`wal_schema_version`], reading every frame and keeping only those whose
-/// checksums chain from the WAL header, as SQLite's recovery does.
-fn wal_schema_version_checked(db: &Path) -> Option<i64> {
-    let mut wal_path = db.as_os_str().to_owned();
-    wal_path.push("-wal");
-    let wal = std::fs::read(PathBuf::from(wal_path)).ok()?;
-    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    if wal.len() < 32 {
-        return None;
-    }
-    let big_endian = match be(&wal[0..4]) {
-        0x377f0683 => true,
-        0x377f0682 => false,
-        _ => return None,
-    };
+/// SQLite's WAL checksum of `data` continuing from `(s0, s1)`, over words
+/// of the byte order the WAL's magic number names.
+fn wal_checksum(big_endian: bool, data: &[u8], (mut s0, mut s1): (u32, u32)) -> (u32, u32) {
     let word = |b: &[u8]| {
+        let b = [b[0], b[1], b[2], b[3]];
         if big_endian {
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+            u32::from_be_bytes(b)
         } else {
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+            u32::from_le_bytes(b)
         }
     };
-    let checksum = |data: &[u8], (mut s0, mut s1): (u32, u32)| {
-        for pair in data.chunks_exact(8) {
-            s0 = s0.wrapping_add(word(&pair[0..4])).wrapping_add(s1);
-            s1 = s1.wrapping_add(word(&pair[4..8])).wrapping_add(s0);
-        }
-        (s0, s1)
-    };
-    let page = be(&wal[8..12]) as usize;
-    let mut sum = checksum(&wal[0..24], (0, 0));
-    if sum != (be(&wal[24..28]), be(&wal[28..32])) || page < 100 {
-        return None;
+    for pair in data.chunks_exact(8) {
+        s0 = s0.wrapping_add(word(&pair[0..4])).wrapping_add(s1);
+        s1 = s1.wrapping_add(word(&pair[4..8])).wrapping_add(s0);
     }
-    let (mut pending, mut committed) = (None, None);
-    let mut at = 32;
-    while at + 24 + page <= wal.len() {
-        let frame = &wal[at..at + 24];
-        let body = &wal[at + 24..at + 24 + page];
-        sum = checksum(body, checksum(&frame[0..8], sum));
-        if frame[8..16] != wal[16..24] || sum != (be(&frame[16..20]), be(&frame[20..24])) {
-            break;
-        }
-        if be(&frame[0..4]) == 1 {
-            pending = Some(be(&body[60..64]) as i32 as i64);
-        }
-        if be(&frame[4..8]) != 0 {
-            committed = pending.or(committed);
-        }
-        at += 24 + page;
-    }
-    committed
+    (s0, s1)
 }
 
 impl Store {
@@ -368,9 +355,9 @@ impl Store {
             // The quick WAL scan reads frame headers only; a frame a writer is
             // still appending can look like anything, so a version that
             // seems too new is confirmed by checksums before refusing.
-            let in_wal = wal_schema_version(&db)
+            let in_wal = wal_schema_version(&db, false)
                 .filter(|v| *v > SCHEMA_VERSION)
-                .and_then(|_| wal_schema_version_checked(&db));
+                .and_then(|_| wal_schema_version(&db, true));
             let newest = header_schema_version(&db).into_iter().chain(in_wal).max();
             if let Some(found) = newest.filter(|v| *v > SCHEMA_VERSION) {
                 return Err(too_new(found));

@@ -133,7 +133,8 @@ pub struct Store {
     root: PathBuf,
     /// Pack files opened for reading, by number (numbers are never reused,
     /// so a handle never goes stale).
-    open_packs: std::cell::RefCell<std::collections::HashMap<i64, std::fs::File>>,
+    /// Each with the size it had when last asked.
+    open_packs: std::cell::RefCell<std::collections::HashMap<i64, (std::fs::File, u64)>>,
 }
 
 /// Milliseconds since the Unix epoch, the store's clock.

@@ -153,11 +153,11 @@ const MAX_OPEN_PACKS: usize = 32;
 /// store), and all of them past [`MAX_OPEN_PACKS`], so a store never holds
 /// more descriptors than that. Runs when a pack not yet open is read:
 /// after a compaction, reads move to the new pack.
-fn forget_deleted_packs(open: &mut HashMap<i64, File>) {
+fn forget_deleted_packs(open: &mut HashMap<i64, (File, u64)>) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        open.retain(|_, file| file.metadata().is_ok_and(|m| m.nlink() > 0));
+        open.retain(|_, (file, _)| file.metadata().is_ok_and(|m| m.nlink() > 0));
     }
     if open.len() >= MAX_OPEN_PACKS {
         open.clear();
@@ -433,29 +433,34 @@ impl Store {
         let mut open = self.open_packs.borrow_mut();
         // The path is only made for opening and for errors: formatting it
         // showed in the per-call time of reading one state.
-        let file = match open.get(&at.pack) {
-            Some(file) => file,
+        let (file, known_size) = match open.get_mut(&at.pack) {
+            Some(open) => open,
             None => {
                 forget_deleted_packs(&mut open);
                 let path = self.pack_path(at.pack);
                 let file = super::files::open_for_reading(&path).map_err(io_err(&path))?;
-                open.entry(at.pack).or_insert(file)
+                open.entry(at.pack).or_insert((file, 0))
             }
         };
         // The row's length and offset come from the database: check them
         // against the file before allocating, so a damaged row is reported
-        // as such instead of asking for an impossible buffer.
-        let size = file
-            .metadata()
-            .map_err(|e| io_err(&self.pack_path(at.pack))(e))?
-            .len();
+        // as such instead of asking for an impossible buffer. The size seen
+        // last is asked again only when a read would pass it (the pack may
+        // have grown since), so a read in bounds costs no extra call.
         let end = at.offset.checked_add(at.length);
-        if end.is_none_or(|end| end > size) {
+        if end.is_none_or(|end| end > *known_size) {
+            *known_size = file
+                .metadata()
+                .map_err(|e| io_err(&self.pack_path(at.pack))(e))?
+                .len();
+        }
+        if end.is_none_or(|end| end > *known_size) {
             return Err(StoreError::Damaged(format!(
-                "a slot's row says its bytes are at {}..{} of pack {}, which holds {size} bytes; `statectl verify` lists what is damaged",
+                "a slot's row says its bytes are at {}..{} of pack {}, which holds {} bytes; `statectl verify` lists what is damaged",
                 at.offset,
                 at.offset as u128 + at.length as u128,
-                at.pack
+                at.pack,
+                known_size
             )));
         }
         let mut bytes = vec![0u8; at.length as usize];

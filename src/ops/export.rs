@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 
 use super::refs::{self, Scope};
 use crate::id::StateId;
-use crate::state::{Layout, StateValue};
+use crate::state::{states_to_file, Layout, StateValue};
 use crate::store::Store;
 use crate::tensors::{safetensors_header, MAX_HEADER_BYTES};
 
@@ -107,4 +107,107 @@ pub fn write(store: &Store, planned: &[PlannedState], out: &mut dyn Write) -> Re
         out.write_all(&crate::le_bytes::f32s_to_bytes(&data))?;
     }
     Ok(())
+}
+
+/// What to export.
+pub struct ExportRequest<'a> {
+    pub references: &'a [String],
+    pub scope: Scope<'a>,
+    /// A selection of one state's slots.
+    pub slots: Option<&'a [usize]>,
+}
+
+/// One exported state.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportedState {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub state: StateId,
+    pub layout: String,
+    pub batch: usize,
+}
+
+/// What was exported (the `export` JSON, less the file name): one state
+/// also gives its `state`, `layout` and `batch` at the top.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportReport {
+    pub states: Vec<ExportedState>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub single: Option<OneState>,
+}
+
+/// The one state of a one-state export.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OneState {
+    pub state: StateId,
+    pub layout: String,
+    pub batch: usize,
+}
+
+/// Writes the states `req` names, from one snapshot of the store, through
+/// `write` (which gets the file's bytes as a writer to fill): one state as
+/// `l{k}.h`, `l{k}.c`; several as named states, streamed one at a time.
+/// Every slot is re-hashed on the way out.
+pub fn run(
+    store: &Store,
+    req: &ExportRequest,
+    write: &mut dyn FnMut(&mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()>,
+) -> Result<ExportReport> {
+    if req.references.len() > 1 && req.slots.is_some() {
+        bail!("--slots selects from one state; export one ref at a time with it");
+    }
+    store.read(|store| match req.references {
+        [one] => export_one(store, one, req, write),
+        many => export_many(store, many, req.scope, write),
+    })
+}
+
+fn export_one(
+    store: &Store,
+    reference: &str,
+    req: &ExportRequest,
+    write: &mut dyn FnMut(&mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()>,
+) -> Result<ExportReport> {
+    let mut value = refs::resolve(store, reference, req.scope)?.value;
+    if let Some(slots) = req.slots {
+        value = value.select(slots)?;
+    }
+    let bytes = states_to_file(&[(None, &value)]).encode();
+    write(&mut |out| Ok(out.write_all(&bytes)?))?;
+    let row = ExportedState {
+        reference: reference.to_string(),
+        state: value.id(),
+        layout: value.layout.to_string(),
+        batch: value.batch(),
+    };
+    Ok(ExportReport {
+        single: Some(OneState {
+            state: row.state,
+            layout: row.layout.clone(),
+            batch: row.batch,
+        }),
+        states: vec![row],
+    })
+}
+
+fn export_many(
+    store: &Store,
+    references: &[String],
+    scope: Scope,
+    write: &mut dyn FnMut(&mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()>,
+) -> Result<ExportReport> {
+    let planned = plan(store, references, scope)?;
+    write(&mut |out| self::write(store, &planned, out))?;
+    Ok(ExportReport {
+        states: planned
+            .into_iter()
+            .map(|p| ExportedState {
+                reference: p.reference,
+                state: p.id,
+                layout: p.layout.to_string(),
+                batch: p.batch,
+            })
+            .collect(),
+        single: None,
+    })
 }

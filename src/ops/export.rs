@@ -109,6 +109,12 @@ pub fn write(store: &Store, planned: &[PlannedState], out: &mut dyn Write) -> Re
     Ok(())
 }
 
+/// Writes a file's bytes into the writer it is given.
+pub type Fill<'a> = dyn FnMut(&mut dyn Write) -> Result<()> + 'a;
+
+/// Where an export's file goes: called once with what fills it.
+pub type FileSink<'a> = dyn FnMut(&mut Fill) -> Result<()> + 'a;
+
 /// What to export.
 pub struct ExportRequest<'a> {
     pub references: &'a [String],
@@ -151,7 +157,7 @@ pub struct OneState {
 pub fn run(
     store: &Store,
     req: &ExportRequest,
-    write: &mut dyn FnMut(&mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()>,
+    write: &mut FileSink,
 ) -> Result<ExportReport> {
     if req.references.len() > 1 && req.slots.is_some() {
         bail!("--slots selects from one state; export one ref at a time with it");
@@ -166,7 +172,7 @@ fn export_one(
     store: &Store,
     reference: &str,
     req: &ExportRequest,
-    write: &mut dyn FnMut(&mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()>,
+    write: &mut FileSink,
 ) -> Result<ExportReport> {
     let mut value = refs::resolve(store, reference, req.scope)?.value;
     if let Some(slots) = req.slots {
@@ -194,7 +200,7 @@ fn export_many(
     store: &Store,
     references: &[String],
     scope: Scope,
-    write: &mut dyn FnMut(&mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()>,
+    write: &mut FileSink,
 ) -> Result<ExportReport> {
     let planned = plan(store, references, scope)?;
     write(&mut |out| self::write(store, &planned, out))?;

@@ -154,11 +154,7 @@ pub struct OneState {
 /// `write` (which gets the file's bytes as a writer to fill): one state as
 /// `l{k}.h`, `l{k}.c`; several as named states, streamed one at a time.
 /// Every slot is re-hashed on the way out.
-pub fn run(
-    store: &Store,
-    req: &ExportRequest,
-    write: &mut FileSink,
-) -> Result<ExportReport> {
+pub fn run(store: &Store, req: &ExportRequest, write: &mut FileSink) -> Result<ExportReport> {
     if req.references.len() > 1 && req.slots.is_some() {
         bail!("--slots selects from one state; export one ref at a time with it");
     }

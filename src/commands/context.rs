@@ -9,6 +9,9 @@ use crate::model::Weights;
 use crate::ops::{self, refs::Scope, Model, Resolved};
 use crate::store::Store;
 
+/// How stdout first failed, if it did, for [`Output::exit_code`].
+static STDOUT_FAILURE: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
+
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub json: bool,
@@ -46,17 +49,32 @@ impl Output {
     }
 
     fn stdout_failed(&self, e: std::io::Error) {
-        // A reader that went away (`statectl log | head`) is not an
-        // error: the command's work is done and committed.
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+        let mut first = STDOUT_FAILURE.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(e);
+    }
+
+    /// The exit code once the command has run: its own, unless stdout
+    /// failed. A reader that went away (`statectl log | head`) is not an
+    /// error (the command's work is done and committed); a command that
+    /// recorded something says so and exits 0; a read-only command whose
+    /// output was lost fails.
+    pub fn exit_code(&self, code: i32) -> i32 {
+        let failure = STDOUT_FAILURE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match failure {
+            None => code,
+            Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+            Some(e) if self.writes => {
+                eprintln!("warning: the command completed and its changes are recorded, but its output could not be written to stdout ({e}); `statectl log` shows what it recorded");
+                0
+            }
+            Some(e) => {
+                eprintln!("error: cannot write to stdout: {e}; check where the output goes (a full disk, a closed file)");
+                1
+            }
         }
-        if self.writes {
-            eprintln!("warning: the command completed and its changes are recorded, but its output could not be written to stdout ({e}); `statectl log` shows what it recorded");
-            std::process::exit(0);
-        }
-        eprintln!("error: cannot write to stdout: {e}; check where the output goes (a full disk, a closed file)");
-        std::process::exit(1);
     }
 
     pub fn emit(&self, json: serde_json::Value, human: impl FnOnce() -> String) {

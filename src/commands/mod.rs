@@ -74,6 +74,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Init(args) => {
             return init::run(args.path.clone().unwrap_or_else(|| store_path(&cli)), out)
+                .map(|code| out.exit_code(code))
         }
         Command::Completions(args) => return help::completions(args.shell),
         Command::Man => return help::man(),
@@ -83,10 +84,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Ok(ctx) => ctx,
         // A database too damaged to open is what verify is for: report it
         // as a problem (exit 3), not as an error.
-        Err(e) if matches!(cli.command, Command::Verify(_)) => return verify::unopenable(out, e),
+        Err(e) if matches!(cli.command, Command::Verify(_)) => {
+            return verify::unopenable(out, e).map(|code| out.exit_code(code))
+        }
         Err(e) => return Err(e),
     };
-    dispatch(&ctx, cli.command)
+    let code = dispatch(&ctx, cli.command)?;
+    Ok(out.exit_code(code))
 }
 
 /// Runs a command on an open store; returns the exit code. `init`,

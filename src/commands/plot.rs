@@ -1,17 +1,14 @@
 //! `statectl plot loss|state|staleness`: charts of what the store holds,
 //! drawn by `charts` as SVG or PNG (by the output's extension).
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use super::context::Context;
 use crate::charts::{self, GroupedBars, Heatmaps, LineChart, Panel};
 use crate::cli::PlotCommand;
 use crate::input::read_input;
-use crate::model::predict;
-use crate::ops::predict::check_batch;
-use crate::ops::train::TrainingRecord;
-use crate::replay::staleness;
+use crate::ops::plot_data;
 
 pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
     let (output, what) = match cmd {
@@ -63,27 +60,18 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
             let model = ctx.model(stream.model.as_deref())?;
             let x = read_input(&input, model.config.input_size)?;
             let batch = x.shape[0];
-            let weights = ctx.weights(&model)?;
-            let run = |text: &str| -> Result<Vec<f32>> {
-                let state = ctx.resolve(text, Some(&model), &stream.stream, Some(batch))?;
-                model.check_layout(&state.value, text)?;
-                check_batch(&state.value, text, batch)?;
-                Ok(predict(&weights, &x, &state.value)?.outputs)
-            };
-            let reference = run(&a)?;
-            let steps = if model.config.outputs == crate::model::Outputs::Sequence {
-                x.shape[1]
-            } else {
-                1
-            };
-            let mut series = Vec::new();
-            for other in &b {
-                let s = staleness(&reference, &run(other)?, model.config.output_size, steps);
-                series.push((
-                    format!("{other} (mean {:.3e})", s.mean_over_slots),
-                    s.per_slot,
-                ));
-            }
+            let stale =
+                plot_data::staleness_against(&ctx.store, &model, &stream.stream, &x, &a, &b)?;
+            let series = b
+                .iter()
+                .zip(stale)
+                .map(|(other, s)| {
+                    (
+                        format!("{other} (mean {:.3e})", s.mean_over_slots),
+                        s.per_slot,
+                    )
+                })
+                .collect();
             let chart = GroupedBars {
                 title: format!("staleness against {a}: max|y_a - y_b| / max|y_a| per slot"),
                 x_label: "slot".into(),
@@ -104,28 +92,24 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
 /// Per-epoch losses of each model, and per-batch ones where recorded.
 fn losses(ctx: &Context, models: &[String]) -> Result<LineChart> {
     let mut series = Vec::new();
-    for name in models {
-        let model = ctx.model(Some(name))?;
-        let text = model.record.training.as_deref().ok_or_else(|| {
-            anyhow!("model '{name}' was imported, not trained: it has no losses to plot")
-        })?;
-        let record = TrainingRecord::parse(name, text)?;
-        let epochs: Vec<(f64, f64)> = record
-            .losses
-            .iter()
-            .enumerate()
-            .map(|(e, l)| (e as f64 + 1.0, *l as f64))
-            .collect();
-        if !record.batch_losses.is_empty() {
-            let per_epoch = record.batch_losses.len() as f64 / record.losses.len().max(1) as f64;
-            let batches = record
-                .batch_losses
+    for model in plot_data::losses(&ctx.store, models)? {
+        let name = &model.model;
+        if !model.per_batch.is_empty() {
+            let per_epoch = model.per_batch.len() as f64 / model.per_epoch.len().max(1) as f64;
+            let batches = model
+                .per_batch
                 .iter()
                 .enumerate()
                 .map(|(b, l)| ((b as f64 + 1.0) / per_epoch, *l as f64))
                 .collect();
             series.push((format!("{name} (per batch)"), batches));
         }
+        let epochs = model
+            .per_epoch
+            .iter()
+            .enumerate()
+            .map(|(e, l)| (e as f64 + 1.0, *l as f64))
+            .collect();
         series.push((format!("{name} (per epoch)"), epochs));
     }
     Ok(LineChart {

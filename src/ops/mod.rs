@@ -21,6 +21,7 @@ pub mod log;
 mod model_handle;
 pub mod models;
 pub mod platform;
+pub mod plot_data;
 pub mod predict;
 pub mod refs;
 pub mod restore;

@@ -56,21 +56,10 @@ pub trait Chart {
 pub fn write(path: &Path, chart: &impl Chart) -> Result<()> {
     register_font();
     let png = is_png(path)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("chart");
     // The temp name keeps the extension: the PNG encoder goes by it.
     let ext = if png { "png" } else { "svg" };
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     // Removed if drawing fails (dropped), renamed into place if not.
-    let staged = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(&format!(".tmp.{ext}"))
-        // As File::create would: 0666 less the umask (tempfile's own
-        // default, 0600, would leave the user's file unreadable to others).
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(folder)
+    let staged = crate::staging::temp_beside(path, &format!(".tmp.{ext}"))
         .with_context(|| format!("cannot write '{}'", path.display()))?;
     let tmp = staged.path().to_path_buf();
     let drawn = if png {

@@ -26,19 +26,7 @@ impl StagedFile {
         path: &Path,
         fill: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
     ) -> Result<StagedFile> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-        let folder = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            // As File::create would: 0666 less the umask (tempfile's own
-            // default, 0600, would leave the user's file unreadable to others).
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(folder)
-            .with_context(|| cannot_write(path))?;
+        let tmp = crate::staging::temp_beside(path, ".tmp").with_context(|| cannot_write(path))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp);
         fill(&mut out)?;
         let tmp = out

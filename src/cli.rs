@@ -73,6 +73,20 @@ pub enum KernelArg {
     Candle,
 }
 
+impl KernelArg {
+    /// The `--kernel` values, refusing one this build does not have before
+    /// anything runs.
+    fn parser() -> impl clap::builder::TypedValueParser<Value = KernelArg> {
+        use clap::builder::TypedValueParser;
+        clap::builder::EnumValueParser::<KernelArg>::new().try_map(|arg| {
+            Kernel::from(arg)
+                .ensure_built()
+                .map(|_| arg)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 impl From<KernelArg> for Kernel {
     fn from(arg: KernelArg) -> Kernel {
         match arg {
@@ -442,7 +456,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub retry: bool,
     /// Kernel that computes the prediction (recorded with the event; `audit` replays with it)
-    #[arg(long, value_enum, default_value = "fused")]
+    #[arg(long, default_value = "fused", value_parser = KernelArg::parser())]
     pub kernel: KernelArg,
 }
 
@@ -596,7 +610,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub drop_remainder: bool,
     /// Kernel that computes the training (recorded with the model; `audit --train` reruns with it)
-    #[arg(long, value_enum, default_value = "fused")]
+    #[arg(long, default_value = "fused", value_parser = KernelArg::parser())]
     pub kernel: KernelArg,
     /// Window length when cutting a CSV time series
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]

@@ -50,6 +50,15 @@ impl Kernel {
         }
     }
 
+    /// The kernel itself, or why this build cannot run it.
+    pub fn ensure_built(self) -> anyhow::Result<Kernel> {
+        #[cfg(not(feature = "candle"))]
+        if self == Kernel::Candle {
+            return Err(candle_not_built());
+        }
+        Ok(self)
+    }
+
     /// The kernel of a record that names none: it predates the choice.
     pub fn legacy() -> Kernel {
         Kernel::Candle
@@ -82,4 +91,12 @@ pub fn keep_freed_memory() {
             libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
         }
     });
+}
+
+/// Why a build without the `candle` feature cannot run kernel `candle`.
+#[cfg(not(feature = "candle"))]
+pub fn candle_not_built() -> anyhow::Error {
+    anyhow::anyhow!(
+        "kernel `candle` (events and training runs recorded before `fused-1`) is not in this build of statectl, made without the `candle` feature; build with default features to replay or train with it: cargo install --locked --path ."
+    )
 }

@@ -2,6 +2,12 @@
 //! stateful training loop. Knows tensors, never SQL.
 
 mod adam;
+mod batch_step;
+#[cfg(feature = "candle")]
+mod candle_batch;
+#[cfg(not(feature = "candle"))]
+#[path = "candle_absent.rs"]
+mod candle_batch;
 mod data;
 mod init;
 mod trainer;

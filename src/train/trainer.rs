@@ -4,17 +4,18 @@
 //! of softmax cross-entropy from logits, or of squared error.
 
 use anyhow::{bail, Result};
-use candle_core::{Device, Tensor as CTensor, Var, D};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::adam::Adam;
+use super::batch_step::BatchStep;
+use super::candle_batch::CandleVars;
 use super::data::{Dataset, Targets};
 use crate::kernels::Kernel;
 use crate::model::fused::{FusedNet, States};
-use crate::model::network::{step_tensors, time_major, LayerParams, LayerStates};
-use crate::model::{Network, Weights};
+use crate::model::network::time_major;
+use crate::model::Weights;
 use crate::state::StateValue;
 use crate::tensors::Tensor;
 
@@ -99,31 +100,6 @@ fn unflat(template: &Weights, params: &[Vec<f32>]) -> Weights {
     w
 }
 
-/// The network whose parameters are `vars`, in [`flat`]'s order.
-fn network(template: &Weights, vars: &[Var]) -> Network {
-    let mut next = vars.iter().map(|v| v.as_tensor().clone());
-    let mut take = || next.next().expect("one variable per parameter");
-    let layers = template
-        .layers
-        .iter()
-        .map(|l| LayerParams {
-            w_ih: take(),
-            w_hh: take(),
-            bias: take(),
-            bias_hh: l.bias_hh.as_ref().map(|_| take()),
-        })
-        .collect();
-    let n = vars.len();
-    let t = |i: usize| vars[i].as_tensor().clone();
-    Network {
-        config: template.config.clone(),
-        row_exact: false,
-        layers,
-        head_w: t(n - 2),
-        head_b: t(n - 1),
-    }
-}
-
 fn zero_states(w: &Weights, batch: usize) -> States {
     let per_layer = w.config.cell.tensors().len();
     w.config
@@ -185,18 +161,6 @@ fn correct_classes(data: &Dataset, picks: &[usize], predicted: &[usize]) -> usiz
     wanted.iter().zip(predicted).filter(|(l, p)| l == p).count()
 }
 
-/// candle's variables set to the updated parameters.
-fn set_vars(vars: &[Var], params: &[Vec<f32>], shapes: &[(Vec<usize>, Vec<f32>)]) -> Result<()> {
-    for (var, (p, (shape, _))) in vars.iter().zip(params.iter().zip(shapes)) {
-        var.set(&CTensor::from_vec(
-            p.clone(),
-            shape.as_slice(),
-            &Device::Cpu,
-        )?)?;
-    }
-    Ok(())
-}
-
 /// Trains `init` on `data`; the same inputs give the same bits.
 pub fn train(
     data: &Dataset,
@@ -211,10 +175,12 @@ pub fn train(
     let shapes = flat(&init);
     let sizes: Vec<usize> = shapes.iter().map(|(_, d)| d.len()).collect();
     let mut params: Vec<Vec<f32>> = shapes.iter().map(|(_, d)| d.clone()).collect();
-    let vars = shapes
-        .iter()
-        .map(|(s, d)| Var::from_vec(d.clone(), s.as_slice(), &Device::Cpu))
-        .collect::<candle_core::Result<Vec<_>>>()?;
+    // candle's variables only for kernel `candle` (a build without it
+    // refuses here, before any work).
+    let legacy = match cfg.kernel {
+        Kernel::Candle => Some(CandleVars::new(&shapes)?),
+        Kernel::Fused => None,
+    };
     let mut adam = Adam::new(cfg.lr, &sizes);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_5eed);
     let mut order: Vec<usize> = (0..n).collect();
@@ -236,14 +202,14 @@ pub fn train(
             } else {
                 zero_states(&init, picks.len())
             };
-            let step = match cfg.kernel {
-                Kernel::Candle => candle_batch(&init, &vars, data, picks, &x, &start)?,
-                Kernel::Fused => fused_batch(&unflat(&init, &params), data, picks, &x, start),
+            let step = match &legacy {
+                Some(vars) => vars.batch(&init, data, picks, &x, &start)?,
+                None => fused_batch(&unflat(&init, &params), data, picks, &x, start),
             };
             correct += correct_classes(data, picks, &step.predicted);
             adam.update(&mut params, &step.grads);
-            if cfg.kernel == Kernel::Candle {
-                set_vars(&vars, &params, &shapes)?;
+            if let Some(vars) = &legacy {
+                vars.set(&params)?;
             }
             let loss_value = step.loss;
             if !loss_value.is_finite() {
@@ -289,100 +255,6 @@ pub fn train(
         accuracy,
         states,
         final_state,
-    })
-}
-
-fn gather_rows(y: &Tensor, picks: &[usize]) -> Vec<f32> {
-    let w: usize = y.shape[1..].iter().product();
-    picks
-        .iter()
-        .flat_map(|&i| y.data[i * w..(i + 1) * w].iter().copied())
-        .collect()
-}
-
-/// One batch's loss, gradients (in [`flat`]'s order), final states and
-/// predicted class per target row (sample-major; empty for regression).
-struct BatchStep {
-    loss: f32,
-    grads: Vec<Vec<f32>>,
-    finals: States,
-    predicted: Vec<usize>,
-}
-
-/// The candle path (kernel `candle`): candle's autograd over the step ops,
-/// as every training run recorded before `fused-1` was computed.
-fn candle_batch(
-    init: &Weights,
-    vars: &[Var],
-    data: &Dataset,
-    picks: &[usize],
-    x: &Tensor,
-    start: &States,
-) -> Result<BatchStep> {
-    let start: LayerStates = start
-        .iter()
-        .zip(&init.config.units)
-        .map(|(layer, &u)| {
-            layer
-                .iter()
-                .map(|t| CTensor::from_vec(t.clone(), (picks.len(), u), &Device::Cpu))
-                .collect()
-        })
-        .collect::<candle_core::Result<_>>()?;
-    let net = network(init, vars);
-    let (logits, finals) = net.forward(&step_tensors(x)?, &start)?;
-    // One row per target: a sample's last step, or each of its steps for
-    // per-step outputs (the loss is their mean, as Keras's).
-    let per = data.targets_per_sample();
-    let rows = picks.len() * per;
-    let logits = logits.reshape((rows, data.outputs()))?;
-    let mut predicted = Vec::new();
-    let loss = match &data.targets {
-        Targets::Classes { labels, classes } => {
-            let wanted: Vec<usize> = picks
-                .iter()
-                .flat_map(|&i| labels[i * per..(i + 1) * per].iter().copied())
-                .collect();
-            let mut onehot = vec![0f32; rows * classes];
-            for (r, &label) in wanted.iter().enumerate() {
-                onehot[r * classes + label] = 1.0;
-            }
-            let onehot = CTensor::from_vec(onehot, (rows, *classes), &Device::Cpu)?;
-            let argmax: Vec<u32> = logits.argmax(D::Minus1)?.to_vec1()?;
-            predicted = argmax.into_iter().map(|p| p as usize).collect();
-            let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            (log_probs.mul(&onehot)?.sum_all()?.neg()? / rows as f64)?
-        }
-        Targets::Values(y) => {
-            let y = gather_rows(y, picks);
-            let y = CTensor::from_vec(y, (rows, data.outputs()), &Device::Cpu)?;
-            logits.sub(&y)?.sqr()?.mean_all()?
-        }
-    };
-    let grads = loss.backward()?;
-    let grads = vars
-        .iter()
-        .map(|v| match grads.get(v.as_tensor()) {
-            Some(g) => Ok(g.flatten_all()?.to_vec1::<f32>()?),
-            None => Ok(vec![0.0; v.as_tensor().elem_count()]),
-        })
-        .collect::<candle_core::Result<Vec<_>>>()?;
-    // Truncated backprop: the next batch starts from these values with no
-    // graph behind them.
-    let finals = finals
-        .iter()
-        .map(|layer| {
-            layer
-                .iter()
-                .map(|t| t.flatten_all()?.to_vec1::<f32>())
-                .collect()
-        })
-        .collect::<candle_core::Result<_>>()?;
-    Ok(BatchStep {
-        loss: loss.to_scalar::<f32>()?,
-        grads,
-        finals,
-        predicted,
     })
 }
 
@@ -479,7 +351,8 @@ fn argmax(v: &[f32]) -> usize {
     best
 }
 
-#[cfg(test)]
+// The fused kernels' gradients are checked against candle's autograd.
+#[cfg(all(test, feature = "candle"))]
 mod tests {
     use super::*;
     use crate::kernels::sample_values as noise;
@@ -555,11 +428,8 @@ mod tests {
                 *s = noise(s.len(), seed + 20 + (k * 2 + t) as u32);
             }
         }
-        let vars: Vec<Var> = flat(&weights)
-            .iter()
-            .map(|(s, d)| Var::from_vec(d.clone(), s.as_slice(), &Device::Cpu).unwrap())
-            .collect();
-        let candle = candle_batch(&weights, &vars, &data, &picks, &x, &start).unwrap();
+        let vars = CandleVars::new(&flat(&weights)).unwrap();
+        let candle = vars.batch(&weights, &data, &picks, &x, &start).unwrap();
         let fused = fused_batch(&weights, &data, &picks, &x, start.clone());
         let what = format!("{cell:?} {:?} {head:?} {outputs:?}", config.units);
         assert!(

@@ -68,6 +68,7 @@ fn main() {
         tag: None,
         retry: false,
         kernel: Default::default(),
+        new_stream: false,
     };
 
     let started = Instant::now();

@@ -94,7 +94,9 @@ fn palette(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
-/// A range that is never empty, with a little room around the data.
+/// A range that is never empty, with a little room around the data; data
+/// that is never negative (losses) gets no room below zero, so no line is
+/// drawn below the zero it cannot reach.
 fn padded(min: f64, max: f64) -> std::ops::Range<f64> {
     let (min, max) = if min.is_finite() && max.is_finite() {
         (min, max)
@@ -102,7 +104,12 @@ fn padded(min: f64, max: f64) -> std::ops::Range<f64> {
         (0.0, 1.0)
     };
     let room = ((max - min).abs() * 0.05).max(1e-9);
-    (min - room)..(max + room)
+    let low = if min >= 0.0 {
+        (min - room).max(0.0)
+    } else {
+        min - room
+    };
+    low..(max + room)
 }
 
 /// The legend, in the same place and style on every chart.

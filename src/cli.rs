@@ -96,6 +96,24 @@ impl From<KernelArg> for Kernel {
     }
 }
 
+/// `burn-in --tag-by`: how per-slot results are named after the prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TagByArg {
+    /// The source's name, the REF as given (burned/seq3)
+    Source,
+    /// The row of the prefix (burned/0, burned/1, ...)
+    Row,
+}
+
+impl From<TagByArg> for crate::ops::burn_in::TagBy {
+    fn from(arg: TagByArg) -> Self {
+        match arg {
+            TagByArg::Source => Self::Source,
+            TagByArg::Row => Self::Row,
+        }
+    }
+}
+
 /// `--cell`: the recurrent cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CellArg {
@@ -205,6 +223,9 @@ pub enum Command {
         after_help = "Examples:\n  statectl reset\n  statectl reset --batch-size 8 --stream eval"
     )]
     Reset(ResetArgs),
+    /// The store at a glance: models and their streams, counts, size, schema, last event
+    #[command(after_help = "Examples:\n  statectl status\n  statectl --json status")]
+    Status,
     /// History of a stream, newest first
     #[command(
         after_help = "Examples:\n  statectl log\n  statectl log --all --kind predict --since 2h --limit 20"
@@ -455,6 +476,9 @@ pub struct PredictArgs {
     /// If another command moves the stream while this one computes, recompute from the new state instead of failing
     #[arg(long)]
     pub retry: bool,
+    /// Start the stream from zeros even if its name is one typo away from an existing stream (any other new name starts a stream without it)
+    #[arg(long)]
+    pub new_stream: bool,
     /// Kernel that computes the prediction (recorded with the event; `audit` replays with it)
     #[arg(long, default_value = "fused", value_parser = KernelArg::parser())]
     pub kernel: KernelArg,
@@ -515,7 +539,7 @@ pub struct LogArgs {
     /// Only events this recent: 30s, 15m, 2h, 7d
     #[arg(long, value_name = "DURATION")]
     pub since: Option<String>,
-    /// Show at most this many events
+    /// Show at most this many events, newest first; 0 shows all [default: 50 in the table, all with --json]
     #[arg(long)]
     pub limit: Option<usize>,
 }
@@ -706,9 +730,12 @@ pub struct BurnInArgs {
     /// Tag the resulting state
     #[arg(long, conflicts_with = "tag_prefix")]
     pub tag: Option<String>,
-    /// Tag each resulting state (--per-slot): the prefix plus its source's name (the REF as given, e.g. burned/seq3)
+    /// Tag each resulting state (--per-slot): the prefix plus its source's name (the REF as given, e.g. burned/seq3), or its row with --tag-by row
     #[arg(long, value_name = "PREFIX")]
     pub tag_prefix: Option<String>,
+    /// What --tag-prefix adds to the prefix: the source's name, or the row of the prefix (for sampled sources that repeat, such as the zero state)
+    #[arg(long, value_enum, default_value = "source", requires = "tag_prefix")]
+    pub tag_by: TagByArg,
     /// Move tags that already exist
     #[arg(long)]
     pub force: bool,

@@ -34,5 +34,6 @@ pub mod replay;
 pub mod staging;
 pub mod state;
 pub mod store;
+pub mod suggest;
 pub mod tensors;
 pub mod train;

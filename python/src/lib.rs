@@ -419,7 +419,7 @@ impl Store {
     }
 
     /// Runs and records one prediction, exactly as `statectl predict`.
-    #[pyo3(signature = (x, model=None, stream="main".to_string(), from_=None, advance=true, tag=None, force=false, retry=false, kernel="fused"))]
+    #[pyo3(signature = (x, model=None, stream="main".to_string(), from_=None, advance=true, tag=None, force=false, retry=false, kernel="fused", new_stream=false))]
     #[allow(clippy::too_many_arguments)]
     fn predict<'py>(
         &self,
@@ -433,6 +433,7 @@ impl Store {
         force: bool,
         retry: bool,
         kernel: &str,
+        new_stream: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let kernel = match kernel {
             "fused" | "fused-1" => Kernel::Fused,
@@ -458,6 +459,7 @@ impl Store {
                     tag: tag.map(|name| TagRequest { name, force }),
                     retry,
                     kernel,
+                    new_stream,
                 },
                 &mut |_: &statectl::model::Prediction| Ok(()),
             )?;
@@ -466,6 +468,7 @@ impl Store {
         let pred = &report.prediction;
         let out = PyDict::new(py);
         out.set_item("event", report.event)?;
+        out.set_item("created_stream", report.created_stream)?;
         out.set_item("model", model_name)?;
         out.set_item("state_before", report.state_before.hex())?;
         out.set_item("state_after", report.state_after.hex())?;

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use statectl::model::{Head, Outputs, WeightsLayout};
 use statectl::ops::audit::{self, AuditRequest};
-use statectl::ops::burn_in::{self, BurnInRequest};
+use statectl::ops::burn_in::{self, BurnInRequest, TagBy};
 use statectl::ops::catalog::{self, ModelImport};
 use statectl::ops::diff::{self, DiffRequest};
 use statectl::ops::log::{self, LogRequest};
@@ -117,7 +117,7 @@ impl Store {
     }
 
     /// Runs stored states through a prefix and stores the states reached.
-    #[pyo3(signature = (references, x, model=None, per_slot=false, tag=None, tag_prefix=None, force=false))]
+    #[pyo3(signature = (references, x, model=None, per_slot=false, tag=None, tag_prefix=None, force=false, tag_by="source"))]
     #[allow(clippy::too_many_arguments)]
     fn burn_in(
         &self,
@@ -129,7 +129,14 @@ impl Store {
         tag: Option<String>,
         tag_prefix: Option<String>,
         force: bool,
+        tag_by: &str,
     ) -> PyResult<String> {
+        let tag_by = choice(
+            "tag_by",
+            Some(tag_by),
+            &[("source", TagBy::Source), ("row", TagBy::Row)],
+        )?
+        .unwrap_or_default();
         let x = tensor_of(py, "x", &x)?;
         self.with(py, |store| {
             let model = models::find(store, model.as_deref())?;
@@ -144,6 +151,7 @@ impl Store {
                     per_slot,
                     tag: tag.map(|name| TagRequest { name, force }),
                     tag_prefix,
+                    tag_by,
                     force,
                 },
             )?)

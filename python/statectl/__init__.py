@@ -145,6 +145,8 @@ class Prediction(NamedTuple):
     """Id of the recorded input object."""
     output: str
     """Id of the recorded output object."""
+    created_stream: bool = False
+    """The stream did not exist before this prediction (it started at zeros)."""
 
 
 def _float32(name: str, value: Any) -> np.ndarray:
@@ -367,14 +369,19 @@ class Store:
         force: bool = False,
         retry: bool = False,
         kernel: str = "fused",
+        new_stream: bool = False,
     ) -> Prediction:
         """Runs the model on ``x`` (``[batch, steps, features]`` float32)
         from the stream's HEAD (or ``from_``), records input, output and
         both states in the journal exactly as ``statectl predict`` does (so
         ``statectl audit`` replays it), and moves the stream unless
-        ``advance=False``."""
+        ``advance=False``. A stream the model does not have starts at
+        zeros, unless its name is one typo away from one it has (``mian``
+        beside ``main``): that is refused unless ``new_stream=True``."""
         x = _float32("x", x)
-        r = self._native.predict(x, model, stream, from_, advance, tag, force, retry, kernel)
+        r = self._native.predict(
+            x, model, stream, from_, advance, tag, force, retry, kernel, new_stream
+        )
         shape = tuple(r["shape"])
         logits = r["logits"]
         return Prediction(
@@ -386,6 +393,7 @@ class Store:
             model=r["model"],
             input=r["input"],
             output=r["output"],
+            created_stream=r["created_stream"],
         )
 
     def burn_in(
@@ -398,12 +406,17 @@ class Store:
         tag: str | None = None,
         tag_prefix: str | None = None,
         force: bool = False,
+        tag_by: str = "source",
     ) -> list[BurnedState]:
         """Runs stored states through a prefix ``x`` without predicting
         (R2D2's burn-in) and stores the states reached; ``per_slot`` takes
-        one-slot states (one row of ``x`` each)."""
+        one-slot states (one row of ``x`` each). ``tag_prefix`` tags each
+        result with the prefix plus its source's name (``tag_by="source"``)
+        or its row (``tag_by="row"``, for sampled sources that repeat)."""
         refs = [refs] if isinstance(refs, str) else [str(r) for r in refs]
-        text = self._native.burn_in(refs, _float32("x", x), model, per_slot, tag, tag_prefix, force)
+        text = self._native.burn_in(
+            refs, _float32("x", x), model, per_slot, tag, tag_prefix, force, tag_by
+        )
         return [_reports.BurnedState.from_json(s) for s in json.loads(text)["states"]]
 
     # -- reading ----------------------------------------------------------

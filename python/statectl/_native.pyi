@@ -64,6 +64,7 @@ class Store:
         force: bool = False,
         retry: bool = False,
         kernel: str = "fused",
+        new_stream: bool = False,
     ) -> dict[str, Any]: ...
     # The methods below return their operation's report as the CLI's
     # --json text (statectl._reports parses it).
@@ -87,6 +88,7 @@ class Store:
         tag: str | None = None,
         tag_prefix: str | None = None,
         force: bool = False,
+        tag_by: str = "source",
     ) -> str: ...
     def log(
         self,

@@ -28,6 +28,7 @@ pub fn run(ctx: &Context, args: BurnInArgs) -> Result<i32> {
                 force: args.force,
             }),
             tag_prefix: args.tag_prefix.clone(),
+            tag_by: args.tag_by.into(),
             force: args.force,
         },
     )?;

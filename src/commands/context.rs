@@ -105,7 +105,12 @@ impl Context {
     /// command refuses a folder holding no store, and creates nothing).
     pub fn open(path: &Path, out: Output, create: bool) -> Result<Context> {
         let store = if create {
-            Store::open(path)?
+            let existed = path.join("statectl.db").is_file();
+            let store = Store::open(path)?;
+            if !existed {
+                out.status(format!("created a new store at {}", path.display()));
+            }
+            store
         } else {
             Store::open_existing(path)?
         };

@@ -18,17 +18,40 @@ pub fn run(ctx: &Context, args: LogArgs) -> Result<i32> {
     } else {
         Some(ctx.model(args.stream.model.as_deref())?)
     };
-    let report = log::run(
+    // The table shows the newest TABLE_LIMIT events unless told; JSON is
+    // for scripts and gives every event unless told. `--limit 0`: all.
+    let limit = match args.limit {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None if ctx.out.json => None,
+        None => Some(TABLE_LIMIT),
+    };
+    let mut report = log::run(
         &ctx.store,
         &LogRequest {
             scope: model.as_ref().map(|m| (m, args.stream.stream.as_str())),
             kind: args.kind.clone(),
             since,
-            limit: args.limit,
+            // One more than shown, to know whether there are more.
+            limit: limit.map(|n| n + 1),
         },
     )?;
-    ctx.emit_report(&report, || table(ctx, &report))
+    let more = limit.is_some_and(|n| report.events.len() > n);
+    report.events.truncate(limit.unwrap_or(usize::MAX));
+    ctx.emit_report(&report, || {
+        let mut text = table(ctx, &report);
+        if more {
+            text.push_str(&format!(
+                "(the newest {} events; older ones: --limit N, or --limit 0 for all)\n",
+                report.events.len()
+            ));
+        }
+        text
+    })
 }
+
+/// Events the table shows when `--limit` is not given.
+const TABLE_LIMIT: usize = 50;
 
 fn short(id: Option<String>) -> String {
     id.map(|h| h[..12].to_string())

@@ -24,6 +24,7 @@ mod show;
 mod snapshot;
 mod split;
 mod stack;
+mod status;
 mod tag;
 mod train;
 mod verify;
@@ -57,6 +58,7 @@ fn reads_only(command: &Command) -> bool {
             | Command::Audit(_)
             | Command::Verify(VerifyArgs { repair: false })
             | Command::Plot(_)
+            | Command::Status
             | Command::Tag(TagCommand::List)
             | Command::Model(ModelCommand::List | ModelCommand::Show(_) | ModelCommand::Export(_))
     )
@@ -120,5 +122,6 @@ pub fn dispatch(ctx: &Context, command: Command) -> Result<i32> {
         Command::Stack(args) => stack::run(ctx, args),
         Command::Split(args) => split::run(ctx, args),
         Command::Plot(cmd) => plot::run(ctx, cmd),
+        Command::Status => status::run(ctx),
     }
 }

@@ -79,6 +79,7 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
             tag: args.tag.request(),
             retry: args.retry,
             kernel: args.kernel.into(),
+            new_stream: args.new_stream,
         },
         &mut output,
     )?;
@@ -92,9 +93,16 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
         "input": report.input.hex(),
         "output": report.output.hex(),
         "outputs": nested(&pred.outputs, &pred.shape),
+        "created_stream": report.created_stream,
     });
     if model.config.head == Head::Softmax {
         json["logits"] = nested(&pred.logits, &pred.shape);
+    }
+    if report.created_stream {
+        ctx.out.status(format!(
+            "created stream '{stream}' of model '{}', starting from zeros",
+            model.record.name
+        ));
     }
     ctx.out.status(format!(
         "event {}: state {} -> {}{}",

@@ -26,7 +26,20 @@ pub struct BurnInRequest<'a> {
     /// Per-slot results are tagged with the prefix plus their source's name
     /// (the ref as given): `burned/` and `seq3` give `burned/seq3`.
     pub tag_prefix: Option<String>,
+    /// What the prefix is followed by.
+    pub tag_by: TagBy,
     pub force: bool,
+}
+
+/// How `tag_prefix` names each per-slot result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TagBy {
+    /// The source as it was named: `burned/seq3`.
+    #[default]
+    Source,
+    /// The row of the prefix: `burned/0`, `burned/1`, ... (sampled sources
+    /// repeat: every episode starts at the zero state).
+    Row,
 }
 
 /// What burn-in stored (the `burn-in` JSON).
@@ -118,7 +131,10 @@ fn burn(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
                     i,
                     burned.select(&[i])?,
                     req.tag_prefix.as_ref().map(|p| TagRequest {
-                        name: format!("{p}{}", req.references[i]),
+                        name: match req.tag_by {
+                            TagBy::Source => format!("{p}{}", req.references[i]),
+                            TagBy::Row => format!("{p}{i}"),
+                        },
                         force: req.force,
                     }),
                 ))
@@ -127,6 +143,7 @@ fn burn(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
     } else {
         vec![(0, burned, req.tag.clone())]
     };
+    check_tags_unique(req, &results)?;
     store.write(|store| {
         let input = store.put_object(&input_file(req.x).encode())?;
         let mut out = Vec::new();
@@ -145,7 +162,12 @@ fn burn(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
                 detail: json!({"row": if req.per_slot { Some(i) } else { None }, "steps": req.x.shape[1], "platform": super::platform(), "kernel": crate::kernels::Kernel::default().name()}),
                 ..Default::default()
             })?;
-            if let Some(tag) = tag {
+            // A source burnt in twice by the same rows gives the same
+            // state under the same name: tagged once.
+            let tagged_already = out
+                .iter()
+                .any(|b: &BurnedState| b.tag.as_ref() == tag.as_ref().map(|t| &t.name));
+            if let Some(tag) = tag.as_ref().filter(|_| !tagged_already) {
                 tags::apply(store, tag, &id, Some(model))?;
             }
             out.push(BurnedState {
@@ -157,4 +179,28 @@ fn burn(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
         }
         Ok(out)
     })
+}
+
+/// Refuses, before anything is written, two rows whose results would take
+/// one tag name with different states (a source sampled twice with
+/// different sequences), pointing to naming by row.
+fn check_tags_unique(
+    req: &BurnInRequest,
+    results: &[(usize, StateValue, Option<TagRequest>)],
+) -> Result<()> {
+    let mut named = std::collections::HashMap::new();
+    for (row, value, tag) in results {
+        let Some(tag) = tag else { continue };
+        let id = value.id();
+        if let Some((first, first_id)) = named.insert(tag.name.as_str(), (*row, id)) {
+            if first_id != id {
+                bail!(
+                    "rows {first} and {row} both start from '{}' and give different states, which would both be tagged '{}'; name the results by row instead: --tag-by row (Python: tag_by=\"row\")",
+                    req.references[*row],
+                    tag.name
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -154,6 +154,7 @@ pub fn run(
                     tag: Some(tag(&format!("case{n}/end"))),
                     retry: false,
                     kernel: crate::kernels::Kernel::default(),
+                    new_stream: false,
                 },
             )?;
             let start = tag(&format!("case{n}/start"));

@@ -32,6 +32,9 @@ pub struct LogReport {
 
 pub fn run(store: &Store, req: &LogRequest) -> Result<LogReport> {
     store.read(|store| -> Result<_> {
+        if let Some((model, stream)) = req.scope {
+            streams::check_exists(store, model, stream)?;
+        }
         let events = store.events(&EventFilter {
             model: req.scope.map(|(m, _)| m.record.id),
             stream: req.scope.map(|(_, s)| s.to_string()),

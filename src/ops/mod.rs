@@ -28,6 +28,7 @@ pub mod restore;
 pub mod show;
 pub mod since;
 pub mod stack;
+pub mod status;
 pub mod streams;
 pub mod tags;
 pub mod train;

@@ -33,6 +33,9 @@ pub struct PredictRequest<'a> {
     pub retry: bool,
     /// What computes it (recorded with the event).
     pub kernel: Kernel,
+    /// The stream may be new even if its name is one typo away from an
+    /// existing one.
+    pub new_stream: bool,
 }
 
 /// What was recorded.
@@ -44,6 +47,8 @@ pub struct PredictReport {
     pub input: ObjectId,
     pub output: ObjectId,
     pub prediction: Prediction,
+    /// The stream did not exist before this prediction.
+    pub created_stream: bool,
 }
 
 /// The output object: `outputs` and `logits`, both `[batch, out]` (or
@@ -96,6 +101,9 @@ fn read_start(store: &Store, req: &PredictRequest) -> Result<Start> {
     let batch = req.x.shape[0];
     store.read(|store| {
         let head = streams::head(store, model, req.stream)?;
+        if head.is_none() {
+            streams::check_new_stream(store, model, req.stream, req.new_stream)?;
+        }
         let state = match (req.from, head) {
             (Some(r), _) => refs::resolve(
                 store,
@@ -186,6 +194,7 @@ fn record_in(
         input,
         output,
         prediction,
+        created_stream: start.head.is_none() && (req.from.is_none() || req.advance),
     })
 }
 

@@ -61,6 +61,7 @@ pub fn resolve_id(
             .model
             .ok_or_else(|| anyhow!("'{text}' needs a model; pass --model NAME"))?;
         let stream = scope.stream;
+        streams::check_exists(store, model, stream)?;
         if back == 0 {
             return Ok((streams::head(store, model, stream)?.ok_or_else(|| {
                 anyhow!(
@@ -110,7 +111,7 @@ pub fn resolve_id(
         [] => Err(StoreError::NotFound {
             kind: "ref",
             name: text.to_string(),
-            hint: "it is not a tag, a state id prefix (4+ hex digits), HEAD, HEAD~N or zeros; `statectl log` and `statectl tag list` list states".into(),
+            hint: format!("{}it is not a tag, a state id prefix (4+ hex digits), HEAD, HEAD~N or zeros; `statectl log` and `statectl tag list` list states", near_tag(store, text)?),
         }
         .into()),
         many => Err(StoreError::Ambiguous {
@@ -120,6 +121,16 @@ pub fn resolve_id(
         }
         .into()),
     }
+}
+
+/// "did you mean 'x'? " for a tag one typo away from `text`, else nothing.
+fn near_tag(store: &Store, text: &str) -> Result<String> {
+    let names = store.tag_names_like(text, 50_000)?;
+    Ok(
+        crate::suggest::near_miss(text, names.iter().map(String::as_str))
+            .map(|name| format!("did you mean tag '{name}'? "))
+            .unwrap_or_default(),
+    )
 }
 
 /// Resolves and loads a ref; every slot is re-hashed, so damaged content is

@@ -9,10 +9,53 @@ use super::model_handle::Model;
 use crate::id::StateId;
 use crate::state::StateValue;
 use crate::store::{NewEvent, Store};
+use crate::suggest;
 
 /// The stream's current state, if the stream exists.
 pub fn head(store: &Store, model: &Model, stream: &str) -> Result<Option<StateId>> {
     Ok(store.stream(model.record.id, stream)?.map(|s| s.state))
+}
+
+/// The model's stream names.
+fn stream_names(store: &Store, model: &Model) -> Result<Vec<String>> {
+    Ok(store
+        .streams_of(model.record.id)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect())
+}
+
+/// Refuses to start a stream whose name is one typo away from one the
+/// model has (`mian` beside `main`), unless the caller asked for a new
+/// stream; any other new name starts a stream.
+pub fn check_new_stream(store: &Store, model: &Model, stream: &str, asked: bool) -> Result<()> {
+    if asked {
+        return Ok(());
+    }
+    let names = stream_names(store, model)?;
+    if let Some(meant) = suggest::near_miss(stream, names.iter().map(String::as_str)) {
+        bail!(
+            "model '{}' has no stream '{stream}'; did you mean '{meant}'? To start a new stream '{stream}' from zeros, pass --new-stream (Python: new_stream=True)",
+            model.record.name
+        );
+    }
+    Ok(())
+}
+
+/// Refuses to read a stream the model does not have, naming the ones it
+/// has. A model with no streams yet reads as empty.
+pub fn check_exists(store: &Store, model: &Model, stream: &str) -> Result<()> {
+    let names = stream_names(store, model)?;
+    if names.is_empty() || names.iter().any(|n| n == stream) {
+        return Ok(());
+    }
+    let listed: Vec<&str> = names.iter().map(String::as_str).collect();
+    bail!(
+        "model '{}' has no stream '{stream}'{}; its streams: {}",
+        model.record.name,
+        suggest::did_you_mean(stream, listed.iter().copied()),
+        suggest::listing(&listed, 10)
+    )
 }
 
 /// What the caller expects the stream's head to be when it commits.

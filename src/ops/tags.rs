@@ -137,7 +137,11 @@ pub fn snapshot(
 pub fn delete(store: &Store, name: &str) -> Result<TagDeleted> {
     let state = store.write(|store| {
         let Some(tag) = store.tag(name)? else {
-            bail!("tag '{name}' not found; `statectl tag list` shows the tags");
+            let names = store.tag_names_like(name, 50_000)?;
+            bail!(
+                "tag '{name}' not found{}; `statectl tag list` shows the tags",
+                crate::suggest::did_you_mean(name, names.iter().map(String::as_str))
+            );
         };
         store.delete_tag(name)?;
         store.append_event(&NewEvent {

@@ -70,10 +70,17 @@ impl Store {
     }
 
     pub fn model_by_name(&self, name: &str) -> Result<ModelRecord> {
-        self.find_model(name)?.ok_or_else(|| StoreError::NotFound {
+        if let Some(model) = self.find_model(name)? {
+            return Ok(model);
+        }
+        let names: Vec<String> = self.list_models()?.into_iter().map(|m| m.name).collect();
+        let meant = crate::suggest::near_miss(name, names.iter().map(String::as_str))
+            .map(|m| format!("did you mean '{m}'? "))
+            .unwrap_or_default();
+        Err(StoreError::NotFound {
             kind: "model",
             name: name.to_string(),
-            hint: "`statectl model list` shows the models in this store".into(),
+            hint: format!("{meant}`statectl model list` shows the models in this store"),
         })
     }
 

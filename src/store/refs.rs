@@ -85,6 +85,23 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Up to `limit` tag names starting with `text`'s first character:
+    /// where "did you mean" looks (a typo rarely hits the first letter, and
+    /// the range is one index scan however many tags there are).
+    pub fn tag_names_like(&self, text: &str, limit: usize) -> Result<Vec<String>> {
+        let Some(first) = text.chars().next() else {
+            return Ok(Vec::new());
+        };
+        let from = first.to_string();
+        let until =
+            char::from_u32(first as u32 + 1).map_or_else(|| "\u{10FFFF}".to_string(), String::from);
+        let mut stmt = self.conn.prepare(
+            "SELECT name FROM tags WHERE name >= ?1 AND name < ?2 ORDER BY name LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![from, until, limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn stream(&self, model: i64, name: &str) -> Result<Option<StreamRecord>> {
         Ok(self
             .conn

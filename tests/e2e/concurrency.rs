@@ -186,6 +186,7 @@ fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
         tag: None,
         retry: false,
         kernel: Default::default(),
+        new_stream: false,
     };
     let events_before = env.json(&["log", "--all"])["events"]
         .as_array()
@@ -237,6 +238,7 @@ fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
         tag: None,
         retry: false,
         kernel: Default::default(),
+        new_stream: false,
     };
     let mut rounds = 0;
     let report = ops::predict::run(&store, &request, &mut |_: &statectl::model::Prediction| {

@@ -274,3 +274,68 @@ fn an_empty_store_says_how_to_make_a_model() {
     env.fails(&["show"], 1, "this store has no models yet");
     env.fails(&["log"], 1, "this store has no models yet");
 }
+
+#[test]
+fn log_shows_the_newest_fifty_events_and_says_how_to_see_more() {
+    let env = Env::new();
+    env.import_reference("keras", "ref");
+    let x = fixture("x_test.safetensors");
+    env.ok(&["predict", "--input", s(&x)]);
+    for i in 0..52 {
+        env.ok(&["snapshot", "HEAD", "--tag", &format!("t{i}")]);
+    }
+    let table = env.ok(&["log", "--all"]);
+    let rows = table.lines().filter(|l| l.contains(" tag ")).count();
+    assert_eq!(rows, 50, "{table}");
+    assert!(
+        table.contains("(the newest 50 events; older ones: --limit N, or --limit 0 for all)"),
+        "{table}"
+    );
+    let all = env.ok(&["log", "--all", "--limit", "0"]);
+    assert!(
+        all.lines().filter(|l| l.contains(" tag ")).count() == 52,
+        "{all}"
+    );
+    assert!(!all.contains("the newest"), "{all}");
+    // JSON is for scripts: every event unless told.
+    let json = env.json(&["log", "--all"]);
+    assert!(json["events"].as_array().unwrap().len() > 52);
+    let few = env.ok(&["log", "--all", "--limit", "3"]);
+    assert!(few.contains("(the newest 3 events"), "{few}");
+}
+
+#[test]
+fn status_sums_up_a_store() {
+    let env = Env::new();
+    // No store: an error, and none is made.
+    env.fails(&["status"], 1, "no statectl store at");
+    assert!(!env.store().exists());
+    env.ok(&["init", s(&env.store())]);
+    let empty = env.ok(&["status"]);
+    assert!(
+        empty.contains("0 model(s), 0 tag(s), 0 state(s) of 0 slot(s), 0 event(s)"),
+        "{empty}"
+    );
+    assert!(empty.contains("no events yet"), "{empty}");
+    env.import_reference("keras", "ref");
+    let x = fixture("x_test.safetensors");
+    env.ok(&[
+        "predict",
+        "--input",
+        s(&x),
+        "--stream",
+        "actor-1",
+        "--tag",
+        "first",
+    ]);
+    let text = env.ok(&["status"]);
+    assert!(text.contains("model 'ref': lstm:16"), "{text}");
+    assert!(text.contains("stream 'actor-1' -> "), "{text}");
+    assert!(text.contains("stream 'main' -> "), "{text}");
+    let json = env.json(&["status"]);
+    assert_eq!(json["schema"], statectl::store::SCHEMA_VERSION);
+    assert_eq!(json["tags"], 1);
+    assert_eq!(json["models"][0]["streams"].as_array().unwrap().len(), 2);
+    assert!(json["bytes_on_disk"].as_u64().unwrap() > 0);
+    assert_eq!(json["last_event"]["kind"], "tag", "{json}");
+}

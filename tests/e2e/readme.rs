@@ -9,20 +9,39 @@ use crate::util::*;
 
 /// The ```sh blocks of the README, in order.
 fn sh_blocks(readme: &str) -> Vec<String> {
+    fenced_blocks(readme, "```sh")
+}
+
+/// The blocks fenced with a bare ``` in the README, in order: each shows
+/// what a command prints.
+pub fn output_blocks() -> Vec<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    fenced_blocks(&readme, "```")
+}
+
+/// The blocks whose opening fence is `opening`, in order.
+fn fenced_blocks(readme: &str, opening: &str) -> Vec<String> {
     let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
+    // The open fence and the text so far.
+    let mut current: Option<(String, String)> = None;
     for line in readme.lines() {
-        match (&mut current, line.trim_start()) {
-            (None, "```sh") => current = Some(String::new()),
-            (Some(block), "```") => {
-                blocks.push(std::mem::take(block));
+        let trimmed = line.trim_start();
+        match &mut current {
+            None if trimmed.starts_with("```") => {
+                current = Some((trimmed.to_string(), String::new()));
+            }
+            None => {}
+            Some((fence, text)) if trimmed == "```" => {
+                if fence == opening {
+                    blocks.push(std::mem::take(text));
+                }
                 current = None;
             }
-            (Some(block), _) => {
-                block.push_str(line);
-                block.push('\n');
+            Some((_, text)) => {
+                text.push_str(line);
+                text.push('\n');
             }
-            (None, _) => {}
         }
     }
     blocks
@@ -145,4 +164,68 @@ fn every_readme_command_block_runs_as_written() {
     ] {
         env.ok(&["show", tag]);
     }
+}
+
+/// The README's printed-output blocks, in order: what the demo prints,
+/// what the R2D2 example prints (checked where it runs, in replay.rs), and
+/// the audit benchmark's printout, whose figures are timings (masked: the
+/// README says they vary by machine) and whose lines must be the ones the
+/// benchmark prints.
+#[test]
+fn every_printed_output_block_is_what_its_command_prints() {
+    let blocks = output_blocks();
+    assert_eq!(
+        blocks.len(),
+        3,
+        "a new output block in the README needs a check here: {blocks:#?}"
+    );
+    let env = Env::new();
+    let demo = env.run(&["demo"]);
+    assert_eq!(demo.code, 0, "{}", demo.stderr);
+    assert_eq!(
+        blocks[0].trim_end(),
+        demo.stdout.trim_end(),
+        "the README's demo printout is not what `statectl demo` prints"
+    );
+    assert!(blocks[1].contains("\nburn-in "), "{}", blocks[1]);
+    let bench =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/audit.rs"))
+            .unwrap();
+    let printed: Vec<String> = bench
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix('"')
+                .or_else(|| l.split("println!(\"").nth(1))
+        })
+        .map(masked)
+        .collect();
+    for line in blocks[2].lines() {
+        let line = masked(line);
+        assert!(
+            printed.iter().any(|p| p.starts_with(&line)),
+            "the README's audit benchmark line '{line}' is not one benches/audit.rs prints"
+        );
+    }
+}
+
+/// A line with every number and `{...}` placeholder as `#`, and no
+/// whitespace (widths differ between a format string and its output).
+fn masked(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_braces = false;
+    for c in line.chars() {
+        match c {
+            '{' => in_braces = true,
+            '}' if in_braces => {
+                in_braces = false;
+                out.push('#');
+            }
+            _ if in_braces || c.is_whitespace() => {}
+            '0'..='9' | '.' if out.ends_with('#') => {}
+            '0'..='9' => out.push('#'),
+            _ => out.push(c),
+        }
+    }
+    out
 }

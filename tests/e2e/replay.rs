@@ -283,10 +283,12 @@ fn each_plot_writes_a_well_formed_labelled_chart() {
 #[test]
 fn the_r2d2_replay_example_runs_with_the_cli_alone() {
     let env = Env::new();
+    // As the README runs it: the chart named relative to where it runs.
     let chart = env.path("r2d2.svg");
     let out = std::process::Command::new("bash")
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/r2d2_replay.sh"))
-        .arg(&chart)
+        .arg("r2d2.svg")
+        .current_dir(env.dir.path())
         .env("STATECTL", assert_cmd::cargo::cargo_bin("statectl"))
         .env("STATECTL_STORE", env.store())
         // No Python on the PATH: the loop needs none.
@@ -306,6 +308,11 @@ fn the_r2d2_replay_example_runs_with_the_cli_alone() {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no '{name}' figure in:\n{stdout}"))
     };
+    assert_eq!(
+        crate::readme::output_blocks()[1].trim_end(),
+        stdout.trim_end(),
+        "the README's R2D2 printout is not what examples/r2d2_replay.sh prints"
+    );
     let (zero, stored, burned) = (figure("zero"), figure("stored"), figure("burn-in"));
     assert!(
         burned < stored && burned < zero,

@@ -411,6 +411,18 @@ pub enum ModelCommand {
     Show(ModelShowArgs),
     /// Write a model's weights (torch layout, config in the metadata)
     Export(ModelExportArgs),
+    /// Remove a model and its streams (its events stay in the journal, and audit still replays them until gc drops them)
+    Delete {
+        /// Model name
+        name: String,
+    },
+    /// Give a model a new name (its history, streams and audits follow it)
+    Rename {
+        /// The model's name now
+        from: String,
+        /// Its new name
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -435,6 +447,9 @@ pub struct ModelImportArgs {
     /// Keras LSTM layer names in order, when shapes leave the order ambiguous
     #[arg(long, value_delimiter = ',')]
     pub layers: Option<Vec<String>>,
+    /// Replace a model of that name (its events stay in the journal)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -796,10 +811,14 @@ pub enum PlotCommand {
 pub enum TagCommand {
     /// Every tag and the state it names
     List,
-    /// Remove a tag (the state stays until gc finds it unreachable)
+    /// Remove tags (the states stay until gc finds them unreachable)
+    #[command(
+        after_help = "Examples:\n  statectl tag delete kept\n  statectl tag delete 'buf/*' old-1 old-2"
+    )]
     Delete {
-        /// Tag name
-        name: String,
+        /// Tag names, or patterns (`*` any run, `?` one character; quote them)
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
     },
 }
 

@@ -13,12 +13,12 @@ use statectl::ops::burn_in::{self, BurnInRequest, TagBy};
 use statectl::ops::catalog::{self, ModelImport};
 use statectl::ops::diff::{self, DiffRequest};
 use statectl::ops::log::{self, LogRequest};
-use statectl::ops::models;
 use statectl::ops::refs;
 use statectl::ops::restore::{self, RestoreRequest};
 use statectl::ops::show::{self, ShowRequest};
 use statectl::ops::since::cutoff;
 use statectl::ops::tags::{self, TagRequest};
+use statectl::ops::{model_admin, models};
 use statectl::ops::{stack, verify};
 
 use crate::errors::StatectlError;
@@ -293,6 +293,23 @@ impl Store {
         self.with(py, |store| json(&tags::delete(store, &name)?))
     }
 
+    /// Deletes the tags named or matched by patterns, in one transaction.
+    fn delete_tags(&self, py: Python<'_>, names: Vec<String>) -> PyResult<String> {
+        self.with(py, |store| json(&tags::delete_many(store, &names)?))
+    }
+
+    /// Removes a model and its streams (journalled).
+    fn delete_model(&self, py: Python<'_>, name: String) -> PyResult<String> {
+        self.with(py, |store| json(&model_admin::delete(store, &name)?))
+    }
+
+    /// Gives a model a new name (journalled).
+    fn rename_model(&self, py: Python<'_>, name: String, new_name: String) -> PyResult<String> {
+        self.with(py, |store| {
+            json(&model_admin::rename(store, &name, &new_name)?)
+        })
+    }
+
     /// The models in the store.
     fn models(&self, py: Python<'_>) -> PyResult<String> {
         self.with(py, |store| json(&catalog::list(store)?))
@@ -305,7 +322,7 @@ impl Store {
     }
 
     /// Registers weights (PyTorch or Keras names) as a model.
-    #[pyo3(signature = (tensors, name, head=None, layout=None, batch_size=1, outputs=None, layers=None))]
+    #[pyo3(signature = (tensors, name, head=None, layout=None, batch_size=1, outputs=None, layers=None, force=false))]
     #[allow(clippy::too_many_arguments)]
     fn import_model(
         &self,
@@ -317,6 +334,7 @@ impl Store {
         batch_size: usize,
         outputs: Option<String>,
         layers: Option<Vec<String>>,
+        force: bool,
     ) -> PyResult<String> {
         let head = choice(
             "head",
@@ -349,6 +367,7 @@ impl Store {
                     outputs,
                     layers: layers.as_deref(),
                     batch_size,
+                    replace: force,
                 },
             )?)
         })

@@ -499,6 +499,22 @@ class Store:
         """Deletes a tag (journalled); returns the id of the state it named."""
         return _reports.parse(_reports.TagDeleted, self._native.delete_tag(name)).state
 
+    def delete_tags(self, *names: str) -> list[_reports.TagDeleted]:
+        """Deletes the tags named, or matched by patterns (``"buf/*"``: ``*``
+        any run, ``?`` one character), in one transaction; a name that is
+        not a tag, or a pattern matching none, deletes nothing."""
+        return _reports.parse(_reports.TagDeleted, self._native.delete_tags(list(names)))
+
+    def delete_model(self, name: str) -> _reports.ModelDeleted:
+        """Removes model ``name`` and its streams (journalled); its events
+        stay, and ``audit`` still replays them until ``gc`` drops them."""
+        return _reports.parse(_reports.ModelDeleted, self._native.delete_model(name))
+
+    def rename_model(self, name: str, new_name: str) -> _reports.ModelRenamed:
+        """Gives model ``name`` a new name (journalled); its history,
+        streams and audits follow it."""
+        return _reports.parse(_reports.ModelRenamed, self._native.rename_model(name, new_name))
+
     def models(self) -> list[ModelSummary]:
         """The models in the store, oldest first."""
         return _reports.parse(ModelSummary, self._native.models())
@@ -546,15 +562,17 @@ class Store:
         batch_size: int = 1,
         outputs: str | None = None,
         layers: Sequence[str] | None = None,
+        force: bool = False,
     ) -> ModelImported:
         """Registers weights (PyTorch names ``lstm.weight_ih_l0``, ... or
         Keras names ``lstm/kernel``, ...) as a model, as ``statectl model
-        import`` does; ``head`` is ``softmax`` or ``linear``. Nothing is
-        written outside the store."""
+        import`` does; ``head`` is ``softmax`` or ``linear``. ``force``
+        replaces a model of that name (its events stay in the journal).
+        Nothing is written outside the store."""
         _batch_size(batch_size)
         text = self._native.import_model(
             _arrays(tensors, "weights"), str(name), head, layout, batch_size, outputs,
-            None if layers is None else [str(l) for l in layers],
+            None if layers is None else [str(l) for l in layers], bool(force),
         )
         return _reports.parse(ModelImported, text)
 

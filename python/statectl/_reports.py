@@ -300,6 +300,20 @@ class TagDeleted(Report):
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelDeleted(Report):
+    model: str
+    weights: str
+    streams: list
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRenamed(Report):
+    _renamed: ClassVar[dict[str, str]] = {"from": "from_"}
+    from_: str
+    to: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSummary(Report):
     model: str
     weights: str

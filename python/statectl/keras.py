@@ -115,10 +115,11 @@ def weights(model: Any) -> dict[str, np.ndarray]:
     return tensors
 
 
-def import_model(store: Store, model: Any, name: str) -> ModelImported:
+def import_model(store: Store, model: Any, name: str, *, force: bool = False) -> ModelImported:
     """Registers the live model's weights as statectl model ``name``: head
     from the Dense activation, outputs from ``return_sequences``, batch
-    size from the model's input."""
+    size from the model's input. ``force`` replaces a model of that name
+    (re-running a notebook cell)."""
     keras = _keras()
     dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
     activation = getattr(dense[0].activation, "__name__", "") if dense else ""
@@ -137,4 +138,5 @@ def import_model(store: Store, model: Any, name: str) -> ModelImported:
         batch_size=int(batch or 1),
         outputs="sequence" if layers[-1].return_sequences else "last",
         layers=[l.name for l in layers],
+        force=force,
     )

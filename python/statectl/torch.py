@@ -114,6 +114,7 @@ def import_model(
     batch_size: int = 1,
     outputs: str = "last",
     head_prefix: str | None = None,
+    force: bool = False,
 ) -> ModelImported:
     """Registers an ``nn.LSTM``/``nn.GRU`` + ``nn.Linear`` state dict as
     statectl model ``name`` (``head``: ``softmax`` or ``linear``)."""
@@ -124,4 +125,5 @@ def import_model(
         layout="torch",
         batch_size=batch_size,
         outputs=outputs,
+        force=force,
     )

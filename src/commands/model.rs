@@ -1,4 +1,4 @@
-//! `statectl model import|list|show|export`.
+//! `statectl model import|list|show|export|delete|rename`.
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -7,6 +7,7 @@ use super::context::{format_time, Context};
 use crate::cli::{ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
 use crate::input::read_file_bounded;
 use crate::ops::catalog::{self, ModelImport};
+use crate::ops::model_admin;
 use crate::ops::train::{InitSource, TrainingRecord};
 use crate::tensors::TensorFile;
 
@@ -16,6 +17,8 @@ pub fn run(ctx: &Context, cmd: ModelCommand) -> Result<i32> {
         ModelCommand::List => list(ctx),
         ModelCommand::Show(args) => show(ctx, args),
         ModelCommand::Export(args) => export(ctx, args),
+        ModelCommand::Delete { name } => delete(ctx, &name),
+        ModelCommand::Rename { from, to } => rename(ctx, &from, &to),
     }
 }
 
@@ -43,6 +46,7 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
             outputs: args.outputs.map(Into::into),
             layers: args.layers.as_deref(),
             batch_size: args.batch_size as usize,
+            replace: args.force,
         },
     )?;
     if !imported.converted_f64.is_empty() {
@@ -157,4 +161,21 @@ fn export(ctx: &Context, args: ModelExportArgs) -> Result<i32> {
         || format!("wrote model '{}' ({naming} names) to {}", model.record.name, args.output.display()),
     );
     Ok(0)
+}
+
+fn delete(ctx: &Context, name: &str) -> Result<i32> {
+    let deleted = model_admin::delete(&ctx.store, name)?;
+    ctx.emit_report(&deleted, || {
+        format!(
+            "deleted model '{}' (weights {}) and its stream(s) {}; its events stay in the journal",
+            deleted.model,
+            deleted.weights.short(),
+            deleted.streams.join(", ")
+        )
+    })
+}
+
+fn rename(ctx: &Context, from: &str, to: &str) -> Result<i32> {
+    let renamed = model_admin::rename(&ctx.store, from, to)?;
+    ctx.emit_report(&renamed, || format!("renamed model '{from}' to '{to}'"))
 }

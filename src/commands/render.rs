@@ -62,6 +62,12 @@ pub fn describe(ctx: &Context, e: &crate::store::EventRecord) -> String {
             detail["file"].as_str().unwrap_or("")
         ),
         "burn-in" => format!("{} step(s)", detail["steps"]),
+        "model-delete" => format!("model {} deleted", e.model_name.as_deref().unwrap_or("")),
+        "model-rename" => format!(
+            "model {} renamed {}",
+            detail["from"].as_str().unwrap_or(""),
+            detail["to"].as_str().unwrap_or("")
+        ),
         "repair" => format!(
             "stream put back at event {}'s state (an earlier upgrade had lost it)",
             detail["from_event"]

@@ -19,14 +19,31 @@ pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
                 ctx.out.emit_streamed(|out| write_table(out, &tags));
             }
         }
-        TagCommand::Delete { name } => {
-            let deleted = tags::delete(&ctx.store, &name)?;
-            ctx.emit_report(&deleted, || {
-                format!("deleted tag '{name}' (was {})", deleted.state.short())
-            })?;
-        }
+        TagCommand::Delete { names } => delete(ctx, &names)?,
     }
     Ok(0)
+}
+
+/// One tag named: its `TagDeleted` JSON; several, or a pattern:
+/// `{"deleted": [...]}`.
+fn delete(ctx: &Context, names: &[String]) -> Result<()> {
+    let deleted = tags::delete_many(&ctx.store, names)?;
+    let lines = || {
+        deleted
+            .iter()
+            .map(|d| format!("deleted tag '{}' (was {})", d.tag, d.state.short()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    match (names, deleted.as_slice()) {
+        ([name], [one]) if !crate::ops::refs::is_pattern(name) => {
+            ctx.emit_report(one, lines)?;
+        }
+        _ => {
+            ctx.emit_report(&serde_json::json!({ "deleted": deleted }), lines)?;
+        }
+    }
+    Ok(())
 }
 
 /// `{"tags": [...]}` exactly as `serde_json::to_string_pretty` prints it,

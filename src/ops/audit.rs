@@ -179,8 +179,10 @@ fn select_events(store: &Store, args: &AuditRequest) -> Result<Vec<EventRecord>>
     })?;
     events.reverse();
     if let Some(model) = &args.model {
-        store.model_by_name(model)?;
-        events.retain(|e| e.model_name.as_deref() == Some(model));
+        // The model's own events (also those recorded under an earlier
+        // name), and those recorded under this name.
+        let id = store.model_by_name(model)?.id;
+        events.retain(|e| e.model == Some(id) || e.model_name.as_deref() == Some(model));
     }
     if !args.events.is_empty() {
         for id in &args.events {

@@ -26,6 +26,8 @@ pub struct ModelImport<'a> {
     /// Keras layer names, in order, when the file holds several networks.
     pub layers: Option<&'a [String]>,
     pub batch_size: usize,
+    /// Replace a model of that name (its events stay in the journal).
+    pub replace: bool,
 }
 
 /// A registered model (the `model import` JSON).
@@ -72,7 +74,7 @@ pub fn import(store: &Store, req: &ModelImport) -> Result<ModelImported> {
             name: req.name,
             weights: &weights,
             training: None,
-            replace: false,
+            replace: req.replace,
         },
     )?;
     Ok(ModelImported {

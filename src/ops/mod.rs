@@ -18,6 +18,7 @@ pub mod export;
 pub mod gc;
 pub mod import;
 pub mod log;
+pub mod model_admin;
 mod model_handle;
 pub mod models;
 pub mod platform;

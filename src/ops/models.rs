@@ -73,7 +73,10 @@ pub fn register_in(store: &Store, reg: &Registration) -> Result<(Model, Option<W
     let result = (|| -> Result<Model> {
         if let Some(old) = store.find_model(reg.name)? {
             if !reg.replace {
-                bail!("model '{}' already exists; choose another --name", reg.name);
+                bail!(
+                    "model '{}' already exists; choose another name, or replace it (model import --force; Python: force=True)",
+                    reg.name
+                );
             }
             store.delete_model(old.id)?;
         }

@@ -133,28 +133,42 @@ pub fn snapshot(
     })
 }
 
-/// `tag delete`: removes a tag, journalled.
+/// `tag delete`: removes one tag (the name exactly), journalled.
 pub fn delete(store: &Store, name: &str) -> Result<TagDeleted> {
-    let state = store.write(|store| {
-        let Some(tag) = store.tag(name)? else {
-            let names = store.tag_names_like(name, 50_000)?;
-            bail!(
-                "tag '{name}' not found{}; `statectl tag list` shows the tags",
-                crate::suggest::did_you_mean(name, names.iter().map(String::as_str))
-            );
-        };
-        store.delete_tag(name)?;
-        store.append_event(&NewEvent {
-            kind: "untag",
-            state_before: Some(tag.state),
-            tag: Some(name.to_string()),
-            ..Default::default()
-        })?;
-        Ok(tag.state)
+    store.write(|store| delete_in(store, name))
+}
+
+/// Removes tags named or matched by patterns (`'buf/*'`), in one
+/// transaction, one journal entry each. A name that is not a tag, or a
+/// pattern that matches none, deletes nothing.
+pub fn delete_many(store: &Store, names: &[String]) -> Result<Vec<TagDeleted>> {
+    store.write(|store| {
+        let mut names = super::refs::expand(store, names, &[])?;
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|name| seen.insert(name.clone()));
+        names.iter().map(|name| delete_in(store, name)).collect()
+    })
+}
+
+/// Removes one tag inside the caller's write.
+fn delete_in(store: &Store, name: &str) -> Result<TagDeleted> {
+    let Some(tag) = store.tag(name)? else {
+        let near = store.tag_names_like(name, 50_000)?;
+        bail!(
+            "tag '{name}' not found{}; `statectl tag list` shows the tags",
+            crate::suggest::did_you_mean(name, near.iter().map(String::as_str))
+        );
+    };
+    store.delete_tag(name)?;
+    store.append_event(&NewEvent {
+        kind: "untag",
+        state_before: Some(tag.state),
+        tag: Some(name.to_string()),
+        ..Default::default()
     })?;
     Ok(TagDeleted {
         tag: name.to_string(),
-        state,
+        state: tag.state,
         deleted: true,
     })
 }

@@ -58,6 +58,14 @@ impl Store {
         Ok(())
     }
 
+    pub fn rename_model(&self, id: i64, name: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE models SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        )?;
+        Ok(())
+    }
+
     pub fn find_model(&self, name: &str) -> Result<Option<ModelRecord>> {
         Ok(self
             .conn

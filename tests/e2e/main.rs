@@ -13,6 +13,7 @@ mod charts;
 mod concurrency;
 mod conformance;
 mod crash;
+mod deleting_and_renaming;
 mod errors;
 mod finding_the_store;
 mod first_hour;

@@ -64,13 +64,7 @@ fn snapshot_moves_a_tag_only_with_force_and_log_shows_the_history() {
     env.ok(&["snapshot", "--tag", "start", "--force"]);
     assert_eq!(env.json(&["show", "start"])["state"], p["state_after"]);
     let log = env.json(&["log"]);
-    let kinds: Vec<&str> = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, vec!["predict", "reset"]);
+    assert_eq!(field_of_each(&log["events"], "kind"), ["predict", "reset"]);
     let human = env.ok(&["log"]);
     assert!(human.contains("start"), "{human}");
 }

@@ -233,6 +233,16 @@ impl Env {
     }
 }
 
+/// The string `key` of each object in the JSON array `items`.
+pub fn field_of_each(items: &serde_json::Value, key: &str) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"))
+        .iter()
+        .map(|item| item[key].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }

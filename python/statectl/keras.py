@@ -27,11 +27,64 @@ def _keras():
     return keras
 
 
+# Layers statectl cannot run, and why, by class name.
+_WHY_NOT = {
+    "Bidirectional": "it also runs its layer backwards over the sequence, and statectl carries state forwards only",
+    "SimpleRNN": "statectl runs LSTM and GRU cells",
+    "ConvLSTM1D": "statectl runs dense LSTM and GRU cells",
+    "ConvLSTM2D": "statectl runs dense LSTM and GRU cells",
+    "Embedding": "statectl reads float inputs [batch, steps, features]; feed it the embedded vectors",
+    "TimeDistributed": "statectl's head is one Dense layer (outputs='sequence' puts it at every step)",
+}
+
+# Layers that compute nothing at inference, or only pass the input on.
+_PASS_THROUGH = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianNoise")
+
+
+def _describe(layer: Any) -> str:
+    return f"layer '{layer.name}' ({type(layer).__name__})"
+
+
+def _check_representable(model: Any) -> None:
+    """Refuses, naming the layer and why, a model that is not LSTM/GRU
+    layers followed by one Dense head."""
+    keras = _keras()
+    dense = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if isinstance(layer, keras.layers.GRU) and not getattr(layer, "reset_after", True):
+            raise InvalidInputError(
+                f"{_describe(layer)} has reset_after=False; statectl runs Keras 3's default GRU "
+                f"(reset_after=True, PyTorch's formula)"
+            )
+        if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+            if dense:
+                raise InvalidInputError(
+                    f"{_describe(layer)} comes after the Dense {_describe(dense[0])}; statectl runs "
+                    f"LSTM/GRU layers followed by one Dense head"
+                )
+            continue
+        if isinstance(layer, keras.layers.Dense):
+            dense.append(layer)
+            continue
+        if kind in _PASS_THROUGH:
+            continue
+        why = _WHY_NOT.get(kind, "statectl runs LSTM/GRU layers followed by one Dense head")
+        raise InvalidInputError(f"{_describe(layer)} cannot be represented: {why}")
+    if len(dense) > 1:
+        names = ", ".join(f"'{d.name}'" for d in dense)
+        raise InvalidInputError(
+            f"the model has {len(dense)} Dense layers ({names}); statectl runs one Dense head "
+            f"after the recurrent layers, so a Dense layer before the head cannot be represented"
+        )
+
+
 def recurrent_layers(model: Any) -> list:
     """The model's LSTM and GRU layers, in order."""
     keras = _keras()
     layers = [l for l in model.layers if isinstance(l, (keras.layers.LSTM, keras.layers.GRU))]
     if not layers:
+        _check_representable(model)
         raise InvalidInputError("the model has no LSTM or GRU layer")
     return layers
 
@@ -121,12 +174,16 @@ def import_model(store: Store, model: Any, name: str, *, force: bool = False) ->
     size from the model's input. ``force`` replaces a model of that name
     (re-running a notebook cell)."""
     keras = _keras()
+    _check_representable(model)
     dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
-    activation = getattr(dense[0].activation, "__name__", "") if dense else ""
+    if not dense:
+        raise InvalidInputError("the model has no Dense head; statectl runs LSTM/GRU layers followed by one Dense head")
+    activation = getattr(dense[0].activation, "__name__", "")
     heads = {"softmax": "softmax", "linear": "linear"}
     if activation not in heads:
         raise InvalidInputError(
-            f"the Dense head's activation is '{activation}'; statectl runs softmax or linear heads"
+            f"the Dense head {_describe(dense[0])} has activation '{activation}'; statectl runs "
+            f"softmax or linear heads"
         )
     layers = recurrent_layers(model)
     batch = model.inputs[0].shape[0] if model.inputs else None

@@ -124,3 +124,24 @@ def test_a_stacked_gru_with_per_step_outputs(store):
         assert s.outputs.shape == (3, 5, 2) and s.logits is None
         np.testing.assert_allclose(s.outputs, k, rtol=0, atol=TOL)
         keras_state_matches(model, store, s.state_after)
+
+
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        (lambda: [keras.layers.Bidirectional(keras.layers.LSTM(4)), keras.layers.Dense(2)],
+         r"layer 'bidirectional\w*' \(Bidirectional\) cannot be represented: it also runs its layer backwards"),
+        (lambda: [keras.layers.LSTM(4), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)],
+         r"the model has 2 Dense layers \('dense\w*', 'dense\w*'\); statectl runs one Dense head"),
+        (lambda: [keras.layers.GRU(4, reset_after=False), keras.layers.Dense(2)],
+         r"layer 'gru\w*' \(GRU\) has reset_after=False"),
+        (lambda: [keras.layers.LSTM(4), keras.layers.Dense(2, activation="tanh")],
+         r"the Dense head layer 'dense\w*' \(Dense\) has activation 'tanh'"),
+    ],
+    ids=["bidirectional", "two dense layers", "gru reset_after=False", "tanh head"],
+)
+def test_a_model_statectl_cannot_run_is_refused_naming_the_layer(store, layers, message):
+    model = keras.Sequential([keras.Input(shape=(3, 1)), *layers()])
+    with pytest.raises(statectl.InvalidInputError, match=message):
+        sk.import_model(store, model, "m")
+    assert store.models() == []

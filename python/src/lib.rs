@@ -12,6 +12,7 @@
 mod arrays;
 mod errors;
 mod fork;
+mod forward;
 mod reports;
 
 use std::path::PathBuf;
@@ -158,6 +159,8 @@ struct Store {
     opened_by: u32,
     #[pyo3(get)]
     path: PathBuf,
+    /// Networks `forward` has packed, by weights id.
+    nets: forward::Nets,
 }
 
 impl Drop for Store {
@@ -248,6 +251,7 @@ impl Store {
             inner: std::mem::ManuallyDrop::new(Mutex::new(Some(store))),
             opened_by: fork::current_process(),
             path,
+            nets: forward::Nets::default(),
         })
     }
 

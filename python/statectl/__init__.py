@@ -61,6 +61,7 @@ __all__ = [
     "State",
     "StateBatch",
     "Prediction",
+    "Forward",
     "AuditReport",
     "BurnedState",
     "DiffReport",
@@ -147,6 +148,19 @@ class Prediction(NamedTuple):
     """Id of the recorded output object."""
     created_stream: bool = False
     """The stream did not exist before this prediction (it started at zeros)."""
+
+
+class Forward(NamedTuple):
+    """What :meth:`Store.forward` computed; nothing of it is recorded."""
+
+    outputs: np.ndarray
+    """``[batch, out]`` (or ``[batch, steps, out]``); probabilities for a
+    softmax head."""
+    logits: np.ndarray | None
+    """The head's pre-softmax values (``None`` for a linear head)."""
+    state: dict[str, np.ndarray]
+    """The new state, ``l0.h`` (and ``l0.c``), ... as ``[batch, units]``:
+    pass it to the next ``forward``, or store it with ``put_state``."""
 
 
 def _float32(name: str, value: Any) -> np.ndarray:
@@ -394,6 +408,22 @@ class Store:
             input=r["input"],
             output=r["output"],
             created_stream=r["created_stream"],
+        )
+
+    def forward(self, x: np.ndarray, state: Mapping[str, np.ndarray], *, model: str | None = None) -> Forward:
+        """Runs the model on ``x`` (``[batch, steps, features]`` float32)
+        from ``state`` (``{"l0.h": [batch, units], ...}``) and returns the
+        outputs and the new state, recording nothing: for acting loops
+        that must not grow the journal. The numbers are those ``predict``
+        records from the same state (the same kernels, bit for bit); use
+        ``predict`` for predictions you want to audit."""
+        shape, outputs, logits, pairs = self._native.forward(
+            _float32("x", x), _arrays(state, "state"), model
+        )
+        return Forward(
+            outputs=_array(outputs, shape),
+            logits=None if logits is None else _array(logits, shape),
+            state=_tensors(pairs),
         )
 
     def burn_in(

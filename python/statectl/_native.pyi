@@ -79,6 +79,9 @@ class Store:
         batch_size: int | None = None,
     ) -> str: ...
     def reset(self, model: str | None = None, stream: str = "main", batch_size: int | None = None) -> str: ...
+    def forward(
+        self, x: np.ndarray, tensors: _Arrays, model: str | None = None
+    ) -> tuple[list[int], bytearray, bytearray | None, list[tuple[str, list[int], bytearray]]]: ...
     def burn_in(
         self,
         references: list[str],

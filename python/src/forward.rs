@@ -16,7 +16,9 @@ use statectl::model::Head;
 use statectl::ops::models;
 use statectl::ops::predict::check_batch;
 
-use crate::{bytearray_of, state_of, state_tensors, tensor_file, tensor_of, Arrays, OutTensor, Store};
+use crate::{
+    bytearray_of, state_of, state_tensors, tensor_file, tensor_of, Arrays, OutTensor, Store,
+};
 
 /// Packed networks by weights id (weights are content-addressed, so an
 /// entry can never be stale).
@@ -24,7 +26,11 @@ use crate::{bytearray_of, state_of, state_tensors, tensor_file, tensor_of, Array
 pub struct Nets(Mutex<HashMap<WeightsId, Arc<FusedNet>>>);
 
 impl Nets {
-    fn get(&self, id: WeightsId, load: impl FnOnce() -> anyhow::Result<FusedNet>) -> anyhow::Result<Arc<FusedNet>> {
+    fn get(
+        &self,
+        id: WeightsId,
+        load: impl FnOnce() -> anyhow::Result<FusedNet>,
+    ) -> anyhow::Result<Arc<FusedNet>> {
         let mut nets = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(net) = nets.get(&id) {
             return Ok(net.clone());
@@ -37,7 +43,12 @@ impl Nets {
 
 /// The outputs' shape and bytes, the logits' bytes (softmax heads), and the
 /// new state's tensors.
-type Forwarded = (Vec<usize>, Py<PyByteArray>, Option<Py<PyByteArray>>, Vec<OutTensor>);
+type Forwarded = (
+    Vec<usize>,
+    Py<PyByteArray>,
+    Option<Py<PyByteArray>>,
+    Vec<OutTensor>,
+);
 
 #[pymethods]
 impl Store {

@@ -286,9 +286,11 @@ pub enum Command {
         after_help = "Examples:\n  source <(statectl completions bash)\n  statectl completions zsh > ~/.zfunc/_statectl"
     )]
     Completions(CompletionsArgs),
-    /// Print the manual page (roff) on stdout
-    #[command(after_help = "Examples:\n  statectl man > statectl.1 && man ./statectl.1")]
-    Man,
+    /// Print a manual page (roff) on stdout: statectl's, or a command's
+    #[command(
+        after_help = "Examples:\n  statectl man > statectl.1 && man ./statectl.1\n  statectl man train > statectl-train.1\n  statectl man model import > statectl-model-import.1"
+    )]
+    Man(ManArgs),
     /// Read a state from a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
     #[command(
         after_help = "Examples:\n  statectl import state.safetensors --tag from-keras\n  statectl import replay.safetensors --per-slot --tag-prefix seq"
@@ -304,6 +306,13 @@ pub struct DemoArgs {
     /// Replace an existing model `demo` and move the demo's tags (trained, case1/start, ...)
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (`train`, `model import`) [default: statectl's own page]
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,33 @@ pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
     Ok(0)
 }
 
-pub fn man() -> Result<i32> {
-    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+/// statectl's page, or with `path` (`["model", "import"]`) the page
+/// `statectl-model-import(1)` that the top page's SEE ALSO names.
+pub fn man(path: &[String]) -> Result<i32> {
+    let mut command = Cli::command();
+    for (depth, name) in path.iter().enumerate() {
+        let Some(sub) = command.find_subcommand(name).cloned() else {
+            let names: Vec<String> = command
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let parent = ["statectl"]
+                .into_iter()
+                .chain(path[..depth].iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ");
+            anyhow::bail!(
+                "'{parent}' has no command '{name}'{}; its commands: {}",
+                crate::suggest::did_you_mean(name, names.iter().map(String::as_str)),
+                names.join(", ")
+            );
+        };
+        command = sub;
+    }
+    if !path.is_empty() {
+        let title = format!("statectl-{}", path.join("-"));
+        command = command.name(title.clone()).bin_name(title);
+    }
+    clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
     Ok(0)
 }

@@ -79,7 +79,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 .map(|code| out.exit_code(code))
         }
         Command::Completions(args) => return help::completions(args.shell),
-        Command::Man => return help::man(),
+        Command::Man(args) => return help::man(&args.command),
         _ => {}
     }
     let ctx = match Context::open(&store_path(&cli), out, create) {
@@ -99,7 +99,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 /// `completions` and `man` need no store and are refused here.
 pub fn dispatch(ctx: &Context, command: Command) -> Result<i32> {
     match command {
-        Command::Init(_) | Command::Completions(_) | Command::Man => {
+        Command::Init(_) | Command::Completions(_) | Command::Man(_) => {
             anyhow::bail!("init, completions and man do not run on an open store")
         }
         Command::Demo(args) => demo::run(ctx, args),

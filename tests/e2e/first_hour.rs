@@ -228,6 +228,26 @@ fn the_man_page_renders() {
         &page[..200]
     );
     assert!(page.contains("restore"));
+    // Every page the top page's SEE ALSO names can be made.
+    let train = env.ok(&["man", "train"]);
+    assert!(train.contains(".TH statectl-train"), "{}", &train[..200]);
+    assert!(train.contains("epochs"));
+    let import = env.ok(&["man", "model", "import"]);
+    assert!(
+        import.contains(".TH statectl-model-import"),
+        "{}",
+        &import[..200]
+    );
+    env.fails(
+        &["man", "trian"],
+        1,
+        "'statectl' has no command 'trian' (did you mean 'train'?)",
+    );
+    env.fails(
+        &["man", "model", "list", "x"],
+        1,
+        "'statectl model list' has no command 'x'",
+    );
     let path = env.path("statectl.1");
     std::fs::write(&path, &page).unwrap();
     // Rendered with groff or mandoc where either is installed.

@@ -103,7 +103,7 @@ impl Failure {
                 "this Store for '{path}' was opened by process {opened_by} and reached process {child} through fork(); a store's connection must not cross a fork: open statectl.Store('{path}') in this process (the parent's Store stays usable in the parent)"
             )),
             Failure::Op(err) => {
-                let message = format!("{err:#}");
+                let message = in_python_words(&err).unwrap_or_else(|| format!("{err:#}"));
                 match statectl::ops::error_kind(&err) {
                     "not_found" => NotFoundError::new_err(message),
                     "ambiguous" => AmbiguousError::new_err(message),
@@ -119,6 +119,20 @@ impl Failure {
             }
         }
     }
+}
+
+/// An error whose advice names CLI commands, said with the calls a Python
+/// caller makes instead.
+fn in_python_words(err: &anyhow::Error) -> Option<String> {
+    let mismatch = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<statectl::ops::predict::BatchMismatch>())?;
+    let (label, n) = (&mismatch.label, mismatch.input_batch);
+    Some(format!(
+        "x has batch {n} but state {label} has {} slot(s); re-batch the stream first: store.restore('{label}', slots=[{}]), store.restore('{label}', slot=0, batch_size={n}), or store.reset(batch_size={n})",
+        mismatch.batch,
+        mismatch.picks().join(", ")
+    ))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -14,7 +14,7 @@ use statectl::model::fused::FusedNet;
 use statectl::model::network::predict_fused;
 use statectl::model::Head;
 use statectl::ops::models;
-use statectl::ops::predict::check_batch;
+use statectl::ops::models::LayoutMismatch;
 
 use crate::{
     bytearray_of, state_of, state_tensors, tensor_file, tensor_of, Arrays, OutTensor, Store,
@@ -72,7 +72,15 @@ impl Store {
             }
             let state = state_of(&file)?;
             model.check_layout(&state, "in the arrays")?;
-            check_batch(&state, "in the arrays", x.shape[0])?;
+            if state.batch() != x.shape[0] {
+                return Err(LayoutMismatch(format!(
+                    "x has batch {} but the state has {} slot(s); pass a state of {} slot(s)",
+                    x.shape[0],
+                    state.batch(),
+                    x.shape[0]
+                ))
+                .into());
+            }
             let net = self.nets.get(model.record.weights, || {
                 Ok(FusedNet::new(&models::weights(store, &model)?))
             })?;

@@ -41,7 +41,7 @@ def test_forward_refuses_a_state_of_another_layout_or_batch(store, model):
     x = np.zeros((2, 4, 3), np.float32)
     with pytest.raises(statectl.LayoutMismatchError):
         store.forward(x, {"l0.h": np.zeros((2, 7), np.float32), "l0.c": np.zeros((2, 7), np.float32)}, model="q")
-    with pytest.raises(statectl.StatectlError, match="batch 2 but state in the arrays has 3"):
+    with pytest.raises(statectl.LayoutMismatchError, match="x has batch 2 but the state has 3 slot"):
         store.forward(x, {"l0.h": np.zeros((3, 8), np.float32), "l0.c": np.zeros((3, 8), np.float32)}, model="q")
     with pytest.raises(statectl.InvalidInputError):
         store.forward(x.astype(np.float64), {"l0.h": np.zeros((2, 8), np.float32)}, model="q")

@@ -46,6 +46,24 @@ def test_tags_are_deleted_by_pattern_or_not_at_all(store, store_path):
     assert [t.tag for t in store.tags()] == ["keep"]
 
 
+def test_a_batch_mismatch_is_a_layout_error_with_python_advice(store):
+    rng = np.random.default_rng(5)
+    store.import_model(torch_lstm_weights(rng, 2, 6, 3), name="m", head="softmax", batch_size=2)
+    x = rng.standard_normal((3, 4, 2)).astype(np.float32)
+    with pytest.raises(statectl.LayoutMismatchError) as caught:
+        store.predict(x)
+    message = str(caught.value)
+    assert "x has batch 3 but state" in message and "slots=[0, 1, 0]" in message, message
+    assert "store.reset(batch_size=3)" in message and "statectl " not in message, message
+
+
+def test_a_taken_model_name_is_a_conflict(store):
+    rng = np.random.default_rng(6)
+    store.import_model(torch_lstm_weights(rng, 2, 6, 3), name="m", head="softmax")
+    with pytest.raises(statectl.ConflictError, match="force=True"):
+        store.import_model(torch_lstm_weights(rng, 2, 6, 3), name="m", head="softmax")
+
+
 def test_a_stream_one_typo_away_is_refused_unless_new_stream(store):
     rng = np.random.default_rng(3)
     store.import_model(torch_lstm_weights(rng, 2, 6, 3), name="m", head="softmax")

@@ -23,6 +23,9 @@ pub fn error_kind(err: &anyhow::Error) -> &'static str {
         if cause
             .downcast_ref::<crate::ops::models::LayoutMismatch>()
             .is_some()
+            || cause
+                .downcast_ref::<crate::ops::predict::BatchMismatch>()
+                .is_some()
         {
             return "layout_mismatch";
         }

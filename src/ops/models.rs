@@ -7,7 +7,7 @@ pub use super::model_handle::{LayoutMismatch, Model};
 use super::streams;
 use crate::id::WeightsId;
 use crate::model::Weights;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::tensors::TensorFile;
 
 /// The named model, or the newest one.
@@ -73,10 +73,11 @@ pub fn register_in(store: &Store, reg: &Registration) -> Result<(Model, Option<W
     let result = (|| -> Result<Model> {
         if let Some(old) = store.find_model(reg.name)? {
             if !reg.replace {
-                bail!(
+                return Err(StoreError::Conflict(format!(
                     "model '{}' already exists; choose another name, or replace it (model import --force; Python: force=True)",
                     reg.name
-                );
+                ))
+                .into());
             }
             store.delete_model(old.id)?;
         }

@@ -3,7 +3,7 @@
 //! the stream. The forward pass runs before the transaction; the commit
 //! checks that the stream has not moved meanwhile.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use super::models::{self, Model};
@@ -73,17 +73,37 @@ pub fn input_file(x: &Tensor) -> TensorFile {
     file
 }
 
-/// Explains a batch mismatch and how to re-batch.
+/// An input whose batch is not the state's: what each front end explains
+/// with its own way to re-batch.
+#[derive(Debug, thiserror::Error)]
+#[error("the input has batch {input_batch} but state {label} has {batch} slot(s); re-batch the stream first: `statectl restore {label} --slots {}`, `statectl restore {label} --slot 0 --batch-size {input_batch}`, or `statectl reset --batch-size {input_batch}`", self.picks().join(","))]
+pub struct BatchMismatch {
+    pub input_batch: usize,
+    /// The state as the caller named it.
+    pub label: String,
+    pub batch: usize,
+}
+
+impl BatchMismatch {
+    /// Slots that re-batch the state to the input's batch, cycling (at
+    /// most 64 shown).
+    pub fn picks(&self) -> Vec<String> {
+        (0..self.input_batch.min(64))
+            .map(|i| (i % self.batch.max(1)).to_string())
+            .collect()
+    }
+}
+
+/// Refuses an input whose batch is not the state's, saying how to re-batch.
 pub fn check_batch(state: &StateValue, label: &str, input_batch: usize) -> Result<()> {
     let batch = state.batch();
     if batch != input_batch {
-        let picks: Vec<String> = (0..input_batch.min(64))
-            .map(|i| (i % batch).to_string())
-            .collect();
-        bail!(
-            "the input has batch {input_batch} but state {label} has {batch} slot(s); re-batch the stream first: `statectl restore {label} --slots {}`, `statectl restore {label} --slot 0 --batch-size {input_batch}`, or `statectl reset --batch-size {input_batch}`",
-            picks.join(","),
-        );
+        return Err(BatchMismatch {
+            input_batch,
+            label: label.to_string(),
+            batch,
+        }
+        .into());
     }
     Ok(())
 }

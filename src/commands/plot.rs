@@ -36,9 +36,16 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
                     });
                 }
             }
+            // A stream's HEAD (or HEAD~N) says whose stream it is.
+            let whose = match &model {
+                Some(m) if reference.starts_with("HEAD") => {
+                    format!(" of model '{}', stream '{}'", m.record.name, stream.stream)
+                }
+                _ => String::new(),
+            };
             let chart = Heatmaps {
                 title: format!(
-                    "state {} ({}): {} ({}, batch {})",
+                    "state {}{whose} ({}): {} ({}, batch {})",
                     reference,
                     state.id.short(),
                     "slots x units",
@@ -73,7 +80,10 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
                 })
                 .collect();
             let chart = GroupedBars {
-                title: format!("staleness against {a}: max|y_a - y_b| / max|y_a| per slot"),
+                title: format!(
+                    "model '{}', staleness against {a}: max|y_a - y_b| / max|y_a| per slot",
+                    model.record.name
+                ),
                 x_label: "slot".into(),
                 y_label: "staleness".into(),
                 groups: (0..batch).map(|i| i.to_string()).collect(),

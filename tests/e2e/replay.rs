@@ -232,6 +232,16 @@ fn each_plot_writes_a_well_formed_labelled_chart() {
     let (rects, texts, _) = svg(&state);
     assert_eq!(rects, 1 + 2 * 6 * 16);
     assert!(texts.iter().any(|t| t == "unit") && texts.iter().any(|t| t == "slot"));
+    // A stream's HEAD says whose stream it is.
+    let head = env.path("head.svg");
+    env.ok(&["plot", "state", "HEAD", "-o", s(&head)]);
+    let (_, texts, _) = svg(&head);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("state HEAD of model 'b3', stream 'main' (")),
+        "{texts:?}"
+    );
     // Staleness: one bar per slot and series, and a legend entry per series.
     env.ok(&["stack", "seq0", "seq1", "seq2", "--tag", "stored"]);
     env.ok(&["restore", "trained", "--slot", "0", "--batch-size", "3"]);
@@ -263,6 +273,12 @@ fn each_plot_writes_a_well_formed_labelled_chart() {
         "{texts:?}"
     );
     assert!(texts.iter().any(|t| t == "staleness") && texts.iter().any(|t| t == "slot"));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("model 'b3', staleness against true")),
+        "{texts:?}"
+    );
     // PNG where asked: it decodes, at the chart's size.
     let png = env.path("state.png");
     env.ok(&["plot", "state", "trained", "-o", s(&png)]);

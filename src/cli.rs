@@ -481,7 +481,7 @@ pub struct ModelExportArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// Input batch: .safetensors (`x` [batch, steps, features]), .csv or .json; `-` for stdin
+    /// Input batch: .safetensors (`x` [batch, steps, features]), .json, or .csv (one row per batch entry, its columns the time steps of a one-feature input; not a training series, where a row is a time step); `-` for stdin
     #[arg(long, short)]
     pub input: String,
     #[command(flatten)]
@@ -660,9 +660,12 @@ pub struct TrainArgs {
     /// Kernel that computes the training (recorded with the model; `audit --train` reruns with it)
     #[arg(long, default_value = "fused", value_parser = KernelArg::parser())]
     pub kernel: KernelArg,
-    /// Window length when cutting a CSV time series
+    /// Window length when cutting a CSV time series (a CSV row is one time step; each window's target is the row after it)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub seq_len: Option<u32>,
+    /// Rows from one window's start to the next's; --stride equal to --seq-len cuts consecutive windows that do not overlap
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stride: u32,
     /// CSV column (from 0) whose next value is the target
     #[arg(long, default_value_t = 0)]
     pub target: usize,

@@ -33,6 +33,7 @@ fn training_data(args: &TrainArgs, classes: Option<usize>, per_step: bool) -> Re
                     &bytes,
                     &source,
                     seq_len as usize,
+                    args.stride as usize,
                     args.target,
                     classes,
                     per_step,
@@ -149,8 +150,38 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
     })
 }
 
+/// Why a carried state means nothing for these windows, when it does not:
+/// stateful training carries each batch row's state into the next batch,
+/// which continues the series only for consecutive windows in order.
+fn series_note(args: &TrainArgs) -> Option<String> {
+    let seq_len = args.seq_len?;
+    let is_csv = args.data.as_ref()?.extension().and_then(|e| e.to_str()) == Some("csv");
+    if !is_csv || args.no_stateful {
+        return None;
+    }
+    let mut why = Vec::new();
+    if !args.no_shuffle {
+        why.push("shuffled".to_string());
+    }
+    if args.stride < seq_len {
+        why.push(format!(
+            "overlapping (--stride {} < --seq-len {seq_len})",
+            args.stride
+        ));
+    }
+    (!why.is_empty()).then(|| {
+        format!(
+            "note: stateful training carries the state from batch to batch, but these windows are {}, so a batch does not start where the series left off; for a state that continues the series use --stride {seq_len} --no-shuffle --batch-size 1, or pass --no-stateful",
+            why.join(" and ")
+        )
+    })
+}
+
 pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
     let plan = plan(&args)?;
+    if let Some(note) = series_note(&args) {
+        ctx.out.status(note);
+    }
     let name = match &args.name {
         Some(n) => {
             crate::ops::models::check_model_name(n)?;

@@ -271,6 +271,7 @@ pub fn dataset_from_csv(
     bytes: &[u8],
     source: &str,
     seq_len: usize,
+    stride: usize,
     target: usize,
     classes: Option<usize>,
     per_step: bool,
@@ -294,10 +295,12 @@ pub fn dataset_from_csv(
     if target >= width {
         bail!("--target {target} is out of range: {source} has {width} column(s), numbered from 0");
     }
-    let n = rows.len() - seq_len;
+    // Windows start every `stride` rows while a target row follows them.
+    let stride = stride.max(1);
+    let n = (rows.len() - seq_len - 1) / stride + 1;
     let mut x = Vec::with_capacity(n * seq_len * width);
     let mut y = Vec::with_capacity(n);
-    for i in 0..n {
+    for i in (0..n).map(|k| k * stride) {
         for row in &rows[i..i + seq_len] {
             x.extend_from_slice(row);
         }
@@ -327,22 +330,30 @@ mod tests {
     #[test]
     fn csv_windows_predict_the_next_row() {
         let csv = b"v\n0\n1\n2\n3\n4\n";
-        let d = dataset_from_csv(csv, "t", 3, 0, None, false).unwrap();
+        let d = dataset_from_csv(csv, "t", 3, 1, 0, None, false).unwrap();
         assert_eq!(d.x.shape, vec![2, 3, 1]);
         assert_eq!(
             d.targets,
             Targets::Values(Tensor::new(vec![2, 1], vec![3.0, 4.0]))
         );
-        assert!(dataset_from_csv(csv, "t", 5, 0, None, false).is_err());
-        assert!(dataset_from_csv(csv, "t", 2, 0, Some(3), false).is_err());
+        assert!(dataset_from_csv(csv, "t", 5, 1, 0, None, false).is_err());
+        assert!(dataset_from_csv(csv, "t", 2, 1, 0, Some(3), false).is_err());
         // Per step: each step's target is the next row.
-        let d = dataset_from_csv(csv, "t", 3, 0, None, true).unwrap();
+        let d = dataset_from_csv(csv, "t", 3, 1, 0, None, true).unwrap();
         assert_eq!(
             d.targets,
             Targets::Values(Tensor::new(
                 vec![2, 3, 1],
                 vec![1.0, 2.0, 3.0, 2.0, 3.0, 4.0]
             ))
+        );
+        // Stride 2: windows start at rows 0 and 2 (one at row 4 would need a row 6).
+        let csv = b"v\n0\n1\n2\n3\n4\n5\n";
+        let d = dataset_from_csv(csv, "t", 2, 2, 0, None, false).unwrap();
+        assert_eq!(d.x.data, vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(
+            d.targets,
+            Targets::Values(Tensor::new(vec![2, 1], vec![2.0, 4.0]))
         );
     }
 }

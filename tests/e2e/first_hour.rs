@@ -359,3 +359,59 @@ fn status_sums_up_a_store() {
     assert!(json["bytes_on_disk"].as_u64().unwrap() > 0);
     assert_eq!(json["last_event"]["kind"], "tag", "{json}");
 }
+
+#[test]
+fn a_csv_series_is_cut_with_a_stride_and_a_meaningless_carried_state_is_named() {
+    let env = Env::new();
+    let series = "examples/data/series.csv";
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(series);
+    let train = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            s(&data),
+            "--seq-len",
+            "20",
+            "--epochs",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--name", name]);
+        env.run(&args)
+    };
+    // 200 rows, windows of 20 every 20 rows, each followed by its target
+    // row: starts 0, 20, ..., 160.
+    let apart = train(
+        "apart",
+        &["--stride", "20", "--no-shuffle", "--batch-size", "1"],
+    );
+    assert_eq!(apart.code, 0, "{}", apart.stderr);
+    assert!(!apart.stderr.contains("note:"), "{}", apart.stderr);
+    let shown = env.json(&["model", "show", "apart"]);
+    assert_eq!(shown["training"]["samples"], 9, "{shown}");
+    // The default: shuffled windows one row apart, with a carried state.
+    let default = train("default", &["--drop-remainder"]);
+    assert_eq!(default.code, 0, "{}", default.stderr);
+    assert!(
+        default.stderr.contains(
+            "note: stateful training carries the state from batch to batch, but these windows are shuffled and overlapping (--stride 1 < --seq-len 20)"
+        ),
+        "{}",
+        default.stderr
+    );
+    let stateless = train("stateless", &["--no-stateful"]);
+    assert!(!stateless.stderr.contains("note:"), "{}", stateless.stderr);
+    env.fails(
+        &[
+            "train",
+            "--data",
+            s(&data),
+            "--seq-len",
+            "20",
+            "--stride",
+            "0",
+        ],
+        2,
+        "--stride",
+    );
+}

@@ -51,8 +51,8 @@ fn read_everything(bytes: &[u8]) {
         }
     }
     for (seq_len, target, classes) in [(1, 0, None), (3, 1, Some(4)), (50, 0, Some(1))] {
-        let _ = dataset_from_csv(bytes, "fuzz", seq_len, target, classes, false);
-        let _ = dataset_from_csv(bytes, "fuzz", seq_len, target, classes, true);
+        let _ = dataset_from_csv(bytes, "fuzz", seq_len, 1, target, classes, false);
+        let _ = dataset_from_csv(bytes, "fuzz", seq_len, 3, target, classes, true);
     }
     let streamed = read_slot_file(bytes);
     if let Ok(file) = TensorFile::decode(bytes) {

@@ -88,13 +88,13 @@ pub fn prepared_tour() -> TourBlocks {
     let env = Env::new();
     let work = env.path("work");
     copy_dir(&root.join("examples"), &work.join("examples"));
-    // `statectl` on PATH, and where the CI snippet expects the build.
+    // `statectl` on PATH, as the README's first command leaves it, and
+    // nowhere else: a block that names a build folder fails here as it
+    // would after that command.
     let bin = assert_cmd::cargo::cargo_bin("statectl");
     let bin_dir = env.path("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     std::os::unix::fs::symlink(&bin, bin_dir.join("statectl")).unwrap();
-    std::fs::create_dir_all(work.join("target/debug")).unwrap();
-    std::os::unix::fs::symlink(&bin, work.join("target/debug/statectl")).unwrap();
     let path = std::env::var("PATH").unwrap_or_default();
     TourBlocks {
         env,

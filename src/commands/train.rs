@@ -179,9 +179,6 @@ fn series_note(args: &TrainArgs) -> Option<String> {
 
 pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
     let plan = plan(&args)?;
-    if let Some(note) = series_note(&args) {
-        ctx.out.status(note);
-    }
     let name = match &args.name {
         Some(n) => {
             crate::ops::models::check_model_name(n)?;
@@ -204,6 +201,10 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
         }
     };
     let report = super::progress::run_training(ctx.out.quiet, &plan)?;
+    // After training, so that a refused run's error stays one line.
+    if let Some(note) = series_note(&args) {
+        ctx.out.status(note);
+    }
     let model = crate::ops::train::record(&ctx.store, &name, false, &plan, &report)?;
     let final_state = Some(report.final_state.id().hex());
     ctx.emit(

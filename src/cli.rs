@@ -711,6 +711,19 @@ pub struct TrainArgs {
     /// Which training states to record
     #[arg(long, value_enum, default_value = "epoch")]
     pub record: RecordArg,
+    /// Continue an unfinished training run from its latest checkpoint, with the data and settings it started with
+    #[arg(long, value_name = "RUN", conflicts_with_all = [
+        "data", "cell", "units", "outputs", "drop_remainder", "kernel", "seq_len", "stride",
+        "target", "classes", "head", "batch_size", "epochs", "lr", "seed", "stateful",
+        "no_stateful", "shuffle", "no_shuffle", "init", "init_layout", "name", "record",
+    ])]
+    pub resume: Option<String>,
+    /// Write a checkpoint after every N batches, or at each epoch's end (`epoch`) [default: epoch]; a stopped run continues from the latest with --resume
+    #[arg(long, value_name = "N|epoch", value_parser = crate::ops::runs::CheckpointEvery::parse)]
+    pub checkpoint_every: Option<crate::ops::runs::CheckpointEvery>,
+    /// Checkpoints kept while the run goes on, newest first (older ones are removed as new ones are written) [default: 2]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_checkpoints: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ mod gc;
 mod help;
 mod import;
 mod init;
+mod interrupt;
 mod log;
 mod model;
 mod plot;

@@ -4,6 +4,7 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use super::context::{format_time, Context};
+use super::render::describe_run;
 use crate::cli::{ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
 use crate::input::read_file_bounded;
 use crate::ops::catalog::{self, ModelImport};
@@ -72,9 +73,11 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
 
 fn list(ctx: &Context) -> Result<i32> {
     let models = catalog::list(&ctx.store)?;
-    ctx.emit_report(&json!({ "models": models }), || {
+    let runs = crate::ops::runs::list(&ctx.store)?;
+    ctx.emit_report(&json!({ "models": models, "runs": runs }), || {
+        let unfinished: String = runs.iter().map(|r| describe_run(r) + "\n").collect();
         if models.is_empty() {
-            return "no models yet; run `statectl train` or `statectl model import FILE --layout torch|keras`".into();
+            return unfinished + "no models yet; run `statectl train` or `statectl model import FILE --layout torch|keras`";
         }
         let mut text = format!(
             "{:<20} {:<14} {:<16} {:<8} {:<9} {}\n",
@@ -97,7 +100,7 @@ fn list(ctx: &Context) -> Result<i32> {
                 format_time(m.created_at)
             ));
         }
-        text
+        text + &unfinished
     })
 }
 
@@ -164,6 +167,12 @@ fn export(ctx: &Context, args: ModelExportArgs) -> Result<i32> {
 }
 
 fn delete(ctx: &Context, name: &str) -> Result<i32> {
+    if ctx.store.find_model(name)?.is_none() && ctx.store.find_run(name)?.is_some() {
+        let deleted = crate::ops::runs::delete(&ctx.store, name)?;
+        return ctx.emit_report(&deleted, || {
+            format!("deleted unfinished training run '{name}' and its checkpoints")
+        });
+    }
     let deleted = model_admin::delete(&ctx.store, name)?;
     ctx.emit_report(&deleted, || {
         format!(

@@ -6,11 +6,10 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ops::train::TrainPlan;
-use crate::train::{Progress, TrainReport};
+use crate::train::Progress;
 
 /// How often a plain progress line is printed off a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
@@ -22,6 +21,10 @@ pub struct TrainingProgress {
     last_line: Instant,
     total: u64,
     done: u64,
+    /// Batches done before this process started (a continued run).
+    skipped: u64,
+    /// Where the latest checkpoint stands.
+    checkpoint: Option<String>,
 }
 
 impl TrainingProgress {
@@ -51,11 +54,25 @@ impl TrainingProgress {
             last_line: Instant::now(),
             total,
             done: 0,
+            skipped: 0,
+            checkpoint: None,
         }
     }
 
+    /// Starts the count at `done` batches (a run continued part way).
+    pub fn skip(&mut self, done: u64) {
+        self.done = done;
+        self.skipped = done;
+        self.bar.set_position(done);
+    }
+
+    /// Shows where the latest checkpoint stands from now on.
+    pub fn checkpointed(&mut self, position: String) {
+        self.checkpoint = Some(position);
+    }
+
     pub fn tick(&mut self, p: &Progress) {
-        let at = format!(
+        let mut at = format!(
             "{}/{} batch {}/{} loss {:.4}",
             p.epoch + 1,
             p.epochs,
@@ -63,11 +80,15 @@ impl TrainingProgress {
             p.batches,
             p.loss
         );
+        if let Some(c) = &self.checkpoint {
+            at.push_str(&format!(", checkpoint at {c}"));
+        }
         self.done += 1;
         if self.plain && self.last_line.elapsed() >= PLAIN_EVERY {
             self.last_line = Instant::now();
             let elapsed = self.started.elapsed().as_secs_f64();
-            let left = elapsed / self.done as f64 * (self.total - self.done.min(self.total)) as f64;
+            let ran = (self.done - self.skipped).max(1) as f64;
+            let left = elapsed / ran * (self.total - self.done.min(self.total)) as f64;
             eprintln!(
                 "training: epoch {at}, {:.0}% done, {elapsed:.0}s elapsed, about {left:.0}s left",
                 100.0 * self.done as f64 / self.total.max(1) as f64
@@ -80,12 +101,4 @@ impl TrainingProgress {
     pub fn finish(self) {
         self.bar.finish_and_clear();
     }
-}
-
-/// Runs the plan with progress on stderr (unless quiet).
-pub fn run_training(quiet: bool, plan: &TrainPlan) -> Result<TrainReport> {
-    let mut progress = TrainingProgress::new(quiet, plan);
-    let report = crate::ops::train::run(plan, &mut |p| progress.tick(p));
-    progress.finish();
-    report
 }

@@ -73,6 +73,18 @@ pub fn describe(ctx: &Context, e: &crate::store::EventRecord) -> String {
             detail["from_event"]
         ),
         "split" => format!("slot {} of {}", detail["slot"], source.unwrap_or_default()),
+        "run-delete" => format!(
+            "unfinished training run '{}' deleted",
+            detail["run"].as_str().unwrap_or("")
+        ),
+        "checkpoint" => format!(
+            "checkpoint of training run '{}' at {}",
+            detail["run"].as_str().unwrap_or(""),
+            crate::ops::runs::position(
+                detail["epoch"].as_u64().unwrap_or(0) as usize,
+                detail["batch"].as_u64().unwrap_or(0) as usize
+            )
+        ),
         "stack" => {
             let sources: Vec<String> = detail["sources"]
                 .as_array()
@@ -86,4 +98,22 @@ pub fn describe(ctx: &Context, e: &crate::store::EventRecord) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// An unfinished training run, in one line: where it stands and how to go on.
+pub fn describe_run(run: &crate::ops::runs::RunSummary) -> String {
+    let total = run.epochs * run.batches_per_epoch;
+    let at = match &run.checkpoint {
+        Some(c) => format!(
+            "checkpoint at {c} ({} of {total} batches)",
+            run.batches_done
+        ),
+        None => "no checkpoint yet".into(),
+    };
+    let next = if run.running {
+        "training now in another process".to_string()
+    } else {
+        format!("continue it with `statectl train --resume {}`", run.name)
+    };
+    format!("training run '{}' ({}): {at}; {next}", run.name, run.layout)
 }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::context::{format_time, Context};
-use super::render::describe;
+use super::render::{describe, describe_run};
 use crate::ops::status::{self, StatusReport};
 
 pub fn run(ctx: &Context) -> Result<i32> {
@@ -57,6 +57,10 @@ fn summary(ctx: &Context, report: &StatusReport) -> String {
                 format_time(stream.updated_at)
             ));
         }
+    }
+    for run in &report.runs {
+        text.push_str(&describe_run(run));
+        text.push('\n');
     }
     match &report.last_event {
         Some(e) => text.push_str(&format!(

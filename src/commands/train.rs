@@ -6,15 +6,21 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::json;
 
 use super::context::Context;
+use super::interrupt;
+use super::progress::TrainingProgress;
 use crate::cli::TrainArgs;
 use crate::input::read_file_bounded;
 use crate::model::{
     import_keras, import_torch, Head, ModelConfig, Outputs, Weights, WeightsLayout,
 };
+use crate::ops::checkpoint_writer::CheckpointWriter;
+use crate::ops::runs::{self, CheckpointEvery, CheckpointPolicy, CheckpointSnapshot, RunPlan};
 use crate::ops::train::{InitSource, TrainPlan};
+use crate::ops::Model;
 use crate::tensors::TensorFile;
 use crate::train::{
-    alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, Dataset, TrainConfig,
+    alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, train_from, Boundary,
+    Checkpoint, Dataset, Flow, Outcome, TrainConfig, TrainReport,
 };
 
 /// The training data: the built-in alphabet, a CSV series cut into
@@ -177,35 +183,169 @@ fn series_note(args: &TrainArgs) -> Option<String> {
     })
 }
 
-pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
-    let plan = plan(&args)?;
-    let name = match &args.name {
-        Some(n) => {
-            crate::ops::models::check_model_name(n)?;
-            if ctx.store.find_model(n)?.is_some() {
-                bail!("model '{n}' already exists; choose another --name");
-            }
-            n.clone()
+/// The name a new run trains under: `--name`, or the first free `model-N`.
+fn new_model_name(ctx: &Context, args: &TrainArgs) -> Result<String> {
+    if let Some(n) = &args.name {
+        crate::ops::models::check_model_name(n)?;
+        if ctx.store.find_model(n)?.is_some() {
+            bail!("model '{n}' already exists; choose another --name");
         }
-        None => {
-            let taken: Vec<String> = ctx
-                .store
-                .list_models()?
-                .into_iter()
-                .map(|m| m.name)
-                .collect();
-            (1..)
-                .map(|i| format!("model-{i}"))
-                .find(|n| !taken.contains(n))
-                .unwrap_or_default()
+        return Ok(n.clone());
+    }
+    let mut taken: Vec<String> = ctx
+        .store
+        .list_models()?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    taken.extend(runs::list(&ctx.store)?.into_iter().map(|r| r.name));
+    Ok((1..)
+        .map(|i| format!("model-{i}"))
+        .find(|n| !taken.contains(n))
+        .unwrap_or_default())
+}
+
+/// How a run in this process ended.
+enum Ended {
+    Finished(Box<(Model, TrainReport)>),
+    /// Stopped by Ctrl-C or SIGTERM after a checkpoint at this position.
+    Stopped(String),
+}
+
+/// Trains a started run from `from` (or its start) to its end, writing
+/// checkpoints as its policy says and when a stop is asked for.
+fn train_run(
+    ctx: &Context,
+    name: &str,
+    run: &RunPlan,
+    plan: &TrainPlan,
+    from: Option<Checkpoint>,
+) -> Result<Ended> {
+    interrupt::install();
+    let batches = plan.data.len().div_ceil(plan.train.batch_size.max(1));
+    // Both the batch callback and the checkpoint hook update it.
+    let progress = std::cell::RefCell::new(TrainingProgress::new(ctx.out.quiet, plan));
+    let mut recorded = from.as_ref().map_or(0, |cp| cp.states.len());
+    if let Some(cp) = &from {
+        let mut p = progress.borrow_mut();
+        p.skip(cp.batches_done(batches) as u64);
+        p.checkpointed(runs::position(cp.epoch, cp.batch));
+    }
+    let mut writer = CheckpointWriter::start(ctx.store.root(), name, run)?;
+    let mut checkpoint_failed = false;
+    let mut at_boundary = |cp: &Checkpoint, boundary: Boundary| -> Result<Flow> {
+        let stop = interrupt::requested();
+        let due = run
+            .checkpoints
+            .every
+            .is_due(cp.batches_done(batches), boundary == Boundary::EpochEnd);
+        if due || stop {
+            checkpoint_failed = true;
+            writer.write(CheckpointSnapshot::of(cp, run, recorded))?;
+            checkpoint_failed = false;
+            recorded = cp.states.len();
+            progress
+                .borrow_mut()
+                .checkpointed(runs::position(cp.epoch, cp.batch));
         }
+        Ok(if stop { Flow::Stop } else { Flow::Continue })
     };
-    let report = super::progress::run_training(ctx.out.quiet, &plan)?;
+    let outcome = train_from(
+        &plan.data,
+        &plan.train,
+        &plan.init,
+        from,
+        &mut |p| progress.borrow_mut().tick(&p),
+        &mut at_boundary,
+    );
+    progress.into_inner().finish();
+    // Every checkpoint handed over is committed (or its error known) before
+    // the run stops, finishes or is abandoned.
+    writer.finish()?;
+    match outcome {
+        // A run whose training failed (it diverged) cannot go on: it leaves
+        // nothing. One whose checkpoint could not be written keeps the ones
+        // before.
+        Err(e) if !checkpoint_failed => {
+            runs::abandon(&ctx.store, name)?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+        Ok(Outcome::Stopped(cp)) => Ok(Ended::Stopped(runs::position(cp.epoch, cp.batch))),
+        Ok(Outcome::Finished(report)) => {
+            let model = runs::finish(&ctx.store, name, plan, &report)?;
+            Ok(Ended::Finished(Box::new((model, *report))))
+        }
+    }
+}
+
+/// The checkpoint policy: the flags given, else the run's, else the
+/// defaults (every epoch, two kept).
+fn policy(args: &TrainArgs, recorded: Option<CheckpointPolicy>) -> CheckpointPolicy {
+    let base = recorded.unwrap_or(CheckpointPolicy {
+        every: CheckpointEvery::Epoch,
+        keep: 2,
+    });
+    CheckpointPolicy {
+        every: args.checkpoint_every.unwrap_or(base.every),
+        keep: args.keep_checkpoints.map_or(base.keep, |k| k as usize),
+    }
+}
+
+pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
+    if let Some(name) = &args.resume {
+        return resume(ctx, name, &args);
+    }
+    let plan = plan(&args)?;
+    let name = new_model_name(ctx, &args)?;
+    let _lock = runs::lock(&ctx.store, &name)?;
+    let run = runs::start(&ctx.store, &name, &plan, policy(&args, None))?;
+    let ended = train_run(ctx, &name, &run, &plan, None)?;
     // After training, so that a refused run's error stays one line.
-    if let Some(note) = series_note(&args) {
+    if let (Ended::Finished(..), Some(note)) = (&ended, series_note(&args)) {
         ctx.out.status(note);
     }
-    let model = crate::ops::train::record(&ctx.store, &name, false, &plan, &report)?;
+    Ok(report(ctx, &name, ended))
+}
+
+/// `train --resume RUN`: the run's latest checkpoint, on to its end.
+fn resume(ctx: &Context, name: &str, args: &TrainArgs) -> Result<i32> {
+    // Read once before locking, so an unknown name leaves no lock file.
+    runs::load(&ctx.store, name)?;
+    let _lock = runs::lock(&ctx.store, name)?;
+    let mut stored = runs::load(&ctx.store, name)?;
+    stored.run.checkpoints = policy(args, Some(stored.run.checkpoints));
+    ctx.out.status(match &stored.at {
+        Some(at) => format!(
+            "continuing training run '{name}' from its checkpoint at {}",
+            runs::position(at.epoch, at.batch)
+        ),
+        None => {
+            format!("continuing training run '{name}' from its start (it had no checkpoint yet)")
+        }
+    });
+    let ended = train_run(ctx, name, &stored.run, &stored.plan, stored.checkpoint)?;
+    Ok(report(ctx, name, ended))
+}
+
+/// Prints how the run ended; returns the exit status.
+fn report(ctx: &Context, name: &str, ended: Ended) -> i32 {
+    let (model, report) = match ended {
+        Ended::Finished(done) => *done,
+        Ended::Stopped(position) => {
+            let resume = format!("statectl train --resume {name}");
+            // On stderr also with -q, as an error would be: the run did not
+            // finish, and this says how to finish it.
+            eprintln!("training run '{name}' stopped at {position}, after writing a checkpoint there; continue it with `{resume}`");
+            if ctx.out.json {
+                ctx.emit(
+                    json!({"run": name, "stopped_at": position, "resume": resume}),
+                    String::new,
+                );
+            }
+            return interrupt::STOPPED;
+        }
+    };
     let final_state = Some(report.final_state.id().hex());
     ctx.emit(
         json!({
@@ -229,5 +369,5 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
             )
         },
     );
-    Ok(0)
+    0
 }

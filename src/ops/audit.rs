@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
-use super::train::{self, InitSource, TrainPlan, TrainingRecord};
+use super::train::{self, TrainingRecord};
 use crate::id::{Digest, StateId, WeightsId};
 use crate::kernels::Kernel;
 use crate::model::{predict_with, Weights};
 use crate::replay::{divergence, Divergence};
 use crate::store::{EventFilter, EventRecord, ModelRecord, Store};
 use crate::tensors::TensorFile;
-use crate::train::{dataset_from_safetensors, keras_init, Progress};
+use crate::train::Progress;
 
 /// Which recorded predictions (and trainings) to replay.
 #[derive(Debug, Clone, Default)]
@@ -244,28 +244,13 @@ fn audit_training(
                 .ok_or_else(|| anyhow!("model '{}' was imported, not trained", model.name))?,
         )?;
         let config: crate::model::ModelConfig = serde_json::from_str(&model.config)?;
-        let data_id = Digest::parse_hex(&training.data)
-            .ok_or_else(|| anyhow!("model '{}' records no training data id", model.name))?;
-        let data_file = TensorFile::decode(&store.load_object(&crate::id::ObjectId(data_id))?)?;
-        let per_step = config.outputs == crate::model::Outputs::Sequence;
-        let data = dataset_from_safetensors(&data_file, Some(config.head), None, per_step)?;
-        let init = match &training.init {
-            InitSource::Seed { seed } => keras_init(&config, *seed),
-            InitSource::Weights { weights: hex } => {
-                let id = WeightsId(
-                    Digest::parse_hex(hex).ok_or_else(|| anyhow!("bad init weights id '{hex}'"))?,
-                );
-                let mut w = Weights::from_file(&TensorFile::decode(&store.load_weights(&id)?)?)?;
-                w.config = config.clone();
-                w
-            }
-        };
-        let plan = TrainPlan {
-            data,
-            train: training.train.clone(),
-            init,
-            init_source: training.init.clone(),
-        };
+        let plan = train::stored_plan(
+            store,
+            &config,
+            &training.train,
+            &training.init,
+            &training.data,
+        )?;
         let report = train::run(&plan, progress)?;
         // Encoded like the recorded file (older files carry a batch size).
         let recorded_file = TensorFile::decode(&store.load_weights(&model.weights)?)?;

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod burn_in;
 pub mod catalog;
+pub mod checkpoint_writer;
 pub mod demo;
 pub mod diff;
 pub mod errors;
@@ -26,6 +27,7 @@ pub mod plot_data;
 pub mod predict;
 pub mod refs;
 pub mod restore;
+pub mod runs;
 pub mod show;
 pub mod since;
 pub mod stack;

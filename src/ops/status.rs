@@ -15,6 +15,8 @@ pub struct StatusReport {
     pub schema: i64,
     pub bytes_on_disk: u64,
     pub models: Vec<ModelStatus>,
+    /// Training runs that have not finished.
+    pub runs: Vec<super::runs::RunSummary>,
     #[serde(flatten)]
     pub counts: Counts,
     pub last_event: Option<EventRecord>,
@@ -69,6 +71,7 @@ pub fn run(store: &Store) -> Result<StatusReport> {
             schema: SCHEMA_VERSION,
             bytes_on_disk: store.bytes_on_disk(),
             models,
+            runs: super::runs::list(store)?,
             counts: store.counts()?,
             last_event,
         })

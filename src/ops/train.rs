@@ -9,11 +9,15 @@ use serde_json::json;
 
 use super::models::{self, Model, Registration};
 use super::streams::{self, Expect};
-use crate::id::{Digest, WeightsId};
+use crate::id::{Digest, ObjectId, WeightsId};
 use crate::model::{ModelConfig, Weights};
 use crate::state::Cell;
 use crate::store::{NewEvent, Store};
-use crate::train::{alphabet, keras_init, train, Dataset, Progress, TrainConfig, TrainReport};
+use crate::tensors::TensorFile;
+use crate::train::{
+    alphabet, dataset_from_safetensors, keras_init, train, Dataset, Progress, TrainConfig,
+    TrainReport,
+};
 
 /// Where the initial weights came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +94,42 @@ pub fn reference_plan(cell: Cell) -> TrainPlan {
         data,
         train,
     }
+}
+
+/// A recorded plan read back from the store: the training data object
+/// (hex id) and the initial weights (drawn again from the seed, or the
+/// stored file), for `audit --train` and `train --resume`.
+pub fn stored_plan(
+    store: &Store,
+    config: &ModelConfig,
+    train: &TrainConfig,
+    init_source: &InitSource,
+    data_hex: &str,
+) -> Result<TrainPlan> {
+    let data_id = Digest::parse_hex(data_hex).ok_or_else(|| {
+        anyhow::anyhow!("the recorded training data id '{data_hex}' is not an id")
+    })?;
+    let data_file = TensorFile::decode(&store.load_object(&ObjectId(data_id))?)?;
+    let per_step = config.outputs == crate::model::Outputs::Sequence;
+    let data = dataset_from_safetensors(&data_file, Some(config.head), None, per_step)?;
+    let init = match init_source {
+        InitSource::Seed { seed } => keras_init(config, *seed),
+        InitSource::Weights { weights: hex } => {
+            let id = WeightsId(
+                Digest::parse_hex(hex)
+                    .ok_or_else(|| anyhow::anyhow!("bad init weights id '{hex}'"))?,
+            );
+            let mut w = Weights::from_file(&TensorFile::decode(&store.load_weights(&id)?)?)?;
+            w.config = config.clone();
+            w
+        }
+    };
+    Ok(TrainPlan {
+        data,
+        train: train.clone(),
+        init,
+        init_source: init_source.clone(),
+    })
 }
 
 /// Runs the plan; `progress` sees every batch.

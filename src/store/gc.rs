@@ -1,5 +1,6 @@
 //! Garbage collection: everything reachable from tags, streams and kept
-//! events (and from models: weights files, training data, init weights)
+//! events (and from models and unfinished training runs: weights files,
+//! training data, init weights, checkpoints, recorded states)
 //! stays; the rest goes. Runs inside the caller's write transaction, which
 //! holds SQLite's write lock, so no concurrent command can add a reference
 //! to something being removed; weights files are written inside those same
@@ -119,9 +120,12 @@ impl Store {
             cutoff,
         )?);
         let mut live_objects = ids(conn, &format!("SELECT input FROM events WHERE {kept} UNION SELECT output FROM events WHERE {kept}"), cutoff)?;
+        // Unfinished training runs' recorded states (their checkpoint files
+        // are counted with the weights files below).
+        live_states.extend(ids(conn, "SELECT state FROM run_states", None)?);
         let mut live_weights = ids(
             conn,
-            &format!("SELECT weights FROM models UNION SELECT weights FROM events WHERE {kept}"),
+            &format!("SELECT weights FROM models UNION SELECT weights FROM events WHERE {kept} UNION SELECT file FROM checkpoints"),
             cutoff,
         )?;
         // Training records name their data object and init weights.

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_one_slot_pack_hints.sql"),
     RESTORE_STREAMS_FROM_JOURNAL,
     include_str!("../../migrations/0009_pack_lengths.sql"),
+    include_str!("../../migrations/0010_training_runs.sql"),
 ];
 
 /// Puts back every stream the journal moved whose model still exists but

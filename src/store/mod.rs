@@ -17,6 +17,7 @@ mod migrate;
 mod models;
 mod packs;
 mod refs;
+mod runs;
 mod stats;
 mod verify;
 mod weights_files;
@@ -34,6 +35,7 @@ pub use migrate::SCHEMA_VERSION;
 pub use models::{ModelRecord, TrainingRefs};
 pub use packs::{PackAppender, PackFile, PackedAt};
 pub use refs::{StreamRecord, TagRecord};
+pub use runs::{CheckpointRow, RunRow, RunState};
 pub use stats::Counts;
 pub use verify::{Problem, VerifyReport};
 

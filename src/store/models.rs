@@ -143,12 +143,15 @@ struct InitRefsJson {
 }
 
 impl Store {
-    /// The data objects and init weights every trained model names.
+    /// The data objects and init weights every trained model and every
+    /// unfinished training run (named `run NAME`) names.
     pub fn training_refs(&self) -> Result<Vec<TrainingRefs>> {
         use crate::id::{Digest, ObjectId};
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, training FROM models WHERE training IS NOT NULL")?;
+        let mut stmt = self.conn.prepare(
+            // Runs in progress name their data and init weights the same way.
+            "SELECT name, training FROM models WHERE training IS NOT NULL
+             UNION ALL SELECT 'run ' || name, plan FROM runs",
+        )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut refs = Vec::new();
         for row in rows {

@@ -251,6 +251,7 @@ impl Store {
         self.check_tags(report, &states)?;
         self.check_streams(report, &states)?;
         self.check_events(report, &weights, &states, &objects)?;
+        self.check_runs(report, &states, &weights)?;
         report.pack_dead_bytes = self
             .pack_usage()?
             .values()
@@ -417,7 +418,8 @@ impl Store {
     ) -> Result<()> {
         let mut named_weights: IdSet = HashSet::new();
         let mut stmt = self.conn.prepare(
-            "SELECT weights FROM models UNION SELECT weights FROM events WHERE weights IS NOT NULL",
+            "SELECT weights FROM models UNION SELECT weights FROM events WHERE weights IS NOT NULL
+             UNION SELECT file FROM checkpoints",
         )?;
         for w in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
             named_weights.insert(w?);
@@ -513,6 +515,45 @@ impl Store {
                     label,
                     format!("points at missing state {}", blob_hex(&state)),
                 );
+            }
+        }
+        Ok(())
+    }
+
+    /// Every unfinished training run's checkpoint files and recorded states
+    /// are stored (the files were re-hashed with every weights file).
+    fn check_runs(&self, report: &mut VerifyReport, states: &IdSet, weights: &IdSet) -> Result<()> {
+        for run in self.list_runs()? {
+            for c in self.checkpoints(&run.name)? {
+                if !weights.contains(&c.file.bytes()[..]) {
+                    report.problem(
+                        "run",
+                        run.name.clone(),
+                        format!(
+                            "the checkpoint file {} of epoch {} batch {} is missing",
+                            c.file.hex(),
+                            c.epoch + 1,
+                            c.batch
+                        ),
+                    );
+                }
+            }
+            let mut stmt = self
+                .conn
+                .prepare("SELECT position, state FROM run_states WHERE run = ?1")?;
+            let mut rows = stmt.query([&run.name])?;
+            while let Some(r) = rows.next()? {
+                let (position, state): (i64, Vec<u8>) = (r.get(0)?, r.get(1)?);
+                if !states.contains(&state) {
+                    report.problem(
+                        "run",
+                        run.name.clone(),
+                        format!(
+                            "recorded state {position} ({}) is missing",
+                            blob_hex(&state)
+                        ),
+                    );
+                }
             }
         }
         Ok(())

@@ -29,6 +29,27 @@ impl Adam {
         }
     }
 
+    /// Adam part way through a run: `step` updates made, with these
+    /// moments (as [`Adam::step`] and [`Adam::moments`] gave them).
+    pub fn resumed(lr: f32, step: i32, m: Vec<Vec<f32>>, v: Vec<Vec<f32>>) -> Adam {
+        Adam {
+            step,
+            m,
+            v,
+            ..Adam::new(lr, &[])
+        }
+    }
+
+    /// Updates made so far.
+    pub fn step(&self) -> i32 {
+        self.step
+    }
+
+    /// The first and second moments, in the parameters' order.
+    pub fn moments(&self) -> (&[Vec<f32>], &[Vec<f32>]) {
+        (&self.m, &self.v)
+    }
+
     /// One update of every parameter from its gradient.
     pub fn update(&mut self, params: &mut [Vec<f32>], grads: &[Vec<f32>]) {
         self.step += 1;

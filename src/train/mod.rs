@@ -8,11 +8,16 @@ mod candle_batch;
 #[cfg(not(feature = "candle"))]
 #[path = "candle_absent.rs"]
 mod candle_batch;
+mod checkpoint;
 mod data;
 mod init;
 mod trainer;
 
 pub use adam::Adam;
+pub use checkpoint::{Checkpoint, TrainedState};
 pub use data::{alphabet, dataset_from_csv, dataset_from_safetensors, Dataset, Targets};
 pub use init::keras_init;
-pub use trainer::{train, Progress, RecordEvery, TrainConfig, TrainReport, TrainedState};
+pub use trainer::{
+    check_batching, checkpoint_shapes, first_checkpoint, train, train_from, Boundary, Flow,
+    Outcome, Progress, RecordEvery, TrainConfig, TrainReport,
+};

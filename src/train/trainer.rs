@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::adam::Adam;
 use super::batch_step::BatchStep;
 use super::candle_batch::CandleVars;
+use super::checkpoint::{Checkpoint, TrainedState};
 use super::data::{Dataset, Targets};
 use crate::kernels::Kernel;
 use crate::model::fused::{FusedNet, States};
@@ -43,14 +44,6 @@ pub struct TrainConfig {
     /// choice existed name none and were trained with candle.
     #[serde(default = "Kernel::legacy")]
     pub kernel: Kernel,
-}
-
-/// A state training left, with where it was left.
-#[derive(Debug, Clone)]
-pub struct TrainedState {
-    pub epoch: usize,
-    pub batch: Option<usize>,
-    pub state: StateValue,
 }
 
 #[derive(Debug, Clone)]
@@ -127,7 +120,7 @@ fn gather(x: &Tensor, picks: &[usize]) -> Tensor {
 }
 
 /// Refuses batch settings training cannot run.
-fn check_batching(cfg: &TrainConfig, n: usize) -> Result<()> {
+pub fn check_batching(cfg: &TrainConfig, n: usize) -> Result<()> {
     let b = cfg.batch_size;
     if b == 0 || cfg.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
@@ -161,6 +154,29 @@ fn correct_classes(data: &Dataset, picks: &[usize], predicted: &[usize]) -> usiz
     wanted.iter().zip(predicted).filter(|(l, p)| l == p).count()
 }
 
+/// Where the loop calls its boundary hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boundary {
+    /// After a batch that did not end its epoch.
+    Batch,
+    /// After an epoch's last batch and its accounting.
+    EpochEnd,
+}
+
+/// What the boundary hook wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// How a run ended: all epochs done, or stopped by its hook at a
+/// checkpoint it can be continued from.
+pub enum Outcome {
+    Finished(Box<TrainReport>),
+    Stopped(Box<Checkpoint>),
+}
+
 /// Trains `init` on `data`; the same inputs give the same bits.
 pub fn train(
     data: &Dataset,
@@ -168,63 +184,96 @@ pub fn train(
     init: Weights,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TrainReport> {
+    match train_from(data, cfg, &init, None, progress, &mut |_, _| {
+        Ok(Flow::Continue)
+    })? {
+        Outcome::Finished(report) => Ok(*report),
+        Outcome::Stopped(_) => bail!("training stopped before its last epoch"),
+    }
+}
+
+/// The start of a run: `init`'s parameters, fresh moments, a zero state.
+pub fn first_checkpoint(cfg: &TrainConfig, init: &Weights) -> Checkpoint {
+    let params: Vec<Vec<f32>> = flat(init).into_iter().map(|(_, d)| d).collect();
+    let sizes: Vec<usize> = params.iter().map(Vec::len).collect();
+    Checkpoint {
+        epoch: 0,
+        batch: 0,
+        params,
+        adam: Adam::new(cfg.lr, &sizes),
+        carried: zero_states(init, cfg.batch_size),
+        losses: Vec::new(),
+        batch_losses: Vec::new(),
+        loss_sum: 0.0,
+        correct: 0,
+        accuracy: None,
+        states: Vec::new(),
+    }
+}
+
+/// The sizes of a model's parameters and the zero carried state: what a
+/// checkpoint of its run must match.
+pub fn checkpoint_shapes(cfg: &TrainConfig, init: &Weights) -> (Vec<usize>, States) {
+    let sizes = flat(init).iter().map(|(_, d)| d.len()).collect();
+    (sizes, zero_states(init, cfg.batch_size))
+}
+
+/// Trains from `from` (or the start), calling `at_boundary` after every
+/// batch but the run's last; it may stop the run there. A run continued
+/// from a checkpoint gives the bits of one never stopped: the shuffle is
+/// replayed from the seed up to the checkpoint's epoch.
+pub fn train_from(
+    data: &Dataset,
+    cfg: &TrainConfig,
+    init: &Weights,
+    from: Option<Checkpoint>,
+    progress: &mut dyn FnMut(Progress),
+    at_boundary: &mut dyn FnMut(&Checkpoint, Boundary) -> Result<Flow>,
+) -> Result<Outcome> {
     let n = data.len();
     let b = cfg.batch_size;
     check_batching(cfg, n)?;
     let batches = n.div_ceil(b);
-    let shapes = flat(&init);
-    let sizes: Vec<usize> = shapes.iter().map(|(_, d)| d.len()).collect();
-    let mut params: Vec<Vec<f32>> = shapes.iter().map(|(_, d)| d.clone()).collect();
+    let mut cp = from.unwrap_or_else(|| first_checkpoint(cfg, init));
     // candle's variables only for kernel `candle` (a build without it
     // refuses here, before any work).
     let legacy = match cfg.kernel {
-        Kernel::Candle => Some(CandleVars::new(&shapes)?),
+        Kernel::Candle => {
+            let vars = CandleVars::new(&flat(init))?;
+            vars.set(&cp.params)?;
+            Some(vars)
+        }
         Kernel::Fused => None,
     };
-    let mut adam = Adam::new(cfg.lr, &sizes);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_5eed);
     let mut order: Vec<usize> = (0..n).collect();
-    let mut carried = zero_states(&init, b);
-    let mut losses = Vec::new();
-    let mut batch_losses = Vec::new();
-    let mut states = Vec::new();
-    let mut accuracy = None;
-    for epoch in 0..cfg.epochs {
+    for _ in 0..cp.epoch.min(cfg.epochs) {
         if cfg.shuffle {
             order.shuffle(&mut rng);
         }
-        let (mut loss_sum, mut correct) = (0f64, 0usize);
-        for batch in 0..batches {
+    }
+    while cp.epoch < cfg.epochs {
+        let epoch = cp.epoch;
+        // This epoch's order, also when continuing part way through it.
+        if cfg.shuffle {
+            order.shuffle(&mut rng);
+        }
+        while cp.batch < batches {
+            let batch = cp.batch;
             let picks = &order[batch * b..((batch + 1) * b).min(n)];
-            let x = gather(&data.x, picks);
-            let start = if cfg.stateful {
-                carried.clone()
-            } else {
-                zero_states(&init, picks.len())
-            };
-            let step = match &legacy {
-                Some(vars) => vars.batch(&init, data, picks, &x, &start)?,
-                None => fused_batch(&unflat(&init, &params), data, picks, &x, start),
-            };
-            correct += correct_classes(data, picks, &step.predicted);
-            adam.update(&mut params, &step.grads);
-            if let Some(vars) = &legacy {
-                vars.set(&params)?;
+            let loss = run_batch(data, cfg, init, legacy.as_ref(), picks, &mut cp)?;
+            if !loss.is_finite() {
+                bail!(
+                    "training diverged: the loss became {loss} at epoch {}, batch {}; lower --lr",
+                    epoch + 1,
+                    batch + 1
+                );
             }
-            let loss_value = step.loss;
-            if !loss_value.is_finite() {
-                bail!("training diverged: the loss became {loss_value} at epoch {}, batch {}; lower --lr", epoch + 1, batch + 1);
-            }
-            loss_sum += loss_value as f64;
-            batch_losses.push(loss_value);
-            // Truncated backprop: the next batch starts from these values
-            // with no graph behind them.
-            carried = step.finals;
             if cfg.record == RecordEvery::Batch {
-                states.push(TrainedState {
+                cp.states.push(TrainedState {
                     epoch,
                     batch: Some(batch),
-                    state: state_value(&init, &carried),
+                    state: state_value(init, &cp.carried),
                 });
             }
             progress(Progress {
@@ -232,30 +281,86 @@ pub fn train(
                 epochs: cfg.epochs,
                 batch,
                 batches,
-                loss: loss_value,
+                loss,
             });
+            cp.batch += 1;
+            if cp.batch < batches && at_boundary(&cp, Boundary::Batch)? == Flow::Stop {
+                return Ok(Outcome::Stopped(Box::new(cp)));
+            }
         }
-        losses.push((loss_sum / batches as f64) as f32);
-        if matches!(data.targets, Targets::Classes { .. }) {
-            accuracy = Some(correct as f32 / (n * data.targets_per_sample()) as f32);
-        }
-        if cfg.record == RecordEvery::Epoch && cfg.stateful {
-            states.push(TrainedState {
-                epoch,
-                batch: None,
-                state: state_value(&init, &carried),
-            });
+        end_epoch(data, cfg, init, batches, &mut cp);
+        if cp.epoch < cfg.epochs && at_boundary(&cp, Boundary::EpochEnd)? == Flow::Stop {
+            return Ok(Outcome::Stopped(Box::new(cp)));
         }
     }
-    let final_state = state_value(&init, &carried);
-    Ok(TrainReport {
-        weights: unflat(&init, &params),
-        losses,
-        batch_losses,
-        accuracy,
-        states,
-        final_state,
-    })
+    Ok(Outcome::Finished(Box::new(TrainReport {
+        weights: unflat(init, &cp.params),
+        final_state: state_value(init, &cp.carried),
+        losses: cp.losses,
+        batch_losses: cp.batch_losses,
+        accuracy: cp.accuracy,
+        states: cp.states,
+    })))
+}
+
+/// One batch: its gradients, Adam's update, the carried state and the
+/// epoch's sums. Returns the batch's loss.
+fn run_batch(
+    data: &Dataset,
+    cfg: &TrainConfig,
+    init: &Weights,
+    legacy: Option<&CandleVars>,
+    picks: &[usize],
+    cp: &mut Checkpoint,
+) -> Result<f32> {
+    let x = gather(&data.x, picks);
+    let start = if cfg.stateful {
+        cp.carried.clone()
+    } else {
+        zero_states(init, picks.len())
+    };
+    let step = match legacy {
+        Some(vars) => vars.batch(init, data, picks, &x, &start)?,
+        None => fused_batch(&unflat(init, &cp.params), data, picks, &x, start),
+    };
+    cp.correct += correct_classes(data, picks, &step.predicted);
+    cp.adam.update(&mut cp.params, &step.grads);
+    if let Some(vars) = legacy {
+        vars.set(&cp.params)?;
+    }
+    cp.loss_sum += step.loss as f64;
+    cp.batch_losses.push(step.loss);
+    // Truncated backprop: the next batch starts from these values with no
+    // graph behind them.
+    cp.carried = step.finals;
+    Ok(step.loss)
+}
+
+/// An epoch's mean loss, accuracy and recorded state; the cursor moves to
+/// the next epoch's first batch.
+fn end_epoch(
+    data: &Dataset,
+    cfg: &TrainConfig,
+    init: &Weights,
+    batches: usize,
+    cp: &mut Checkpoint,
+) {
+    let n = data.len();
+    cp.losses.push((cp.loss_sum / batches as f64) as f32);
+    if matches!(data.targets, Targets::Classes { .. }) {
+        cp.accuracy = Some(cp.correct as f32 / (n * data.targets_per_sample()) as f32);
+    }
+    if cfg.record == RecordEvery::Epoch && cfg.stateful {
+        cp.states.push(TrainedState {
+            epoch: cp.epoch,
+            batch: None,
+            state: state_value(init, &cp.carried),
+        });
+    }
+    cp.epoch += 1;
+    cp.batch = 0;
+    cp.loss_sum = 0.0;
+    cp.correct = 0;
 }
 
 /// The fused path (kernel `fused-1`): the fused forward with a tape, the

@@ -1,7 +1,8 @@
 //! The crash harness: SIGKILL at random moments during the commands that
 //! write (predict, bulk import, training that records every batch, model
 //! import, restore, gc, gc compacting packs, the demo). After every kill the store verifies and
-//! is wholly before or wholly after the command; at the end gc leaves no
+//! is wholly before or wholly after the command, or holds an unfinished
+//! training run that `train --resume` finishes; at the end gc leaves no
 //! temp or unreferenced file. 60 kills by default (CI); set
 //! `STATECTL_CRASH_KILLS` for a longer run. Prints the number of kills and
 //! of problems.
@@ -72,8 +73,9 @@ fn ops(env: &Env, i: usize) -> Vec<Op> {
                 "--name",
                 &format!("t{i}"),
             ]),
-            // reset + 4 batches x 3 epochs + the final move.
-            events: Some(1 + 12 + 1),
+            // reset + 4 batches x 3 epochs + the final move + a checkpoint
+            // at the end of epochs 1 and 2.
+            events: Some(1 + 12 + 1 + 2),
         },
         Op {
             name: "model import",
@@ -181,7 +183,7 @@ fn sigkill_at_random_moments_never_breaks_the_store() {
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut problems = Vec::new();
-    let (mut before_count, mut after_count) = (0, 0);
+    let (mut before_count, mut after_count, mut resumed_count) = (0, 0, 0);
     for i in 0..kills {
         let all = ops(&env, i);
         let k = i % all.len();
@@ -208,6 +210,13 @@ fn sigkill_at_random_moments_never_breaks_the_store() {
                 op.name, verify.code, verify.stdout
             ));
             break;
+        }
+        // A killed training run is left unfinished: it resumes to the end.
+        if env.json(&["model", "list"])["runs"] != serde_json::json!([]) {
+            let name = op.args.last().unwrap();
+            env.ok(&["-q", "train", "--resume", name]);
+            resumed_count += 1;
+            continue;
         }
         let delta = event_count(&env) - events_before;
         let untouched = env.db_fingerprint() == fingerprint_before;
@@ -241,7 +250,7 @@ fn sigkill_at_random_moments_never_breaks_the_store() {
     assert!(stray.is_empty(), "{stray:?}");
     env.ok(&["audit"]);
     println!(
-        "crash harness: {kills} kills ({before_count} left the store as it was, {after_count} wholly updated), {} problems; dead pack bytes {dead_after_kills} after the kills, {} after gc",
+        "crash harness: {kills} kills ({before_count} left the store as it was, {after_count} wholly updated, {resumed_count} left a training run that resumed to its end), {} problems; dead pack bytes {dead_after_kills} after the kills, {} after gc",
         problems.len(),
         report["report"]["pack_dead_bytes"]
     );

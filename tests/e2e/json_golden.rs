@@ -10,11 +10,15 @@ use std::path::PathBuf;
 
 use crate::readme::{prepared_tour, TourBlocks};
 
-/// Keys whose values depend on the clock or the machine, not the inputs.
+/// Keys whose values depend on the clock, the machine or the folder the
+/// tour runs in, not the inputs.
 const MASKED: &[&str] = &[
     "at",
     "updated_at",
     "created_at",
+    "started_at",
+    "checkpoint_at",
+    "store",
     "seconds",
     "platform",
     "recorded_platform",

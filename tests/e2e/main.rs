@@ -21,6 +21,7 @@ mod fuzz;
 mod gc_beside_others;
 mod gru;
 mod json_golden;
+mod long_runs;
 mod million_tags;
 mod packs;
 mod per_step;

@@ -152,7 +152,8 @@ fn every_readme_command_block_runs_as_written() {
             "gru-alphabet",
             "q-core",
             "demo",
-            "audited"
+            "audited",
+            "long"
         ]
     );
     for tag in [

@@ -1,0 +1,459 @@
+//! Training runs that survive a kill. A run's plan is recorded when it
+//! starts, a checkpoint (one transaction each) as it goes, and its model
+//! when it finishes, in the transaction that removes the run. A run that
+//! stopped, however it stopped, continues from its latest checkpoint to the
+//! bits it would have had: see `train::train_from`.
+//!
+//! One process trains a run at a time: it holds an exclusive lock on
+//! `runs/NAME.lock` in the store folder, which the system releases when
+//! the process ends, also on SIGKILL.
+
+use std::fs::File;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::models::{self, Model};
+use super::train::{record_in, stored_plan, InitSource, TrainPlan};
+use crate::id::{Digest, ObjectId, WeightsId};
+use crate::model::ModelConfig;
+use crate::store::{CheckpointRow, NewEvent, RunRow, RunState, Store};
+use crate::tensors::TensorFile;
+use crate::train::{checkpoint_shapes, Checkpoint, TrainReport, TrainedState};
+
+/// When a run writes a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointEvery {
+    /// At the end of every epoch but the last.
+    Epoch,
+    /// After every N batches (counted over the whole run).
+    Batches(usize),
+}
+
+impl CheckpointEvery {
+    /// `epoch` or a positive number of batches.
+    pub fn parse(text: &str) -> std::result::Result<CheckpointEvery, String> {
+        if text == "epoch" {
+            return Ok(CheckpointEvery::Epoch);
+        }
+        match text.parse::<usize>() {
+            Ok(0) => Err("a checkpoint every 0 batches would never train; give a number of batches of at least 1, or `epoch`".into()),
+            Ok(n) => Ok(CheckpointEvery::Batches(n)),
+            Err(_) => Err(format!("'{text}' is neither `epoch` nor a number of batches")),
+        }
+    }
+
+    /// Whether a checkpoint is due after `batches_done`, at an epoch's end
+    /// or not.
+    pub fn is_due(self, batches_done: usize, epoch_end: bool) -> bool {
+        match self {
+            CheckpointEvery::Epoch => epoch_end,
+            CheckpointEvery::Batches(n) => batches_done.is_multiple_of(n.max(1)),
+        }
+    }
+}
+
+/// How a run keeps checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointPolicy {
+    pub every: CheckpointEvery,
+    /// Checkpoints kept per run, newest first (at least 1).
+    pub keep: usize,
+}
+
+/// What a run trains, as recorded when it starts: enough to rebuild its
+/// [`TrainPlan`] with nothing else given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub config: ModelConfig,
+    pub train: crate::train::TrainConfig,
+    pub init: InitSource,
+    /// Hex id of the training data object.
+    pub data: String,
+    pub samples: usize,
+    pub checkpoints: CheckpointPolicy,
+    /// The statectl version that started it.
+    pub statectl: String,
+}
+
+/// The run's lock, held while this process trains it.
+pub struct RunLock {
+    _file: File,
+}
+
+/// Takes the run's lock, or says who holds it.
+pub fn lock(store: &Store, name: &str) -> Result<RunLock> {
+    let dir = store.root().join("runs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{name}.lock"));
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(RunLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "training run '{name}' is being trained by another process; wait for it to finish, or stop it (Ctrl-C) and continue it with `statectl train --resume {name}`"
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow!(e).context(format!("cannot lock {}", path.display())))
+        }
+    }
+}
+
+/// Whether a process is training the run now.
+pub fn is_running(store: &Store, name: &str) -> bool {
+    let path = store.root().join("runs").join(format!("{name}.lock"));
+    match File::options().write(true).open(path) {
+        Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
+/// Records a new run (its plan, data and init weights) in one transaction.
+/// Call with the run's lock held.
+pub fn start(
+    store: &Store,
+    name: &str,
+    plan: &TrainPlan,
+    checkpoints: CheckpointPolicy,
+) -> Result<RunPlan> {
+    // Settings training would refuse are refused before anything is written.
+    crate::train::check_batching(&plan.train, plan.data.len())?;
+    let data_bytes = plan.data.to_file().encode();
+    let run = RunPlan {
+        config: plan.init.config.clone(),
+        train: plan.train.clone(),
+        init: plan.init_source.clone(),
+        data: Digest::of(&[&data_bytes]).hex(),
+        samples: plan.data.len(),
+        checkpoints,
+        statectl: env!("CARGO_PKG_VERSION").into(),
+    };
+    let text = serde_json::to_string(&run)?;
+    let mut created = None;
+    let result = store.write(|store| -> Result<()> {
+        if store.find_model(name)?.is_some() {
+            bail!("model '{name}' already exists; choose another --name");
+        }
+        store.create_run(name, &text)?;
+        store.put_object(&data_bytes)?;
+        if let InitSource::Weights { .. } = plan.init_source {
+            let (id, new) = store.put_weights(&plan.init.to_file().encode())?;
+            created = new.then_some(id);
+        }
+        Ok(())
+    });
+    if result.is_err() {
+        models::forget_created(store, created);
+    }
+    result.map(|()| run)
+}
+
+/// A checkpoint as it leaves the training loop: its tensors copied and
+/// the states recorded since the previous one, so training can go on while
+/// it is written.
+pub struct CheckpointSnapshot {
+    pub file: TensorFile,
+    pub epoch: usize,
+    pub batch: usize,
+    pub batches_done: usize,
+    /// How many recorded states earlier checkpoints hold.
+    pub recorded: usize,
+    pub new_states: Vec<TrainedState>,
+}
+
+impl CheckpointSnapshot {
+    pub fn of(cp: &Checkpoint, run: &RunPlan, recorded: usize) -> CheckpointSnapshot {
+        let batches = run.samples.div_ceil(run.train.batch_size.max(1));
+        CheckpointSnapshot {
+            file: cp.to_file(),
+            epoch: cp.epoch,
+            batch: cp.batch,
+            batches_done: cp.batches_done(batches),
+            recorded,
+            new_states: cp.states[recorded.min(cp.states.len())..].to_vec(),
+        }
+    }
+}
+
+/// Writes a checkpoint: its file in `weights/`, then in one transaction its
+/// row (older ones beyond the policy go, with their files), the states
+/// recorded since the previous one, and a `checkpoint` event. Returns the
+/// checkpoint file's id.
+pub fn save_checkpoint(
+    store: &Store,
+    name: &str,
+    run: &RunPlan,
+    snapshot: &CheckpointSnapshot,
+) -> Result<WeightsId> {
+    let bytes = snapshot.file.encode();
+    let mut created = None;
+    let result = write_dropping_files(store, |store| {
+        // Written under the write lock, so gc never sees it unnamed.
+        let (file, new) = store.put_weights(&bytes)?;
+        created = new.then_some(file);
+        let mut new_states = Vec::new();
+        for s in &snapshot.new_states {
+            new_states.push(RunState {
+                state: store.put_state(&s.state)?,
+                epoch: s.epoch,
+                batch: s.batch,
+            });
+        }
+        store.put_run_states(name, snapshot.recorded, &new_states)?;
+        let dropped = store.add_checkpoint(
+            name,
+            &CheckpointRow {
+                batches_done: snapshot.batches_done,
+                epoch: snapshot.epoch,
+                batch: snapshot.batch,
+                file,
+                at: crate::store::now_ms(),
+            },
+            run.checkpoints.keep,
+        )?;
+        store.append_event(&NewEvent {
+            kind: "checkpoint",
+            detail: json!({
+                "run": name,
+                "epoch": snapshot.epoch,
+                "batch": snapshot.batch,
+                "checkpoint": file.hex(),
+            }),
+            ..Default::default()
+        })?;
+        Ok((file, dropped))
+    });
+    if result.is_err() {
+        models::forget_created(store, created);
+    }
+    result
+}
+
+/// Runs `f` in one write transaction, then removes the checkpoint files it
+/// returns in a second one, if no row names them by then. A kill between
+/// the two leaves files nothing names, which `verify` lists and `gc`
+/// removes; a file a row names is never removed, also when another run of
+/// the same plan wrote the same bytes meanwhile.
+fn write_dropping_files<T>(
+    store: &Store,
+    f: impl FnOnce(&Store) -> Result<(T, Vec<WeightsId>)>,
+) -> Result<T> {
+    let (value, files) = store.write(f)?;
+    if !files.is_empty() {
+        store.write(|store| store.remove_unnamed_checkpoint_files(files))?;
+    }
+    Ok(value)
+}
+
+/// A run read back: its plan, the [`TrainPlan`] it rebuilds, and where it
+/// stands (its latest checkpoint, or `None` if it has none yet).
+pub struct StoredRun {
+    pub name: String,
+    pub run: RunPlan,
+    pub plan: TrainPlan,
+    pub checkpoint: Option<Checkpoint>,
+    /// The latest checkpoint's row.
+    pub at: Option<CheckpointRow>,
+}
+
+/// Reads a run to continue it. An unknown name, a finished model, or a
+/// damaged checkpoint is an error saying what to do.
+pub fn load(store: &Store, name: &str) -> Result<StoredRun> {
+    store.read(|store| -> Result<StoredRun> {
+        let row = find(store, name)?;
+        let run: RunPlan = serde_json::from_str(&row.plan).map_err(|e| {
+            anyhow!("training run '{name}' has an unreadable plan ({e}); run `statectl verify`")
+        })?;
+        let plan = rebuild_plan(store, &run)?;
+        let latest = store.checkpoints(name)?.into_iter().next();
+        let checkpoint = match &latest {
+            None => None,
+            Some(at) => Some(read_checkpoint(store, name, &run, &plan, at)?),
+        };
+        Ok(StoredRun {
+            name: name.to_string(),
+            run,
+            plan,
+            checkpoint,
+            at: latest,
+        })
+    })
+}
+
+/// The run's row, or an error naming what there is instead.
+fn find(store: &Store, name: &str) -> Result<RunRow> {
+    if let Some(row) = store.find_run(name)? {
+        return Ok(row);
+    }
+    if store.find_model(name)?.is_some() {
+        bail!("model '{name}' has finished training; there is no run to continue (a finished model is not trained further by --resume)");
+    }
+    let runs: Vec<String> = store.list_runs()?.into_iter().map(|r| r.name).collect();
+    let names: Vec<&str> = runs.iter().map(String::as_str).collect();
+    if names.is_empty() {
+        bail!("no training run '{name}': this store has no unfinished runs");
+    }
+    bail!(
+        "no training run '{name}'{}; unfinished runs: {}",
+        crate::suggest::did_you_mean(name, names.iter().copied()),
+        crate::suggest::listing(&names, 10)
+    )
+}
+
+/// The data and initial weights the run recorded when it started.
+fn rebuild_plan(store: &Store, run: &RunPlan) -> Result<TrainPlan> {
+    stored_plan(store, &run.config, &run.train, &run.init, &run.data)
+}
+
+/// A checkpoint's file decoded, with the states the run had recorded.
+fn read_checkpoint(
+    store: &Store,
+    name: &str,
+    run: &RunPlan,
+    plan: &TrainPlan,
+    at: &CheckpointRow,
+) -> Result<Checkpoint> {
+    let damaged = |e: anyhow::Error| {
+        anyhow!(
+            "the checkpoint of training run '{name}' at {} is damaged: {e:#}; run `statectl verify` to see what else is",
+            position(at.epoch, at.batch)
+        )
+    };
+    let bytes = store
+        .load_weights(&at.file)
+        .map_err(|e| damaged(e.into()))?;
+    let file = TensorFile::decode(&bytes).map_err(|e| damaged(e.into()))?;
+    let (sizes, carried) = checkpoint_shapes(&plan.train, &plan.init);
+    let (mut cp, recorded) =
+        Checkpoint::from_file(&file, run.train.lr, &sizes, &carried).map_err(damaged)?;
+    for s in store.run_states(name, recorded)? {
+        cp.states.push(TrainedState {
+            epoch: s.epoch,
+            batch: s.batch,
+            state: store.load_state(&s.state)?,
+        });
+    }
+    Ok(cp)
+}
+
+/// Where a checkpoint stands, for people: "epoch 2 batch 3" (batches done
+/// in that epoch) or "the end of epoch 1".
+pub fn position(epoch: usize, batch: usize) -> String {
+    if batch == 0 {
+        format!("the end of epoch {epoch}")
+    } else {
+        format!("epoch {} batch {batch}", epoch + 1)
+    }
+}
+
+/// Registers the finished run's model and removes the run, in one
+/// transaction.
+pub fn finish(store: &Store, name: &str, plan: &TrainPlan, report: &TrainReport) -> Result<Model> {
+    write_dropping_files(store, |store| {
+        let model = record_in(store, name, false, plan, report)?;
+        let files = store.delete_run(name)?;
+        Ok((model, files))
+    })
+}
+
+/// Removes a run that cannot go on (its training failed): what it had
+/// written goes with it.
+pub fn abandon(store: &Store, name: &str) -> Result<()> {
+    write_dropping_files(store, |store| {
+        let data = store
+            .find_run(name)?
+            .and_then(|row| serde_json::from_str::<RunPlan>(&row.plan).ok())
+            .and_then(|run| Digest::parse_hex(&run.data));
+        let files = store.delete_run(name)?;
+        if let Some(data) = data {
+            let named = store
+                .training_refs()?
+                .iter()
+                .any(|r| r.data.map(|d| d.0) == Some(data))
+                || store.object_named_by_events(&ObjectId(data))?;
+            if !named {
+                store.delete_object(&ObjectId(data))?;
+            }
+        }
+        Ok(((), files))
+    })
+}
+
+/// What `model delete` removed of an unfinished run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDeleted {
+    pub run: String,
+    pub checkpoints: usize,
+}
+
+/// Deletes an unfinished run (not one a process is training), with its
+/// checkpoints, in one transaction with a `run-delete` event.
+pub fn delete(store: &Store, name: &str) -> Result<RunDeleted> {
+    let _lock = lock(store, name)?;
+    write_dropping_files(store, |store| {
+        find(store, name)?;
+        let checkpoints = store.checkpoints(name)?.len();
+        let files = store.delete_run(name)?;
+        store.append_event(&NewEvent {
+            kind: "run-delete",
+            detail: json!({ "run": name, "checkpoints": checkpoints }),
+            ..Default::default()
+        })?;
+        Ok((
+            RunDeleted {
+                run: name.to_string(),
+                checkpoints,
+            },
+            files,
+        ))
+    })
+}
+
+/// An unfinished run, for `model list` and `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub name: String,
+    pub layout: String,
+    pub epochs: usize,
+    pub batches_per_epoch: usize,
+    /// Batches done at the latest checkpoint (0 without one).
+    pub batches_done: usize,
+    /// Where the latest checkpoint stands, for people.
+    pub checkpoint: Option<String>,
+    pub checkpoint_at: Option<i64>,
+    pub started_at: i64,
+    /// A process is training it now.
+    pub running: bool,
+}
+
+/// Every unfinished run.
+pub fn list(store: &Store) -> Result<Vec<RunSummary>> {
+    store.read(|store| -> Result<Vec<RunSummary>> {
+        let mut out = Vec::new();
+        for row in store.list_runs()? {
+            let run: RunPlan = match serde_json::from_str(&row.plan) {
+                Ok(run) => run,
+                Err(_) => continue,
+            };
+            let latest = store.checkpoints(&row.name)?.into_iter().next();
+            out.push(RunSummary {
+                layout: run.config.layout().to_string(),
+                epochs: run.train.epochs,
+                batches_per_epoch: run.samples.div_ceil(run.train.batch_size.max(1)),
+                batches_done: latest.as_ref().map_or(0, |c| c.batches_done),
+                checkpoint: latest.as_ref().map(|c| position(c.epoch, c.batch)),
+                checkpoint_at: latest.as_ref().map(|c| c.at),
+                started_at: row.started_at,
+                running: is_running(store, &row.name),
+                name: row.name,
+            });
+        }
+        Ok(out)
+    })
+}

@@ -1,0 +1,423 @@
+//! Training that survives: checkpoints, SIGKILL at random moments and
+//! `train --resume` until the run finishes, with the same weights id, final
+//! state id and per-batch losses as the same run left alone; Ctrl-C; and
+//! what a bad resume gets. 30 kills by default (CI); set
+//! `STATECTL_RESUME_KILLS` for a longer run. Prints the number of kills and
+//! of mismatches.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+use crate::trust::env_with_fixture_store;
+use crate::util::*;
+
+/// A series of 3,000 rows: 93 batches of 8 windows an epoch.
+fn write_series(env: &Env) -> String {
+    let mut csv = String::from("v\n");
+    for i in 0..3000 {
+        let t = i as f64;
+        csv.push_str(&format!(
+            "{:.5}\n",
+            (t * 0.05).sin() + 0.1 * (t * 0.31).cos()
+        ));
+    }
+    let path = env.path("series.csv");
+    std::fs::write(&path, csv).unwrap();
+    s(&path).to_string()
+}
+
+/// A training plan of `epochs` on the series, checkpointing every 3 batches.
+fn plan(data: &str, epochs: u32, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train",
+        "--data",
+        data,
+        "--seq-len",
+        "16",
+        "--stride",
+        "4",
+        "--batch-size",
+        "8",
+        "--units",
+        "24",
+        "--drop-remainder",
+        "--checkpoint-every",
+        "3",
+        "--epochs",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(epochs.to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn spawn(env: &Env, args: &[String]) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("statectl"))
+        .args(["--store", s(&env.store()), "-q"])
+        .args(args)
+        .env_remove("STATECTL_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What must come out the same: weights id, final state id, per-batch and
+/// per-epoch losses, and the recorded training states.
+fn outcome(env: &Env, model: &str) -> serde_json::Value {
+    let shown = env.json(&["model", "show", model]);
+    let training = &shown["training"];
+    let db = env.db();
+    let mut stmt = db
+        .prepare("SELECT hex(state_after) FROM events WHERE kind = 'train' AND model_name = ?1 ORDER BY id")
+        .unwrap();
+    let states: Vec<String> = stmt
+        .query_map([model], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    serde_json::json!({
+        "weights": shown["weights"],
+        "main": env.json(&["show", "HEAD", "--model", model])["state"],
+        "losses": training["losses"],
+        "batch_losses": training["batch_losses"],
+        "states": states,
+    })
+}
+
+fn has_run(env: &Env, name: &str) -> bool {
+    env.json(&["model", "list"])["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == name)
+}
+
+fn has_model(env: &Env, name: &str) -> bool {
+    env.json(&["model", "list"])["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["model"] == name)
+}
+
+/// Trains `args` under `name`, killing it at random moments within
+/// `window` (counting resumes from a checkpoint) and resuming (alternately on 1 and 2 threads) until it
+/// finishes. Returns the kills made; every kill is followed by a clean
+/// verify.
+fn train_through_kills(
+    env: &Env,
+    name: &str,
+    args: &[String],
+    window: Duration,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    from_checkpoints: &mut usize,
+    problems: &mut Vec<String>,
+) -> usize {
+    let mut kills = 0;
+    for attempt in 0.. {
+        if has_model(env, name) {
+            return kills;
+        }
+        assert!(attempt < 200, "run {name} never finished");
+        let threads = if attempt % 2 == 0 { "1" } else { "2" };
+        let mut command: Vec<String> = vec!["--threads".into(), threads.into()];
+        if has_run(env, name) {
+            let checkpoints: i64 = env
+                .db()
+                .query_row(
+                    "SELECT count(*) FROM checkpoints WHERE run = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            *from_checkpoints += usize::from(checkpoints > 0);
+            command.extend(["train".into(), "--resume".into(), name.into()]);
+        } else {
+            command.extend(args.iter().cloned());
+            command.extend(["--name".into(), name.into()]);
+        }
+        let mut child = spawn(env, &command);
+        // Within the first half of a whole run's time: several kills land
+        // in each run, before and after its checkpoints.
+        let span = window.as_micros() as u64;
+        let wait = rng.random_range(span / 10..span / 2);
+        std::thread::sleep(Duration::from_micros(wait));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        let status = child.wait().unwrap();
+        let verify = env.run(&["--json", "verify"]);
+        if verify.code != 0 {
+            problems.push(format!(
+                "{name}: after attempt {attempt} ({status:?}) verify exited {}: {}",
+                verify.code, verify.stdout
+            ));
+            return kills;
+        }
+    }
+    kills
+}
+
+#[test]
+fn runs_killed_at_random_moments_resume_to_the_same_bits() {
+    let wanted: usize = std::env::var("STATECTL_RESUME_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30);
+    let env = Env::new();
+    let data = write_series(&env);
+    let variants: [&[&str]; 4] = [
+        &["--record", "batch"],
+        &["--cell", "gru", "--no-shuffle"],
+        &["--record", "epoch", "--units", "24,16"],
+        &["--no-stateful"],
+    ];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let (mut kills, mut runs, mut mismatches) = (0, 0, Vec::new());
+    let mut from_checkpoints = 0;
+    let mut problems = Vec::new();
+    while kills < wanted {
+        let extra = variants[runs % variants.len()];
+        let args = plan(&data, 6, extra);
+        let reference = format!("alone-{runs}");
+        let started = Instant::now();
+        let mut alone = args.clone();
+        alone.extend(["--name".into(), reference.clone()]);
+        let alone: Vec<&str> = alone.iter().map(String::as_str).collect();
+        env.ok(&[&["-q"], alone.as_slice()].concat());
+        let window = started.elapsed();
+        let name = format!("killed-{runs}");
+        kills += train_through_kills(
+            &env,
+            &name,
+            &args,
+            window,
+            &mut rng,
+            &mut from_checkpoints,
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:#?}");
+        if outcome(&env, &name) != outcome(&env, &reference) {
+            mismatches.push(format!("{name} {extra:?}"));
+        }
+        runs += 1;
+    }
+    env.ok(&["audit", "--train"]);
+    println!(
+        "resume harness: {kills} kills over {runs} runs, {from_checkpoints} resumes from a checkpoint, {} mismatches, {} problems",
+        mismatches.len(),
+        problems.len()
+    );
+    assert!(
+        from_checkpoints > kills / 3,
+        "too few resumes from a checkpoint"
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+    assert_eq!(env.json(&["model", "list"])["runs"], serde_json::json!([]));
+}
+
+/// Sends SIGINT to a child once its run has a checkpoint.
+fn interrupt_after_first_checkpoint(env: &Env, child: &Child, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let checkpoints: i64 = env
+            .db()
+            .query_row("SELECT count(*) FROM checkpoints", [], |r| r.get(0))
+            .unwrap_or(0);
+        if checkpoints > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint within 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..times {
+        // SAFETY: kill(2) with a child's pid and a signal number has no
+        // memory effects in this process.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_and_says_how_to_resume() {
+    let env = Env::new();
+    let data = write_series(&env);
+    let args = plan(&data, 30, &["--record", "batch"]);
+    let mut alone = args.clone();
+    alone.extend(["--name".into(), "alone".into()]);
+    let alone: Vec<&str> = alone.iter().map(String::as_str).collect();
+    env.ok(&[&["-q"], alone.as_slice()].concat());
+
+    let mut interrupted = args.clone();
+    interrupted.extend(["--name".into(), "stopped".into()]);
+    let child = spawn(&env, &interrupted);
+    interrupt_after_first_checkpoint(&env, &child, 1);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("continue it with `statectl train --resume stopped`"),
+        "{stderr}"
+    );
+    assert!(has_run(&env, "stopped") && !has_model(&env, "stopped"));
+    let listed = env.ok(&["model", "list"]);
+    assert!(
+        listed.contains("training run 'stopped' (lstm:24): checkpoint at epoch"),
+        "{listed}"
+    );
+    env.ok(&["verify"]);
+    env.ok(&["-q", "train", "--resume", "stopped"]);
+    assert_eq!(outcome(&env, "stopped"), outcome(&env, "alone"));
+
+    // Two Ctrl-C: stopped at once, the latest checkpoint kept.
+    interrupted.pop();
+    interrupted.push("twice".into());
+    let child = spawn(&env, &interrupted);
+    interrupt_after_first_checkpoint(&env, &child, 2);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    env.ok(&["verify"]);
+    env.ok(&["-q", "train", "--resume", "twice"]);
+    assert_eq!(outcome(&env, "twice"), outcome(&env, "alone"));
+}
+
+#[test]
+fn a_bad_resume_is_refused_and_changes_nothing() {
+    let env = Env::new();
+    let data = write_series(&env);
+    env.ok(&["-q", "demo"]);
+    env.fails(
+        &["train", "--resume", "demo"],
+        1,
+        "model 'demo' has finished training; there is no run to continue",
+    );
+    env.fails(
+        &["train", "--resume", "nope"],
+        1,
+        "no training run 'nope': this store has no unfinished runs",
+    );
+    env.fails(
+        &["train", "--checkpoint-every", "0"],
+        2,
+        "a checkpoint every 0 batches would never train",
+    );
+    env.fails(
+        &["train", "--resume", "x", "--epochs", "3"],
+        2,
+        "'--resume <RUN>' cannot be used with '--epochs <EPOCHS>'",
+    );
+
+    // A run another process is training: refused by name.
+    let mut long = plan(&data, 200, &[]);
+    long.extend(["--name".into(), "busy".into()]);
+    let mut child = spawn(&env, &long);
+    interrupt_after_first_checkpoint(&env, &child, 0);
+    let typo = env.run(&["train", "--resume", "bussy"]);
+    assert!(
+        typo.stderr
+            .contains("no training run 'bussy' (did you mean 'busy'?); unfinished runs: 'busy'"),
+        "{}",
+        typo.stderr
+    );
+    let second = env.run(&["train", "--resume", "busy"]);
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("training run 'busy' is being trained by another process"),
+        "{}",
+        second.stderr
+    );
+    let deleting = env.run(&["model", "delete", "busy"]);
+    assert_eq!(deleting.code, 1, "{}", deleting.stderr);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    env.fails(
+        &["train", "--name", "busy"],
+        1,
+        "a training run named 'busy' has not finished; continue it with `statectl train --resume busy`",
+    );
+
+    // A damaged checkpoint: named by resume and by verify.
+    let file: Vec<u8> = env
+        .db()
+        .query_row(
+            "SELECT file FROM checkpoints WHERE run = 'busy' ORDER BY batches_done DESC",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let file = hex::encode(&file);
+    let path = env
+        .store()
+        .join("weights")
+        .join(format!("{file}.safetensors"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    env.fails(
+        &["train", "--resume", "busy"],
+        1,
+        "the checkpoint of training run 'busy' at epoch",
+    );
+    let verify = env.run(&["verify"]);
+    assert_ne!(verify.code, 0, "{}", verify.stdout);
+    assert!(verify.stdout.contains(&file), "{}", verify.stdout);
+
+    // Deleting the run takes its checkpoints; gc then frees their objects.
+    env.ok(&["model", "delete", "busy"]);
+    assert!(!has_run(&env, "busy"));
+    let left: i64 = env
+        .db()
+        .query_row("SELECT count(*) FROM checkpoints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+    env.ok(&["verify"]);
+}
+
+#[test]
+fn checkpoints_are_kept_by_gc_pruned_to_the_newest_and_trained_on_old_stores() {
+    // An old store (schema 1) upgrades, trains with checkpoints and
+    // resumes.
+    let env = env_with_fixture_store("schema1_store");
+    let data = write_series(&env);
+    let mut args = plan(&data, 40, &["--keep-checkpoints", "3"]);
+    args.extend(["--name".into(), "late".into()]);
+    let child = spawn(&env, &args);
+    interrupt_after_first_checkpoint(&env, &child, 1);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130));
+    let count = |sql: &str| -> i64 { env.db().query_row(sql, [], |r| r.get(0)).unwrap() };
+    let checkpoints = count("SELECT count(*) FROM checkpoints");
+    assert!(
+        (1..=3).contains(&checkpoints),
+        "{checkpoints} checkpoints kept"
+    );
+    // The pruned checkpoints' files went with them: verify finds no file
+    // that nothing names, and every kept one is there.
+    let report = env.json(&["verify"]);
+    assert_eq!(
+        report["report"]["leftovers"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    let db = env.db();
+    let mut stmt = db.prepare("SELECT hex(file) FROM checkpoints").unwrap();
+    for file in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+        let name = format!("{}.safetensors", file.unwrap().to_lowercase());
+        assert!(env.store().join("weights").join(name).is_file());
+    }
+    env.ok(&["gc", "--keep-events-since", "0s"]);
+    assert_eq!(count("SELECT count(*) FROM checkpoints"), checkpoints);
+    env.ok(&["verify"]);
+    env.ok(&["-q", "train", "--resume", "late"]);
+    env.ok(&["audit", "--train", "late"]);
+}

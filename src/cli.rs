@@ -702,6 +702,9 @@ pub struct TrainArgs {
     /// Start from these weights instead of a seeded draw
     #[arg(long, value_name = "WEIGHTS")]
     pub init: Option<std::path::PathBuf>,
+    /// Start from a stored model's weights (fine-tuning): its cell, layers, head and outputs; the data must fit its inputs and outputs
+    #[arg(long, value_name = "MODEL", conflicts_with_all = ["init", "cell", "units", "head", "outputs"])]
+    pub from: Option<String>,
     /// Naming scheme of --init weights
     #[arg(long, value_enum, default_value = "torch")]
     pub init_layout: LayoutArg,
@@ -715,7 +718,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN", conflicts_with_all = [
         "data", "cell", "units", "outputs", "drop_remainder", "kernel", "seq_len", "stride",
         "target", "classes", "head", "batch_size", "epochs", "lr", "seed", "stateful",
-        "no_stateful", "shuffle", "no_shuffle", "init", "init_layout", "name", "record",
+        "no_stateful", "shuffle", "no_shuffle", "init", "init_layout", "name", "record", "from",
     ])]
     pub resume: Option<String>,
     /// Write a checkpoint after every N batches, or at each epoch's end (`epoch`) [default: epoch]; a stopped run continues from the latest with --resume

@@ -125,7 +125,8 @@ fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
                 Some(Ok(t)) => {
                     let init = match &t.init {
                         InitSource::Seed { seed } => format!("seed {seed}"),
-                        InitSource::Weights { weights } => format!("weights {}", &weights[..12.min(weights.len())]),
+                        InitSource::Weights { weights, model: None } => format!("weights {}", &weights[..12.min(weights.len())]),
+                        InitSource::Weights { weights, model: Some(from) } => format!("weights {} of model '{from}' (fine-tuned)", &weights[..12.min(weights.len())]),
                     };
                     let tc = &t.train;
                     text.push_str(&format!(

@@ -88,17 +88,55 @@ fn initial_weights(
             }
             w.config = config.clone();
             let id = crate::ops::train::weights_id(&w);
-            (w, InitSource::Weights { weights: id.hex() })
+            (
+                w,
+                InitSource::Weights {
+                    weights: id.hex(),
+                    model: None,
+                },
+            )
         }
     })
 }
 
-fn plan(args: &TrainArgs) -> Result<TrainPlan> {
+/// `--from MODEL`: the stored model's weights, which must fit the data.
+fn fine_tuned(ctx: &Context, name: &str, data: &Dataset) -> Result<Weights> {
+    let model = crate::ops::models::find(&ctx.store, Some(name))?;
+    let c = &model.config;
+    if (data.features(), data.outputs()) != (c.input_size, c.output_size) {
+        bail!(
+            "--from {name}: model '{name}' takes {} input(s) and gives {} output(s), but the data has {} feature(s) and {} output(s)",
+            c.input_size,
+            c.output_size,
+            data.features(),
+            data.outputs()
+        );
+    }
+    if data.head() != c.head {
+        bail!(
+            "--from {name}: model '{name}' has a {} head, but the data's targets call for a {} head",
+            c.head.name(),
+            data.head().name()
+        );
+    }
+    let file = TensorFile::decode(&ctx.store.load_weights(&model.record.weights)?)?;
+    Ok(Weights::from_file(&file)?)
+}
+
+fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
     if !(args.lr.is_finite() && args.lr > 0.0) {
         bail!("--lr {} must be a positive number", args.lr);
     }
+    // Fine-tuning keeps the stored model's architecture.
+    let base = match &args.from {
+        Some(name) => Some(crate::ops::models::find(&ctx.store, Some(name))?.config),
+        None => None,
+    };
     let classes = args.classes.map(|c| c as usize);
-    let per_step = Outputs::from(args.outputs) == Outputs::Sequence;
+    let per_step = match &base {
+        Some(c) => c.outputs == Outputs::Sequence,
+        None => Outputs::from(args.outputs) == Outputs::Sequence,
+    };
     let data = training_data(args, classes, per_step)?;
     if per_step && !data.per_step {
         bail!("--outputs sequence trains on a target per step: give --data (a CSV series, or safetensors with y as [n, steps] or [n, steps, outputs])");
@@ -121,11 +159,14 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
             data.head().name()
         );
     }
-    let units: Vec<usize> = args.units.iter().map(|u| *u as usize).collect();
+    let units: Vec<usize> = match &base {
+        Some(c) => c.units.clone(),
+        None => args.units.iter().map(|u| *u as usize).collect(),
+    };
     crate::limits::check_units(&units)?;
     crate::limits::check_batch(args.batch_size as usize)?;
     let config = ModelConfig {
-        cell: args.cell.into(),
+        cell: base.as_ref().map_or(args.cell.into(), |c| c.cell),
         input_size: data.features(),
         units,
         output_size: data.outputs(),
@@ -147,7 +188,21 @@ fn plan(args: &TrainArgs) -> Result<TrainPlan> {
         record: args.record.into(),
         kernel: args.kernel.into(),
     };
-    let (init, init_source) = initial_weights(args, &config, head)?;
+    let (init, init_source) = match &args.from {
+        Some(name) => {
+            let mut w = fine_tuned(ctx, name, &data)?;
+            w.config = config.clone();
+            let id = crate::ops::train::weights_id(&w);
+            (
+                w,
+                InitSource::Weights {
+                    weights: id.hex(),
+                    model: Some(name.clone()),
+                },
+            )
+        }
+        None => initial_weights(args, &config, head)?,
+    };
     Ok(TrainPlan {
         data,
         train,
@@ -296,7 +351,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
     if let Some(name) = &args.resume {
         return resume(ctx, name, &args);
     }
-    let plan = plan(&args)?;
+    let plan = plan(ctx, &args)?;
     let name = new_model_name(ctx, &args)?;
     let _lock = runs::lock(&ctx.store, &name)?;
     let run = runs::start(&ctx.store, &name, &plan, policy(&args, None))?;

@@ -25,8 +25,13 @@ use crate::train::{
 pub enum InitSource {
     /// Keras's initialisers drawn from this seed.
     Seed { seed: u64 },
-    /// A weights file kept in the store (hex id).
-    Weights { weights: String },
+    /// A weights file kept in the store (hex id); `model` names the stored
+    /// model it came from (`train --from`), for the lineage.
+    Weights {
+        weights: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+    },
 }
 
 /// Everything a training run is made of, as recorded with it.
@@ -114,7 +119,7 @@ pub fn stored_plan(
     let data = dataset_from_safetensors(&data_file, Some(config.head), None, per_step)?;
     let init = match init_source {
         InitSource::Seed { seed } => keras_init(config, *seed),
-        InitSource::Weights { weights: hex } => {
+        InitSource::Weights { weights: hex, .. } => {
             let id = WeightsId(
                 Digest::parse_hex(hex)
                     .ok_or_else(|| anyhow::anyhow!("bad init weights id '{hex}'"))?,

@@ -421,3 +421,86 @@ fn checkpoints_are_kept_by_gc_pruned_to_the_newest_and_trained_on_old_stores() {
     env.ok(&["-q", "train", "--resume", "late"]);
     env.ok(&["audit", "--train", "late"]);
 }
+
+#[test]
+fn fine_tuning_from_a_stored_model_records_its_lineage_audits_and_resumes() {
+    let env = Env::new();
+    let data = write_series(&env);
+    let base = plan(&data, 2, &["--name", "base"]);
+    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    env.ok(&[&["-q"], base.as_slice()].concat());
+
+    // The stored model's architecture, new data settings, a lower rate.
+    let tuning = |name: &str, epochs: u32| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "train",
+            "--data",
+            data.as_str(),
+            "--seq-len",
+            "16",
+            "--stride",
+            "4",
+            "--batch-size",
+            "4",
+            "--drop-remainder",
+            "--lr",
+            "5e-4",
+            "--from",
+            "base",
+            "--checkpoint-every",
+            "5",
+            "--name",
+            name,
+            "--epochs",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(epochs.to_string());
+        args
+    };
+    let alone = tuning("tuned", 20);
+    let alone: Vec<&str> = alone.iter().map(String::as_str).collect();
+    env.ok(&[&["-q"], alone.as_slice()].concat());
+    let shown = env.json(&["model", "show", "tuned"]);
+    assert_eq!(shown["training"]["init"]["model"], "base", "{shown}");
+    assert_eq!(shown["config"]["units"], serde_json::json!([24]));
+    let text = env.ok(&["model", "show", "tuned"]);
+    assert!(text.contains("of model 'base' (fine-tuned)"), "{text}");
+    let audit = env.ok(&["audit", "--train", "tuned"]);
+    assert!(audit.contains("training of 'tuned': reproduced"), "{audit}");
+
+    // Stopped part way and resumed: the same bits as the run left alone.
+    let child = spawn(&env, &tuning("stopped", 20));
+    interrupt_after_first_checkpoint(&env, &child, 1);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130));
+    env.ok(&["-q", "train", "--resume", "stopped"]);
+    assert_eq!(
+        outcome(&env, "stopped")["weights"],
+        outcome(&env, "tuned")["weights"]
+    );
+
+    env.fails(
+        &["train", "--from", "base", "--name", "x"],
+        1,
+        "--from base: model 'base' takes 1 input(s) and gives 1 output(s), but the data has 1 feature(s) and 27 output(s)",
+    );
+    env.fails(
+        &[
+            "train",
+            "--from",
+            "bsae",
+            "--data",
+            &data,
+            "--seq-len",
+            "16",
+        ],
+        1,
+        "model 'bsae' not found",
+    );
+    env.fails(
+        &["train", "--from", "base", "--units", "8"],
+        2,
+        "'--from <MODEL>' cannot be used with '--units <UNITS>'",
+    );
+}

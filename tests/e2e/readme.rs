@@ -153,7 +153,8 @@ fn every_readme_command_block_runs_as_written() {
             "q-core",
             "demo",
             "audited",
-            "long"
+            "long",
+            "long-tuned"
         ]
     );
     for tag in [

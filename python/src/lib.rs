@@ -14,6 +14,7 @@ mod errors;
 mod fork;
 mod forward;
 mod reports;
+mod training;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -200,16 +201,19 @@ impl Store {
             let pool = statectl::parallel::pool();
             // The work runs on a pool thread (the store's connection is
             // used by one thread at a time, under the lock).
-            pool.install(|| {
-                let _inside = fork_gate::enter();
-                let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-                match guard.as_ref() {
-                    None => Err(Failure::Closed(self.path.display().to_string())),
-                    Some(store) => work(store).map_err(Failure::Op),
-                }
-            })
+            pool.install(|| self.locked(work))
         })
         .map_err(Failure::into_py)
+    }
+
+    /// Runs `work` on the open store, holding its lock and the fork gate.
+    fn locked<T>(&self, work: impl FnOnce(&SqlStore) -> anyhow::Result<T>) -> Result<T, Failure> {
+        let _inside = fork_gate::enter();
+        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            None => Err(Failure::Closed(self.path.display().to_string())),
+            Some(store) => work(store).map_err(Failure::Op),
+        }
     }
 }
 

@@ -27,12 +27,16 @@ use crate::{scope, tensor_file, tensor_of, Arrays, Store};
 /// A report as JSON text, exactly the CLI's `--json` value (through
 /// `serde_json::Value` as the CLI goes: float32 numbers print as the
 /// float64 they widen to, which Python reads back to the same bits).
-fn json(report: &impl Serialize) -> anyhow::Result<String> {
+pub(crate) fn json(report: &impl Serialize) -> anyhow::Result<String> {
     Ok(serde_json::to_value(report)?.to_string())
 }
 
 /// An option's value from a fixed set, or an error naming the choices.
-fn choice<T: Copy>(what: &str, given: Option<&str>, choices: &[(&str, T)]) -> PyResult<Option<T>> {
+pub(crate) fn choice<T: Copy>(
+    what: &str,
+    given: Option<&str>,
+    choices: &[(&str, T)],
+) -> PyResult<Option<T>> {
     let Some(given) = given else { return Ok(None) };
     match choices.iter().find(|(name, _)| *name == given) {
         Some((_, value)) => Ok(Some(*value)),

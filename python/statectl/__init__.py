@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,6 +37,7 @@ from ._reports import (
     ModelSummary,
     ShowReport,
     TagInfo,
+    TrainedModel,
     VerifyReport,
 )
 from ._native import (
@@ -71,6 +72,7 @@ __all__ = [
     "ModelSummary",
     "ShowReport",
     "TagInfo",
+    "TrainedModel",
     "VerifyReport",
     "StatectlError",
     "InvalidInputError",
@@ -425,6 +427,74 @@ class Store:
             logits=None if logits is None else _array(logits, shape),
             state=_tensors(pairs),
         )
+
+    def train(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        name: str,
+        cell: str = "lstm",
+        units: Sequence[int] = (16,),
+        head: str | None = None,
+        classes: int | None = None,
+        per_step: bool = False,
+        batch_size: int = 6,
+        epochs: int = 2,
+        lr: float = 1e-3,
+        seed: int = 42,
+        stateful: bool = True,
+        shuffle: bool = True,
+        record: str = "epoch",
+        checkpoint_every: int | str | None = None,
+        keep_checkpoints: int | None = None,
+        progress: Callable[[dict], None] | None = None,
+    ) -> TrainedModel:
+        """Trains a new model ``name`` on ``x`` (``[n, steps, features]``)
+        and ``y`` (``[n]`` class indices, ``[n, outputs]`` targets, or per
+        step with ``per_step=True``), as ``statectl train`` does: the same
+        numbers, checkpoints (``checkpoint_every``: batches, or ``"epoch"``,
+        the default) and exact resume. ``progress`` is called after every
+        batch with ``{"epoch", "epochs", "batch", "batches", "loss"}``. A
+        Ctrl-C finishes the batch, writes a checkpoint and raises
+        ``KeyboardInterrupt``; ``resume(name)`` continues the run."""
+        every = None if checkpoint_every is None else str(checkpoint_every)
+        text = self._native.train(
+            _float32("x", x),
+            _float32("y", y),
+            name,
+            cell,
+            [int(u) for u in units],
+            head,
+            classes,
+            per_step,
+            batch_size,
+            epochs,
+            lr,
+            seed,
+            stateful,
+            shuffle,
+            record,
+            every,
+            keep_checkpoints,
+            progress,
+        )
+        return TrainedModel.from_json(json.loads(text))
+
+    def resume(
+        self,
+        name: str,
+        *,
+        checkpoint_every: int | str | None = None,
+        keep_checkpoints: int | None = None,
+        progress: Callable[[dict], None] | None = None,
+    ) -> TrainedModel:
+        """Continues the unfinished training run ``name`` (stopped by
+        Ctrl-C or killed) from its latest checkpoint, to the bits it would
+        have had; a second Ctrl-C raises again after another checkpoint."""
+        every = None if checkpoint_every is None else str(checkpoint_every)
+        text = self._native.resume(name, every, keep_checkpoints, progress)
+        return TrainedModel.from_json(json.loads(text))
 
     def burn_in(
         self,

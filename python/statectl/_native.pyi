@@ -1,7 +1,7 @@
 """Type stubs for the Rust half of the package (statectl._native). Use the
 wrappers in `statectl` (`statectl.Store`); these are their building blocks."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from typing import Any
 
@@ -82,6 +82,34 @@ class Store:
     def forward(
         self, x: np.ndarray, tensors: _Arrays, model: str | None = None
     ) -> tuple[list[int], bytearray, bytearray | None, list[tuple[str, list[int], bytearray]]]: ...
+    def train(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        name: str,
+        cell: str = "lstm",
+        units: list[int] = ...,
+        head: str | None = None,
+        classes: int | None = None,
+        per_step: bool = False,
+        batch_size: int = 6,
+        epochs: int = 2,
+        lr: float = 1e-3,
+        seed: int = 42,
+        stateful: bool = True,
+        shuffle: bool = True,
+        record: str = "epoch",
+        checkpoint_every: str | None = None,
+        keep_checkpoints: int | None = None,
+        progress: Callable[[dict], None] | None = None,
+    ) -> str: ...
+    def resume(
+        self,
+        name: str,
+        checkpoint_every: str | None = None,
+        keep_checkpoints: int | None = None,
+        progress: Callable[[dict], None] | None = None,
+    ) -> str: ...
     def burn_in(
         self,
         references: list[str],

@@ -347,3 +347,15 @@ class ModelImported(Report):
     config: dict
     naming: str
     converted_f64: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel(Report):
+    """A model a training run registered (``Store.train``/``resume``)."""
+
+    model: str
+    weights: str
+    layout: str
+    final_state: str
+    losses: list
+    accuracy: float | None

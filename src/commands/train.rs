@@ -13,14 +13,13 @@ use crate::input::read_file_bounded;
 use crate::model::{
     import_keras, import_torch, Head, ModelConfig, Outputs, Weights, WeightsLayout,
 };
-use crate::ops::checkpoint_writer::CheckpointWriter;
-use crate::ops::runs::{self, CheckpointEvery, CheckpointPolicy, CheckpointSnapshot, RunPlan};
+use crate::ops::runs::{self, CheckpointEvery, CheckpointPolicy, RunPlan};
 use crate::ops::train::{InitSource, TrainPlan};
-use crate::ops::Model;
+use crate::ops::training_run::{self, RunEnd, RunObserver};
 use crate::tensors::TensorFile;
 use crate::train::{
-    alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, train_from, Boundary,
-    Checkpoint, Dataset, Flow, Outcome, TrainConfig, TrainReport,
+    alphabet, dataset_from_csv, dataset_from_safetensors, keras_init, Checkpoint, Dataset,
+    Progress, TrainConfig,
 };
 
 /// The training data: the built-in alphabet, a CSV series cut into
@@ -151,33 +150,15 @@ fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
             );
         }
     }
-    let head = args.head.map(Into::into).unwrap_or(data.head());
-    if head != data.head() {
-        bail!(
-            "--head {} does not fit the data's targets, which call for a {} head",
-            head.name(),
-            data.head().name()
-        );
-    }
     let units: Vec<usize> = match &base {
         Some(c) => c.units.clone(),
         None => args.units.iter().map(|u| *u as usize).collect(),
     };
-    crate::limits::check_units(&units)?;
-    crate::limits::check_batch(args.batch_size as usize)?;
-    let config = ModelConfig {
-        cell: base.as_ref().map_or(args.cell.into(), |c| c.cell),
-        input_size: data.features(),
-        units,
-        output_size: data.outputs(),
-        head,
-        outputs: if data.per_step {
-            Outputs::Sequence
-        } else {
-            Outputs::Last
-        },
-        batch_size: args.batch_size as usize,
-    };
+    let cell = base.as_ref().map_or(args.cell.into(), |c| c.cell);
+    let head = args.head.map(Into::into);
+    let config =
+        crate::ops::train::model_config(&data, cell, units, head, args.batch_size as usize)?;
+    let head = config.head;
     let train = TrainConfig {
         batch_size: args.batch_size as usize,
         epochs: args.epochs as usize,
@@ -260,78 +241,45 @@ fn new_model_name(ctx: &Context, args: &TrainArgs) -> Result<String> {
         .unwrap_or_default())
 }
 
-/// How a run in this process ended.
-enum Ended {
-    Finished(Box<(Model, TrainReport)>),
-    /// Stopped by Ctrl-C or SIGTERM after a checkpoint at this position.
-    Stopped(String),
+/// The CLI's view of a run: a progress bar (or plain lines) on stderr, and
+/// a stop when Ctrl-C or SIGTERM came.
+struct CliObserver {
+    progress: TrainingProgress,
 }
 
-/// Trains a started run from `from` (or its start) to its end, writing
-/// checkpoints as its policy says and when a stop is asked for.
+impl RunObserver for CliObserver {
+    fn starting_at(&mut self, batches_done: usize, position: Option<String>) {
+        self.progress.skip(batches_done as u64);
+        if let Some(p) = position {
+            self.progress.checkpointed(p);
+        }
+    }
+    fn batch(&mut self, progress: &Progress) {
+        self.progress.tick(progress);
+    }
+    fn checkpointed(&mut self, position: String) {
+        self.progress.checkpointed(position);
+    }
+    fn stop_requested(&mut self) -> bool {
+        interrupt::requested()
+    }
+}
+
+/// Trains a started run to its end (or a stop), with progress and Ctrl-C.
 fn train_run(
     ctx: &Context,
     name: &str,
     run: &RunPlan,
     plan: &TrainPlan,
     from: Option<Checkpoint>,
-) -> Result<Ended> {
+) -> Result<RunEnd> {
     interrupt::install();
-    let batches = plan.data.len().div_ceil(plan.train.batch_size.max(1));
-    // Both the batch callback and the checkpoint hook update it.
-    let progress = std::cell::RefCell::new(TrainingProgress::new(ctx.out.quiet, plan));
-    let mut recorded = from.as_ref().map_or(0, |cp| cp.states.len());
-    if let Some(cp) = &from {
-        let mut p = progress.borrow_mut();
-        p.skip(cp.batches_done(batches) as u64);
-        p.checkpointed(runs::position(cp.epoch, cp.batch));
-    }
-    let mut writer = CheckpointWriter::start(ctx.store.root(), name, run)?;
-    let mut checkpoint_failed = false;
-    let mut at_boundary = |cp: &Checkpoint, boundary: Boundary| -> Result<Flow> {
-        let stop = interrupt::requested();
-        let due = run
-            .checkpoints
-            .every
-            .is_due(cp.batches_done(batches), boundary == Boundary::EpochEnd);
-        if due || stop {
-            checkpoint_failed = true;
-            writer.write(CheckpointSnapshot::of(cp, run, recorded))?;
-            checkpoint_failed = false;
-            recorded = cp.states.len();
-            progress
-                .borrow_mut()
-                .checkpointed(runs::position(cp.epoch, cp.batch));
-        }
-        Ok(if stop { Flow::Stop } else { Flow::Continue })
+    let mut observer = CliObserver {
+        progress: TrainingProgress::new(ctx.out.quiet, plan),
     };
-    let outcome = train_from(
-        &plan.data,
-        &plan.train,
-        &plan.init,
-        from,
-        &mut |p| progress.borrow_mut().tick(&p),
-        &mut at_boundary,
-    );
-    progress.into_inner().finish();
-    // Every checkpoint handed over is committed (or its error known) before
-    // the run stops, finishes or is abandoned.
-    writer.finish()?;
-    match outcome {
-        // A run whose training failed (it diverged) cannot go on: it leaves
-        // nothing. One whose checkpoint could not be written keeps the ones
-        // before.
-        Err(e) if !checkpoint_failed => {
-            runs::abandon(&ctx.store, name)?;
-            Err(e)
-        }
-        Err(e) => Err(e),
-        Ok(Outcome::Stopped(cp)) => Ok(Ended::Stopped(runs::position(cp.epoch, cp.batch))),
-        Ok(Outcome::Finished(report)) => {
-            let model = runs::finish(&ctx.store, name, plan, &report)?;
-            Ok(Ended::Finished(Box::new((model, *report))))
-        }
-    }
+    let end = training_run::train(&ctx.store, name, run, plan, from, &mut observer);
+    observer.progress.finish();
+    end
 }
 
 /// The checkpoint policy: the flags given, else the run's, else the
@@ -357,7 +305,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
     let run = runs::start(&ctx.store, &name, &plan, policy(&args, None))?;
     let ended = train_run(ctx, &name, &run, &plan, None)?;
     // After training, so that a refused run's error stays one line.
-    if let (Ended::Finished(..), Some(note)) = (&ended, series_note(&args)) {
+    if let (RunEnd::Finished(..), Some(note)) = (&ended, series_note(&args)) {
         ctx.out.status(note);
     }
     Ok(report(ctx, &name, ended))
@@ -384,10 +332,10 @@ fn resume(ctx: &Context, name: &str, args: &TrainArgs) -> Result<i32> {
 }
 
 /// Prints how the run ended; returns the exit status.
-fn report(ctx: &Context, name: &str, ended: Ended) -> i32 {
+fn report(ctx: &Context, name: &str, ended: RunEnd) -> i32 {
     let (model, report) = match ended {
-        Ended::Finished(done) => *done,
-        Ended::Stopped(position) => {
+        RunEnd::Finished(done) => *done,
+        RunEnd::Stopped(position) => {
             let resume = format!("statectl train --resume {name}");
             // On stderr also with -q, as an error would be: the run did not
             // finish, and this says how to finish it.

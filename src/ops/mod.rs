@@ -35,6 +35,7 @@ pub mod status;
 pub mod streams;
 pub mod tags;
 pub mod train;
+pub mod training_run;
 pub mod verify;
 
 pub use errors::error_kind;

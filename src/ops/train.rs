@@ -101,6 +101,41 @@ pub fn reference_plan(cell: Cell) -> TrainPlan {
     }
 }
 
+/// The model a new run trains: the architecture asked for, shaped by the
+/// data (its features, outputs and per-step targets). A head that does not
+/// fit the data's targets, or sizes over the documented limits, are refused.
+pub fn model_config(
+    data: &Dataset,
+    cell: Cell,
+    units: Vec<usize>,
+    head: Option<crate::model::Head>,
+    batch_size: usize,
+) -> Result<ModelConfig> {
+    let head = head.unwrap_or(data.head());
+    if head != data.head() {
+        anyhow::bail!(
+            "a {} head does not fit the data's targets, which call for a {} head",
+            head.name(),
+            data.head().name()
+        );
+    }
+    crate::limits::check_units(&units)?;
+    crate::limits::check_batch(batch_size)?;
+    Ok(ModelConfig {
+        cell,
+        input_size: data.features(),
+        units,
+        output_size: data.outputs(),
+        head,
+        outputs: if data.per_step {
+            crate::model::Outputs::Sequence
+        } else {
+            crate::model::Outputs::Last
+        },
+        batch_size,
+    })
+}
+
 /// A recorded plan read back from the store: the training data object
 /// (hex id) and the initial weights (drawn again from the seed, or the
 /// stored file), for `audit --train` and `train --resume`.

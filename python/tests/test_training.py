@@ -1,0 +1,77 @@
+"""Training from Python: the same run as `statectl train` (same weights id
+and final state), Ctrl-C stops it after a checkpoint and raises
+KeyboardInterrupt, `resume` finishes it to the same bits, and bad settings
+are refused before anything is written."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import statectl
+
+
+def series(n: int = 400, steps: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(n * steps, dtype=np.float32) * 0.1
+    x = np.sin(t).reshape(n, steps, 1).astype(np.float32)
+    y = np.cos(np.arange(n, dtype=np.float32) * 0.37).reshape(n, 1).astype(np.float32)
+    return x, y
+
+
+SETTINGS = dict(units=(12,), batch_size=8, epochs=4, lr=2e-3, seed=3, checkpoint_every=7)
+
+
+def test_python_training_is_the_clis_training(store, cli, tmp_path):
+    x, y = series()
+    seen = []
+    trained = store.train(x, y, name="py", progress=seen.append, **SETTINGS)
+    assert len(seen) == 4 * 50 and seen[-1]["epoch"] == 4 and seen[-1]["batches"] == 50
+    assert trained.layout == "lstm:12" and len(trained.losses) == 4
+    save_file({"x": x, "y": y}, str(tmp_path / "data.safetensors"))
+    store.close()
+    out = cli.json(
+        "train", "--data", str(tmp_path / "data.safetensors"), "--units", "12", "--batch-size", "8",
+        "--epochs", "4", "--lr", "2e-3", "--seed", "3", "--checkpoint-every", "7", "--name", "cli",
+    )
+    assert out["weights"] == trained.weights
+    assert out["final_state"] == trained.final_state
+    audit = cli.run("audit", "--train", "py").stdout.decode()
+    assert "training of 'py': reproduced" in audit
+
+
+def test_ctrl_c_checkpoints_raises_and_resume_gives_the_same_bits(store):
+    x, y = series()
+    alone = store.train(x, y, name="alone", **SETTINGS)
+
+    def interrupt_at_batch_60(p):
+        if (p["epoch"] - 1) * p["batches"] + p["batch"] == 60:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        store.train(x, y, name="stopped", progress=interrupt_at_batch_60, **SETTINGS)
+    assert [m.model for m in store.models()] == ["alone"]
+    resumed = store.resume("stopped")
+    assert (resumed.weights, resumed.final_state, resumed.losses) == (
+        alone.weights,
+        alone.final_state,
+        alone.losses,
+    )
+    assert store.verify().ok
+
+
+def test_bad_training_settings_are_refused_and_write_nothing(store):
+    x, y = series()
+    with pytest.raises(statectl.StatectlError, match="a checkpoint every 0 batches"):
+        store.train(x, y, name="m", checkpoint_every=0)
+    with pytest.raises(statectl.StatectlError, match="cell='rnn' is not one of"):
+        store.train(x, y, name="m", cell="rnn")
+    with pytest.raises(statectl.StatectlError, match="no training run 'nope'"):
+        store.resume("nope")
+    with pytest.raises(statectl.StatectlError, match="stateful training needs full batches"):
+        store.train(x[:13], y[:13], name="m", batch_size=8)
+    assert store.models() == []
+    assert store.verify().ok

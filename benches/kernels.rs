@@ -104,6 +104,8 @@ fn training(kernel: Kernel, batches: usize) -> f64 {
         shuffle: false,
         record: RecordEvery::End,
         kernel,
+        validation_split: None,
+        patience: None,
     };
     let init = keras_init(&config, 1);
     let t = Instant::now();

@@ -714,11 +714,18 @@ pub struct TrainArgs {
     /// Which training states to record
     #[arg(long, value_enum, default_value = "epoch")]
     pub record: RecordArg,
+    /// Hold out this share of the samples, from the end, and report their loss after every epoch (Keras's validation_split)
+    #[arg(long, value_name = "SHARE")]
+    pub validation_split: Option<f32>,
+    /// Stop once the validation loss has not improved for N epochs (needs --validation-split)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "validation_split")]
+    pub patience: Option<u32>,
     /// Continue an unfinished training run from its latest checkpoint, with the data and settings it started with
     #[arg(long, value_name = "RUN", conflicts_with_all = [
         "data", "cell", "units", "outputs", "drop_remainder", "kernel", "seq_len", "stride",
         "target", "classes", "head", "batch_size", "epochs", "lr", "seed", "stateful",
         "no_stateful", "shuffle", "no_shuffle", "init", "init_layout", "name", "record", "from",
+        "validation_split", "patience",
     ])]
     pub resume: Option<String>,
     /// Write a checkpoint after every N batches, or at each epoch's end (`epoch`) [default: epoch]; a stopped run continues from the latest with --resume

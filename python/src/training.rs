@@ -166,6 +166,8 @@ fn train_to_end(
                     "final_state": report.final_state.id().hex(),
                     "losses": report.losses,
                     "accuracy": report.accuracy,
+                    "val_losses": report.val_losses,
+                    "stopped_early": report.stopped_early,
                 }))?;
                 (report, failed)
             }
@@ -185,7 +187,7 @@ fn train_to_end(
 impl Store {
     /// Trains a new model on `x` [n, steps, features] and `y` in a
     /// checkpointed run named `name`.
-    #[pyo3(signature = (x, y, name, cell="lstm", units=vec![16], head=None, classes=None, per_step=false, batch_size=6, epochs=2, lr=1e-3, seed=42, stateful=true, shuffle=true, record="epoch", checkpoint_every=None, keep_checkpoints=None, progress=None))]
+    #[pyo3(signature = (x, y, name, cell="lstm", units=vec![16], head=None, classes=None, per_step=false, batch_size=6, epochs=2, lr=1e-3, seed=42, stateful=true, shuffle=true, record="epoch", checkpoint_every=None, keep_checkpoints=None, progress=None, validation_split=None, patience=None))]
     #[allow(clippy::too_many_arguments)]
     fn train(
         &self,
@@ -208,6 +210,8 @@ impl Store {
         checkpoint_every: Option<&str>,
         keep_checkpoints: Option<usize>,
         progress: Option<Py<PyAny>>,
+        validation_split: Option<f32>,
+        patience: Option<usize>,
     ) -> PyResult<String> {
         use statectl::model::Head;
         let cell = choice(
@@ -256,6 +260,8 @@ impl Store {
             shuffle,
             record,
             kernel: Default::default(),
+            validation_split,
+            patience,
         };
         let run_name = name.clone();
         train_to_end(

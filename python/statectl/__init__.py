@@ -449,6 +449,8 @@ class Store:
         checkpoint_every: int | str | None = None,
         keep_checkpoints: int | None = None,
         progress: Callable[[dict], None] | None = None,
+        validation_split: float | None = None,
+        patience: int | None = None,
     ) -> TrainedModel:
         """Trains a new model ``name`` on ``x`` (``[n, steps, features]``)
         and ``y`` (``[n]`` class indices, ``[n, outputs]`` targets, or per
@@ -457,7 +459,10 @@ class Store:
         the default) and exact resume. ``progress`` is called after every
         batch with ``{"epoch", "epochs", "batch", "batches", "loss"}``. A
         Ctrl-C finishes the batch, writes a checkpoint and raises
-        ``KeyboardInterrupt``; ``resume(name)`` continues the run."""
+        ``KeyboardInterrupt``; ``resume(name)`` continues the run.
+        ``validation_split`` holds out the last share of the samples for a
+        validation loss after every epoch, and ``patience`` stops once it
+        has not improved for that many epochs (Keras's ``EarlyStopping``)."""
         every = None if checkpoint_every is None else str(checkpoint_every)
         text = self._native.train(
             _float32("x", x),
@@ -478,6 +483,8 @@ class Store:
             every,
             keep_checkpoints,
             progress,
+            validation_split,
+            patience,
         )
         return TrainedModel.from_json(json.loads(text))
 

@@ -102,6 +102,8 @@ class Store:
         checkpoint_every: str | None = None,
         keep_checkpoints: int | None = None,
         progress: Callable[[dict], None] | None = None,
+        validation_split: float | None = None,
+        patience: int | None = None,
     ) -> str: ...
     def resume(
         self,

@@ -359,3 +359,5 @@ class TrainedModel(Report):
     final_state: str
     losses: list
     accuracy: float | None
+    val_losses: list
+    stopped_early: int | None

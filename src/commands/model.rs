@@ -142,6 +142,13 @@ fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
                     ));
                     let losses: Vec<String> = t.losses.iter().map(|l| format!("{l:.4}")).collect();
                     text.push_str(&format!("losses   {}\n", losses.join(" ")));
+                    if !t.val_losses.is_empty() {
+                        let v: Vec<String> = t.val_losses.iter().map(|l| format!("{l:.4}")).collect();
+                        text.push_str(&format!("val loss {}\n", v.join(" ")));
+                    }
+                    if let Some(epoch) = t.stopped_early {
+                        text.push_str(&format!("stopped  early, after epoch {epoch} of {} (patience {})\n", tc.epochs, tc.patience.unwrap_or(0)));
+                    }
                     if let Some(a) = t.accuracy {
                         text.push_str(&format!("accuracy {:.1}% (last epoch)\n", a * 100.0));
                     }

@@ -121,6 +121,15 @@ fn losses(ctx: &Context, models: &[String]) -> Result<LineChart> {
             .map(|(e, l)| (e as f64 + 1.0, *l as f64))
             .collect();
         series.push((format!("{name} (per epoch)"), epochs));
+        if !model.validation.is_empty() {
+            let epochs = model
+                .validation
+                .iter()
+                .enumerate()
+                .map(|(e, l)| (e as f64 + 1.0, *l as f64))
+                .collect();
+            series.push((format!("{name} (validation)"), epochs));
+        }
     }
     Ok(LineChart {
         title: "training loss".into(),

@@ -29,7 +29,7 @@ pub struct TrainingProgress {
 
 impl TrainingProgress {
     pub fn new(quiet: bool, plan: &TrainPlan) -> TrainingProgress {
-        let batches = plan.data.len().div_ceil(plan.train.batch_size.max(1));
+        let batches = plan.train.batches_per_epoch(plan.data.len());
         TrainingProgress::for_batches(quiet, (plan.train.epochs * batches) as u64)
     }
 

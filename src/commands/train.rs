@@ -140,10 +140,22 @@ fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
     if per_step && !data.per_step {
         bail!("--outputs sequence trains on a target per step: give --data (a CSV series, or safetensors with y as [n, steps] or [n, steps, outputs])");
     }
+    let train = TrainConfig {
+        batch_size: args.batch_size as usize,
+        epochs: args.epochs as usize,
+        lr: args.lr,
+        seed: args.seed,
+        stateful: !args.no_stateful,
+        shuffle: !args.no_shuffle,
+        record: args.record.into(),
+        kernel: args.kernel.into(),
+        validation_split: args.validation_split,
+        patience: args.patience.map(|p| p as usize),
+    };
     let mut data = data;
     if args.drop_remainder {
         let b = (args.batch_size as usize).max(1);
-        data.truncate(data.len() / b * b);
+        data.truncate(train.full_batches_within(data.len()));
         if data.is_empty() {
             bail!(
                 "--drop-remainder leaves no sample: the data has fewer than --batch-size {b} samples"
@@ -159,16 +171,6 @@ fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
     let config =
         crate::ops::train::model_config(&data, cell, units, head, args.batch_size as usize)?;
     let head = config.head;
-    let train = TrainConfig {
-        batch_size: args.batch_size as usize,
-        epochs: args.epochs as usize,
-        lr: args.lr,
-        seed: args.seed,
-        stateful: !args.no_stateful,
-        shuffle: !args.no_shuffle,
-        record: args.record.into(),
-        kernel: args.kernel.into(),
-    };
     let (init, init_source) = match &args.from {
         Some(name) => {
             let mut w = fine_tuned(ctx, name, &data)?;
@@ -331,6 +333,22 @@ fn resume(ctx: &Context, name: &str, args: &TrainArgs) -> Result<i32> {
     Ok(report(ctx, name, ended))
 }
 
+/// The validation losses and an early stop, as lines (empty without a
+/// validation split).
+fn validation_summary(val_losses: &[f32], stopped_early: Option<usize>) -> String {
+    let (Some(first), Some(last)) = (val_losses.first(), val_losses.last()) else {
+        return String::new();
+    };
+    let best = val_losses.iter().copied().fold(f32::INFINITY, f32::min);
+    let mut text = format!("validation loss {first:.4} -> {last:.4} (best {best:.4})\n");
+    if let Some(epoch) = stopped_early {
+        text.push_str(&format!(
+            "stopped early after epoch {epoch}: the validation loss had stopped improving\n"
+        ));
+    }
+    text
+}
+
 /// Prints how the run ended; returns the exit status.
 fn report(ctx: &Context, name: &str, ended: RunEnd) -> i32 {
     let (model, report) = match ended {
@@ -358,11 +376,23 @@ fn report(ctx: &Context, name: &str, ended: RunEnd) -> i32 {
             "final_state": final_state,
             "losses": report.losses,
             "accuracy": report.accuracy,
-        }),
+        })
+        .as_object()
+        .cloned()
+        .map(|mut out| {
+            // Only runs with a validation split say how validation went.
+            if !report.val_losses.is_empty() {
+                out.insert("val_losses".into(), json!(report.val_losses));
+                out.insert("stopped_early".into(), json!(report.stopped_early));
+            }
+            serde_json::Value::Object(out)
+        })
+        .unwrap_or_default(),
         || {
             let acc = report.accuracy.map(|a| format!(", accuracy {:.1}%", a * 100.0)).unwrap_or_default();
+            let validation = validation_summary(&report.val_losses, report.stopped_early);
             format!(
-                "trained model '{name}' ({}, {} epoch(s)): loss {:.4} -> {:.4}{acc}\nweights {}\nstream 'main' -> {}",
+                "trained model '{name}' ({}, {} epoch(s)): loss {:.4} -> {:.4}{acc}\n{validation}weights {}\nstream 'main' -> {}",
                 model.config.layout(),
                 report.losses.len(),
                 report.losses.first().copied().unwrap_or(f32::NAN),

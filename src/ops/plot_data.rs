@@ -20,6 +20,8 @@ pub struct Losses {
     pub per_epoch: Vec<f32>,
     /// Empty unless training recorded every batch.
     pub per_batch: Vec<f32>,
+    /// Validation loss per epoch; empty without a validation split.
+    pub validation: Vec<f32>,
 }
 
 /// The losses each named model recorded while it trained.
@@ -36,6 +38,7 @@ pub fn losses(store: &Store, names: &[String]) -> Result<Vec<Losses>> {
                 model: name.clone(),
                 per_epoch: record.losses,
                 per_batch: record.batch_losses,
+                validation: record.val_losses,
             })
         })
         .collect()

@@ -123,7 +123,7 @@ pub fn start(
     checkpoints: CheckpointPolicy,
 ) -> Result<RunPlan> {
     // Settings training would refuse are refused before anything is written.
-    crate::train::check_batching(&plan.train, plan.data.len())?;
+    crate::train::check_settings(&plan.train, plan.data.len())?;
     let data_bytes = plan.data.to_file().encode();
     let run = RunPlan {
         config: plan.init.config.clone(),
@@ -169,7 +169,7 @@ pub struct CheckpointSnapshot {
 
 impl CheckpointSnapshot {
     pub fn of(cp: &Checkpoint, run: &RunPlan, recorded: usize) -> CheckpointSnapshot {
-        let batches = run.samples.div_ceil(run.train.batch_size.max(1));
+        let batches = run.train.batches_per_epoch(run.samples);
         CheckpointSnapshot {
             file: cp.to_file(),
             epoch: cp.epoch,
@@ -445,7 +445,7 @@ pub fn list(store: &Store) -> Result<Vec<RunSummary>> {
             out.push(RunSummary {
                 layout: run.config.layout().to_string(),
                 epochs: run.train.epochs,
-                batches_per_epoch: run.samples.div_ceil(run.train.batch_size.max(1)),
+                batches_per_epoch: run.train.batches_per_epoch(run.samples),
                 batches_done: latest.as_ref().map_or(0, |c| c.batches_done),
                 checkpoint: latest.as_ref().map(|c| position(c.epoch, c.batch)),
                 checkpoint_at: latest.as_ref().map(|c| c.at),

@@ -55,6 +55,12 @@ pub struct TrainingRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batch_losses: Vec<f32>,
     pub accuracy: Option<f32>,
+    /// Validation loss after each epoch (with a validation split).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub val_losses: Vec<f32>,
+    /// The epoch (from 1) after which early stopping ended the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<usize>,
     pub samples: usize,
     /// The statectl version that trained it.
     pub statectl: String,
@@ -92,6 +98,8 @@ pub fn reference_plan(cell: Cell) -> TrainPlan {
         shuffle: true,
         record: crate::train::RecordEvery::Epoch,
         kernel: crate::kernels::Kernel::default(),
+        validation_split: None,
+        patience: None,
     };
     TrainPlan {
         init: keras_init(&config, train.seed),
@@ -205,6 +213,8 @@ pub fn record_in(
             Vec::new()
         },
         accuracy: report.accuracy,
+        val_losses: report.val_losses.clone(),
+        stopped_early: report.stopped_early,
         samples: plan.data.len(),
         statectl: env!("CARGO_PKG_VERSION").into(),
     };

@@ -45,7 +45,7 @@ pub fn train(
     from: Option<Checkpoint>,
     observer: &mut dyn RunObserver,
 ) -> Result<RunEnd> {
-    let batches = plan.data.len().div_ceil(plan.train.batch_size.max(1));
+    let batches = plan.train.batches_per_epoch(plan.data.len());
     if let Some(cp) = &from {
         observer.starting_at(
             cp.batches_done(batches),

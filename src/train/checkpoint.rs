@@ -38,6 +38,8 @@ pub struct Checkpoint {
     pub loss_sum: f64,
     pub correct: usize,
     pub accuracy: Option<f32>,
+    /// Validation loss after each finished epoch.
+    pub val_losses: Vec<f32>,
     /// States recorded so far (`--record`). Kept beside the checkpoint's
     /// tensors, not in them: the store holds them as states.
     pub states: Vec<TrainedState>,
@@ -54,6 +56,8 @@ struct Scalars {
     loss_sum: f64,
     correct: usize,
     accuracy: Option<f32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    val_losses: Vec<f32>,
     /// How many recorded states the run had made.
     recorded: usize,
 }
@@ -100,6 +104,7 @@ impl Checkpoint {
             loss_sum: self.loss_sum,
             correct: self.correct,
             accuracy: self.accuracy,
+            val_losses: self.val_losses.clone(),
             recorded: self.states.len(),
         };
         file.metadata.insert(FORMAT_KEY.into(), FORMAT.into());
@@ -154,6 +159,7 @@ impl Checkpoint {
             loss_sum: scalars.loss_sum,
             correct: scalars.correct,
             accuracy: scalars.accuracy,
+            val_losses: scalars.val_losses,
             states: Vec::new(),
         };
         Ok((checkpoint, scalars.recorded))
@@ -204,6 +210,7 @@ mod tests {
             loss_sum: 0.1 + 0.2,
             correct: 3,
             accuracy: Some(0.25),
+            val_losses: vec![0.5],
             states: Vec::new(),
         }
     }

@@ -18,6 +18,6 @@ pub use checkpoint::{Checkpoint, TrainedState};
 pub use data::{alphabet, dataset_from_csv, dataset_from_safetensors, Dataset, Targets};
 pub use init::keras_init;
 pub use trainer::{
-    check_batching, checkpoint_shapes, first_checkpoint, train, train_from, Boundary, Flow,
+    check_settings, checkpoint_shapes, first_checkpoint, train, train_from, Boundary, Flow,
     Outcome, Progress, RecordEvery, TrainConfig, TrainReport,
 };

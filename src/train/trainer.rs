@@ -44,6 +44,40 @@ pub struct TrainConfig {
     /// choice existed name none and were trained with candle.
     #[serde(default = "Kernel::legacy")]
     pub kernel: Kernel,
+    /// Share of the samples held out, from the end, for a validation loss
+    /// after every epoch (Keras's `validation_split`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_split: Option<f32>,
+    /// Stop once the validation loss has not improved for this many epochs
+    /// (Keras's `EarlyStopping(patience=N)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
+}
+
+impl TrainConfig {
+    /// How many of `n` samples train (the rest validate), as Keras splits:
+    /// the first `ceil(n * (1 - split))`.
+    pub fn training_samples(&self, n: usize) -> usize {
+        match self.validation_split {
+            Some(split) => ((n as f64 * (1.0 - split as f64)).ceil() as usize).min(n),
+            None => n,
+        }
+    }
+
+    /// The most of `n` samples (the first ones) whose training part fills
+    /// whole batches: what `--drop-remainder` keeps.
+    pub fn full_batches_within(&self, n: usize) -> usize {
+        let b = self.batch_size.max(1);
+        (0..=n)
+            .rev()
+            .find(|&m| self.training_samples(m).is_multiple_of(b))
+            .unwrap_or(0)
+    }
+
+    /// Batches in one epoch over `n` samples.
+    pub fn batches_per_epoch(&self, n: usize) -> usize {
+        self.training_samples(n).div_ceil(self.batch_size.max(1))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +91,10 @@ pub struct TrainReport {
     pub accuracy: Option<f32>,
     pub states: Vec<TrainedState>,
     pub final_state: StateValue,
+    /// Validation loss after each epoch (with a validation split).
+    pub val_losses: Vec<f32>,
+    /// The epoch (from 1) after which early stopping ended the run.
+    pub stopped_early: Option<usize>,
 }
 
 /// Where training is, for a progress bar.
@@ -120,7 +158,7 @@ fn gather(x: &Tensor, picks: &[usize]) -> Tensor {
 }
 
 /// Refuses batch settings training cannot run.
-pub fn check_batching(cfg: &TrainConfig, n: usize) -> Result<()> {
+fn check_batching(cfg: &TrainConfig, n: usize) -> Result<()> {
     let b = cfg.batch_size;
     if b == 0 || cfg.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
@@ -207,6 +245,7 @@ pub fn first_checkpoint(cfg: &TrainConfig, init: &Weights) -> Checkpoint {
         loss_sum: 0.0,
         correct: 0,
         accuracy: None,
+        val_losses: Vec::new(),
         states: Vec::new(),
     }
 }
@@ -230,11 +269,13 @@ pub fn train_from(
     progress: &mut dyn FnMut(Progress),
     at_boundary: &mut dyn FnMut(&Checkpoint, Boundary) -> Result<Flow>,
 ) -> Result<Outcome> {
-    let n = data.len();
+    // Training samples first; the held-out rest validates (Keras's split).
+    let n = cfg.training_samples(data.len());
     let b = cfg.batch_size;
-    check_batching(cfg, n)?;
+    check_settings(cfg, data.len())?;
     let batches = n.div_ceil(b);
     let mut cp = from.unwrap_or_else(|| first_checkpoint(cfg, init));
+    let mut stopped_early = None;
     // candle's variables only for kernel `candle` (a build without it
     // refuses here, before any work).
     let legacy = match cfg.kernel {
@@ -288,7 +329,15 @@ pub fn train_from(
                 return Ok(Outcome::Stopped(Box::new(cp)));
             }
         }
-        end_epoch(data, cfg, init, batches, &mut cp);
+        end_epoch(data, cfg, init, n, batches, &mut cp);
+        if cfg.validation_split.is_some() {
+            cp.val_losses
+                .push(validation_loss(data, cfg, init, &cp.params, n));
+            if patience_ran_out(cfg, &cp.val_losses) {
+                stopped_early = Some(cp.epoch);
+                break;
+            }
+        }
         if cp.epoch < cfg.epochs && at_boundary(&cp, Boundary::EpochEnd)? == Flow::Stop {
             return Ok(Outcome::Stopped(Box::new(cp)));
         }
@@ -300,6 +349,8 @@ pub fn train_from(
         batch_losses: cp.batch_losses,
         accuracy: cp.accuracy,
         states: cp.states,
+        val_losses: cp.val_losses,
+        stopped_early,
     })))
 }
 
@@ -342,10 +393,10 @@ fn end_epoch(
     data: &Dataset,
     cfg: &TrainConfig,
     init: &Weights,
+    n: usize,
     batches: usize,
     cp: &mut Checkpoint,
 ) {
-    let n = data.len();
     cp.losses.push((cp.loss_sum / batches as f64) as f32);
     if matches!(data.targets, Targets::Classes { .. }) {
         cp.accuracy = Some(cp.correct as f32 / (n * data.targets_per_sample()) as f32);
@@ -361,6 +412,68 @@ fn end_epoch(
     cp.batch = 0;
     cp.loss_sum = 0.0;
     cp.correct = 0;
+}
+
+/// Refuses settings training cannot run on `n` samples.
+pub fn check_settings(cfg: &TrainConfig, n: usize) -> Result<()> {
+    check_validation(cfg, n)?;
+    check_batching(cfg, cfg.training_samples(n))
+}
+
+/// Refuses a validation split that leaves no sample on either side, and
+/// patience without a validation loss to watch.
+fn check_validation(cfg: &TrainConfig, n: usize) -> Result<()> {
+    if let Some(split) = cfg.validation_split {
+        let kept = cfg.training_samples(n);
+        if !(split > 0.0 && split < 1.0) || kept == 0 || kept == n {
+            bail!("a validation split of {split} leaves {kept} of the {n} samples for training and {} for validation; give a share between 0 and 1 that leaves some of each", n - kept.min(n));
+        }
+    }
+    if cfg.patience.is_some() && cfg.validation_split.is_none() {
+        bail!(
+            "early stopping watches the validation loss: give a validation split with the patience"
+        );
+    }
+    Ok(())
+}
+
+/// The mean loss over the held-out samples (from `from` on), each batch
+/// run from the zero state, in order, with the current parameters.
+/// Training's carried state is not touched, so validating changes no
+/// training number.
+fn validation_loss(
+    data: &Dataset,
+    cfg: &TrainConfig,
+    init: &Weights,
+    params: &[Vec<f32>],
+    from: usize,
+) -> f32 {
+    let weights = unflat(init, params);
+    let held_out: Vec<usize> = (from..data.len()).collect();
+    let (mut sum, mut rows) = (0f64, 0usize);
+    for picks in held_out.chunks(cfg.batch_size.max(1)) {
+        let x = gather(&data.x, picks);
+        let step = fused_batch(&weights, data, picks, &x, zero_states(init, picks.len()));
+        let r = picks.len() * data.targets_per_sample();
+        sum += step.loss as f64 * r as f64;
+        rows += r;
+    }
+    (sum / rows.max(1) as f64) as f32
+}
+
+/// Whether the validation loss has gone `patience` epochs without a new
+/// (strictly lower) best, as Keras's `EarlyStopping` counts.
+fn patience_ran_out(cfg: &TrainConfig, val_losses: &[f32]) -> bool {
+    let Some(patience) = cfg.patience else {
+        return false;
+    };
+    let mut best = 0;
+    for (i, v) in val_losses.iter().enumerate() {
+        if *v < val_losses[best] {
+            best = i;
+        }
+    }
+    val_losses.len() - 1 - best >= patience
 }
 
 /// The fused path (kernel `fused-1`): the fused forward with a tape, the

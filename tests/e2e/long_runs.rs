@@ -85,6 +85,8 @@ fn outcome(env: &Env, model: &str) -> serde_json::Value {
         "main": env.json(&["show", "HEAD", "--model", model])["state"],
         "losses": training["losses"],
         "batch_losses": training["batch_losses"],
+        "val_losses": training["val_losses"],
+        "stopped_early": training["stopped_early"],
         "states": states,
     })
 }
@@ -172,11 +174,19 @@ fn runs_killed_at_random_moments_resume_to_the_same_bits() {
         .unwrap_or(30);
     let env = Env::new();
     let data = write_series(&env);
-    let variants: [&[&str]; 4] = [
+    let variants: [&[&str]; 5] = [
         &["--record", "batch"],
         &["--cell", "gru", "--no-shuffle"],
         &["--record", "epoch", "--units", "24,16"],
         &["--no-stateful"],
+        &[
+            "--validation-split",
+            "0.2",
+            "--patience",
+            "1",
+            "--lr",
+            "0.02",
+        ],
     ];
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let (mut kills, mut runs, mut mismatches) = (0, 0, Vec::new());
@@ -502,5 +512,89 @@ fn fine_tuning_from_a_stored_model_records_its_lineage_audits_and_resumes() {
         &["train", "--from", "base", "--units", "8"],
         2,
         "'--from <MODEL>' cannot be used with '--units <UNITS>'",
+    );
+}
+
+#[test]
+fn validation_and_early_stopping_are_recorded_plotted_audited_and_refused_when_they_cannot_work() {
+    let env = Env::new();
+    let data = write_series(&env);
+    let args = plan(
+        &data,
+        40,
+        &[
+            "--validation-split",
+            "0.25",
+            "--patience",
+            "1",
+            "--lr",
+            "0.05",
+            "--name",
+            "early",
+        ],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.json(&args);
+    let stopped = out["stopped_early"].as_u64().expect("the run stops early");
+    assert!(stopped < 40, "{out}");
+    let val = out["val_losses"].as_array().unwrap();
+    assert_eq!(val.len() as u64, stopped);
+    assert_eq!(out["losses"].as_array().unwrap().len() as u64, stopped);
+    // Patience 1: the last epoch did not beat the best before it.
+    let last = val.last().unwrap().as_f64().unwrap();
+    let best_before = val[..val.len() - 1]
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert!(last >= best_before, "{out}");
+    let shown = env.ok(&["model", "show", "early"]);
+    assert!(
+        shown.contains(&format!(
+            "stopped  early, after epoch {stopped} of 40 (patience 1)"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("val loss "), "{shown}");
+    let audit = env.ok(&["audit", "--train", "early"]);
+    assert!(audit.contains("training of 'early': reproduced"), "{audit}");
+    let chart = env.path("loss.svg");
+    env.ok(&["plot", "loss", "early", "-o", s(&chart)]);
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(
+        svg.contains("early (validation)"),
+        "no validation series in the chart"
+    );
+
+    // Bad settings: refused before anything is written.
+    env.fails(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--seq-len",
+            "16",
+            "--validation-split",
+            "1.5",
+        ],
+        1,
+        "a validation split of 1.5 leaves",
+    );
+    env.fails(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--seq-len",
+            "16",
+            "--validation-split",
+            "0.0001",
+        ],
+        1,
+        "for training and 0 for validation",
+    );
+    env.fails(
+        &["train", "--patience", "2"],
+        2,
+        "--validation-split <SHARE>",
     );
 }

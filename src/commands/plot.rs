@@ -99,6 +99,15 @@ pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
     Ok(0)
 }
 
+/// One loss per epoch as points at epochs 1, 2, ...
+fn by_epoch(losses: &[f32]) -> Vec<(f64, f64)> {
+    losses
+        .iter()
+        .enumerate()
+        .map(|(e, l)| (e as f64 + 1.0, *l as f64))
+        .collect()
+}
+
 /// Per-epoch losses of each model, and per-batch ones where recorded.
 fn losses(ctx: &Context, models: &[String]) -> Result<LineChart> {
     let mut series = Vec::new();
@@ -114,21 +123,9 @@ fn losses(ctx: &Context, models: &[String]) -> Result<LineChart> {
                 .collect();
             series.push((format!("{name} (per batch)"), batches));
         }
-        let epochs = model
-            .per_epoch
-            .iter()
-            .enumerate()
-            .map(|(e, l)| (e as f64 + 1.0, *l as f64))
-            .collect();
-        series.push((format!("{name} (per epoch)"), epochs));
+        series.push((format!("{name} (per epoch)"), by_epoch(&model.per_epoch)));
         if !model.validation.is_empty() {
-            let epochs = model
-                .validation
-                .iter()
-                .enumerate()
-                .map(|(e, l)| (e as f64 + 1.0, *l as f64))
-                .collect();
-            series.push((format!("{name} (validation)"), epochs));
+            series.push((format!("{name} (validation)"), by_epoch(&model.validation)));
         }
     }
     Ok(LineChart {

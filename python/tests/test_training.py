@@ -63,7 +63,7 @@ def test_ctrl_c_checkpoints_raises_and_resume_gives_the_same_bits(store):
     assert store.verify().ok
 
 
-def test_bad_training_settings_are_refused_and_write_nothing(store):
+def test_bad_training_settings_are_refused_and_write_nothing(store, store_path):
     x, y = series()
     with pytest.raises(statectl.StatectlError, match="a checkpoint every 0 batches"):
         store.train(x, y, name="m", checkpoint_every=0)
@@ -71,6 +71,12 @@ def test_bad_training_settings_are_refused_and_write_nothing(store):
         store.train(x, y, name="m", cell="rnn")
     with pytest.raises(statectl.StatectlError, match="no training run 'nope'"):
         store.resume("nope")
+    for bad in ("../escape", "a/b", ""):
+        with pytest.raises(statectl.StatectlError, match="cannot be a model name"):
+            store.train(x, y, name=bad)
+        with pytest.raises(statectl.StatectlError, match="cannot be a model name"):
+            store.resume(bad)
+    assert not (store_path / "escape.lock").exists()
     with pytest.raises(statectl.StatectlError, match="stateful training needs full batches"):
         store.train(x[:13], y[:13], name="m", batch_size=8)
     assert store.models() == []

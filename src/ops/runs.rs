@@ -85,6 +85,8 @@ pub struct RunLock {
 
 /// Takes the run's lock, or says who holds it.
 pub fn lock(store: &Store, name: &str) -> Result<RunLock> {
+    // The name becomes a file name: only a model name's characters.
+    super::models::check_model_name(name)?;
     let dir = store.root().join("runs");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{name}.lock"));

@@ -728,6 +728,9 @@ pub struct TrainArgs {
         "validation_split", "patience",
     ])]
     pub resume: Option<String>,
+    /// With --resume: continue from the checkpoint after N batches (as `model list` and errors name them) instead of the latest
+    #[arg(long, value_name = "N", requires = "resume")]
+    pub from_checkpoint: Option<usize>,
     /// Write a checkpoint after every N batches, or at each epoch's end (`epoch`) [default: epoch]; a stopped run continues from the latest with --resume
     #[arg(long, value_name = "N|epoch", value_parser = crate::ops::runs::CheckpointEvery::parse)]
     pub checkpoint_every: Option<crate::ops::runs::CheckpointEvery>,

@@ -286,7 +286,7 @@ impl Store {
     }
 
     /// Continues an unfinished run from its latest checkpoint.
-    #[pyo3(signature = (name, checkpoint_every=None, keep_checkpoints=None, progress=None))]
+    #[pyo3(signature = (name, checkpoint_every=None, keep_checkpoints=None, progress=None, from_checkpoint=None))]
     fn resume(
         &self,
         py: Python<'_>,
@@ -294,6 +294,7 @@ impl Store {
         checkpoint_every: Option<&str>,
         keep_checkpoints: Option<usize>,
         progress: Option<Py<PyAny>>,
+        from_checkpoint: Option<usize>,
     ) -> PyResult<String> {
         let every = checkpoint_every.map(str::to_string);
         let run_name = name.clone();
@@ -302,7 +303,7 @@ impl Store {
             self,
             &name,
             move |sql| {
-                let mut stored = runs::load(sql, &run_name)?;
+                let mut stored = runs::load(sql, &run_name, from_checkpoint)?;
                 stored.run.checkpoints =
                     policy(every.as_deref(), keep_checkpoints, stored.run.checkpoints)
                         .map_err(|e| anyhow::anyhow!("{e}"))?;

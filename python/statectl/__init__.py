@@ -495,12 +495,15 @@ class Store:
         checkpoint_every: int | str | None = None,
         keep_checkpoints: int | None = None,
         progress: Callable[[dict], None] | None = None,
+        from_checkpoint: int | None = None,
     ) -> TrainedModel:
         """Continues the unfinished training run ``name`` (stopped by
-        Ctrl-C or killed) from its latest checkpoint, to the bits it would
-        have had; a second Ctrl-C raises again after another checkpoint."""
+        Ctrl-C or killed) from its latest checkpoint (or the one after
+        ``from_checkpoint`` batches, when the latest is damaged), to the
+        bits it would have had; a second Ctrl-C raises again after another
+        checkpoint."""
         every = None if checkpoint_every is None else str(checkpoint_every)
-        text = self._native.resume(name, every, keep_checkpoints, progress)
+        text = self._native.resume(name, every, keep_checkpoints, progress, from_checkpoint)
         return TrainedModel.from_json(json.loads(text))
 
     def burn_in(

@@ -111,6 +111,7 @@ class Store:
         checkpoint_every: str | None = None,
         keep_checkpoints: int | None = None,
         progress: Callable[[dict], None] | None = None,
+        from_checkpoint: int | None = None,
     ) -> str: ...
     def burn_in(
         self,

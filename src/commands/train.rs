@@ -316,9 +316,9 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
 /// `train --resume RUN`: the run's latest checkpoint, on to its end.
 fn resume(ctx: &Context, name: &str, args: &TrainArgs) -> Result<i32> {
     // Read once before locking, so an unknown name leaves no lock file.
-    runs::load(&ctx.store, name)?;
+    runs::load(&ctx.store, name, args.from_checkpoint)?;
     let _lock = runs::lock(&ctx.store, name)?;
-    let mut stored = runs::load(&ctx.store, name)?;
+    let mut stored = runs::load(&ctx.store, name, args.from_checkpoint)?;
     stored.run.checkpoints = policy(args, Some(stored.run.checkpoints));
     ctx.out.status(match &stored.at {
         Some(at) => format!(

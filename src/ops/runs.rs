@@ -264,26 +264,41 @@ pub struct StoredRun {
     pub at: Option<CheckpointRow>,
 }
 
-/// Reads a run to continue it. An unknown name, a finished model, or a
-/// damaged checkpoint is an error saying what to do.
-pub fn load(store: &Store, name: &str) -> Result<StoredRun> {
+/// Reads a run to continue it, from its latest checkpoint or the one after
+/// `from_checkpoint` batches. An unknown name, a finished model, an unknown
+/// checkpoint or a damaged one is an error saying what to do.
+pub fn load(store: &Store, name: &str, from_checkpoint: Option<usize>) -> Result<StoredRun> {
     store.read(|store| -> Result<StoredRun> {
         let row = find(store, name)?;
         let run: RunPlan = serde_json::from_str(&row.plan).map_err(|e| {
             anyhow!("training run '{name}' has an unreadable plan ({e}); run `statectl verify`")
         })?;
         let plan = rebuild_plan(store, &run)?;
-        let latest = store.checkpoints(name)?.into_iter().next();
-        let checkpoint = match &latest {
+        let all = store.checkpoints(name)?;
+        let chosen = match from_checkpoint {
+            None => all.first().cloned(),
+            Some(done) => Some(
+                all.iter()
+                    .find(|c| c.batches_done == done)
+                    .cloned()
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "training run '{name}' has no checkpoint after {done} batches; its checkpoints: {}",
+                            listing(&all)
+                        )
+                    })?,
+            ),
+        };
+        let checkpoint = match &chosen {
             None => None,
-            Some(at) => Some(read_checkpoint(store, name, &run, &plan, at)?),
+            Some(at) => Some(read_checkpoint(store, name, &run, &plan, at, &all)?),
         };
         Ok(StoredRun {
             name: name.to_string(),
             run,
             plan,
             checkpoint,
-            at: latest,
+            at: chosen,
         })
     })
 }
@@ -320,10 +335,21 @@ fn read_checkpoint(
     run: &RunPlan,
     plan: &TrainPlan,
     at: &CheckpointRow,
+    all: &[CheckpointRow],
 ) -> Result<Checkpoint> {
+    let older = all.iter().find(|c| c.batches_done < at.batches_done);
+    let fallback = older
+        .map(|c| {
+            format!(
+                "; to continue from the one before it, pass --from-checkpoint {} ({})",
+                c.batches_done,
+                position(c.epoch, c.batch)
+            )
+        })
+        .unwrap_or_default();
     let damaged = |e: anyhow::Error| {
         anyhow!(
-            "the checkpoint of training run '{name}' at {} is damaged: {e:#}; run `statectl verify` to see what else is",
+            "the checkpoint of training run '{name}' at {} is damaged: {e:#}{fallback}; run `statectl verify` to see what else is",
             position(at.epoch, at.batch)
         )
     };
@@ -342,6 +368,17 @@ fn read_checkpoint(
         });
     }
     Ok(cp)
+}
+
+/// A run's checkpoints for an error: "186 (epoch 3 batch 0), ...".
+fn listing(all: &[CheckpointRow]) -> String {
+    if all.is_empty() {
+        return "none yet".into();
+    }
+    all.iter()
+        .map(|c| format!("{} ({})", c.batches_done, position(c.epoch, c.batch)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where a checkpoint stands, for people: "epoch 2 batch 3" (batches done

@@ -88,8 +88,14 @@ impl Store {
         let id = WeightsId(Digest::of(&[bytes]));
         let path = self.weights_path(&id);
         self.recover_set_aside(&id);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
-            return Ok((id, false));
+        let existing = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        if existing {
+            let intact =
+                super::files::read_whole(&path).is_ok_and(|bytes| Digest::of(&[&bytes]) == id.0);
+            if intact {
+                return Ok((id, false));
+            }
+            // A damaged copy: the good bytes replace it (the rename below).
         }
         let dir = self.weights_dir();
         let tmp = dir.join(format!(".{}.{}.tmp", id.hex(), std::process::id()));
@@ -107,7 +113,7 @@ impl Store {
             io_err(&path)(e)
         })?;
         sync_folder(&dir);
-        Ok((id, true))
+        Ok((id, !existing))
     }
 
     /// Removes a file this command created, before its transaction rolls

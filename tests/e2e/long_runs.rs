@@ -428,7 +428,54 @@ fn checkpoints_are_kept_by_gc_pruned_to_the_newest_and_trained_on_old_stores() {
     env.ok(&["gc", "--keep-events-since", "0s"]);
     assert_eq!(count("SELECT count(*) FROM checkpoints"), checkpoints);
     env.ok(&["verify"]);
-    env.ok(&["-q", "train", "--resume", "late"]);
+
+    // The latest checkpoint damaged: resume names the one before it, and
+    // continues from there when asked, to the same bits.
+    let db = env.db();
+    let mut stmt = db
+        .prepare(
+            "SELECT batches_done, lower(hex(file)) FROM checkpoints ORDER BY batches_done DESC",
+        )
+        .unwrap();
+    let rows: Vec<(i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // The first checkpoint and the one Ctrl-C wrote, at least.
+    assert!(rows.len() >= 2, "{rows:?}");
+    {
+        let path = env
+            .store()
+            .join("weights")
+            .join(format!("{}.safetensors", rows[0].1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[100] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        env.fails(
+            &["train", "--resume", "late"],
+            1,
+            &format!(
+                "to continue from the one before it, pass --from-checkpoint {}",
+                rows[1].0
+            ),
+        );
+        env.fails(
+            &["train", "--resume", "late", "--from-checkpoint", "7"],
+            1,
+            "training run 'late' has no checkpoint after 7 batches; its checkpoints:",
+        );
+        let older = rows[1].0.to_string();
+        env.ok(&[
+            "-q",
+            "train",
+            "--resume",
+            "late",
+            "--from-checkpoint",
+            &older,
+        ]);
+    }
+    env.ok(&["verify"]);
     env.ok(&["audit", "--train", "late"]);
 }
 

@@ -185,7 +185,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create an empty store (commands that only read refuse a folder without one)
-    #[command(after_help = "Examples:\n  statectl init\n  statectl init models/.statectl")]
+    #[command(
+        after_help = "Examples:\n  statectl init\n  statectl init models/.statectl\n  statectl init postgres://admin@db.internal/replay   # a shared store's tables"
+    )]
     Init(InitArgs),
     /// The reference experiment end to end: train, then the five cases, each check shown
     #[command(
@@ -291,6 +293,16 @@ pub enum Command {
         after_help = "Examples:\n  statectl man > statectl.1 && man ./statectl.1\n  statectl man train > statectl-train.1\n  statectl man model import > statectl-model-import.1"
     )]
     Man(ManArgs),
+    /// Send what a shared store (PostgreSQL) lacks: content, the journal, models, tags, streams
+    #[command(
+        after_help = "Examples:\n  statectl push postgres://actor@db.internal/replay\n  statectl push postgres://actor@db.internal/replay --tags 'buf/host7/*'\n\nA tag or stream the shared store has\nelsewhere, or a model of the same name with other weights, is refused unless --force."
+    )]
+    Push(PushArgs),
+    /// Copy a shared store's refs and the content they need into this store
+    #[command(
+        after_help = "Examples:\n  statectl pull postgres://learner@db.internal/replay\n  statectl pull postgres://learner@db.internal/replay --tags 'buf/*'"
+    )]
+    Pull(PullArgs),
     /// Read a state from a safetensors file (`l{k}.h`, `l{k}.c` as [batch, units])
     #[command(
         after_help = "Examples:\n  statectl import state.safetensors --tag from-keras\n  statectl import replay.safetensors --per-slot --tag-prefix seq"
@@ -324,9 +336,35 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Store folder [default: --store, else $STATECTL_STORE, else ./.statectl]
+    /// Store folder, or a shared store's postgres:// URL [default: --store, else $STATECTL_STORE, else ./.statectl]
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The shared store: postgres://USER@HOST:PORT/DATABASE
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Only the tags matching this pattern (* and ?) and the states they name
+    #[arg(long, value_name = "PATTERN")]
+    pub tags: Option<String>,
+    /// Move tags and streams the shared store has elsewhere; replace models of the same name
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The shared store: postgres://USER@HOST:PORT/DATABASE
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Only the tags matching this pattern (* and ?) and the states they name
+    #[arg(long, value_name = "PATTERN")]
+    pub tags: Option<String>,
+    /// Move tags and streams here to where the shared store has them
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A tolerance: a finite number, zero or more.

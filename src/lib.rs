@@ -31,6 +31,7 @@ pub mod model;
 pub mod ops;
 pub mod parallel;
 pub mod replay;
+pub mod shared;
 pub mod staging;
 pub mod state;
 pub mod store;

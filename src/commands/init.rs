@@ -7,9 +7,14 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::Output;
+use crate::shared::{SharedStore, SHARED_SCHEMA_VERSION};
 use crate::store::{Store, SCHEMA_VERSION};
 
 pub fn run(path: PathBuf, out: Output) -> Result<i32> {
+    let text = path.to_string_lossy();
+    if crate::shared::is_shared_url(&text) {
+        return init_shared(&text, out);
+    }
     let existed = path.join("statectl.db").is_file();
     Store::open(&path)?;
     let shown = path.display().to_string();
@@ -20,6 +25,24 @@ pub fn run(path: PathBuf, out: Output) -> Result<i32> {
                 format!("{shown} already holds a statectl store (schema {SCHEMA_VERSION})")
             } else {
                 format!("created an empty statectl store at {shown}")
+            }
+        },
+    );
+    Ok(0)
+}
+
+/// `statectl init postgres://…`: the shared store's tables, in one
+/// transaction (nothing when they are there).
+fn init_shared(url: &str, out: Output) -> Result<i32> {
+    let (store, created) = SharedStore::init(url)?;
+    let shown = store.shown().to_string();
+    out.emit(
+        json!({"store": shown, "created": created, "schema": SHARED_SCHEMA_VERSION}),
+        || {
+            if created {
+                format!("created a shared statectl store at {shown}")
+            } else {
+                format!("{shown} already holds a shared statectl store (schema {SHARED_SCHEMA_VERSION})")
             }
         },
     );

@@ -26,6 +26,7 @@ mod snapshot;
 mod split;
 mod stack;
 mod status;
+mod sync;
 mod tag;
 mod train;
 mod verify;
@@ -46,6 +47,19 @@ pub fn store_path(cli: &Cli) -> PathBuf {
     crate::store::resolve_path(cli.store.clone())
 }
 
+/// A shared store's URL given as `--store` (or `$STATECTL_STORE`) to a
+/// command that runs on a local store: refused before any folder is made.
+fn refuse_shared_store_here(path: &std::path::Path) -> Result<()> {
+    let text = path.to_string_lossy();
+    if crate::shared::is_shared_url(&text) {
+        anyhow::bail!(
+            "{} is a shared store; this command runs on a local store folder. Copy what you need here with: statectl pull {0}   (push sends local work there)",
+            crate::shared::shown_url(&text)
+        );
+    }
+    Ok(())
+}
+
 /// Whether a command only reads. Those, and gc, refuse a folder that holds
 /// no store instead of creating one.
 fn reads_only(command: &Command) -> bool {
@@ -53,6 +67,7 @@ fn reads_only(command: &Command) -> bool {
     matches!(
         command,
         Command::Log(_)
+            | Command::Push(_)
             | Command::Show(_)
             | Command::Diff(_)
             | Command::Export(_)
@@ -83,6 +98,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Man(args) => return help::man(&args.command),
         _ => {}
     }
+    refuse_shared_store_here(&store_path(&cli))?;
     let ctx = match Context::open(&store_path(&cli), out, create) {
         Ok(ctx) => ctx,
         // A database too damaged to open is what verify is for: report it
@@ -115,6 +131,8 @@ pub fn dispatch(ctx: &Context, command: Command) -> Result<i32> {
         Command::Diff(args) => diff::run(ctx, args),
         Command::Export(args) => export::run(ctx, args),
         Command::Import(args) => import::run(ctx, args),
+        Command::Push(args) => sync::run_push(ctx, args),
+        Command::Pull(args) => sync::run_pull(ctx, args),
         Command::Audit(args) => audit::run(ctx, args),
         Command::Verify(args) => verify::run(ctx, args),
         Command::BurnIn(args) => burn_in::run(ctx, args),

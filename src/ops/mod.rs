@@ -25,6 +25,8 @@ pub mod models;
 pub mod platform;
 pub mod plot_data;
 pub mod predict;
+pub mod pull;
+pub mod push;
 pub mod refs;
 pub mod restore;
 pub mod runs;

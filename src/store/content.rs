@@ -203,7 +203,7 @@ impl Store {
         })
     }
 
-    fn slot_row(&self, id: &SlotId) -> Result<Option<SlotRow>> {
+    pub(super) fn slot_row(&self, id: &SlotId) -> Result<Option<SlotRow>> {
         Ok(self
             .conn
             .prepare_cached(
@@ -217,7 +217,7 @@ impl Store {
 
     /// A slot's bytes from its row (or from its pack), checked against its
     /// id.
-    fn checked_slot_bytes(
+    pub(super) fn checked_slot_bytes(
         &self,
         id: &SlotId,
         layout: &str,

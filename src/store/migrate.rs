@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     RESTORE_STREAMS_FROM_JOURNAL,
     include_str!("../../migrations/0009_pack_lengths.sql"),
     include_str!("../../migrations/0010_training_runs.sql"),
+    include_str!("../../migrations/0011_shared_store_origins.sql"),
 ];
 
 /// Puts back every stream the journal moved whose model still exists but

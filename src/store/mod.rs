@@ -19,6 +19,7 @@ mod packs;
 mod refs;
 mod runs;
 mod stats;
+mod transfer;
 mod verify;
 mod weights_files;
 
@@ -37,6 +38,7 @@ pub use packs::{PackAppender, PackFile, PackedAt};
 pub use refs::{StreamRecord, TagRecord};
 pub use runs::{CheckpointRow, RunRow, RunState};
 pub use stats::Counts;
+pub use transfer::PortableEvent;
 pub use verify::{Problem, VerifyReport};
 
 #[derive(Debug, Error)]

@@ -27,6 +27,7 @@ mod packs;
 mod per_step;
 mod readme;
 mod replay;
+mod shared_store;
 mod state_commands;
 mod store_damage;
 mod toolkit;

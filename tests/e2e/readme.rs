@@ -60,12 +60,18 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// What the shared store's blocks call it; set to a fresh database's URL.
+pub const SHARED_STORE: &str = "$SHARED_STORE";
+
 /// The README's tour, ready to run: its command blocks (without the set-up
 /// ones, which CI itself runs: the test command is this suite, then the
 /// Python package's build and pytest), a copy of `examples/` to run them
 /// in, and the built binary.
 pub struct TourBlocks {
     pub env: Env,
+    /// A fresh shared store for the blocks that name `$SHARED_STORE`
+    /// (None without a PostgreSQL server: those blocks are skipped).
+    pub shared_store: Option<String>,
     pub blocks: Vec<String>,
     pub bin: PathBuf,
     work: PathBuf,
@@ -81,6 +87,7 @@ pub fn prepared_tour() -> TourBlocks {
             !b.contains("cargo install")
                 && !b.contains("scripts/test")
                 && !b.contains("pip install")
+                && !b.contains("scripts/postgres")
         })
         .collect();
     assert!(blocks.len() >= 6, "the README lost its command blocks");
@@ -96,8 +103,14 @@ pub fn prepared_tour() -> TourBlocks {
     std::fs::create_dir_all(&bin_dir).unwrap();
     std::os::unix::fs::symlink(&bin, bin_dir.join("statectl")).unwrap();
     let path = std::env::var("PATH").unwrap_or_default();
+    let shared_store = blocks
+        .iter()
+        .any(|b| b.contains(SHARED_STORE))
+        .then(|| crate::shared_store::fresh_database("tour"))
+        .flatten();
     TourBlocks {
         env,
+        shared_store,
         blocks,
         bin,
         work,
@@ -109,12 +122,21 @@ impl TourBlocks {
     /// Runs one block with bash (`-euo pipefail`) in the work folder, the
     /// given folder first on PATH; fails the test if the block fails.
     pub fn run_block(&self, block: &str, first_on_path: &Path, vars: &[(&str, &std::ffi::OsStr)]) {
+        let shared = match (&self.shared_store, block.contains(SHARED_STORE)) {
+            (None, true) => {
+                eprintln!("README block skipped (no PostgreSQL server):\n{block}");
+                return;
+            }
+            (Some(url), true) => vec![("SHARED_STORE", url.as_str())],
+            (_, false) => Vec::new(),
+        };
         let out = std::process::Command::new("bash")
             .args(["-euo", "pipefail", "-c", block])
             .current_dir(&self.work)
             .env("PATH", format!("{}:{}", first_on_path.display(), self.path))
             .env("STATECTL_STORE", self.env.store())
             .envs(vars.iter().copied())
+            .envs(shared)
             .output()
             .unwrap();
         assert!(

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Many actors, one store: the aggregate rate at which 64 actor processes
+# get 4 KiB one-slot states (LSTM-512: h and c of 512 floats), each with a
+# tag, into one store at once, measured in one run of this script:
+#
+#   embedded  64 `statectl import --per-slot` processes into one local
+#             SQLite store (the reference: the same states, the same tags)
+#   push      64 `statectl push` processes, each from its own local store
+#             holding its share, into one shared store on PostgreSQL
+#             (started here on 127.0.0.1, on this machine)
+#   again     the same 64 pushes with nothing new
+#   pull      one `statectl pull` of everything into a fresh local store
+#
+# Whole processes, wall-clock time from the first start to the last exit.
+# Prints the CPU it ran on. Set ACTORS and PER_ACTOR to change the load.
+#
+#   bash benches/shared_store.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ACTORS=${ACTORS:-64}
+PER_ACTOR=${PER_ACTOR:-500}
+WORK=$(mktemp -d)
+source scripts/postgres
+cleanup() { postgres_stop; rm -rf "$WORK"; }
+trap cleanup EXIT
+cargo build -q --release -j2
+STATECTL="$PWD/target/release/statectl"
+if [ -z "${STATECTL_TEST_POSTGRES:-}" ]; then
+    postgres_start
+    STATECTL_PG_PSQL="$STATECTL_PG_BIN/psql"
+else
+    STATECTL_PG_PSQL="$(postgres_bin_dir)/psql"
+fi
+URL="${STATECTL_TEST_POSTGRES%/*}/bench_$$"
+"$STATECTL_PG_PSQL" -q "$STATECTL_TEST_POSTGRES" -c "CREATE DATABASE bench_$$" >/dev/null
+
+# One state file per actor: PER_ACTOR one-slot states, values its own.
+python3 - "$WORK" "$ACTORS" "$PER_ACTOR" <<'PY'
+import json, struct, sys
+work, actors, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+units = 512
+for a in range(actors):
+    h = [((a * n + i) * 7 + j) % 1000 * 1e-3 for i in range(n) for j in range(units)]
+    c = [(a + 1) * 1e-2 + i * 1e-5 for i in range(n) for j in range(units)]
+    size = 4 * n * units
+    header = {"l0.c": {"dtype": "F32", "shape": [n, units], "data_offsets": [0, size]},
+              "l0.h": {"dtype": "F32", "shape": [n, units], "data_offsets": [size, 2 * size]}}
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(f"{work}/actor{a}.safetensors", "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        f.write(struct.pack(f"<{len(c)}f", *c) + struct.pack(f"<{len(h)}f", *h))
+PY
+
+now() { date +%s.%N; }
+total=$((ACTORS * PER_ACTOR))
+
+for a in $(seq 0 $((ACTORS - 1))); do
+    "$STATECTL" --store "$WORK/actor$a" -q import "$WORK/actor$a.safetensors" --per-slot --tag-prefix "actor$a/" >/dev/null
+done
+"$STATECTL" -q init "$URL"
+
+# Runs "$@" once per actor, all at once (ACTOR in an argument becomes the
+# actor's number); prints the seconds from the first start to the last exit.
+all_actors() {
+    local start a
+    start=$(now)
+    for a in $(seq 0 $((ACTORS - 1))); do
+        "${@//ACTOR/$a}" >/dev/null &
+    done
+    wait
+    python3 -c "print($(now) - $start)"
+}
+rate_of() { python3 -c "print(f'{$1:7.2f} s  {$2 / $1:9.0f} states/s')"; }
+
+embedded=$(rate_of "$(all_actors "$STATECTL" --store "$WORK/embedded" -q import "$WORK/actorACTOR.safetensors" --per-slot --tag-prefix "actorACTOR/")" "$total")
+pushed=$(rate_of "$(all_actors "$STATECTL" --store "$WORK/actorACTOR" -q push "$URL")" "$total")
+again=$(python3 -c "print(f'{$(all_actors "$STATECTL" --store "$WORK/actorACTOR" -q push "$URL"):7.2f} s')")
+
+start=$(now)
+"$STATECTL" --store "$WORK/pulled" -q pull "$URL" >/dev/null
+pulled=$(rate_of "$(python3 -c "print($(now) - $start)")" "$total")
+tags=$("$STATECTL" --store "$WORK/pulled" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["tags"])')
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+flags=$(grep -m1 '^flags' /proc/cpuinfo)
+vector=AVX2
+[[ $flags == *avx512f* ]] && vector=AVX-512
+echo "cpu: $cpu, $(nproc) cores, $vector; PostgreSQL on the same machine"
+echo "$ACTORS actors x $PER_ACTOR one-slot LSTM-512 states (4 KiB) with a tag each: $total states"
+echo "embedded  ($ACTORS imports into one SQLite store)  $embedded"
+echo "push      ($ACTORS local stores to one shared)     $pushed"
+echo "again     (the same pushes, nothing new)      $again"
+echo "pull      (everything, into a fresh store)    $pulled"
+echo "pulled copy holds $tags tags"

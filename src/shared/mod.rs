@@ -1,0 +1,57 @@
+//! The shared store: a statectl store in a PostgreSQL database, which
+//! stores on many hosts push to and pull from (`statectl push|pull URL`).
+//! It holds the same content-addressed rows as an embedded store, under
+//! the same ids, refs by name, and a journal whose events keep the store
+//! they came from.
+
+mod connect;
+mod content;
+mod refs;
+mod schema;
+
+pub use connect::{is_shared_url, shown_url};
+pub use content::Table;
+pub use refs::{Publication, Published, RemoteModel, RemoteStream, RemoteTag, StreamMove};
+pub use schema::SHARED_SCHEMA_VERSION;
+
+use anyhow::Result;
+
+/// An open connection to a shared store whose schema this build reads.
+pub struct SharedStore {
+    client: postgres::Client,
+    /// The URL without its password, for messages.
+    shown: String,
+}
+
+impl SharedStore {
+    /// Connects and checks the schema: a database without a statectl store
+    /// (offer `statectl init`) or with a newer one is refused.
+    pub fn open(url: &str) -> Result<SharedStore> {
+        let mut store = SharedStore::connect(url)?;
+        schema::check(&mut store.client, &store.shown)?;
+        Ok(store)
+    }
+
+    /// Creates the statectl tables in the database (nothing when they are
+    /// already there). True when it created them.
+    pub fn init(url: &str) -> Result<(SharedStore, bool)> {
+        let mut store = SharedStore::connect(url)?;
+        let created = schema::create(&mut store.client, &store.shown)?;
+        Ok((store, created))
+    }
+
+    fn connect(url: &str) -> Result<SharedStore> {
+        let (client, shown) = connect::connect(url)?;
+        Ok(SharedStore { client, shown })
+    }
+
+    /// The URL, password removed.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Wraps a server error with what was being done, password-free.
+    fn failed(&self, doing: &str, e: postgres::Error) -> anyhow::Error {
+        connect::explain(&self.shown, doing, &e)
+    }
+}

@@ -1,0 +1,347 @@
+//! Refs and the journal on the shared store: reading them, and publishing
+//! a push in one transaction (events, models, tags, streams), with every
+//! ref moved by compare-and-set against what the push read before it sent
+//! anything.
+
+use anyhow::{anyhow, Result};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+use postgres::Transaction;
+
+use super::SharedStore;
+use crate::store::{now_ms, PortableEvent};
+
+#[derive(Debug, Clone)]
+pub struct RemoteTag {
+    pub name: String,
+    pub state: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteStream {
+    pub model: String,
+    pub name: String,
+    pub state: Vec<u8>,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteModel {
+    pub name: String,
+    pub weights: Vec<u8>,
+    pub config: String,
+    pub training: Option<String>,
+    /// When the model was first registered, in the store it came from
+    /// (`audit --train` matches its training events by it).
+    pub created_at: i64,
+}
+
+/// A stream move to publish: from the state the push saw (None: the
+/// stream did not exist) to the new one.
+#[derive(Debug, Clone)]
+pub struct StreamMove {
+    pub model: String,
+    pub name: String,
+    pub expected: Option<Vec<u8>>,
+    pub state: Vec<u8>,
+}
+
+/// Everything a push publishes in its last transaction.
+pub struct Publication<'a> {
+    pub origin: [u8; 16],
+    pub events: &'a [PortableEvent],
+    pub models: &'a [RemoteModel],
+    /// Replace a model of the same name with other weights.
+    pub replace_models: bool,
+    pub tags: &'a [RemoteTag],
+    /// Move tags that name another state.
+    pub move_tags: bool,
+    pub streams: &'a [StreamMove],
+}
+
+/// What publishing changed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Published {
+    pub events: u64,
+    pub models: u64,
+    pub tags: u64,
+}
+
+impl SharedStore {
+    pub fn tags(&mut self) -> Result<Vec<RemoteTag>> {
+        let rows = self
+            .client
+            .query("SELECT name, state FROM tags ORDER BY name", &[])
+            .map_err(|e| self.failed("reading tags", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| RemoteTag {
+                name: r.get(0),
+                state: r.get(1),
+            })
+            .collect())
+    }
+
+    pub fn streams(&mut self) -> Result<Vec<RemoteStream>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT model, name, state, updated_at FROM streams ORDER BY model, name",
+                &[],
+            )
+            .map_err(|e| self.failed("reading streams", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| RemoteStream {
+                model: r.get(0),
+                name: r.get(1),
+                state: r.get(2),
+                updated_at: r.get(3),
+            })
+            .collect())
+    }
+
+    pub fn models(&mut self) -> Result<Vec<RemoteModel>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT name, weights, config, training, created_at FROM models ORDER BY name",
+                &[],
+            )
+            .map_err(|e| self.failed("reading models", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| RemoteModel {
+                name: r.get(0),
+                weights: r.get(1),
+                config: r.get(2),
+                training: r.get(3),
+                created_at: r.get(4),
+            })
+            .collect())
+    }
+
+    /// The journal in the order the shared store received it.
+    pub fn events(&mut self) -> Result<Vec<PortableEvent>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT origin, origin_event, kind, at, model_name, weights, stream, moved_stream, \
+                        state_before, state_after, input, output, tag, detail FROM events ORDER BY id",
+                &[],
+            )
+            .map_err(|e| self.failed("reading the journal", e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(PortableEvent {
+                    origin: r.get::<_, &[u8]>(0).try_into().ok()?,
+                    origin_event: r.get(1),
+                    kind: r.get(2),
+                    at: r.get(3),
+                    model_name: r.get(4),
+                    weights: r.get(5),
+                    stream: r.get(6),
+                    moved_stream: r.get(7),
+                    state_before: r.get(8),
+                    state_after: r.get(9),
+                    input: r.get(10),
+                    output: r.get(11),
+                    tag: r.get(12),
+                    detail: r.get(13),
+                })
+            })
+            .collect())
+    }
+
+    /// Publishes a push: all of it lands, or none. A ref that someone else
+    /// moved since the push read it fails the whole transaction.
+    pub fn publish(&mut self, p: &Publication) -> Result<Published> {
+        let shown = self.shown.clone();
+        let explain = |e| super::connect::explain(&shown, "publishing the push", &e);
+        let mut tx = self.client.transaction().map_err(explain)?;
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO origins (id, first_push, last_push) VALUES ($1, $2, $2) \
+             ON CONFLICT (id) DO UPDATE SET last_push = excluded.last_push",
+            &[&&p.origin[..], &now],
+        )
+        .map_err(explain)?;
+        let events = copy_events(&mut tx, p.events).map_err(explain)?;
+        let models = publish_models(&mut tx, p, &shown)?;
+        let tags = publish_tags(&mut tx, p, now, &shown)?;
+        publish_streams(&mut tx, p.streams, now, &shown)?;
+        tx.commit().map_err(explain)?;
+        Ok(Published {
+            events,
+            models,
+            tags,
+        })
+    }
+}
+
+fn copy_events(tx: &mut Transaction, events: &[PortableEvent]) -> Result<u64, postgres::Error> {
+    const COLUMNS: &str =
+        "origin, origin_event, kind, at, model_name, weights, stream, moved_stream, \
+                           state_before, state_after, input, output, tag, detail";
+    // Without the serial id (LIKE would copy its NOT NULL, not its default).
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming_events ON COMMIT DELETE ROWS AS SELECT {COLUMNS} FROM events WITH NO DATA"
+    ))?;
+    let sink = tx.copy_in(&format!(
+        "COPY incoming_events ({COLUMNS}) FROM STDIN (FORMAT binary)"
+    ))?;
+    let types = [
+        Type::BYTEA,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::BYTEA,
+        Type::TEXT,
+        Type::BOOL,
+        Type::BYTEA,
+        Type::BYTEA,
+        Type::BYTEA,
+        Type::BYTEA,
+        Type::TEXT,
+        Type::TEXT,
+    ];
+    let mut writer = BinaryCopyInWriter::new(sink, &types);
+    for e in events {
+        writer.write(&[
+            &&e.origin[..],
+            &e.origin_event,
+            &e.kind,
+            &e.at,
+            &e.model_name,
+            &e.weights,
+            &e.stream,
+            &e.moved_stream,
+            &e.state_before,
+            &e.state_after,
+            &e.input,
+            &e.output,
+            &e.tag,
+            &e.detail,
+        ])?;
+    }
+    writer.finish()?;
+    // In the pushing store's order, so the shared store's numbering keeps
+    // each origin's order.
+    tx.execute(
+        &format!(
+            "INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM incoming_events \
+             ORDER BY origin, origin_event ON CONFLICT (origin, origin_event) DO NOTHING"
+        ),
+        &[],
+    )
+}
+
+fn publish_models(tx: &mut Transaction, p: &Publication, shown: &str) -> Result<u64> {
+    let explain = |e| super::connect::explain(shown, "publishing models", &e);
+    let mut changed = 0;
+    for m in p.models {
+        let inserted = tx
+            .execute(
+                "INSERT INTO models (name, weights, config, training, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (name) DO NOTHING",
+                &[&m.name, &m.weights, &m.config, &m.training, &m.created_at],
+            )
+            .map_err(explain)?;
+        if inserted == 1 {
+            changed += 1;
+            continue;
+        }
+        let replaced = tx
+            .execute(
+                "UPDATE models SET weights = $2, config = $3, training = $4, created_at = $6 \
+                 WHERE name = $1 AND weights <> $2 AND $5",
+                &[
+                    &m.name,
+                    &m.weights,
+                    &m.config,
+                    &m.training,
+                    &p.replace_models,
+                    &m.created_at,
+                ],
+            )
+            .map_err(explain)?;
+        changed += replaced;
+        let differs = tx
+            .query_opt(
+                "SELECT 1 FROM models WHERE name = $1 AND weights <> $2",
+                &[&m.name, &m.weights],
+            )
+            .map_err(explain)?;
+        if differs.is_some() {
+            return Err(anyhow!("model {} on {shown} has other weights than here; nothing was pushed; pull it first, or replace it with --force", m.name));
+        }
+    }
+    Ok(changed)
+}
+
+fn publish_tags(tx: &mut Transaction, p: &Publication, now: i64, shown: &str) -> Result<u64> {
+    let explain = |e| super::connect::explain(shown, "publishing tags", &e);
+    tx.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming_tags (LIKE tags) ON COMMIT DELETE ROWS",
+    )
+    .map_err(explain)?;
+    let sink = tx
+        .copy_in("COPY incoming_tags (name, state, updated_at) FROM STDIN (FORMAT binary)")
+        .map_err(explain)?;
+    let mut writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::BYTEA, Type::INT8]);
+    for t in p.tags {
+        writer.write(&[&t.name, &t.state, &now]).map_err(explain)?;
+    }
+    writer.finish().map_err(explain)?;
+    let changed = tx
+        .execute(
+            "INSERT INTO tags (name, state, updated_at) SELECT name, state, updated_at FROM incoming_tags \
+             ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at \
+             WHERE tags.state <> excluded.state AND $1",
+            &[&p.move_tags],
+        )
+        .map_err(explain)?;
+    let clash = tx
+        .query_opt(
+            "SELECT i.name FROM incoming_tags i JOIN tags t ON t.name = i.name WHERE t.state <> i.state ORDER BY i.name LIMIT 1",
+            &[],
+        )
+        .map_err(explain)?;
+    if let Some(row) = clash {
+        let name: String = row.get(0);
+        return Err(anyhow!("tag {name} on {shown} names another state than here; nothing was pushed; pull first, or move it with --force"));
+    }
+    Ok(changed)
+}
+
+fn publish_streams(
+    tx: &mut Transaction,
+    moves: &[StreamMove],
+    now: i64,
+    shown: &str,
+) -> Result<()> {
+    let explain = |e| super::connect::explain(shown, "publishing streams", &e);
+    for m in moves {
+        let moved = match &m.expected {
+            None => tx.execute(
+                "INSERT INTO streams (model, name, state, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&m.model, &m.name, &m.state, &now],
+            ),
+            Some(expected) => tx.execute(
+                "UPDATE streams SET state = $3, updated_at = $4 WHERE model = $1 AND name = $2 AND state = $5",
+                &[&m.model, &m.name, &m.state, &now, expected],
+            ),
+        }
+        .map_err(explain)?;
+        if moved != 1 {
+            return Err(anyhow!(
+                "stream {}/{} on {shown} moved while this push ran; nothing was pushed; run the push again",
+                m.model,
+                m.name
+            ));
+        }
+    }
+    Ok(())
+}

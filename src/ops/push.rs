@@ -67,9 +67,9 @@ const BYTES_PER_SEND: usize = 32 << 20;
 pub fn push(store: &Store, request: &PushRequest) -> Result<PushReport> {
     let started = Instant::now();
     let mut remote = SharedStore::open(&request.url)?;
-    let local = store.read(|s| read_local(s, request.tags.as_deref()))?;
+    let mut local = store.read(|s| read_local(s, request.tags.as_deref()))?;
     let streams = plan_streams(store, &mut remote, &local, request.force)?;
-    refuse_clashes(&mut remote, &local, request.force)?;
+    keep_what_differs(&mut remote, &mut local, request.force)?;
     let mut report = PushReport {
         url: remote.shown().to_string(),
         ..Default::default()
@@ -88,6 +88,14 @@ pub fn push(store: &Store, request: &PushRequest) -> Result<PushReport> {
         ids(&local.weights, |w| w.0),
         |id| Ok(store.load_weights(&WeightsId(Digest(*id)))?),
     )?;
+    if local.events.is_empty()
+        && local.models.is_empty()
+        && local.tags.is_empty()
+        && streams.is_empty()
+    {
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
     let published = remote.publish(&Publication {
         origin: local.origin,
         events: &local.events,
@@ -243,30 +251,33 @@ fn plan_streams(
     Ok(moves)
 }
 
-/// Refuses, before anything is sent, tags that name another state there
-/// and models of the same name with other weights (unless forced).
-fn refuse_clashes(remote: &mut SharedStore, local: &Local, force: bool) -> Result<()> {
-    if force {
-        return Ok(());
-    }
-    let tags: HashMap<String, Vec<u8>> = remote
-        .tags()?
+/// Drops the tags, models and events the shared store already has as they
+/// are here, so publishing sends only what differs; refuses, before
+/// anything is sent, tags that name another state there and models of the
+/// same name with other weights (unless forced).
+fn keep_what_differs(remote: &mut SharedStore, local: &mut Local, force: bool) -> Result<()> {
+    let names: Vec<&str> = local.tags.iter().map(|t| t.name.as_str()).collect();
+    let there: HashMap<String, Vec<u8>> = remote
+        .tags_named(&names)?
         .into_iter()
         .map(|t| (t.name, t.state))
         .collect();
     if let Some(t) = local
         .tags
         .iter()
-        .find(|t| tags.get(&t.name).is_some_and(|s| *s != t.state))
+        .find(|t| there.get(&t.name).is_some_and(|s| *s != t.state))
     {
-        bail!(
-            "tag {} names {} on {} and {} here; nothing was pushed; pull first, or move it there with --force",
-            t.name,
-            hex::encode(&tags[&t.name]),
-            remote.shown(),
-            hex::encode(&t.state)
-        );
+        if !force {
+            bail!(
+                "tag {} names {} on {} and {} here; nothing was pushed; pull first, or move it there with --force",
+                t.name,
+                hex::encode(&there[&t.name]),
+                remote.shown(),
+                hex::encode(&t.state)
+            );
+        }
     }
+    local.tags.retain(|t| there.get(&t.name) != Some(&t.state));
     let models: HashMap<String, Vec<u8>> = remote
         .models()?
         .into_iter()
@@ -277,12 +288,23 @@ fn refuse_clashes(remote: &mut SharedStore, local: &Local, force: bool) -> Resul
         .iter()
         .find(|m| models.get(&m.name).is_some_and(|w| *w != m.weights))
     {
-        bail!(
-            "model {} on {} has other weights than here; nothing was pushed; rename one of them, or replace it there with --force",
-            m.name,
-            remote.shown()
-        );
+        if !force {
+            bail!(
+                "model {} on {} has other weights than here; nothing was pushed; rename one of them, or replace it there with --force",
+                m.name,
+                remote.shown()
+            );
+        }
     }
+    local
+        .models
+        .retain(|m| models.get(&m.name) != Some(&m.weights));
+    let missing = remote.missing_events(&local.events)?;
+    let mut index = 0;
+    local.events.retain(|_| {
+        index += 1;
+        missing[index - 1]
+    });
     Ok(())
 }
 

@@ -3,6 +3,8 @@
 //! ref moved by compare-and-set against what the push read before it sent
 //! anything.
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::{anyhow, Result};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
@@ -79,6 +81,51 @@ impl SharedStore {
                 name: r.get(0),
                 state: r.get(1),
             })
+            .collect())
+    }
+
+    /// The tags with these names that the shared store has.
+    pub fn tags_named(&mut self, names: &[&str]) -> Result<Vec<RemoteTag>> {
+        let mut found = Vec::new();
+        for chunk in names.chunks(8192) {
+            let rows = self
+                .client
+                .query(
+                    "SELECT name, state FROM tags WHERE name = ANY($1)",
+                    &[&chunk],
+                )
+                .map_err(|e| self.failed("reading tags", e))?;
+            found.extend(rows.iter().map(|r| RemoteTag {
+                name: r.get(0),
+                state: r.get(1),
+            }));
+        }
+        Ok(found)
+    }
+
+    /// For each event, whether the shared store lacks it (by origin and
+    /// number).
+    pub fn missing_events(&mut self, events: &[PortableEvent]) -> Result<Vec<bool>> {
+        let mut by_origin: HashMap<[u8; 16], Vec<i64>> = HashMap::new();
+        for e in events {
+            by_origin.entry(e.origin).or_default().push(e.origin_event);
+        }
+        let mut present: HashSet<([u8; 16], i64)> = HashSet::new();
+        for (origin, numbers) in &by_origin {
+            for chunk in numbers.chunks(65536) {
+                let rows = self
+                    .client
+                    .query(
+                        "SELECT origin_event FROM events WHERE origin = $1 AND origin_event = ANY($2)",
+                        &[&&origin[..], &chunk],
+                    )
+                    .map_err(|e| self.failed("asking which events are missing", e))?;
+                present.extend(rows.iter().map(|r| (*origin, r.get::<_, i64>(0))));
+            }
+        }
+        Ok(events
+            .iter()
+            .map(|e| !present.contains(&(e.origin, e.origin_event)))
             .collect())
     }
 

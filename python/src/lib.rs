@@ -14,6 +14,7 @@ mod errors;
 mod fork;
 mod forward;
 mod reports;
+mod sharing;
 mod training;
 
 use std::path::PathBuf;

@@ -19,6 +19,7 @@ gives the same values, and a prediction made here audits with
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -229,6 +230,7 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, create: bool = False):
+        self._pusher: concurrent.futures.ThreadPoolExecutor | None = None
         try:
             self._native = _native.Store(None if path is None else os.fspath(path), create)
         except NoStoreError as e:
@@ -244,7 +246,11 @@ class Store:
         return self._native.closed
 
     def close(self) -> None:
-        """Closes the store; later calls raise :class:`ClosedStoreError`."""
+        """Closes the store (after the pushes started in the background
+        finish); later calls raise :class:`ClosedStoreError`."""
+        if self._pusher is not None:
+            self._pusher.shutdown(wait=True)
+            self._pusher = None
         self._native.close()
 
     def __enter__(self) -> "Store":
@@ -594,6 +600,34 @@ class Store:
         events = [] if events is None else [int(e) for e in events]
         text = self._native.audit(model, stream, events, since, tag, tolerance, train_arg, allow_empty)
         return _reports.parse(AuditReport, text)
+
+    def push(self, url: str, *, tags: str | None = None, force: bool = False) -> _reports.PushReport:
+        """Sends what the shared store at ``url`` (``postgres://USER@HOST/DB``)
+        lacks: content by id, then the journal, models, tags and streams in
+        one transaction. ``tags`` (a pattern) pushes only those tags and
+        their states. A tag or stream the shared store has elsewhere is
+        refused unless ``force``. Runs on a connection of its own, without
+        holding this store's lock, so other threads keep writing."""
+        return _reports.parse(_reports.PushReport, self._native.push(url, tags, force))
+
+    def push_in_background(
+        self, url: str, *, tags: str | None = None, force: bool = False
+    ) -> concurrent.futures.Future[_reports.PushReport]:
+        """Starts ``push`` on this store's background thread and returns at
+        once; the future's ``result()`` is the report (or raises the push's
+        error). Pushes queue one after another: an actor's loop calls this
+        every N states and never waits on the network."""
+        if self._pusher is None:
+            self._pusher = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="statectl-push"
+            )
+        return self._pusher.submit(self.push, url, tags=tags, force=force)
+
+    def pull(self, url: str, *, tags: str | None = None, force: bool = False) -> _reports.PullReport:
+        """Copies the shared store's refs and the content they need into this
+        store (every row checked against its id); ``tags`` pulls only those
+        tags and their states."""
+        return _reports.parse(_reports.PullReport, self._native.pull(url, tags, force))
 
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Re-hashes everything stored and checks every link; ``ok`` says

@@ -361,3 +361,38 @@ class TrainedModel(Report):
     accuracy: float | None
     val_losses: list
     stopped_early: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class PushReport(Report):
+    """What ``push`` sent to the shared store (only what it lacked)."""
+
+    url: str
+    slots_sent: int
+    slot_bytes_sent: int
+    slots_already_there: int
+    states_sent: int
+    objects_sent: int
+    weights_files_sent: int
+    events_sent: int
+    models_changed: int
+    tags_changed: int
+    streams_moved: int
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class PullReport(Report):
+    """What ``pull`` copied from the shared store into this one."""
+
+    url: str
+    slots_received: int
+    slot_bytes_received: int
+    states_received: int
+    objects_received: int
+    weights_files_received: int
+    events_received: int
+    models_added: int
+    tags_changed: int
+    streams_moved: int
+    seconds: float

@@ -1,0 +1,117 @@
+"""The Python package on a shared store (PostgreSQL): push, pull, a push in
+the background while the actor keeps writing, and errors. Needs the server
+that `bash scripts/test` starts ($STATECTL_TEST_POSTGRES); without one the
+tests are skipped, saying why."""
+
+import os
+import subprocess
+import uuid
+
+import numpy as np
+import pytest
+
+import statectl
+
+ADMIN = os.environ.get("STATECTL_TEST_POSTGRES")
+if ADMIN is None and os.environ.get("STATECTL_REQUIRE_POSTGRES") == "1":
+    raise RuntimeError("STATECTL_REQUIRE_POSTGRES=1 but STATECTL_TEST_POSTGRES is not set")
+pytestmark = pytest.mark.skipif(
+    ADMIN is None,
+    reason="no PostgreSQL server (bash scripts/test starts one; or set STATECTL_TEST_POSTGRES)",
+)
+BIN = os.environ.get("STATECTL_BIN", "statectl")
+
+
+@pytest.fixture
+def shared_url():
+    """A fresh database with a shared store in it."""
+    name = f"py_{uuid.uuid4().hex[:12]}"
+    psql = _psql()
+    subprocess.run([psql, "-q", ADMIN, "-c", f"CREATE DATABASE {name}"], check=True)
+    url = ADMIN.rsplit("/", 1)[0] + "/" + name
+    subprocess.run([BIN, "-q", "init", url], check=True)
+    return url
+
+
+def _psql() -> str:
+    for base in sorted(os.listdir("/usr/lib/postgresql"), reverse=True) if os.path.isdir("/usr/lib/postgresql") else []:
+        candidate = f"/usr/lib/postgresql/{base}/bin/psql"
+        if os.path.exists(candidate):
+            return candidate
+    return "psql"
+
+
+def _states(n: int, seed: int) -> dict:
+    """n one-slot LSTM-64 states, one per row."""
+    rng = np.random.default_rng(seed)
+    return {
+        "l0.h": rng.standard_normal((n, 64), dtype=np.float32),
+        "l0.c": rng.standard_normal((n, 64), dtype=np.float32),
+    }
+
+
+def test_push_then_pull_gives_the_same_states_bit_for_bit(tmp_path, shared_url):
+    actor = statectl.Store(tmp_path / "actor", create=True)
+    ids = actor.put_states(_states(50, 0), tags=[f"buf/{i}" for i in range(50)])
+    first = actor.push(shared_url)
+    assert first.slots_sent == 50 and first.tags_changed == 50
+    again = actor.push(shared_url)
+    assert again.slots_sent == 0 and again.slot_bytes_sent == 0 and again.events_sent == 0
+
+    learner = statectl.Store(tmp_path / "learner", create=True)
+    pulled = learner.pull(shared_url, tags="buf/*")
+    assert pulled.states_received == 50
+    got = learner.get_states([f"buf/{i}" for i in range(50)])
+    want = actor.get_states(ids)
+    assert got.ids == want.ids
+    for name in ("l0.h", "l0.c"):
+        assert np.array_equal(got[name].view(np.uint32), want[name].view(np.uint32))
+    assert learner.verify().ok
+
+
+def test_a_push_in_the_background_lets_the_actor_keep_writing(tmp_path, shared_url):
+    actor = statectl.Store(tmp_path / "actor", create=True)
+    actor.put_states(_states(200, 1), tags=[f"a/{i}" for i in range(200)])
+    future = actor.push_in_background(shared_url)
+    # The actor's loop goes on while the push runs on its own connection.
+    actor.put_states(_states(20, 2), tags=[f"b/{i}" for i in range(20)])
+    report = future.result(timeout=120)
+    assert report.tags_changed >= 200
+    # The next push sends what came after.
+    later = actor.push_in_background(shared_url).result(timeout=120)
+    actor.close()
+    learner = statectl.Store(tmp_path / "learner", create=True)
+    learner.pull(shared_url)
+    names = {t.tag for t in learner.tags()}
+    assert {f"a/{i}" for i in range(200)} <= names
+    assert {f"b/{i}" for i in range(20)} <= names
+    assert later.slots_already_there >= 200
+
+
+def test_errors_are_one_line_and_never_show_the_password(tmp_path):
+    store = statectl.Store(tmp_path / "s", create=True)
+    store.put_states(_states(1, 3), tags=["x"])
+    with pytest.raises(statectl.StatectlError) as caught:
+        store.push("postgres://ann:s3cret-pw@127.0.0.1:1/replay")
+    text = str(caught.value)
+    assert "s3cret" not in text and "ann:***@" in text and "\n" not in text
+    failed = store.push_in_background("postgres://ann:s3cret-pw@127.0.0.1:1/replay")
+    with pytest.raises(statectl.StatectlError):
+        failed.result(timeout=60)
+    store.close()
+    with pytest.raises(statectl.ClosedStoreError):
+        store.push("postgres://ann@127.0.0.1:1/replay")
+
+
+def test_the_readme_actor_and_learner_snippet_runs(tmp_path, shared_url, monkeypatch):
+    from test_readme import readme_python_block
+
+    block = readme_python_block("an actor pushes in the background")
+    monkeypatch.chdir(tmp_path)
+    states = _states(4, 9)
+    namespace = {"url": shared_url, "h": states["l0.h"], "c": states["l0.c"]}
+    exec(compile(block, "README.md", "exec"), namespace)
+    start = namespace["start"]
+    assert len(start.ids) == 4
+    assert np.array_equal(start["l0.h"].view(np.uint32), states["l0.h"].view(np.uint32))
+    namespace["actor"].close()

@@ -540,3 +540,191 @@ fn pushes_and_pulls_killed_at_random_moments_leave_both_sides_consistent() {
     let audit = json_of(&env.run_in(&copy, &["--json", "audit", "--train", "demo"]));
     assert_eq!(audit["ok"], true, "{audit}");
 }
+
+/// A PostgreSQL server of this test's own (scripts/postgres), which it may
+/// stop hard; stopped and removed when dropped.
+struct PrivateServer {
+    dir: String,
+    bin: String,
+    url: String,
+}
+
+impl PrivateServer {
+    fn start() -> Option<PrivateServer> {
+        let script = format!("{}/scripts/postgres", env!("CARGO_MANIFEST_DIR"));
+        let out = std::process::Command::new("bash")
+            .args([
+                "-c",
+                &format!("source {script} && postgres_start >/dev/null 2>&1 && echo \"$STATECTL_PG_DIR $STATECTL_PG_BIN $STATECTL_TEST_POSTGRES\""),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut words = text.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(dir), Some(bin), Some(url)) => Some(PrivateServer {
+                dir: dir.into(),
+                bin: bin.into(),
+                url: url.into(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn run(&self, function: &str) {
+        let script = format!("{}/scripts/postgres", env!("CARGO_MANIFEST_DIR"));
+        let status = std::process::Command::new("bash")
+            .args(["-c", &format!("source {script} && {function}")])
+            .env("STATECTL_PG_DIR", &self.dir)
+            .env("STATECTL_PG_BIN", &self.bin)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{function} failed");
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.run("postgres_stop");
+    }
+}
+
+#[test]
+fn a_server_stopped_hard_mid_push_loses_no_acknowledged_write_and_the_push_completes() {
+    use rand::{Rng, SeedableRng};
+    // Only where the suite has a server: this test starts its own beside it.
+    if fresh_database("crash").is_none() {
+        return;
+    }
+    let server = PrivateServer::start().expect("scripts/postgres starts a second server");
+    let url = server.url.clone();
+    let env = Env::new();
+    let n = 3000;
+    env.write_tensors(
+        "bulk.safetensors",
+        &[
+            (
+                "l0.h",
+                statectl::tensors::Tensor::new(
+                    vec![n, 256],
+                    (0..n * 256).map(|v| v as f32 * 1e-3).collect(),
+                ),
+            ),
+            (
+                "l0.c",
+                statectl::tensors::Tensor::new(vec![n, 256], vec![0.5; n * 256]),
+            ),
+        ],
+    );
+    env.ok(&[
+        "-q",
+        "import",
+        s(&env.path("bulk.safetensors")),
+        "--per-slot",
+        "--tag-prefix",
+        "buf/",
+    ]);
+    env.ok(&["init", &url]);
+    let started = std::time::Instant::now();
+    env.ok(&["-q", "push", &url]);
+    let push_time = started.elapsed();
+    let (whole_events, whole_tags) = (
+        count(&url, "SELECT count(*) FROM events"),
+        count(&url, "SELECT count(*) FROM tags"),
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let (mut interrupted, mut acknowledged) = (0, 0);
+    let mut an_error = String::new();
+    for round in 0..4 {
+        empty_shared_store(&url);
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("statectl"))
+            .args(["--store", s(&env.store()), "push", &url])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(
+            rng.random_range(0..push_time.as_micros().max(1) as u64),
+        ));
+        server.run("postgres_crash");
+        let out = child.wait_with_output().unwrap();
+        server.run("postgres_restart");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            // Acknowledged before the crash: all of it survived.
+            acknowledged += 1;
+            assert_eq!(
+                count(&url, "SELECT count(*) FROM tags"),
+                whole_tags,
+                "round {round}"
+            );
+        } else {
+            interrupted += 1;
+            assert_eq!(out.status.code(), Some(1), "round {round}: {stderr}");
+            assert_eq!(
+                stderr.trim_end().lines().count(),
+                1,
+                "round {round}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            an_error = stderr.trim_end().to_string();
+        }
+        let problems = shared_store_problems(&url, whole_events, whole_tags);
+        assert!(problems.is_empty(), "round {round}: {problems:?}");
+        env.ok(&["-q", "push", &url]);
+        assert_eq!(count(&url, "SELECT count(*) FROM tags"), whole_tags);
+    }
+    let copy = env.path("copy");
+    json_of(&env.run_in(&copy, &["--json", "pull", &url]));
+    assert_eq!(tags(&env, &copy), tags(&env, &env.store()));
+    assert_eq!(env.run_in(&copy, &["verify"]).code, 0);
+    println!("server stopped hard during 4 pushes: {interrupted} interrupted (one-line error, completed by the next push), {acknowledged} acknowledged before the stop (all present after it); the error: {an_error}");
+}
+
+#[test]
+fn two_stores_pushing_one_stream_at_once_one_wins_and_the_other_is_refused() {
+    let Some(url) = fresh_database("race") else {
+        return;
+    };
+    let env = Env::new();
+    env.ok(&["-q", "demo"]);
+    env.ok(&["init", &url]);
+    env.ok(&["-q", "push", &url]);
+    let (a, b) = (env.path("a"), env.path("b"));
+    for (store, input) in [(&a, "0.1,0.2\n"), (&b, "0.9,0.8\n")] {
+        json_of(&env.run_in(store, &["--json", "pull", &url]));
+        let x = env.path(&format!("x{}.csv", input.len() + store.as_os_str().len()));
+        std::fs::write(&x, input.repeat(6)).unwrap();
+        let run = env.run_in(store, &["predict", "-i", s(&x), "--model", "demo"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let bin = assert_cmd::cargo::cargo_bin("statectl");
+    let spawn = |store: &std::path::Path| {
+        std::process::Command::new(&bin)
+            .arg("--store")
+            .arg(store)
+            .args(["push", &url])
+            .output()
+            .unwrap()
+    };
+    let (ra, rb) = std::thread::scope(|scope| {
+        let ha = scope.spawn(|| spawn(&a));
+        let hb = scope.spawn(|| spawn(&b));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    let wins: Vec<bool> = [&ra, &rb].iter().map(|r| r.status.success()).collect();
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{ra:?}\n{rb:?}");
+    let (winner, loser) = if wins[0] { (&a, &rb) } else { (&b, &ra) };
+    let message = String::from_utf8_lossy(&loser.stderr);
+    assert!(message.contains("stream demo/main"), "{message}");
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    // The shared stream is the winner's HEAD, and its chain is unbroken: a
+    // pulled copy walks back to the state the race started from.
+    let head = |store: &std::path::Path, back: &str| {
+        json_of(&env.run_in(store, &["--json", "show", back, "--model", "demo"]))["state"].clone()
+    };
+    let copy = env.path("copy");
+    json_of(&env.run_in(&copy, &["--json", "pull", &url]));
+    assert_eq!(head(&copy, "HEAD"), head(winner, "HEAD"));
+    assert_eq!(head(&copy, "HEAD~1"), head(&env.store(), "HEAD"));
+}

@@ -10,6 +10,9 @@
 #             (started here on 127.0.0.1, on this machine)
 #   again     the same 64 pushes with nothing new
 #   pull      one `statectl pull` of everything into a fresh local store
+#   reads     then benches/shared_reads.rs: a learner's reads of 64 random
+#             states from a shared store of 100,000, beside the same reads
+#             from an embedded store
 #
 # Whole processes, wall-clock time from the first start to the last exit.
 # Prints the CPU it ran on. Set ACTORS and PER_ACTOR to change the load.
@@ -93,3 +96,5 @@ echo "push      ($ACTORS local stores to one shared)     $pushed"
 echo "again     (the same pushes, nothing new)      $again"
 echo "pull      (everything, into a fresh store)    $pulled"
 echo "pulled copy holds $tags tags"
+
+STATECTL_TEST_POSTGRES="$STATECTL_TEST_POSTGRES" cargo bench -q -j2 --bench shared_reads

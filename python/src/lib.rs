@@ -514,6 +514,7 @@ fn encode_safetensors<'py>(
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;
+    m.add_class::<sharing::SharedStore>()?;
     m.add_function(wrap_pyfunction!(encode_safetensors, m)?)?;
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -60,6 +60,7 @@ __version__ = _native.__version__
 
 __all__ = [
     "Store",
+    "SharedStore",
     "State",
     "StateBatch",
     "Prediction",
@@ -220,6 +221,54 @@ def _slot_index(name: str, value: Any) -> None:
             raise InvalidInputError(f"{name} must be a batch slot index (an int from 0), got {v!r}")
 
 
+def _state_batch(ids: list[str], pairs) -> StateBatch:
+    """A StateBatch from the native layer's ids and (name, shape, buffer)."""
+    batch = StateBatch.__new__(StateBatch)
+    for name, shape, buffer in pairs:
+        batch[name] = _array(buffer, shape)
+    batch.ids = ids
+    return batch
+
+
+class SharedStore:
+    """A shared store on PostgreSQL (``postgres://USER@HOST/DB``), opened
+    for a learner's reads: states straight from the server by tag or full
+    id, every slot re-hashed against its id, no pull first. Writing goes
+    through a local :class:`Store` and its ``push``."""
+
+    def __init__(self, url: str):
+        self._native = _native.SharedStore(url)
+
+    @property
+    def url(self) -> str:
+        """The URL, its password replaced by ``***``."""
+        return self._native.url
+
+    def get_states(self, refs: Iterable[str]) -> StateBatch:
+        """The states ``refs`` name (tags, or full 64-digit ids), stacked
+        into one batch in the order given (one row per slot), read in three
+        queries however many there are."""
+        if isinstance(refs, (str, bytes)):
+            raise InvalidInputError("refs must be a list of refs, not one string")
+        refs = [r if type(r) is str else str(r) for r in refs]
+        if not refs:
+            raise InvalidInputError("refs is empty; pass one or more tags or ids")
+        return _state_batch(*self._native.get_states(refs))
+
+    def close(self) -> None:
+        """Closes the connection; later reads raise."""
+        self._native.close()
+
+    def __enter__(self) -> "SharedStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"statectl.SharedStore({self.url!r})"
+
+
 class Store:
     """An open statectl store.
 
@@ -328,12 +377,7 @@ class Store:
         refs = [r if type(r) is str else str(r) for r in refs]
         if not refs:
             raise InvalidInputError("refs is empty; pass one or more tags, ids or HEAD~N")
-        ids, pairs = self._native.get_states(refs, model, stream)
-        batch = StateBatch.__new__(StateBatch)
-        for name, shape, buffer in pairs:
-            batch[name] = _array(buffer, shape)
-        batch.ids = ids
-        return batch
+        return _state_batch(*self._native.get_states(refs, model, stream))
 
     # -- streams ----------------------------------------------------------
 

@@ -115,3 +115,25 @@ def test_the_readme_actor_and_learner_snippet_runs(tmp_path, shared_url, monkeyp
     assert len(start.ids) == 4
     assert np.array_equal(start["l0.h"].view(np.uint32), states["l0.h"].view(np.uint32))
     namespace["actor"].close()
+
+
+def test_a_learner_reads_states_straight_from_the_shared_store(tmp_path, shared_url):
+    actor = statectl.Store(tmp_path / "actor", create=True)
+    states = _states(30, 4)
+    ids = actor.put_states(states, tags=[f"buf/{i}" for i in range(30)])
+    actor.push(shared_url)
+    with statectl.SharedStore(shared_url) as shared:
+        refs = ["buf/7", "buf/3", ids[7], "buf/29"]
+        batch = shared.get_states(refs)
+        assert batch.ids == [ids[7], ids[3], ids[7], ids[29]]
+        for name in ("l0.h", "l0.c"):
+            want = states[name][[7, 3, 7, 29]]
+            assert np.array_equal(batch[name].view(np.uint32), want.view(np.uint32))
+        local = actor.get_states(refs)
+        assert local.ids == batch.ids
+        with pytest.raises(statectl.StatectlError, match="no tag 'nope'"):
+            shared.get_states(["buf/1", "nope"])
+    with pytest.raises(statectl.StatectlError):
+        shared.get_states(["buf/1"])
+    with pytest.raises(statectl.StatectlError, match="statectl init"):
+        statectl.SharedStore(shared_url.rsplit("/", 1)[0] + "/postgres")

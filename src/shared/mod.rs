@@ -6,6 +6,7 @@
 
 mod connect;
 mod content;
+mod reads;
 mod refs;
 mod schema;
 

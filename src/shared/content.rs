@@ -66,6 +66,8 @@ pub fn copy_into(
     let mut writer = BinaryCopyInWriter::new(sink, table.types());
     write(&mut writer)?;
     writer.finish()?;
+    // Statistics for the planner (see refs.rs: a temporary table has none).
+    tx.batch_execute(&format!("ANALYZE incoming_{name}"))?;
     tx.execute(
         &format!("INSERT INTO {name} ({columns}) SELECT {columns} FROM incoming_{name} ON CONFLICT (id) DO NOTHING"),
         &[],

@@ -274,6 +274,7 @@ fn copy_events(tx: &mut Transaction, events: &[PortableEvent]) -> Result<u64, po
         ])?;
     }
     writer.finish()?;
+    tx.batch_execute("ANALYZE incoming_events")?;
     // In the pushing store's order, so the shared store's numbering keeps
     // each origin's order.
     tx.execute(
@@ -342,24 +343,33 @@ fn publish_tags(tx: &mut Transaction, p: &Publication, now: i64, shown: &str) ->
         writer.write(&[&t.name, &t.state, &now]).map_err(explain)?;
     }
     writer.finish().map_err(explain)?;
-    let changed = tx
-        .execute(
+    // A temporary table has no statistics until analyzed.
+    tx.batch_execute("ANALYZE incoming_tags").map_err(explain)?;
+    // One pass: new tags are inserted; a tag that names another state is
+    // moved when forced, and otherwise returned unchanged as a clash (the
+    // transaction then rolls back). `xmax = 0` marks an inserted row.
+    let rows = tx
+        .query(
             "INSERT INTO tags (name, state, updated_at) SELECT name, state, updated_at FROM incoming_tags \
-             ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at \
-             WHERE tags.state <> excluded.state AND $1",
+             ON CONFLICT (name) DO UPDATE \
+             SET state = CASE WHEN $1 THEN excluded.state ELSE tags.state END, \
+                 updated_at = CASE WHEN $1 THEN excluded.updated_at ELSE tags.updated_at END \
+             WHERE tags.state <> excluded.state \
+             RETURNING name, xmax = 0",
             &[&p.move_tags],
         )
         .map_err(explain)?;
-    let clash = tx
-        .query_opt(
-            "SELECT i.name FROM incoming_tags i JOIN tags t ON t.name = i.name WHERE t.state <> i.state ORDER BY i.name LIMIT 1",
-            &[],
-        )
-        .map_err(explain)?;
-    if let Some(row) = clash {
-        let name: String = row.get(0);
-        return Err(anyhow!("tag {name} on {shown} names another state than here; nothing was pushed; pull first, or move it with --force"));
+    if !p.move_tags {
+        let clash = rows
+            .iter()
+            .filter(|r| !r.get::<_, bool>(1))
+            .map(|r| r.get::<_, String>(0))
+            .min();
+        if let Some(name) = clash {
+            return Err(anyhow!("tag {name} on {shown} names another state than here; nothing was pushed; pull first, or move it with --force"));
+        }
     }
+    let changed = rows.len() as u64;
     Ok(changed)
 }
 

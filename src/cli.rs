@@ -474,20 +474,20 @@ pub enum ModelCommand {
 
 #[derive(Debug, Args)]
 pub struct ModelImportArgs {
-    /// safetensors weights file
+    /// Model file: safetensors, Keras `.keras` or `.weights.h5`, or a PyTorch `torch.save` state_dict (`.pt`, `.pth`, `.bin`); recognised by its content
     pub file: PathBuf,
     /// Tensor naming scheme of the file [default: detected from the names]
     #[arg(long, value_enum)]
     pub layout: Option<LayoutArg>,
-    /// Head activation; required unless the file says it (statectl's own exports do): weights alone cannot tell a classifier from a regressor or Q-network
+    /// Head activation [default: as a `.keras` file or statectl's own export says; `linear` (the nn.Linear's output) for a PyTorch file]; required for other weights: they cannot tell a classifier from a regressor or Q-network
     #[arg(long, value_enum)]
     pub head: Option<HeadArg>,
     /// Model name [default: the file name without extension]
     #[arg(long)]
     pub name: Option<String>,
-    /// Batch size of the `main` stream's starting zero state
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
+    /// Batch size of the `main` stream's starting zero state [default: a stateful `.keras` model's fixed batch, else 1]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
     /// Where the head reads: the last step, or every step [default: as the file says, else last]
     #[arg(long, value_enum)]
     pub outputs: Option<OutputsArg>,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use statectl::model::{Head, Outputs, WeightsLayout};
 use statectl::ops::audit::{self, AuditRequest};
 use statectl::ops::burn_in::{self, BurnInRequest, TagBy};
-use statectl::ops::catalog::{self, ModelImport};
+use statectl::ops::catalog::{self, FileImport, ModelImport};
 use statectl::ops::diff::{self, DiffRequest};
 use statectl::ops::log::{self, LogRequest};
 use statectl::ops::refs;
@@ -340,11 +340,7 @@ impl Store {
         layers: Option<Vec<String>>,
         force: bool,
     ) -> PyResult<String> {
-        let head = choice(
-            "head",
-            head.as_deref(),
-            &[("softmax", Head::Softmax), ("linear", Head::Linear)],
-        )?;
+        let head = head_choice(head.as_deref())?;
         let layout = choice(
             "layout",
             layout.as_deref(),
@@ -353,11 +349,7 @@ impl Store {
                 ("keras", WeightsLayout::Keras),
             ],
         )?;
-        let outputs = choice(
-            "outputs",
-            outputs.as_deref(),
-            &[("last", Outputs::Last), ("sequence", Outputs::Sequence)],
-        )?;
+        let outputs = outputs_choice(outputs.as_deref())?;
         let file = tensor_file(py, &tensors)?;
         self.with(py, |store| {
             json(&catalog::import(
@@ -367,6 +359,40 @@ impl Store {
                     source: "(the arrays)",
                     file: &file,
                     layout,
+                    head,
+                    outputs,
+                    layers: layers.as_deref(),
+                    batch_size: Some(batch_size),
+                    replace: force,
+                },
+            )?)
+        })
+    }
+
+    /// Registers a model file (safetensors, `.keras`, `.weights.h5`, `.pt`)
+    /// as a model; what the file says need not be repeated.
+    #[pyo3(signature = (path, name=None, head=None, batch_size=None, outputs=None, layers=None, force=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn import_model_file(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        name: Option<String>,
+        head: Option<String>,
+        batch_size: Option<usize>,
+        outputs: Option<String>,
+        layers: Option<Vec<String>>,
+        force: bool,
+    ) -> PyResult<String> {
+        let head = head_choice(head.as_deref())?;
+        let outputs = outputs_choice(outputs.as_deref())?;
+        self.with(py, |store| {
+            json(&catalog::import_file(
+                store,
+                &FileImport {
+                    path: &path,
+                    name: name.as_deref(),
+                    layout: None,
                     head,
                     outputs,
                     layers: layers.as_deref(),
@@ -427,4 +453,22 @@ impl Store {
             Ok(parts.iter().map(|p| p.state.hex()).collect())
         })
     }
+}
+
+/// `head=` as Python gives it: `softmax`, `linear` or None.
+fn head_choice(head: Option<&str>) -> PyResult<Option<Head>> {
+    choice(
+        "head",
+        head,
+        &[("softmax", Head::Softmax), ("linear", Head::Linear)],
+    )
+}
+
+/// `outputs=` as Python gives it: `last`, `sequence` or None.
+fn outputs_choice(outputs: Option<&str>) -> PyResult<Option<Outputs>> {
+    choice(
+        "outputs",
+        outputs,
+        &[("last", Outputs::Last), ("sequence", Outputs::Sequence)],
+    )
 }

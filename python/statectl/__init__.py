@@ -764,6 +764,30 @@ class Store:
         )
         return _reports.parse(ModelImported, text)
 
+    def import_model_file(
+        self,
+        path: str | os.PathLike,
+        *,
+        name: str | None = None,
+        head: str | None = None,
+        batch_size: int | None = None,
+        outputs: str | None = None,
+        layers: Sequence[str] | None = None,
+        force: bool = False,
+    ) -> ModelImported:
+        """Registers a model file as a model, as ``statectl model import``
+        does: safetensors, a Keras ``.keras`` file (whose architecture,
+        head, outputs and batch size need not be repeated), a Keras
+        ``.weights.h5`` or a PyTorch ``torch.save`` state_dict (``.pt``),
+        recognised by content. The file's format and sha256 are recorded
+        as the model's origin; nothing in the file is ever run."""
+        _batch_size(batch_size)
+        text = self._native.import_model_file(
+            os.fspath(path), None if name is None else str(name), head, batch_size, outputs,
+            None if layers is None else [str(l) for l in layers], bool(force),
+        )
+        return _reports.parse(ModelImported, text)
+
 
 def _batch_size(value: Any) -> None:
     """A batch size: a positive int (checked before the store is touched)."""

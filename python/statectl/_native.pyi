@@ -182,6 +182,16 @@ class Store:
         layers: list[str] | None = None,
         force: bool = False,
     ) -> str: ...
+    def import_model_file(
+        self,
+        path: str,
+        name: str | None = None,
+        head: str | None = None,
+        batch_size: int | None = None,
+        outputs: str | None = None,
+        layers: list[str] | None = None,
+        force: bool = False,
+    ) -> str: ...
     def stack(
         self, references: list[str], tag: str | None = None, force: bool = False, model: str | None = None, stream: str = "main"
     ) -> str: ...

@@ -336,6 +336,8 @@ class ModelDetail(Report):
     layout: str
     config: dict
     training: dict | None
+    origin: dict | None
+    """The file it was imported from: ``format``, ``file``, ``sha256``."""
     streams: list[StreamHead]
 
 
@@ -347,6 +349,9 @@ class ModelImported(Report):
     config: dict
     naming: str
     converted_f64: list[str]
+    origin: dict | None
+    """The file it came from (``format``, ``file``, ``sha256``), or ``None``."""
+    notes: list[str]
 
 
 @dataclasses.dataclass(frozen=True)

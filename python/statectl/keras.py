@@ -14,6 +14,7 @@ in order: the first one's state is ``l0.h`` (and ``l0.c``), the next
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -168,11 +169,16 @@ def weights(model: Any) -> dict[str, np.ndarray]:
     return tensors
 
 
-def import_model(store: Store, model: Any, name: str, *, force: bool = False) -> ModelImported:
-    """Registers the live model's weights as statectl model ``name``: head
-    from the Dense activation, outputs from ``return_sequences``, batch
-    size from the model's input. ``force`` replaces a model of that name
-    (re-running a notebook cell)."""
+def import_model(store: Store, model: Any, name: str | None = None, *, force: bool = False) -> ModelImported:
+    """Registers a Keras model as statectl model ``name``: a live model, or
+    the path of a ``.keras`` file (read without Keras: ``name`` defaults to
+    the file's name). Head from the Dense activation, outputs from
+    ``return_sequences``, batch size from the model's input. ``force``
+    replaces a model of that name (re-running a notebook cell)."""
+    if isinstance(model, (str, os.PathLike)):
+        return store.import_model_file(model, name=name, force=force)
+    if name is None:
+        raise InvalidInputError("name the model: import_model(store, model, name='...')")
     keras = _keras()
     _check_representable(model)
     dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]

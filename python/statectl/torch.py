@@ -14,6 +14,7 @@ in; on the way out they are torch tensors sharing the arrays' memory
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -107,17 +108,26 @@ def weights(state_dict: dict[str, Any], *, head_prefix: str | None = None) -> di
 
 def import_model(
     store: Store,
-    state_dict: dict[str, Any],
-    name: str,
+    state_dict: dict[str, Any] | str | os.PathLike,
+    name: str | None = None,
     *,
-    head: str,
+    head: str | None = None,
     batch_size: int = 1,
     outputs: str = "last",
     head_prefix: str | None = None,
     force: bool = False,
 ) -> ModelImported:
     """Registers an ``nn.LSTM``/``nn.GRU`` + ``nn.Linear`` state dict as
-    statectl model ``name`` (``head``: ``softmax`` or ``linear``)."""
+    statectl model ``name``: a live ``state_dict()``, or the path of a
+    ``torch.save`` file (read as data without torch; a checkpoint's
+    ``state_dict`` entry is found). ``head`` is ``softmax`` or ``linear``
+    (the ``nn.Linear``'s output, the default for a file)."""
+    if isinstance(state_dict, (str, os.PathLike)):
+        return store.import_model_file(
+            state_dict, name=name, head=head, batch_size=batch_size, outputs=outputs, force=force
+        )
+    if name is None or head is None:
+        raise InvalidInputError("name the model and its head: import_model(store, state_dict, name='...', head='softmax')")
     return store.import_model(
         weights(state_dict, head_prefix=head_prefix),
         name=name,

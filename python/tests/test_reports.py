@@ -40,6 +40,7 @@ def test_reports_are_typed_and_equal_the_cli_json(store, cli, store_path, tmp_pa
     assert imported.to_dict() == {k: v for k, v in cli.json("model", "show", "m").items() if k in imported.to_dict()} | {
         "naming": "torch",
         "converted_f64": [],
+        "notes": [],
     }
 
     x = rng.standard_normal((4, 5, 3)).astype(np.float32)

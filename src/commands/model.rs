@@ -1,16 +1,14 @@
 //! `statectl model import|list|show|export|delete|rename`.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use super::context::{format_time, Context};
 use super::render::describe_run;
 use crate::cli::{ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
-use crate::input::read_file_bounded;
-use crate::ops::catalog::{self, ModelImport};
+use crate::ops::catalog::{self, FileImport};
 use crate::ops::model_admin;
 use crate::ops::train::{InitSource, TrainingRecord};
-use crate::tensors::TensorFile;
 
 pub fn run(ctx: &Context, cmd: ModelCommand) -> Result<i32> {
     match cmd {
@@ -24,32 +22,23 @@ pub fn run(ctx: &Context, cmd: ModelCommand) -> Result<i32> {
 }
 
 fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
-    let path = args.file.display().to_string();
-    let bytes = read_file_bounded(&args.file, &format!("weights file '{path}'"))?;
-    let file = TensorFile::decode(&bytes).with_context(|| format!("weights file '{path}'"))?;
-    let name = match args.name {
-        Some(n) => n,
-        None => args
-            .file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .map(|s| s.split('.').next().unwrap_or(s).to_string())
-            .unwrap_or_else(|| "model".into()),
-    };
-    let imported = catalog::import(
+    let imported = catalog::import_file(
         &ctx.store,
-        &ModelImport {
-            name: &name,
-            source: &path,
-            file: &file,
+        &FileImport {
+            path: &args.file,
+            name: args.name.as_deref(),
             layout: args.layout.map(Into::into),
             head: args.head.map(Into::into),
             outputs: args.outputs.map(Into::into),
             layers: args.layers.as_deref(),
-            batch_size: args.batch_size as usize,
+            batch_size: args.batch_size.map(|b| b as usize),
             replace: args.force,
         },
     )?;
+    let name = &imported.model;
+    for note in &imported.notes {
+        ctx.out.status(note.clone());
+    }
     if !imported.converted_f64.is_empty() {
         ctx.out.status(format!(
             "converted {} float64 tensor(s) to float32: {}",
@@ -60,7 +49,8 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
     ctx.emit_report(&imported, || {
         let c = &imported.config;
         format!(
-            "imported model '{name}': {}, {} input(s), {} output(s) ({}), weights {}\nstream 'main' starts at zeros of batch {}",
+            "imported model '{name}' from {}: {}, {} input(s), {} output(s) ({}), weights {}\nstream 'main' starts at zeros of batch {}",
+            imported.origin.as_ref().map(|o| o.format.as_str()).unwrap_or("arrays"),
             imported.layout,
             c.input_size,
             c.output_size,
@@ -120,7 +110,10 @@ fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
             );
             text.push_str(&format!("created  {} UTC\n", format_time(model.created_at)));
             match model.training_text.as_deref().map(|t| TrainingRecord::parse(&model.model, t)) {
-                None => text.push_str("origin   imported\n"),
+                None => text.push_str(&match &model.origin {
+                    Some(o) => format!("origin   imported from {} ({}, sha256 {})\n", o.file, o.format, &o.sha256[..16.min(o.sha256.len())]),
+                    None => "origin   imported\n".to_string(),
+                }),
                 Some(Err(e)) => text.push_str(&format!("origin   trained ({e})\n")),
                 Some(Ok(t)) => {
                     let init = match &t.init {

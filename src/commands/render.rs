@@ -63,6 +63,12 @@ pub fn describe(ctx: &Context, e: &crate::store::EventRecord) -> String {
         ),
         "burn-in" => format!("{} step(s)", detail["steps"]),
         "model-delete" => format!("model {} deleted", e.model_name.as_deref().unwrap_or("")),
+        "model-import" => format!(
+            "model {} imported from {} ({})",
+            e.model_name.as_deref().unwrap_or(""),
+            detail["file"].as_str().unwrap_or(""),
+            detail["format"].as_str().unwrap_or("")
+        ),
         "model-rename" => format!(
             "model {} renamed {}",
             detail["from"].as_str().unwrap_or(""),

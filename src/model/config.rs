@@ -38,6 +38,13 @@ impl Outputs {
     pub fn is_last(&self) -> bool {
         *self == Outputs::Last
     }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outputs::Last => "last",
+            Outputs::Sequence => "sequence",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

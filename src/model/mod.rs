@@ -8,6 +8,7 @@ pub mod candle_net;
 #[path = "candle_absent.rs"]
 mod candle_net;
 mod config;
+pub mod files;
 pub mod fused;
 mod import;
 pub mod network;

@@ -4,12 +4,18 @@
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
 use super::models::{self, Model, Registration};
 use crate::id::{StateId, WeightsId};
+use crate::input::read_file_bounded;
+use crate::model::files::{self, FileFormat, KerasArchitecture};
 use crate::model::{
     import_keras, import_torch, Head, ModelConfig, Outputs, Weights, WeightsLayout,
 };
-use crate::store::Store;
+use crate::store::{EventFilter, NewEvent, Store};
 use crate::tensors::TensorFile;
 
 /// Weights to register as a model.
@@ -25,7 +31,8 @@ pub struct ModelImport<'a> {
     pub outputs: Option<Outputs>,
     /// Keras layer names, in order, when the file holds several networks.
     pub layers: Option<&'a [String]>,
-    pub batch_size: usize,
+    /// The `main` stream's batch [default: as the file says, else 1].
+    pub batch_size: Option<usize>,
     /// Replace a model of that name (its events stay in the journal).
     pub replace: bool,
 }
@@ -41,11 +48,137 @@ pub struct ModelImported {
     pub naming: &'static str,
     /// float64 tensors stored as float32.
     pub converted_f64: Vec<String>,
+    /// The file it came from (null for arrays handed over directly).
+    pub origin: Option<Origin>,
+    /// What the reader took from the file and what it left.
+    pub notes: Vec<String>,
+}
+
+/// Where an imported model came from: recorded in the journal with the
+/// model (`model show`), so its weights can be traced to the file.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Origin {
+    /// `safetensors`, `keras`, `keras-weights-h5` or `torch`.
+    pub format: String,
+    /// The file's name as given.
+    pub file: String,
+    /// sha256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// A model file to import: any format [`files::read`] recognises.
+pub struct FileImport<'a> {
+    pub path: &'a Path,
+    /// [default: the file name up to its first '.']
+    pub name: Option<&'a str>,
+    pub layout: Option<WeightsLayout>,
+    pub head: Option<Head>,
+    pub outputs: Option<Outputs>,
+    pub layers: Option<&'a [String]>,
+    pub batch_size: Option<usize>,
+    pub replace: bool,
+}
+
+/// Reads a model file (safetensors, `.keras`, `.weights.h5`, `.pt`) and
+/// registers it, recording the file's format and sha256 as its origin.
+pub fn import_file(store: &Store, req: &FileImport) -> Result<ModelImported> {
+    let source = req.path.display().to_string();
+    let bytes = read_file_bounded(req.path, &format!("model file '{source}'"))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let read = files::read(bytes).with_context(|| format!("model file '{source}'"))?;
+    if let Some(arch) = &read.architecture {
+        check_agreement(arch, req).with_context(|| format!("model file '{source}'"))?;
+    }
+    let name = match req.name {
+        Some(n) => n.to_string(),
+        None => req
+            .path
+            .file_name()
+            .and_then(|s| s.to_str())
+            .map(|s| s.split('.').next().unwrap_or(s).to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "model".into()),
+    };
+    let arch = read.architecture.as_ref();
+    // PyTorch's model ends in its nn.Linear: the logits, as it computes them.
+    let head = req
+        .head
+        .or(arch.map(|a| a.head))
+        .or((read.format == FileFormat::Torch).then_some(Head::Linear));
+    let origin = Origin {
+        format: read.format.name().to_string(),
+        file: req
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| source.clone()),
+        sha256,
+    };
+    let mut imported = register_import(
+        store,
+        &ModelImport {
+            name: &name,
+            source: &source,
+            file: &read.tensors,
+            layout: req.layout.or(read.layout),
+            head,
+            outputs: req.outputs.or(arch.map(|a| a.outputs)),
+            layers: req.layers.or(read.layer_order.as_deref()),
+            batch_size: req.batch_size.or(arch.and_then(|a| a.batch_size)),
+            replace: req.replace,
+        },
+        Some(&origin),
+    )?;
+    imported.notes = read.notes;
+    Ok(imported)
+}
+
+/// Refuses flags that contradict what a `.keras` file says.
+fn check_agreement(arch: &KerasArchitecture, req: &FileImport) -> Result<()> {
+    if let Some(head) = req.head.filter(|h| *h != arch.head) {
+        bail!(
+            "--head {} disagrees with the file: its Dense layer '{}' computes {}; leave --head out",
+            head.name(),
+            arch.head_layer,
+            arch.head.name()
+        );
+    }
+    if let Some(outputs) = req.outputs.filter(|o| *o != arch.outputs) {
+        bail!(
+            "--outputs {} disagrees with the file: its last recurrent layer has return_sequences={}; leave --outputs out",
+            outputs.name(),
+            if arch.outputs.is_last() { "False" } else { "True" }
+        );
+    }
+    if let (Some(given), Some(fixed)) = (req.batch_size, arch.batch_size) {
+        if given != fixed {
+            bail!(
+                "--batch-size {given} disagrees with the file: the stateful model's batch size is {fixed}; leave --batch-size out, or change the stream's batch later with `statectl reset --batch-size {given}`"
+            );
+        }
+    }
+    if let Some(layers) = req.layers.filter(|l| *l != arch.recurrent.as_slice()) {
+        bail!(
+            "--layers {} disagrees with the file, whose recurrent layers are {}; leave --layers out",
+            layers.join(","),
+            arch.recurrent.join(",")
+        );
+    }
+    Ok(())
 }
 
 pub fn import(store: &Store, req: &ModelImport) -> Result<ModelImported> {
+    register_import(store, req, None)
+}
+
+fn register_import(
+    store: &Store,
+    req: &ModelImport,
+    origin: Option<&Origin>,
+) -> Result<ModelImported> {
     let source = req.source;
-    crate::limits::check_batch(req.batch_size)?;
+    let batch_size = req.batch_size.unwrap_or(1);
+    crate::limits::check_batch(batch_size)?;
     let layout = match req.layout {
         Some(layout) => layout,
         None => detect_layout(req.file).with_context(|| format!("weights file '{source}'"))?,
@@ -56,8 +189,8 @@ pub fn import(store: &Store, req: &ModelImport) -> Result<ModelImported> {
     let head = req.head.or(stated.as_ref().map(|c| c.head));
     let provisional = head.unwrap_or(Head::Softmax);
     let mut weights = match layout {
-        WeightsLayout::Torch => import_torch(req.file, provisional, req.batch_size),
-        WeightsLayout::Keras => import_keras(req.file, req.layers, provisional, req.batch_size),
+        WeightsLayout::Torch => import_torch(req.file, provisional, batch_size),
+        WeightsLayout::Keras => import_keras(req.file, req.layers, provisional, batch_size),
     }
     .with_context(|| format!("weights file '{source}'"))?;
     weights.config.outputs = req
@@ -68,15 +201,28 @@ pub fn import(store: &Store, req: &ModelImport) -> Result<ModelImported> {
         bail!("weights file '{source}' does not say what its output layer computes: pass --head softmax (classification) or --head linear (regression, Q-values)");
     }
     crate::limits::check_units(&weights.config.units)?;
-    let model = models::register(
-        store,
-        &Registration {
-            name: req.name,
-            weights: &weights,
-            training: None,
-            replace: req.replace,
-        },
-    )?;
+    let registration = Registration {
+        name: req.name,
+        weights: &weights,
+        training: None,
+        replace: req.replace,
+    };
+    let model = store.write(|store| -> Result<_> {
+        let (model, created) = models::register_in(store, &registration)?;
+        if let Some(origin) = origin {
+            let recorded = store.append_event(&NewEvent {
+                kind: "model-import",
+                model: model.event_model(),
+                detail: serde_json::to_value(origin)?,
+                ..Default::default()
+            });
+            if let Err(e) = recorded {
+                models::forget_created(store, created);
+                return Err(e.into());
+            }
+        }
+        Ok(model)
+    })?;
     Ok(ModelImported {
         model: req.name.to_string(),
         weights: model.record.weights,
@@ -84,7 +230,22 @@ pub fn import(store: &Store, req: &ModelImport) -> Result<ModelImported> {
         config: model.config,
         naming: naming(layout),
         converted_f64: req.file.converted_f64.clone(),
+        origin: origin.cloned(),
+        notes: Vec::new(),
     })
+}
+
+/// The origin recorded with a model's import, if it came from a file.
+pub fn origin_of(store: &Store, model: i64) -> Result<Option<Origin>> {
+    let events = store.events(&EventFilter {
+        model: Some(model),
+        kind: Some("model-import".into()),
+        ..Default::default()
+    })?;
+    Ok(events
+        .iter()
+        .max_by_key(|e| e.id)
+        .and_then(|e| serde_json::from_str(&e.detail).ok()))
 }
 
 pub fn naming(layout: WeightsLayout) -> &'static str {
@@ -146,6 +307,8 @@ pub struct ModelDetail {
     pub config: ModelConfig,
     /// How it was trained (null when imported).
     pub training: Option<serde_json::Value>,
+    /// The file it was imported from (null when trained, or imported from arrays).
+    pub origin: Option<Origin>,
     pub streams: Vec<StreamHead>,
     #[serde(skip)]
     pub created_at: i64,
@@ -174,6 +337,7 @@ pub fn show(store: &Store, name: Option<&str>) -> Result<ModelDetail> {
                 .training
                 .as_deref()
                 .and_then(|t| serde_json::from_str(t).ok()),
+            origin: origin_of(store, model.record.id)?,
             streams: streams
                 .into_iter()
                 .map(|s| StreamHead {

@@ -92,7 +92,8 @@ fn ops(env: &Env, i: usize) -> Vec<Op> {
                 "--name",
                 &format!("m{i}"),
             ]),
-            events: Some(1),
+            // The stream's start at zeros, and the import with its origin.
+            events: Some(2),
         },
         Op {
             name: "restore",

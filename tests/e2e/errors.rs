@@ -24,7 +24,7 @@ fn missing_truncated_and_lying_files_are_refused() {
             "softmax",
         ],
         1,
-        "cannot read weights file",
+        "cannot read model file",
     );
     let bytes = std::fs::read(fixture("weights.torch_layout.safetensors")).unwrap();
     let cut = env.path("cut.safetensors");

@@ -1,5 +1,7 @@
 //! Fuzzing the readers of untrusted input: safetensors (tensor files, state
-//! files, training data, weights), CSV and JSON inputs, and ref parsing.
+//! files, training data, weights), model files (`.keras` zips and their
+//! config, Keras HDF5 weights, PyTorch zips and their pickles), CSV and
+//! JSON inputs, and ref parsing.
 //! Every input must give a value or an error, never a panic. The corpus in
 //! `tests/fuzz_corpus/` seeds the mutations (bit flips, truncation,
 //! splices) and is run as it is too. `STATECTL_FUZZ_CASES` sets the number
@@ -54,6 +56,8 @@ fn read_everything(bytes: &[u8]) {
         let _ = dataset_from_csv(bytes, "fuzz", seq_len, 1, target, classes, false);
         let _ = dataset_from_csv(bytes, "fuzz", seq_len, 3, target, classes, true);
     }
+    // Model files of every format: .keras, .weights.h5, .pt, safetensors.
+    let _ = statectl::model::files::read(bytes.to_vec());
     let streamed = read_slot_file(bytes);
     if let Ok(file) = TensorFile::decode(bytes) {
         // The banded reader of `import --per-slot` agrees with the whole-

@@ -23,6 +23,7 @@ mod gru;
 mod json_golden;
 mod long_runs;
 mod million_tags;
+mod model_files;
 mod packs;
 mod per_step;
 mod readme;

@@ -168,6 +168,9 @@ fn every_readme_command_block_runs_as_written() {
     assert_eq!(
         models,
         [
+            "classifier",
+            "policy",
+            "from-h5",
             "sensor",
             "from-keras",
             "mymodel",

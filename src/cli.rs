@@ -37,6 +37,15 @@ pub enum LayoutArg {
     Keras,
 }
 
+/// `model export --format`: the kind of file written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    /// safetensors, under `--layout`'s names (statectl's config in its metadata)
+    Safetensors,
+    /// A Keras 3 `.keras` file: stateful layers at the model's batch size, `keras.models.load_model` opens it
+    Keras,
+}
+
 impl From<LayoutArg> for WeightsLayout {
     fn from(arg: LayoutArg) -> WeightsLayout {
         match arg {
@@ -202,7 +211,7 @@ pub enum Command {
     /// Models: import outside weights, list, show, export
     #[command(subcommand)]
     #[command(
-        after_help = "Examples:\n  statectl model import weights.safetensors --head softmax --batch-size 6 --name mymodel\n  statectl model list\n  statectl model show mymodel"
+        after_help = "Examples:\n  statectl model import model.keras\n  statectl model import model.pt --head softmax --name policy\n  statectl model import weights.safetensors --head softmax --batch-size 6 --name mymodel\n  statectl model list\n  statectl model show mymodel\n  statectl model export mymodel --format keras -o mymodel.keras"
     )]
     Model(ModelCommand),
     /// Run a batch from a stream's state (or --from REF), record it, advance the stream
@@ -515,6 +524,9 @@ pub struct ModelExportArgs {
     /// Tensor names to write: PyTorch's (the stored file, as it is) or Keras's (`lstm/kernel`, ..., `dense/kernel`)
     #[arg(long, value_enum, default_value = "torch")]
     pub layout: LayoutArg,
+    /// Kind of file: safetensors, or a Keras 3 `.keras` model
+    #[arg(long, value_enum, default_value = "safetensors")]
+    pub format: ExportFormatArg,
 }
 
 #[derive(Debug, Args)]

@@ -66,3 +66,91 @@ def test_a_live_model_still_needs_a_name(store):
     model = keras.Sequential([keras.Input(batch_shape=(1, 2, 1)), keras.layers.LSTM(2), keras.layers.Dense(1)])
     with pytest.raises(statectl.InvalidInputError, match="name the model"):
         sk.import_model(store, model)
+
+
+def test_keras_saves_statectl_trains_exports_and_keras_predicts_the_same(tmp_path, cli):
+    """A model saved by Keras, imported, trained a few batches by statectl,
+    exported as .keras and loaded by Keras predicts what statectl predicts,
+    from zeros and from the state training left."""
+    keras = pytest.importorskip("keras")
+    from safetensors.numpy import save_file
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input(batch_shape=(3, 5, 2)),
+            keras.layers.LSTM(8, return_sequences=True, stateful=True),
+            keras.layers.LSTM(6, stateful=True),
+            keras.layers.Dense(4, activation="softmax"),
+        ]
+    )
+    saved = tmp_path / "saved.keras"
+    model.save(saved)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((9, 5, 2)).astype(np.float32)
+    data = tmp_path / "data.safetensors"
+    save_file({"x": x, "y": rng.integers(0, 4, 9).astype(np.float32)}, data)
+    cli.run("model", "import", str(saved), "--name", "saved")
+    cli.run(
+        "train", "--from", "saved", "--data", str(data), "--batch-size", "3", "--epochs", "2",
+        "--no-shuffle", "--name", "tuned",
+    )
+    exported = tmp_path / "tuned.keras"
+    cli.run("model", "export", "tuned", "--format", "keras", "-o", str(exported))
+    back = keras.models.load_model(exported)
+    assert [type(l).__name__ for l in back.layers] == ["LSTM", "LSTM", "Dense"]
+    assert all(l.stateful for l in back.layers[:2])
+
+    probe = x[:3]
+    probe_file = tmp_path / "probe.safetensors"
+    save_file({"x": probe}, probe_file)
+    # From the state training left (statectl's HEAD of `main`).
+    head = tmp_path / "head.safetensors"
+    cli.run("export", "HEAD", "--model", "tuned", "-o", str(head))
+    state = load_file(head)
+    for k, layer in enumerate(back.layers[:2]):
+        layer.states[0].assign(state[f"l{k}.h"])
+        layer.states[1].assign(state[f"l{k}.c"])
+    ours = np.asarray(cli.json("predict", "--model", "tuned", "--input", str(probe_file), "--no-advance")["outputs"])
+    theirs = np.asarray(back.predict_on_batch(probe))
+    assert np.abs(ours - theirs).max() < 1e-6
+    # And from zeros.
+    cli.run("reset", "--model", "tuned")
+    for layer in back.layers[:2]:
+        layer.reset_states()
+    ours = np.asarray(cli.json("predict", "--model", "tuned", "--input", str(probe_file))["outputs"])
+    theirs = np.asarray(back.predict_on_batch(probe))
+    assert np.abs(ours - theirs).max() < 1e-6
+    # The file statectl wrote reads back as the same weights.
+    again = cli.json("model", "import", str(exported), "--name", "again")
+    assert again["weights"] == cli.json("model", "show", "tuned")["weights"]
+
+
+def test_the_readme_snippet_loads_an_export_into_torch(tmp_path, cli):
+    """The README's lines that load statectl's safetensors export into
+    nn.LSTM + nn.Linear give PyTorch's own prediction."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed in this venv")
+    import re
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("For PyTorch, the safetensors export loads")
+    block = re.search(r"```python\n(.*?)```", readme[start:], re.S).group(1)
+    block = "\n".join(line[2:] if line.startswith("  ") else line for line in block.splitlines())
+    cli.run("model", "import", str(FIXTURES / "torch_checkpoint.pt"), "--name", "policy")
+    cli.run("model", "export", "policy", "-o", str(tmp_path / "policy.safetensors"))
+    namespace: dict = {}
+    import os
+
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(block, namespace)
+    finally:
+        os.chdir(here)
+    expected = {k: torch.from_numpy(v) for k, v in load_file(FIXTURES / "torch_checkpoint.expected.safetensors").items()}
+    with torch.no_grad():
+        out, _ = namespace["rnn"](expected["x"], (expected["l0.h"][None], expected["l0.c"][None]))
+        y = namespace["head"](out[:, -1])
+    assert (y - expected["y"]).abs().max().item() < 1e-6

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::context::{format_time, Context};
 use super::render::describe_run;
-use crate::cli::{ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
+use crate::cli::{ExportFormatArg, ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
 use crate::ops::catalog::{self, FileImport};
 use crate::ops::model_admin;
 use crate::ops::train::{InitSource, TrainingRecord};
@@ -157,12 +157,29 @@ fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
 fn export(ctx: &Context, args: ModelExportArgs) -> Result<i32> {
     let model = ctx.model(Some(&args.model))?;
     let layout = args.layout.into();
-    let bytes = catalog::export_weights(&ctx.store, &model, layout)?;
+    let (bytes, naming) = match args.format {
+        ExportFormatArg::Safetensors => (
+            catalog::export_weights(&ctx.store, &model, layout)?,
+            catalog::naming(layout),
+        ),
+        ExportFormatArg::Keras => (catalog::export_keras(&ctx.store, &model)?, "keras-model"),
+    };
     super::files::write_file(&args.output, &bytes)?;
-    let naming = catalog::naming(layout);
     ctx.emit(
         json!({"model": model.record.name, "weights": model.record.weights.hex(), "file": args.output.display().to_string(), "naming": naming}),
-        || format!("wrote model '{}' ({naming} names) to {}", model.record.name, args.output.display()),
+        || match args.format {
+            ExportFormatArg::Keras => format!(
+                "wrote model '{}' as a Keras 3 model (stateful, batch {}) to {}",
+                model.record.name,
+                model.config.batch_size,
+                args.output.display()
+            ),
+            ExportFormatArg::Safetensors => format!(
+                "wrote model '{}' ({naming} names) to {}",
+                model.record.name,
+                args.output.display()
+            ),
+        },
     );
     Ok(0)
 }

@@ -361,3 +361,11 @@ pub fn export_weights(store: &Store, model: &Model, layout: WeightsLayout) -> Re
         WeightsLayout::Keras => models::weights(store, model)?.to_keras_file().encode(),
     })
 }
+
+/// The model as a Keras 3 `.keras` file: stateful layers at its batch size.
+pub fn export_keras(store: &Store, model: &Model) -> Result<Vec<u8>> {
+    let mut weights = models::weights(store, model)?;
+    // The stored weights leave the batch out of their id; the model keeps it.
+    weights.config.batch_size = model.config.batch_size;
+    files::keras_export::write(&weights)
+}

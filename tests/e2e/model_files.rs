@@ -480,3 +480,30 @@ fn hostile_and_damaged_model_files_are_refused_in_one_line_in_bounded_memory() {
     );
     assert_eq!(ok.code, 0, "{}", ok.stderr);
 }
+
+#[test]
+fn a_model_exported_as_keras_imports_back_as_the_same_model() {
+    let env = Env::new();
+    for file in ["lstm_stacked.keras", "gru_per_step.keras"] {
+        let first = env.json(&["model", "import", s(&model_file(file))]);
+        let name = first["model"].as_str().unwrap().to_string();
+        let out = env.path(&format!("{name}.copy.keras"));
+        env.ok(&["model", "export", &name, "--format", "keras", "-o", s(&out)]);
+        let again_name = format!("{name}-again");
+        let again = env.json(&["model", "import", s(&out), "--name", &again_name]);
+        assert_eq!(again["weights"], first["weights"], "{file}");
+        assert_eq!(again["config"], first["config"], "{file}");
+        // Written the same way twice: the file is a function of the model.
+        let twice = env.path("twice.keras");
+        env.ok(&[
+            "model",
+            "export",
+            &name,
+            "--format",
+            "keras",
+            "-o",
+            s(&twice),
+        ]);
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&twice).unwrap());
+    }
+}

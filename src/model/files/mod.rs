@@ -5,6 +5,7 @@
 //! statectl's weights, so the weights id never depends on the file format.
 
 mod keras_config;
+pub mod keras_export;
 mod keras_weights;
 mod torch_file;
 mod unpickle;

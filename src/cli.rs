@@ -926,6 +926,12 @@ pub struct GcArgs {
     /// Drop journal events older than this (30s, 15m, 2h, 7d) first; by default every event is kept
     #[arg(long, value_name = "DURATION")]
     pub keep_events_since: Option<String>,
+    /// A replay buffer's bound: of the tags under --prefix, keep the N most recently set and drop the rest (with the states only they named) first
+    #[arg(long, value_name = "N", requires = "prefix")]
+    pub keep_newest: Option<usize>,
+    /// The tags --keep-newest applies to (`buf/` names `buf/0001`, `buf/a/b`, ...)
+    #[arg(long, value_name = "PREFIX", requires = "keep_newest")]
+    pub prefix: Option<String>,
 }
 
 /// The first line of a clap usage error, without its `error: ` label: the

@@ -18,8 +18,8 @@ use statectl::ops::restore::{self, RestoreRequest};
 use statectl::ops::show::{self, ShowRequest};
 use statectl::ops::since::cutoff;
 use statectl::ops::tags::{self, TagRequest};
+use statectl::ops::{gc, stack, verify};
 use statectl::ops::{model_admin, models};
-use statectl::ops::{stack, verify};
 
 use crate::errors::StatectlError;
 use crate::{scope, tensor_file, tensor_of, Arrays, Store};
@@ -285,6 +285,36 @@ impl Store {
     #[pyo3(signature = (repair=false))]
     fn verify(&self, py: Python<'_>, repair: bool) -> PyResult<String> {
         self.with(py, |store| json(&verify::run(store, repair)?))
+    }
+
+    /// Collects what nothing reaches, after the optional journal cutoff
+    /// and replay-buffer retention (the CLI's `gc`).
+    #[pyo3(signature = (dry_run=false, keep_events_since=None, keep_newest=None, prefix=None))]
+    fn gc(
+        &self,
+        py: Python<'_>,
+        dry_run: bool,
+        keep_events_since: Option<String>,
+        keep_newest: Option<usize>,
+        prefix: Option<String>,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let cutoff = keep_events_since
+                .as_deref()
+                .map(|text| statectl::ops::since::cutoff("keep_events_since", text))
+                .transpose()?;
+            let retention = match (keep_newest, prefix) {
+                (Some(keep_newest), Some(prefix)) => Some(gc::Retention {
+                    prefix,
+                    keep_newest,
+                }),
+                (None, None) => None,
+                _ => anyhow::bail!(
+                    "keep_newest and prefix go together: gc(keep_newest=1000, prefix=\"buf/\")"
+                ),
+            };
+            json(&gc::run(store, cutoff, dry_run, retention.as_ref())?)
+        })
     }
 
     /// Every tag, in natural order.

@@ -32,6 +32,7 @@ from ._reports import (
     AuditReport,
     BurnedState,
     DiffReport,
+    GcReport,
     LogReport,
     ModelDetail,
     ModelImported,
@@ -68,6 +69,7 @@ __all__ = [
     "AuditReport",
     "BurnedState",
     "DiffReport",
+    "GcReport",
     "LogReport",
     "ModelDetail",
     "ModelImported",
@@ -678,6 +680,24 @@ class Store:
         whether the store is whole. ``repair`` first puts back streams the
         journal says an earlier upgrade lost."""
         return _reports.parse(VerifyReport, self._native.verify(repair))
+
+    def gc(
+        self,
+        *,
+        keep_newest: int | None = None,
+        prefix: str | None = None,
+        keep_events_since: str | None = None,
+        dry_run: bool = False,
+    ) -> GcReport:
+        """Removes what nothing reaches, as ``statectl gc`` does. A replay
+        buffer's bound: ``keep_newest=N, prefix="buf/"`` keeps the N most
+        recently set tags under the prefix and drops the rest, with the
+        states only they named. ``keep_events_since`` (``"7d"``) drops older
+        journal events first. ``dry_run`` reports and changes nothing."""
+        if keep_newest is not None and (isinstance(keep_newest, bool) or not isinstance(keep_newest, (int, np.integer)) or keep_newest < 0):
+            raise InvalidInputError(f"keep_newest must be an int >= 0, got {keep_newest!r}")
+        text = self._native.gc(bool(dry_run), keep_events_since, keep_newest, prefix)
+        return _reports.parse(GcReport, text)
 
     def tags(self) -> list[TagInfo]:
         """Every tag and the state it names, in natural order."""

@@ -273,6 +273,21 @@ class VerifyReport(Report):
 
 
 @dataclasses.dataclass(frozen=True)
+class GcReport(Report):
+    """What ``gc`` removed (or, with ``dry_run``, would remove)."""
+
+    dry_run: bool
+    events: int
+    states: list[str]
+    slots: int
+    objects: int
+    weights_files: list[str]
+    bytes: int
+    retention: dict | None
+    """With ``keep_newest``/``prefix``: ``tags_dropped`` and the first few."""
+
+
+@dataclasses.dataclass(frozen=True)
 class BurnedState(Report):
     """One state reached by burn-in."""
 

@@ -8,6 +8,8 @@ import os
 import numpy as np
 import pytest
 
+import statectl
+
 from conftest import Cli, random_state
 
 
@@ -36,3 +38,26 @@ def test_a_long_lived_store_lets_go_of_packs_gc_deleted(store, store_path):
         cli.run("gc", "--keep-events-since", "0s")
         store.get_states([f"keep/{i}" for i in range(40)])
         assert _descriptors_of_deleted_files() == [], cycle
+
+
+def test_gc_bounds_a_replay_buffer_of_tagged_states(store):
+    """An actor loop that adds tagged states and runs gc with a retention
+    rule keeps the newest states only; a dry run changes nothing."""
+    rng = np.random.default_rng(2)
+    for round in range(6):
+        tensors = {"l0.h": rng.standard_normal((4, 3)).astype(np.float32)}
+        store.put_states(tensors, tag_prefix=f"buf/{round:03d}-")
+        report = store.gc(keep_newest=8, prefix="buf/")
+        assert isinstance(report, statectl.GcReport)
+    names = sorted(t.tag for t in store.tags() if t.tag.startswith("buf/"))
+    assert names == [f"buf/{r:03d}-{k}" for r in (4, 5) for k in range(4)]
+    add = {"l0.h": rng.standard_normal((4, 3)).astype(np.float32)}
+    store.put_states(add, tag_prefix="buf/006-")
+    dry = store.gc(keep_newest=8, prefix="buf/", dry_run=True)
+    assert dry.retention["tags_dropped"] == 4 and len(dry.states) == 4
+    assert len([t for t in store.tags() if t.tag.startswith("buf/")]) == 12
+    with pytest.raises(statectl.InvalidInputError):
+        store.gc(keep_newest=-1, prefix="buf/")
+    with pytest.raises(statectl.StatectlError, match="go together"):
+        store.gc(keep_newest=3)
+    assert store.verify().ok

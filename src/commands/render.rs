@@ -63,6 +63,12 @@ pub fn describe(ctx: &Context, e: &crate::store::EventRecord) -> String {
         ),
         "burn-in" => format!("{} step(s)", detail["steps"]),
         "model-delete" => format!("model {} deleted", e.model_name.as_deref().unwrap_or("")),
+        "retention" => format!(
+            "dropped {} tag(s) under '{}' (kept the newest {})",
+            detail["tags_dropped"],
+            detail["prefix"].as_str().unwrap_or(""),
+            detail["keep_newest"]
+        ),
         "model-import" => format!(
             "model {} imported from {} ({})",
             e.model_name.as_deref().unwrap_or(""),

@@ -14,10 +14,37 @@
 //!    a short transaction (`store/compaction.rs`).
 
 use anyhow::{bail, Result};
+use serde_json::json;
 
-use crate::store::{GcReport, Store};
+use crate::store::{GcReport, NewEvent, Store};
 
-pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport> {
+/// A replay buffer's bound: keep the `keep_newest` newest tags under
+/// `prefix`, drop the rest before the sweep.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    pub prefix: String,
+    pub keep_newest: usize,
+}
+
+/// A dry run's report, carried out of the write as an error so that the
+/// transaction (which applied the retention to see its effect) rolls back.
+#[derive(Debug)]
+struct DryRun(GcReport);
+
+impl std::fmt::Display for DryRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a dry run")
+    }
+}
+
+impl std::error::Error for DryRun {}
+
+pub fn run(
+    store: &Store,
+    cutoff: Option<i64>,
+    dry_run: bool,
+    retention: Option<&Retention>,
+) -> Result<GcReport> {
     let Some(_one_gc) = store.gc_lock()? else {
         bail!("another gc is running on this store; wait for it to finish, then rerun gc");
     };
@@ -35,7 +62,10 @@ pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport
         true => 0,
         false => store.write(|store| store.drop_dead_pack_files())?,
     };
-    let mut report = sweep(store, cutoff, dry_run)?;
+    if let Some(rule) = retention {
+        crate::ops::tags::check_tag_prefix(&rule.prefix)?;
+    }
+    let mut report = sweep(store, cutoff, dry_run, retention)?;
     report.bytes += freed_first;
     if !dry_run {
         report.bytes += compact(store)?;
@@ -44,13 +74,40 @@ pub fn run(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport
 }
 
 /// Removes what nothing reaches, in one transaction; files go after it.
-fn sweep(store: &Store, cutoff: Option<i64>, dry_run: bool) -> Result<GcReport> {
+fn sweep(
+    store: &Store,
+    cutoff: Option<i64>,
+    dry_run: bool,
+    retention: Option<&Retention>,
+) -> Result<GcReport> {
     let mut set_aside = Vec::new();
     let result = store.write(|store| -> Result<GcReport> {
-        let report = store.collect_garbage(cutoff, dry_run)?;
+        let retained = match retention {
+            Some(rule) => Some(store.apply_retention(&rule.prefix, rule.keep_newest)?),
+            None => None,
+        };
+        if let Some(r) = retained.as_ref().filter(|r| r.tags_dropped > 0 && !dry_run) {
+            store.append_event(&NewEvent {
+                kind: "retention",
+                detail: json!({ "prefix": r.prefix, "keep_newest": r.keep_newest, "tags_dropped": r.tags_dropped }),
+                ..Default::default()
+            })?;
+        }
+        let mut report = store.collect_garbage(cutoff, dry_run)?;
+        report.retention = retained;
+        if dry_run && retention.is_some() {
+            return Err(DryRun(report).into());
+        }
         set_aside = report.set_aside.clone();
         Ok(report)
     });
+    let result = match result {
+        Err(e) if e.is::<DryRun>() => match e.downcast::<DryRun>() {
+            Ok(DryRun(report)) => return Ok(report),
+            Err(e) => Err(e),
+        },
+        other => other,
+    };
     match result {
         Ok(report) => {
             store.finish_removal(&set_aside);

@@ -41,6 +41,9 @@ pub struct GcReport {
     /// them after the commit ([`Store::remove_packs`]).
     #[serde(skip)]
     pub retired_packs: Vec<std::path::PathBuf>,
+    /// What `--keep-newest N --prefix P` dropped (absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<super::retention::RetentionReport>,
 }
 
 fn ids(conn: &rusqlite::Connection, sql: &str, cutoff: Option<i64>) -> Result<HashSet<Vec<u8>>> {

@@ -28,6 +28,7 @@ mod packs;
 mod per_step;
 mod readme;
 mod replay;
+mod retention;
 mod shared_store;
 mod state_commands;
 mod store_damage;

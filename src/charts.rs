@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -136,25 +137,23 @@ pub struct LineChart {
     pub y_label: String,
     /// (name, points)
     pub series: Vec<(String, Vec<(f64, f64)>)>,
+    /// A logarithmic y axis (every value must be positive).
+    pub log_y: bool,
 }
 
-impl Chart for LineChart {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+impl LineChart {
+    /// The lines on whichever y axis (linear or log) `y` describes.
+    fn draw_with<DB: DrawingBackend, Y>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        x: std::ops::Range<f64>,
+        y: Y,
+    ) -> Result<()>
     where
         DB::ErrorType: 'static,
+        Y: AsRangedCoord<Value = f64>,
+        Y::CoordDescType: ValueFormatter<f64>,
     {
-        root.fill(&WHITE).map_err(drawing)?;
-        let all = self.series.iter().flat_map(|(_, p)| p.iter());
-        let (xs, ys): (Vec<f64>, Vec<f64>) = all.cloned().unzip();
-        let fold = |v: &[f64], f: fn(f64, f64) -> f64, start: f64| v.iter().copied().fold(start, f);
-        let x = padded(
-            fold(&xs, f64::min, f64::INFINITY),
-            fold(&xs, f64::max, f64::NEG_INFINITY),
-        );
-        let y = padded(
-            fold(&ys, f64::min, f64::INFINITY),
-            fold(&ys, f64::max, f64::NEG_INFINITY),
-        );
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 22))
             .margin(16)
@@ -184,6 +183,61 @@ impl Chart for LineChart {
         }
         legend(&mut chart)
     }
+}
+
+impl Chart for LineChart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(drawing)?;
+        let all = self.series.iter().flat_map(|(_, p)| p.iter());
+        let (xs, ys): (Vec<f64>, Vec<f64>) = all.cloned().unzip();
+        let fold = |v: &[f64], f: fn(f64, f64) -> f64, start: f64| v.iter().copied().fold(start, f);
+        let x = padded(
+            fold(&xs, f64::min, f64::INFINITY),
+            fold(&xs, f64::max, f64::NEG_INFINITY),
+        );
+        let (low, high) = (
+            fold(&ys, f64::min, f64::INFINITY),
+            fold(&ys, f64::max, f64::NEG_INFINITY),
+        );
+        if !self.log_y {
+            return self.draw_with(root, x, padded(low, high));
+        }
+        if !(low > 0.0 && high.is_finite()) {
+            bail!("a log scale needs positive, finite values; the smallest here is {low}: drop --log-scale");
+        }
+        // A little room either side, in ratio; ticks at 1, 2, 5 of every
+        // decade (plotters alone marks decades only).
+        let range = low / 1.25..high * 1.25;
+        let ticks = one_two_five(range.start, range.end);
+        self.draw_with(root, x, range.log_scale().with_key_points(ticks))
+    }
+}
+
+/// 1, 2 and 5 times each power of ten within `low..=high`; a range too
+/// narrow to hold three of them gets five ticks evenly spaced in ratio,
+/// to three significant digits.
+fn one_two_five(low: f64, high: f64) -> Vec<f64> {
+    let first = low.log10().floor() as i32;
+    let last = high.log10().ceil() as i32;
+    let ticks: Vec<f64> = (first..=last)
+        .flat_map(|d| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(d)))
+        .filter(|v| (low..=high).contains(v))
+        .collect();
+    if ticks.len() >= 3 {
+        return ticks;
+    }
+    let ratio = (high / low).powf(0.25);
+    (0..5)
+        .map(|i| {
+            let v = low * ratio.powi(i);
+            let unit = 10f64.powi(v.log10().floor() as i32 - 2);
+            (v / unit).round() * unit
+        })
+        .filter(|v| (low..=high).contains(v))
+        .collect()
 }
 
 /// Heatmaps side by side, one per panel (a layer's `h` or `c`): rows are
@@ -265,6 +319,49 @@ fn diverging(v: f32, scale: f32) -> RGBColor {
     }
 }
 
+/// Pixels a panel gives its colour bar.
+const COLOUR_BAR_WIDTH: i32 = 72;
+
+/// The scale a heatmap's colours stand for: -|max| (blue) to +|max| (red),
+/// beside the panel, its plot area level with the panel's.
+fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, scale: f32) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let top = if scale > 0.0 { scale as f64 } else { 1.0 };
+    const STEPS: usize = 64;
+    // The same caption height, margins and x label area as the panel,
+    // so the bar's ends are level with the panel's first and last slot.
+    let mut chart = ChartBuilder::on(area)
+        .caption("value", (FAMILY, 16))
+        .margin_top(10)
+        .margin_bottom(10)
+        .margin_left(2)
+        .margin_right(4)
+        .x_label_area_size(40)
+        .set_label_area_size(LabelAreaPosition::Right, 48)
+        .build_cartesian_2d(0f64..1f64, -top..top)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(5)
+        .y_label_formatter(&|v| format!("{v:.2}"))
+        .label_style((FAMILY, 12))
+        .draw()
+        .map_err(drawing)?;
+    let step = 2.0 * top / STEPS as f64;
+    chart
+        .draw_series((0..STEPS).map(|i| {
+            let low = -top + i as f64 * step;
+            let colour = diverging((low + step / 2.0) as f32, top as f32);
+            Rectangle::new([(0.0, low), (1.0, low + step)], colour.filled())
+        }))
+        .map_err(drawing)?;
+    Ok(())
+}
+
 impl Chart for Heatmaps {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
     where
@@ -280,7 +377,10 @@ impl Chart for Heatmaps {
                 .filter(|v| v.is_finite())
                 .fold(0f32, |m, v| m.max(v.abs()));
             let (rows, cols, values, row_step, col_step) = in_blocks(panel);
-            let mut chart = ChartBuilder::on(area)
+            let width = area.dim_in_pixel().0 as i32;
+            let (area, bar) = area.split_horizontally(width - COLOUR_BAR_WIDTH);
+            colour_bar(&bar, scale)?;
+            let mut chart = ChartBuilder::on(&area)
                 .caption(caption(panel, scale, row_step, col_step), (FAMILY, 16))
                 .margin(10)
                 .x_label_area_size(40)

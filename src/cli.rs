@@ -851,7 +851,7 @@ pub struct BurnInArgs {
 pub enum PlotCommand {
     /// Training losses per epoch, and per batch where recorded (`train --record batch`); several models overlaid
     #[command(
-        after_help = "Examples:\n  statectl plot loss demo -o loss.svg\n  statectl plot loss sensor gru-alphabet -o losses.png"
+        after_help = "Examples:\n  statectl plot loss demo -o loss.svg\n  statectl plot loss sensor gru-alphabet -o losses.png\n  statectl plot loss demo --log-scale -o loss-log.svg"
     )]
     Loss {
         /// Models to draw
@@ -860,6 +860,9 @@ pub enum PlotCommand {
         /// Output file: .svg, or .png
         #[arg(short, long, default_value = "loss.svg")]
         output: PathBuf,
+        /// A logarithmic loss axis: losses that fall by decades stay readable
+        #[arg(long)]
+        log_scale: bool,
     },
     /// Heatmap of a state's values: per layer and tensor (h, c), slots x units
     #[command(after_help = "Examples:\n  statectl plot state trained -o trained.svg")]

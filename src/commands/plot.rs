@@ -12,8 +12,12 @@ use crate::ops::plot_data;
 
 pub fn run(ctx: &Context, cmd: PlotCommand) -> Result<i32> {
     let (output, what) = match cmd {
-        PlotCommand::Loss { models, output } => {
-            let chart = losses(ctx, &models)?;
+        PlotCommand::Loss {
+            models,
+            output,
+            log_scale,
+        } => {
+            let chart = losses(ctx, &models, log_scale)?;
             charts::write(&output, &chart)?;
             (output, format!("losses of {}", models.join(", ")))
         }
@@ -109,7 +113,7 @@ fn by_epoch(losses: &[f32]) -> Vec<(f64, f64)> {
 }
 
 /// Per-epoch losses of each model, and per-batch ones where recorded.
-fn losses(ctx: &Context, models: &[String]) -> Result<LineChart> {
+fn losses(ctx: &Context, models: &[String], log_y: bool) -> Result<LineChart> {
     let mut series = Vec::new();
     for model in plot_data::losses(&ctx.store, models)? {
         let name = &model.model;
@@ -131,7 +135,8 @@ fn losses(ctx: &Context, models: &[String]) -> Result<LineChart> {
     Ok(LineChart {
         title: "training loss".into(),
         x_label: "epoch".into(),
-        y_label: "loss".into(),
+        y_label: if log_y { "loss (log scale)" } else { "loss" }.into(),
         series,
+        log_y,
     })
 }

@@ -15,6 +15,7 @@ fn falling_losses() -> LineChart {
         x_label: "epoch".into(),
         y_label: "loss".into(),
         series: vec![("m".into(), points)],
+        log_y: false,
     }
 }
 
@@ -70,5 +71,102 @@ fn a_curve_that_is_never_negative_is_never_drawn_below_zero_in_png_or_svg() {
     assert!(
         (axis as f64) <= zero_row + 1.5 && (lowest_curve as f64) <= zero_row + 1.5,
         "y = 0 is at row {zero_row}; the plot area reaches row {axis}, the curve row {lowest_curve}"
+    );
+}
+
+/// The SVG's y-axis tick labels on the left (right-aligned): (value, y).
+fn left_ticks(svg: &str) -> Vec<(f64, f64)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("text-anchor") == Some("end"))
+        .filter_map(|n| {
+            let value = n.text()?.trim().parse::<f64>().ok()?;
+            Some((value, n.attribute("y")?.parse::<f64>().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_log_scale_spaces_decades_evenly_and_refuses_what_it_cannot_draw() {
+    let env = Env::new();
+    let path = env.path("log.svg");
+    let mut chart = falling_losses();
+    chart.log_y = true;
+    write(&path, &chart).unwrap();
+    let ticks = left_ticks(&std::fs::read_to_string(&path).unwrap());
+    assert!(ticks.len() >= 3, "{ticks:?}");
+    // Pixels per decade are the same between any two ticks.
+    let per_decade: Vec<f64> = ticks
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1) / (w[1].0.log10() - w[0].0.log10()))
+        .collect();
+    let first = per_decade[0];
+    assert!(
+        per_decade
+            .iter()
+            .all(|p| ((p - first) / first).abs() < 0.02),
+        "not a log axis: {ticks:?} -> {per_decade:?}"
+    );
+    // A linear axis does not pass that check.
+    let linear = env.path("linear.svg");
+    write(&linear, &falling_losses()).unwrap();
+    let ticks = left_ticks(&std::fs::read_to_string(&linear).unwrap());
+    let spans: Vec<f64> = ticks
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1) / (w[1].0.log10() - w[0].0.log10()))
+        .collect();
+    assert!(
+        spans
+            .iter()
+            .any(|p| ((p - spans[0]) / spans[0]).abs() > 0.1),
+        "{ticks:?}"
+    );
+    // A zero cannot be drawn on a log axis: refused, no file.
+    chart.series[0].1.push((41.0, 0.0));
+    let refused = env.path("zero.svg");
+    let err = write(&refused, &chart).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("a log scale needs positive"),
+        "{err:#}"
+    );
+    assert!(!refused.exists());
+}
+
+#[test]
+fn a_heatmap_has_a_colour_bar_per_panel_from_minus_to_plus_its_scale() {
+    let env = Env::new();
+    let h = statectl::tensors::Tensor::new(vec![2, 3], vec![-2.0, -1.0, 0.0, 0.5, 1.0, 2.0]);
+    let c = statectl::tensors::Tensor::new(vec![2, 3], vec![0.1; 6]);
+    let file = env.write_tensors("s.safetensors", &[("l0.h", h), ("l0.c", c)]);
+    env.ok(&["import", s(&file), "--tag", "s"]);
+    let svg_path = env.path("s.svg");
+    env.ok(&["plot", "state", "s", "-o", s(&svg_path)]);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let texts: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect();
+    assert_eq!(
+        texts.iter().filter(|t| *t == "value").count(),
+        2,
+        "{texts:?}"
+    );
+    // The h bar spans -2..2, the c bar -0.1..0.1: their end labels.
+    for label in ["-2.00", "2.00", "0.00", "-0.10", "0.10"] {
+        assert!(
+            texts.iter().any(|t| t == label),
+            "no tick {label}: {texts:?}"
+        );
+    }
+    // The bar's ends are the two end colours of the diverging scale.
+    assert!(
+        svg.contains("#1F77B4") || svg.to_lowercase().contains("#1f77b4"),
+        "no full blue"
+    );
+    assert!(
+        svg.contains("#D62728") || svg.to_lowercase().contains("#d62728"),
+        "no full red"
     );
 }

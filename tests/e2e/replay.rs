@@ -226,11 +226,12 @@ fn each_plot_writes_a_well_formed_labelled_chart() {
             "no '{label}' in {texts:?}"
         );
     }
-    // A state: one cell per slot and unit, per layer and tensor (+ background).
+    // A state: one cell per slot and unit, per layer and tensor (+ the
+    // background, and each panel's colour bar of 64 steps).
     let state = env.path("state.svg");
     env.ok(&["plot", "state", "case1/end", "-o", s(&state)]);
     let (rects, texts, _) = svg(&state);
-    assert_eq!(rects, 1 + 2 * 6 * 16);
+    assert_eq!(rects, 1 + 2 * 6 * 16 + 2 * 64);
     assert!(texts.iter().any(|t| t == "unit") && texts.iter().any(|t| t == "slot"));
     // A stream's HEAD says whose stream it is.
     let head = env.path("head.svg");

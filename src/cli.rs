@@ -531,9 +531,20 @@ pub struct ModelExportArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// Input batch: .safetensors (`x` [batch, steps, features]), .json, or .csv (one row per batch entry, its columns the time steps of a one-feature input; not a training series, where a row is a time step); `-` for stdin
-    #[arg(long, short)]
-    pub input: String,
+    /// Input batch: .safetensors (`x` [batch, steps, features]), .json, or .csv (one row per batch entry, its columns the time steps of a one-feature input; for a training series, where a row is a time step, use --series); `-` for stdin
+    #[arg(
+        long,
+        short,
+        required_unless_present = "series",
+        conflicts_with = "series"
+    )]
+    pub input: Option<String>,
+    /// A CSV time series as `train --data` reads it (a row per time step, a column per feature): one sequence, batch 1; the output is the step after its last row
+    #[arg(long, value_name = "FILE")]
+    pub series: Option<String>,
+    /// With --series: then predict N more steps, each fed back as the next step's input (a linear head with as many outputs as inputs); each step is a recorded prediction
+    #[arg(long, value_name = "N", requires = "series", conflicts_with_all = ["output", "input"], value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub forecast: Option<u32>,
     #[command(flatten)]
     pub stream: StreamArgs,
     /// Start from this state instead of the stream's HEAD

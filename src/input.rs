@@ -193,6 +193,32 @@ pub fn parse_csv(bytes: &[u8], path: &str) -> Result<Vec<Vec<f32>>> {
     Ok(rows)
 }
 
+/// A CSV time series as one sequence: rows are time steps and columns
+/// features, as `train --data` reads it; `[1, rows, columns]`.
+pub fn read_series(path: &str, features: usize) -> Result<Tensor> {
+    let rows = parse_csv(&read_source(path)?, path)?;
+    let width = rows.first().map(|r| r.len()).unwrap_or(0);
+    if rows.is_empty() {
+        bail!("series '{path}' has no rows; give one row per time step");
+    }
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != width) {
+        bail!(
+            "series '{path}' is ragged: row 1 has {width} column(s) but row {} has {}",
+            i + 1,
+            r.len()
+        );
+    }
+    if width != features {
+        bail!(
+            "series '{path}' has {width} column(s) but the model reads {features} feature(s) a step; give the columns it was trained on"
+        );
+    }
+    let steps = rows.len();
+    let x = Tensor::new(vec![1, steps, width], rows.concat());
+    check_input(&x, path, features)?;
+    Ok(x)
+}
+
 /// Rows of steps x features values each, all of one length.
 fn from_rows(rows: Vec<Vec<f32>>, features: usize, path: &str) -> Result<Tensor> {
     let width = rows

@@ -2,14 +2,17 @@
 //! record input, output and new state with a predict event, and advance
 //! the stream.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::context::Context;
 use crate::cli::PredictArgs;
-use crate::input::read_input;
+use crate::id::StateId;
+use crate::input::{read_input, read_series};
 use crate::model::Head;
-use crate::ops::predict::{self, output_file, PredictRequest};
+use crate::ops::predict::{self, output_file, PredictReport, PredictRequest};
+use crate::ops::Model;
+use crate::tensors::Tensor;
 
 /// Values of `shape` as nested JSON arrays: `[batch][out]` or
 /// `[batch][steps][out]`.
@@ -59,7 +62,14 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
         super::files::check_output_path(path)?;
     }
     let model = ctx.model(args.stream.model.as_deref())?;
-    let x = read_input(&args.input, model.config.input_size)?;
+    let x = match (&args.input, &args.series) {
+        (Some(input), _) => read_input(input, model.config.input_size)?,
+        (None, Some(series)) => read_series(series, model.config.input_size)?,
+        (None, None) => bail!("give the input: --input FILE, or --series FILE"),
+    };
+    if args.forecast.is_some() {
+        check_forecastable(&model)?;
+    }
     let stream = &args.stream.stream;
     // The -o file is written to a temp name before the write lock, and
     // moved into place inside the transaction that records the prediction:
@@ -115,10 +125,98 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
             ""
         }
     ));
-    ctx.emit(json, || {
-        render(&pred.outputs, &pred.shape, model.config.head)
-    });
+    let mut text = render(&pred.outputs, &pred.shape, model.config.head);
+    if let Some(steps) = args.forecast {
+        let ahead = forecast(ctx, &args, &model, &report, steps as usize)?;
+        json["forecast"] = json!(ahead.values);
+        json["forecast_events"] = json!(ahead.events);
+        json["forecast_state_after"] = json!(ahead.state_after.hex());
+        text.push_str(&render_forecast(&ahead.values));
+    }
+    ctx.emit(json, || text);
     Ok(0)
+}
+
+/// Forecasting feeds outputs back as inputs: a linear head at the last
+/// step with as many outputs as the model reads features.
+fn check_forecastable(model: &Model) -> Result<()> {
+    let c = &model.config;
+    if c.head != Head::Linear || !c.outputs.is_last() || c.output_size != c.input_size {
+        bail!(
+            "model '{}' cannot forecast: its {} head gives {} output(s) {}, but a forecast feeds each output back as the next step's {} input feature(s); forecast with a linear, last-step model whose outputs are its inputs (train one with --data SERIES.csv and as many outputs as columns)",
+            model.record.name,
+            c.head.name(),
+            c.output_size,
+            if c.outputs.is_last() { "at the last step" } else { "at every step" },
+            c.input_size
+        );
+    }
+    Ok(())
+}
+
+/// The steps a forecast predicted, each one recorded.
+struct Forecast {
+    values: Vec<Vec<f32>>,
+    events: Vec<i64>,
+    state_after: StateId,
+}
+
+/// Predicts `steps` more steps after the series, each from the state the
+/// one before left, its input the output before it.
+fn forecast(
+    ctx: &Context,
+    args: &PredictArgs,
+    model: &Model,
+    first: &PredictReport,
+    steps: usize,
+) -> Result<Forecast> {
+    let features = model.config.input_size;
+    let mut next = first.prediction.outputs.clone();
+    let mut state = first.state_after;
+    let mut ahead = Forecast {
+        values: Vec::with_capacity(steps),
+        events: Vec::with_capacity(steps),
+        state_after: state,
+    };
+    for _ in 0..steps {
+        let x = Tensor::new(vec![1, 1, features], next);
+        // Advancing: the stream's HEAD is the state the step before left.
+        // Not advancing: name that state outright.
+        let from = state.hex();
+        let report = predict::run(
+            &ctx.store,
+            &PredictRequest {
+                model,
+                stream: &args.stream.stream,
+                x: &x,
+                from: args.no_advance.then_some(from.as_str()),
+                advance: !args.no_advance,
+                tag: None,
+                retry: false,
+                kernel: args.kernel.into(),
+                new_stream: false,
+            },
+            &mut OutputFile {
+                path: None,
+                staged: None,
+            },
+        )?;
+        next = report.prediction.outputs.clone();
+        ahead.values.push(next.clone());
+        ahead.events.push(report.event);
+        state = report.state_after;
+    }
+    ahead.state_after = state;
+    Ok(ahead)
+}
+
+fn render_forecast(values: &[Vec<f32>]) -> String {
+    let mut text = String::from("forecast:\n");
+    for (i, row) in values.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
+        text.push_str(&format!("{:>+4}  {}\n", i + 1, cells.join("  ")));
+    }
+    text
 }
 
 /// A table for people: for softmax heads the top classes per row (and per

@@ -17,6 +17,7 @@ mod deleting_and_renaming;
 mod errors;
 mod finding_the_store;
 mod first_hour;
+mod forecasting;
 mod fuzz;
 mod gc_beside_others;
 mod gru;

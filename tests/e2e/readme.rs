@@ -176,6 +176,7 @@ fn every_readme_command_block_runs_as_written() {
             "mymodel",
             "gru-alphabet",
             "q-core",
+            "forecaster",
             "demo",
             "audited",
             "long",

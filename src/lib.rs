@@ -22,6 +22,7 @@
 pub mod charts;
 pub mod cli;
 pub mod commands;
+pub mod completion;
 pub mod id;
 pub mod input;
 pub mod kernels;

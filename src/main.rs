@@ -1,8 +1,14 @@
 //! The `statectl` binary: parse, pin the thread count, run, report.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() {
+    // A shell asking for completions (`COMPLETE=bash statectl -- ...`, set
+    // up by `statectl completions SHELL`) is answered here, and exits.
+    clap_complete::CompleteEnv::with_factory(|| {
+        statectl::completion::with_store_completers(statectl::cli::Cli::command())
+    })
+    .complete();
     // With --json, errors are JSON on stdout too, so scripts need not parse
     // prose; the flag is looked for before parsing, since a usage error is
     // one of the errors to report that way.

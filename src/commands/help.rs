@@ -6,9 +6,24 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 
+/// The shell's registration of statectl's completer: the shell then asks
+/// `statectl` itself (`COMPLETE=SHELL statectl -- LINE`) at each <Tab>, so
+/// tags, models and streams complete from the store.
 pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
-    let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "statectl", &mut std::io::stdout());
+    let name = shell.to_string();
+    let shells = clap_complete::env::Shells::builtins();
+    let Some(completer) = shells.completer(&name) else {
+        anyhow::bail!(
+            "no completion for the shell '{name}'; use bash, zsh, fish, powershell or elvish"
+        );
+    };
+    completer.write_registration(
+        "COMPLETE",
+        "statectl",
+        "statectl",
+        "statectl",
+        &mut std::io::stdout(),
+    )?;
     Ok(0)
 }
 

@@ -7,6 +7,7 @@
 mod bulk;
 mod checkpointer;
 mod compaction;
+pub mod completion;
 mod content;
 mod events;
 mod files;

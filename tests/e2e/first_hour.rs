@@ -187,34 +187,79 @@ fn log_shows_time_source_and_what_moved() {
     assert!(all.contains("[demo/main]"), "{all}");
 }
 
-#[test]
-fn completions_source_in_bash_and_complete_subcommands() {
-    let env = Env::new();
-    let script = env.ok(&["completions", "bash"]);
-    let path = env.path("statectl.bash");
-    std::fs::write(&path, script).unwrap();
+/// What bash offers at <Tab> after `line`, with `statectl completions
+/// bash` sourced and the built statectl first on PATH.
+fn bash_completes(env: &Env, line: &str) -> Vec<String> {
+    let script = env.path("statectl.bash");
+    std::fs::write(&script, env.ok(&["completions", "bash"])).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("statectl");
+    let words: Vec<&str> = line.split(' ').collect();
+    let current = words.last().unwrap();
+    let previous = words[words.len().saturating_sub(2)];
+    let program = format!(
+        "source {} && COMP_WORDS=({line}) && COMP_CWORD={} && COMP_LINE='{line}' && COMP_POINT=${{#COMP_LINE}} && COMP_TYPE=9 && _clap_complete_statectl statectl '{current}' '{previous}' && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        s(&script),
+        words.len() - 1
+    );
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = std::process::Command::new("bash")
-        .args([
-            "-c",
-            &format!(
-                "source {} && COMP_WORDS=(statectl re) && COMP_CWORD=1 && _statectl statectl re statectl && echo \"${{COMPREPLY[@]}}\"",
-                s(&path)
-            ),
-        ])
+        .args(["-c", &program])
+        .env("PATH", path)
+        .env_remove("STATECTL_STORE")
+        .current_dir(env.dir.path())
         .output()
         .unwrap();
-    let words = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("").to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_commands_and_the_stores_tags_models_and_streams() {
+    let env = Env::new();
+    env.ok(&["demo"]);
+    let store = s(&env.store()).to_string();
+    let subcommands = bash_completes(&env, "statectl re");
     assert!(
-        words.contains("restore") && words.contains("reset"),
-        "{words}"
+        subcommands.contains(&"restore".to_string()) && subcommands.contains(&"reset".to_string()),
+        "{subcommands:?}"
     );
-    for shell in ["zsh", "fish", "powershell"] {
-        assert!(!env.ok(&["completions", shell]).is_empty());
+    let tags = bash_completes(&env, &format!("statectl --store {store} show case1"));
+    assert_eq!(tags, ["case1/end", "case1/start"]);
+    let refs = bash_completes(&env, &format!("statectl --store {store} diff HE"));
+    assert!(refs.contains(&"HEAD".to_string()), "{refs:?}");
+    let models = bash_completes(
+        &env,
+        &format!("statectl --store {store} predict --model de"),
+    );
+    assert_eq!(models, ["demo"]);
+    let streams = bash_completes(&env, &format!("statectl --store {store} log --stream ma"));
+    assert_eq!(streams, ["main"]);
+    // Completing reads the store and changes nothing; a folder without a
+    // store gets no names and no store.
+    let before = env.fingerprint();
+    bash_completes(&env, &format!("statectl --store {store} restore c"));
+    assert_eq!(env.fingerprint(), before);
+    let nowhere = env.path("nowhere");
+    let none = bash_completes(&env, &format!("statectl --store {} show c", s(&nowhere)));
+    assert!(none.is_empty(), "{none:?}");
+    assert!(!nowhere.exists());
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        assert!(
+            env.ok(&["completions", shell]).contains("COMPLETE"),
+            "{shell}"
+        );
     }
 }
 

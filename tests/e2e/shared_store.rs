@@ -422,6 +422,26 @@ fn kill_at_random(
     !finished
 }
 
+/// 3,000 one-slot states of 2 KiB, tagged `buf/0` ... `buf/2999`: a push
+/// of some 6 MB. `c` sets the `c` half, so two stores can differ.
+fn import_tagged_states(env: &Env, c: f32) {
+    let n = 3000;
+    let h = statectl::tensors::Tensor::new(
+        vec![n, 256],
+        (0..n * 256).map(|v| v as f32 * 1e-3).collect(),
+    );
+    let c = statectl::tensors::Tensor::new(vec![n, 256], vec![c; n * 256]);
+    let file = env.write_tensors("bulk.safetensors", &[("l0.h", h), ("l0.c", c)]);
+    env.ok(&[
+        "-q",
+        "import",
+        s(&file),
+        "--per-slot",
+        "--tag-prefix",
+        "buf/",
+    ]);
+}
+
 #[test]
 fn pushes_and_pulls_killed_at_random_moments_leave_both_sides_consistent() {
     use rand::SeedableRng;
@@ -434,32 +454,7 @@ fn pushes_and_pulls_killed_at_random_moments_leave_both_sides_consistent() {
         .unwrap_or(30);
     let env = Env::new();
     env.ok(&["-q", "demo"]);
-    // 3,000 one-slot states of 2 KiB, each tagged: a push of some 6 MB.
-    let n = 3000;
-    env.write_tensors(
-        "bulk.safetensors",
-        &[
-            (
-                "l0.h",
-                statectl::tensors::Tensor::new(
-                    vec![n, 256],
-                    (0..n * 256).map(|v| v as f32 * 1e-3).collect(),
-                ),
-            ),
-            (
-                "l0.c",
-                statectl::tensors::Tensor::new(vec![n, 256], vec![0.25; n * 256]),
-            ),
-        ],
-    );
-    env.ok(&[
-        "-q",
-        "import",
-        s(&env.path("bulk.safetensors")),
-        "--per-slot",
-        "--tag-prefix",
-        "buf/",
-    ]);
+    import_tagged_states(&env, 0.25);
     env.ok(&["init", &url]);
     let started = std::time::Instant::now();
     env.ok(&["-q", "push", &url]);
@@ -599,31 +594,7 @@ fn a_server_stopped_hard_mid_push_loses_no_acknowledged_write_and_the_push_compl
     let server = PrivateServer::start().expect("scripts/postgres starts a second server");
     let url = server.url.clone();
     let env = Env::new();
-    let n = 3000;
-    env.write_tensors(
-        "bulk.safetensors",
-        &[
-            (
-                "l0.h",
-                statectl::tensors::Tensor::new(
-                    vec![n, 256],
-                    (0..n * 256).map(|v| v as f32 * 1e-3).collect(),
-                ),
-            ),
-            (
-                "l0.c",
-                statectl::tensors::Tensor::new(vec![n, 256], vec![0.5; n * 256]),
-            ),
-        ],
-    );
-    env.ok(&[
-        "-q",
-        "import",
-        s(&env.path("bulk.safetensors")),
-        "--per-slot",
-        "--tag-prefix",
-        "buf/",
-    ]);
+    import_tagged_states(&env, 0.5);
     env.ok(&["init", &url]);
     let started = std::time::Instant::now();
     env.ok(&["-q", "push", &url]);

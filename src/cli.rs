@@ -361,6 +361,9 @@ pub struct PushArgs {
     /// Move tags and streams the shared store has elsewhere; replace models of the same name
     #[arg(long)]
     pub force: bool,
+    /// If another writer moves a stream while this push runs, read again and push again (up to 5 times) instead of failing; a stream that diverged is still refused
+    #[arg(long)]
+    pub retry: bool,
 }
 
 #[derive(Debug, Args)]

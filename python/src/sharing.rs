@@ -21,13 +21,14 @@ use crate::{stacked_tensors, OutTensor, Store};
 #[pymethods]
 impl Store {
     /// Sends what the shared store at `url` lacks; the report as JSON.
-    #[pyo3(signature = (url, tags=None, force=false))]
+    #[pyo3(signature = (url, tags=None, force=false, retry=false))]
     fn push(
         &self,
         py: Python<'_>,
         url: String,
         tags: Option<String>,
         force: bool,
+        retry: bool,
     ) -> PyResult<String> {
         self.check_process().map_err(Failure::into_py)?;
         // A closed store refuses, as every other call does.
@@ -35,7 +36,13 @@ impl Store {
         let path = self.path.clone();
         py.allow_threads(|| {
             let store = SqlStore::open_existing(&path)?;
-            json(&push::push(&store, &PushRequest { url, tags, force })?)
+            let request = PushRequest {
+                url,
+                tags,
+                force,
+                retry,
+            };
+            json(&push::push(&store, &request)?)
         })
         .map_err(|e| Failure::Op(e).into_py())
     }

@@ -647,17 +647,21 @@ class Store:
         text = self._native.audit(model, stream, events, since, tag, tolerance, train_arg, allow_empty)
         return _reports.parse(AuditReport, text)
 
-    def push(self, url: str, *, tags: str | None = None, force: bool = False) -> _reports.PushReport:
+    def push(
+        self, url: str, *, tags: str | None = None, force: bool = False, retry: bool = False
+    ) -> _reports.PushReport:
         """Sends what the shared store at ``url`` (``postgres://USER@HOST/DB``)
         lacks: content by id, then the journal, models, tags and streams in
         one transaction. ``tags`` (a pattern) pushes only those tags and
         their states. A tag or stream the shared store has elsewhere is
-        refused unless ``force``. Runs on a connection of its own, without
-        holding this store's lock, so other threads keep writing."""
-        return _reports.parse(_reports.PushReport, self._native.push(url, tags, force))
+        refused unless ``force``. ``retry`` reads again and pushes again
+        (up to 5 times) when another writer moves a stream while the push
+        runs. Runs on a connection of its own, without holding this store's
+        lock, so other threads keep writing."""
+        return _reports.parse(_reports.PushReport, self._native.push(url, tags, force, retry))
 
     def push_in_background(
-        self, url: str, *, tags: str | None = None, force: bool = False
+        self, url: str, *, tags: str | None = None, force: bool = False, retry: bool = False
     ) -> concurrent.futures.Future[_reports.PushReport]:
         """Starts ``push`` on this store's background thread and returns at
         once; the future's ``result()`` is the report (or raises the push's
@@ -667,7 +671,7 @@ class Store:
             self._pusher = concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="statectl-push"
             )
-        return self._pusher.submit(self.push, url, tags=tags, force=force)
+        return self._pusher.submit(self.push, url, tags=tags, force=force, retry=retry)
 
     def pull(self, url: str, *, tags: str | None = None, force: bool = False) -> _reports.PullReport:
         """Copies the shared store's refs and the content they need into this

@@ -398,6 +398,8 @@ class PushReport(Report):
     models_changed: int
     tags_changed: int
     streams_moved: int
+    retries: int
+    """Times the push read again because a stream moved under it (``retry``)."""
     seconds: float
 
 

@@ -55,8 +55,9 @@ def test_push_then_pull_gives_the_same_states_bit_for_bit(tmp_path, shared_url):
     ids = actor.put_states(_states(50, 0), tags=[f"buf/{i}" for i in range(50)])
     first = actor.push(shared_url)
     assert first.slots_sent == 50 and first.tags_changed == 50
-    again = actor.push(shared_url)
+    again = actor.push(shared_url, retry=True)
     assert again.slots_sent == 0 and again.slot_bytes_sent == 0 and again.events_sent == 0
+    assert again.retries == 0
 
     learner = statectl.Store(tmp_path / "learner", create=True)
     pulled = learner.pull(shared_url, tags="buf/*")

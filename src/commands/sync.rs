@@ -16,8 +16,15 @@ pub fn run_push(ctx: &Context, args: PushArgs) -> Result<i32> {
             url: args.url,
             tags: args.tags,
             force: args.force,
+            retry: args.retry,
         },
     )?;
+    if report.retries > 0 {
+        ctx.out.status(format!(
+            "a stream moved while the push ran; read again and pushed again ({} time(s))",
+            report.retries
+        ));
+    }
     ctx.emit(serde_json::to_value(&report).unwrap_or(json!({})), || {
         format!(
             "pushed to {}: {} slot(s) ({} bytes; {} already there), {} state(s), {} object(s), {} weights file(s), {} event(s); {} model(s), {} tag(s) and {} stream(s) changed ({:.2} s)\n",

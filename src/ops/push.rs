@@ -14,7 +14,9 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::id::{Digest, ObjectId, SlotId, StateId, WeightsId};
-use crate::shared::{Publication, RemoteModel, RemoteTag, SharedStore, StreamMove, Table};
+use crate::shared::{
+    Publication, RemoteModel, RemoteTag, SharedStore, StreamMove, StreamMovedDuringPush, Table,
+};
 use crate::store::{PortableEvent, Store};
 
 /// What to push.
@@ -27,7 +29,13 @@ pub struct PushRequest {
     /// Move tags and streams that the shared store has elsewhere, and
     /// replace models of the same name.
     pub force: bool,
+    /// When another writer moves a stream while this push runs, read
+    /// again and push again (up to [`RETRIES`] times), instead of failing.
+    pub retry: bool,
 }
+
+/// Most times `--retry` pushes again after a stream moved under it.
+pub const RETRIES: u32 = 5;
 
 /// What a push sent (the `push` JSON).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -43,6 +51,8 @@ pub struct PushReport {
     pub models_changed: u64,
     pub tags_changed: u64,
     pub streams_moved: u64,
+    /// Times the push read again because a stream moved under it.
+    pub retries: u32,
     pub seconds: f64,
 }
 
@@ -65,6 +75,33 @@ const SLOTS_PER_SEND: usize = 4096;
 const BYTES_PER_SEND: usize = 32 << 20;
 
 pub fn push(store: &Store, request: &PushRequest) -> Result<PushReport> {
+    let started = Instant::now();
+    let mut retries = 0;
+    loop {
+        match push_once(store, request) {
+            Err(e) if request.retry && retries < RETRIES && moved_during_push(&e) => retries += 1,
+            Err(e) if moved_during_push(&e) && request.retry => {
+                bail!("{e:#} ({retries} retries: other writers keep moving it; try again later)")
+            }
+            result => {
+                return result.map(|mut report| {
+                    report.retries = retries;
+                    report.seconds = started.elapsed().as_secs_f64();
+                    report
+                })
+            }
+        }
+    }
+}
+
+fn moved_during_push(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<StreamMovedDuringPush>())
+}
+
+/// One push: read, check, send, publish. Content sent before a publish
+/// that fails stays (it is harmless, and the next attempt does not send
+/// it again).
+fn push_once(store: &Store, request: &PushRequest) -> Result<PushReport> {
     let started = Instant::now();
     let mut remote = SharedStore::open(&request.url)?;
     let mut local = store.read(|s| read_local(s, request.tags.as_deref()))?;

@@ -12,7 +12,9 @@ mod schema;
 
 pub use connect::{is_shared_url, shown_url};
 pub use content::Table;
-pub use refs::{Publication, Published, RemoteModel, RemoteStream, RemoteTag, StreamMove};
+pub use refs::{
+    Publication, Published, RemoteModel, RemoteStream, RemoteTag, StreamMove, StreamMovedDuringPush,
+};
 pub use schema::SHARED_SCHEMA_VERSION;
 
 use anyhow::Result;

@@ -373,6 +373,20 @@ fn publish_tags(tx: &mut Transaction, p: &Publication, now: i64, shown: &str) ->
     Ok(changed)
 }
 
+/// Another writer moved a stream between the push's read and its publish
+/// (the compare-and-set found another state): the whole publication rolled
+/// back, and a push that reads again may succeed (`push --retry`).
+#[derive(Debug)]
+pub struct StreamMovedDuringPush(pub String);
+
+impl std::fmt::Display for StreamMovedDuringPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StreamMovedDuringPush {}
+
 fn publish_streams(
     tx: &mut Transaction,
     moves: &[StreamMove],
@@ -393,11 +407,11 @@ fn publish_streams(
         }
         .map_err(explain)?;
         if moved != 1 {
-            return Err(anyhow!(
-                "stream {}/{} on {shown} moved while this push ran; nothing was pushed; run the push again",
-                m.model,
-                m.name
-            ));
+            return Err(StreamMovedDuringPush(format!(
+                "stream {}/{} on {shown} moved while this push ran; nothing was published; run the push again, or push --retry to do so at once",
+                m.model, m.name
+            ))
+            .into());
         }
     }
     Ok(())

@@ -699,3 +699,116 @@ fn two_stores_pushing_one_stream_at_once_one_wins_and_the_other_is_refused() {
     assert_eq!(head(&copy, "HEAD"), head(winner, "HEAD"));
     assert_eq!(head(&copy, "HEAD~1"), head(&env.store(), "HEAD"));
 }
+
+/// Runs `push` from `store` while another session holds the shared
+/// stream's row and, once the push waits on it, moves the stream to
+/// `moved_to` (as a concurrent push that reached the shared store first
+/// would). Returns the push's output.
+fn push_while_the_stream_moves(
+    url: &str,
+    store: &std::path::Path,
+    moved_to: &[u8],
+    extra: &[&str],
+) -> std::process::Output {
+    let mut other = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let mut watcher = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute(
+        "SELECT state FROM streams WHERE model = 'demo' AND name = 'main' FOR UPDATE",
+        &[],
+    )
+    .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("statectl");
+    std::thread::scope(|scope| {
+        let push = scope.spawn(|| {
+            std::process::Command::new(&bin)
+                .arg("--store")
+                .arg(store)
+                .args(["push", url])
+                .args(extra)
+                .output()
+                .unwrap()
+        });
+        // Until the push's publish waits on the row this session holds.
+        let started = std::time::Instant::now();
+        while watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+            == 0
+        {
+            assert!(started.elapsed().as_secs() < 60, "the push never waited on the stream");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        tx.execute(
+            "UPDATE streams SET state = $1 WHERE model = 'demo' AND name = 'main'",
+            &[&moved_to],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        push.join().unwrap()
+    })
+}
+
+#[test]
+fn a_push_that_loses_a_stream_race_fails_whole_or_with_retry_reads_again() {
+    let Some(url) = fresh_database("retry") else {
+        return;
+    };
+    let env = Env::new();
+    env.ok(&["-q", "demo"]);
+    env.ok(&["init", &url]);
+    env.ok(&["-q", "push", &url]);
+    let start = json_of(&env.run(&["--json", "show", "HEAD", "--model", "demo"]))["state"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A store that pulled, then moved the stream twice: its second state
+    // is where "another writer" moves the shared stream mid-push.
+    let b = env.path("b");
+    json_of(&env.run_in(&b, &["--json", "pull", &url]));
+    let x = env.path("x.csv");
+    std::fs::write(&x, "0.1,0.2\n".repeat(6)).unwrap();
+    let first = json_of(&env.run_in(&b, &["--json", "predict", "-i", s(&x), "--model", "demo"]));
+    let second = json_of(&env.run_in(&b, &["--json", "predict", "-i", s(&x), "--model", "demo"]));
+    let middle = hex::decode(first["state_after"].as_str().unwrap()).unwrap();
+    let events_before = count(&url, "SELECT count(*) FROM events");
+
+    // Without --retry: one line, and nothing of the publication landed.
+    let lost = push_while_the_stream_moves(&url, &b, &middle, &[]);
+    let message = String::from_utf8_lossy(&lost.stderr);
+    assert_eq!(lost.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("moved while this push ran") && message.contains("--retry"),
+        "{message}"
+    );
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    assert_eq!(count(&url, "SELECT count(*) FROM events"), events_before);
+
+    // With --retry: the same race, then a second read finds the stream at
+    // a state this store passed through, and the push completes.
+    let start_bytes = hex::decode(&start).unwrap();
+    sql(
+        &url,
+        &format!(
+            "UPDATE streams SET state = '\\x{}' WHERE model = 'demo' AND name = 'main'",
+            hex::encode(&start_bytes)
+        ),
+    );
+    let won = push_while_the_stream_moves(&url, &b, &middle, &["--retry", "--json"]);
+    assert!(
+        won.status.success(),
+        "{}",
+        String::from_utf8_lossy(&won.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&won.stdout).unwrap();
+    assert_eq!(report["retries"], 1, "{report}");
+    let copy = env.path("copy");
+    json_of(&env.run_in(&copy, &["--json", "pull", &url]));
+    let head = json_of(&env.run_in(&copy, &["--json", "show", "HEAD", "--model", "demo"]));
+    assert_eq!(head["state"], second["state_after"]);
+    assert_eq!(env.run_in(&copy, &["verify"]).code, 0);
+}

@@ -104,6 +104,10 @@ impl Failure {
             )),
             Failure::Op(err) => {
                 let message = in_python_words(&err).unwrap_or_else(|| format!("{err:#}"));
+                let (message, flags) = flags_as_keywords(&message);
+                if flags && statectl::ops::error_kind(&err) == "error" {
+                    return invalid_input(message);
+                }
                 match statectl::ops::error_kind(&err) {
                     "not_found" => NotFoundError::new_err(message),
                     "ambiguous" => AmbiguousError::new_err(message),
@@ -119,6 +123,103 @@ impl Failure {
             }
         }
     }
+}
+
+/// The CLI flags an argument error may name, and the keyword a Python
+/// caller passes instead.
+const KEYWORDS: &[(&str, &str)] = &[
+    ("--head", "head"),
+    ("--outputs", "outputs"),
+    ("--batch-size", "batch_size"),
+    ("--layers", "layers"),
+    ("--layout", "layout"),
+    ("--name", "name"),
+];
+
+/// A message with CLI flags said as Python keyword arguments (`--head
+/// softmax` as `head='softmax'`, `leave --head out` as `leave head out`),
+/// and whether it named any.
+fn flags_as_keywords(message: &str) -> (String, bool) {
+    // The one CLI command such advice names, as the Python call.
+    let message = match message.find("`statectl reset --batch-size ") {
+        Some(at) => {
+            let tail = &message[at + "`statectl reset --batch-size ".len()..];
+            let end = tail.find('`').unwrap_or(tail.len());
+            format!(
+                "{}store.reset(batch_size={}){}",
+                &message[..at],
+                &tail[..end],
+                tail.get(end + 1..).unwrap_or("")
+            )
+        }
+        None => message.to_string(),
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut named = false;
+    let mut rest = message.as_str();
+    while let Some(at) = rest.find("--") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let Some((flag, keyword)) = KEYWORDS.iter().find(|(f, _)| {
+            after.starts_with(f)
+                && !after[f.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '-')
+        }) else {
+            out.push_str("--");
+            rest = &after[2..];
+            continue;
+        };
+        named = true;
+        let tail = &after[flag.len()..];
+        let value: String = tail
+            .strip_prefix(' ')
+            .map(|t| {
+                t.chars()
+                    .take_while(|c| !c.is_whitespace() && !matches!(c, ';' | ')' | '`' | ':'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let value = value.trim_end_matches([',', '.']).to_string();
+        // `leave --head out`, `given in --layers is ...`: named, no value.
+        let prose = ["out", "is", "are", "to", "or", "and", "with", "for"];
+        if value.is_empty() || prose.contains(&value.as_str()) || value.starts_with('-') {
+            out.push_str(keyword);
+            rest = tail;
+            continue;
+        }
+        let shown = if value.parse::<f64>().is_ok() {
+            value.clone()
+        } else if *keyword == "layers" {
+            format!(
+                "[{}]",
+                value
+                    .split(',')
+                    .map(|v| format!("'{v}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!("'{}'", value.replace('|', "' or '"))
+        };
+        out.push_str(&format!("{keyword}={shown}"));
+        rest = &tail[1 + value.len()..];
+    }
+    out.push_str(rest);
+    (out, named)
+}
+
+/// `statectl.InvalidInputError` (defined in Python, a `ValueError` too).
+fn invalid_input(message: String) -> PyErr {
+    Python::with_gil(|py| {
+        let class = py
+            .import("statectl")
+            .and_then(|m| m.getattr("InvalidInputError"))
+            .ok()
+            .and_then(|c| c.downcast_into::<pyo3::types::PyType>().ok());
+        match class {
+            Some(class) => PyErr::from_type(class, message),
+            None => StatectlError::new_err(message),
+        }
+    })
 }
 
 /// An error whose advice names CLI commands, said with the calls a Python

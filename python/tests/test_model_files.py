@@ -154,3 +154,21 @@ def test_the_readme_snippet_loads_an_export_into_torch(tmp_path, cli):
         out, _ = namespace["rnn"](expected["x"], (expected["l0.h"][None], expected["l0.c"][None]))
         y = namespace["head"](out[:, -1])
     assert (y - expected["y"]).abs().max().item() < 1e-6
+
+
+def test_argument_errors_speak_python_not_cli_flags(store):
+    """An import's argument errors name keyword arguments, not CLI flags,
+    and are InvalidInputError (a ValueError)."""
+    tensors = load_file(FIXTURES / "torch_gru.torch_layout.safetensors")
+    with pytest.raises(statectl.InvalidInputError) as missing:
+        store.import_model(tensors, name="g")
+    assert "head='softmax'" in str(missing.value) and "head='linear'" in str(missing.value)
+    assert "--" not in str(missing.value)
+    with pytest.raises(ValueError) as contradicts:
+        store.import_model_file(FIXTURES / "lstm_stacked.keras", head="linear")
+    text = str(contradicts.value)
+    assert "head='linear' disagrees with the file" in text and "leave head out" in text, text
+    with pytest.raises(statectl.InvalidInputError) as batch:
+        store.import_model_file(FIXTURES / "lstm_stacked.keras", batch_size=5)
+    assert "batch_size=5 disagrees" in str(batch.value), str(batch.value)
+    assert store.models() == []

@@ -257,14 +257,14 @@ fn keras_order<'a>(
                 if !lstms.contains_key(n.as_str()) {
                     let known: Vec<&str> = lstms.keys().copied().collect();
                     return Err(ModelError::Layout(format!(
-                        "--layers names '{n}', which is not an LSTM layer in the file; its LSTM layers are: {}",
+                        "the layer '{n}' given in --layers is not a recurrent layer in the file; its recurrent layers are: {}",
                         known.join(", ")
                     )));
                 }
             }
             if names.len() != lstms.len() {
                 return Err(ModelError::Layout(format!(
-                    "--layers lists {} layer(s) but the file has {} LSTM layer(s)",
+                    "the {} layer(s) given in --layers are not the file's {} recurrent layer(s); name each once",
                     names.len(),
                     lstms.len()
                 )));

@@ -14,6 +14,9 @@ use statectl::state::StateValue;
 use statectl::store::Store;
 use statectl::tensors::{Tensor, TensorFile};
 
+#[path = "common/record.rs"]
+mod results;
+
 fn run(store: &Path, args: &[&str]) {
     let mut all = vec!["statectl", "--store", store.to_str().unwrap_or("."), "-q"];
     all.extend_from_slice(args);
@@ -105,4 +108,15 @@ fn main() {
         record / forward
     );
     println!("audit (replay + compare):    {audit:8.3} s  ({:7.1} us/event)  {:5.2}x forward, {:5.2}x record", audit * 1e6 / events as f64, audit / forward, audit / record);
+    results::record(&results::Figure {
+        workload: &format!("audit of {events} predict events (LSTM(16), batch 6)"),
+        figure: audit,
+        unit: "s",
+        reference: "recording them (predict and store)",
+        reference_figure: record,
+        ratio: audit / record,
+        ratio_means: "x the recording's time",
+        rerun: "cargo bench --bench audit",
+        headline: true,
+    });
 }

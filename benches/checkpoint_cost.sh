@@ -2,11 +2,11 @@
 # What checkpoints cost a training run: the same run with a checkpoint at
 # every epoch's end (the default) beside one that writes none
 # (`--checkpoint-every` larger than the run), measured in one run, whole
-# processes. Two workloads: the README's sensor example (LSTM 32,24 on
+# processes. Two workloads: the guide's sensor example (LSTM 32,24 on
 # examples/data/series.csv, 20 epochs) and the LSTM(256) model of
 # keras_side_by_side.sh (8 features, 50 steps, batch 64, 20 batches an
 # epoch, 4 epochs). Each variant runs three times, in turns; its fastest
-# turn counts.
+# turn counts. Each figure is recorded as a JSON line (benches/record.py).
 #
 #   bash benches/checkpoint_cost.sh
 set -euo pipefail
@@ -59,6 +59,11 @@ none, every = min(runs[:3]), min(runs[3:])
 print(f"{label}:")
 print(f"  no checkpoint              {none:7.3f} s  reference")
 print(f"  a checkpoint every epoch   {every:7.3f} s  {every / none:5.3f}x ({(every / none - 1) * 100:+.1f}%)")
+import subprocess
+subprocess.run(["python3", "benches/record.py", "--workload", f"training with a checkpoint every epoch: {label}",
+                "--figure", str(every), "--unit", "s", "--reference", "the same run writing no checkpoint",
+                "--reference-figure", str(none), "--ratio", str(every / none), "--ratio-means", "x its time",
+                "--rerun", "bash benches/checkpoint_cost.sh"], check=True)
 PY
 }
 

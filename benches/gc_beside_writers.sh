@@ -2,13 +2,16 @@
 # gc beside a writer: a store whose one pack is two thirds dead (200,000
 # live LSTM-256 slots, 400,000 dead), then `gc` compacts it while a loop of
 # one-slot imports runs. Prints how long gc took, the longest wait of a
-# concurrent write, the write's time alone, and the CPU it ran on.
+# concurrent write and the write's time alone, and records the longest wait
+# beside the write alone as a JSON line (benches/record.py).
 # Usage: bash benches/gc_beside_writers.sh [statectl binary]
 set -euo pipefail
+cd "$(dirname "$0")/.."
 bin=${1:-target/release/statectl}
+[ -n "${1:-}" ] || cargo build -q --release -j2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 - "$work" <<'PY'
+"${STATECTL_BENCH_PYTHON:-.venv/bin/python}" - "$work" <<'PY'
 import sys
 import numpy as np
 from safetensors.numpy import save_file
@@ -41,3 +44,8 @@ du -sh "$store" | awk '{print "store after gc: " $1}'
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 flags=$(grep -m1 -o -w -E 'avx512f|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')
 echo "gc: ${took} ms; ${writes} one-slot writes beside it, the longest ${longest} ms (one alone: ${alone} ms); CPU: ${cpu} (${flags% })"
+python3 benches/record.py \
+  --workload "the longest one-slot import while gc compacts a 1.3 GB store whose pack is two thirds dead" \
+  --figure "$longest" --unit ms --reference "the same import alone" --reference-figure "$alone" \
+  --ratio "$(python3 -c "print($longest / max($alone, 1))")" --ratio-means "x its time alone" \
+  --rerun "bash benches/gc_beside_writers.sh"

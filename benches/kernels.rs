@@ -15,6 +15,10 @@
 
 use std::time::Instant;
 
+#[path = "common/record.rs"]
+mod record;
+use record::{record, Figure};
+
 use candle_core::{Device, Tensor as CTensor};
 use statectl::kernels::gemm::{gemm, MatA, PackedB};
 use statectl::kernels::{sample_values as noise, Kernel};
@@ -66,6 +70,17 @@ fn products(reps: usize) {
             ca.matmul(&cb).expect("matmul");
         });
         let flops = 2.0 * (m * k * n) as f64;
+        record(&Figure {
+            workload: &format!("batch-invariant product {m} x {k} x {n} ({what})"),
+            figure: flops / fused / 1e9,
+            unit: "GFLOP/s",
+            reference: "candle's matmul (not batch-invariant)",
+            reference_figure: flops / candle / 1e9,
+            ratio: candle / fused,
+            ratio_means: "x candle's speed",
+            rerun: "cargo bench --bench kernels -- products",
+            headline: false,
+        });
         println!(
             "  {:<44} {:>8.1} {:>8.1} {:>8.1} {:>6.2}x",
             format!("{m} x {k} x {n} {what}"),
@@ -190,12 +205,40 @@ fn burn_in(reps: usize) {
         candle,
         candle / fused
     );
+    let workload = "burn-in: 256 one-slot LSTM-512 states x 40 steps of 512 features";
+    let rerun = "STATECTL_BENCH_PYTHON=.venv/bin/python cargo bench --bench kernels -- burn-in";
+    record(&Figure {
+        workload,
+        figure: fused,
+        unit: "s",
+        reference: "candle's ops",
+        reference_figure: candle,
+        ratio: fused / candle,
+        ratio_means: "x candle's time",
+        rerun,
+        headline: false,
+    });
     match numpy_burn_in(slots, steps, features, units) {
-        Some(numpy) => println!(
-            "  numpy/OpenBLAS, the same matrix products only: {numpy:.3} s; fused-1 takes {:.2}x numpy's time",
-            fused / numpy
+        Some(numpy) => {
+            println!(
+                "  numpy/OpenBLAS, the same matrix products only: {numpy:.3} s; fused-1 takes {:.2}x numpy's time",
+                fused / numpy
+            );
+            record(&Figure {
+                workload,
+                figure: fused,
+                unit: "s",
+                reference: "numpy/OpenBLAS doing only the same matrix products",
+                reference_figure: numpy,
+                ratio: fused / numpy,
+                ratio_means: "x numpy's time",
+                rerun,
+                headline: true,
+            });
+        }
+        None => println!(
+            "  (python3 with numpy not found: set STATECTL_BENCH_PYTHON for the numpy reference)"
         ),
-        None => println!("  (python3 with numpy not found: set STATECTL_BENCH_PYTHON for the numpy reference)"),
     }
 }
 
@@ -231,4 +274,15 @@ fn main() {
         "  (5.2 GFLOP a batch: fused-1 at {:.0} GFLOP/s)",
         5.24e9 / (fused / 1e3) / 1e9
     );
+    record(&Figure {
+        workload: "training step in-process: LSTM(256), 8 features, 50 steps, batch 64, Dense(1), MSE, Adam",
+        figure: fused,
+        unit: "ms/batch",
+        reference: "candle's autograd",
+        reference_figure: candle,
+        ratio: candle / fused,
+        ratio_means: "x candle's speed",
+        rerun: "cargo bench --bench kernels -- training",
+        headline: false,
+    });
 }

@@ -20,6 +20,9 @@ use statectl::store::Store;
 const READS: usize = 200;
 const PER_READ: usize = 64;
 
+#[path = "common/record.rs"]
+mod record;
+
 fn main() {
     let Ok(admin) = std::env::var("STATECTL_TEST_POSTGRES") else {
         println!("skipped: set STATECTL_TEST_POSTGRES to a PostgreSQL superuser URL (benches/shared_store.sh starts a server)");
@@ -87,8 +90,31 @@ fn main() {
     println!("cpu: {cpu}; platform: {}", statectl::ops::platform());
     println!("{states} one-slot LSTM-512 states (4 KiB) with a tag each: stored in {:.1} s, pushed in {:.1} s ({} slot bytes)", filled.as_secs_f64(), pushed.as_secs_f64(), report.slot_bytes_sent);
     println!("read of {PER_READ} random tags, {READS} times     p50        p95");
-    println!("  shared store (PostgreSQL)       {}", percentiles(remote));
-    println!("  embedded store (reference)      {}", percentiles(local));
+    println!(
+        "  shared store (PostgreSQL)       {}",
+        percentiles(remote.clone())
+    );
+    println!(
+        "  embedded store (reference)      {}",
+        percentiles(local.clone())
+    );
+    let (remote_p50, local_p50) = (median_ms(remote), median_ms(local));
+    record::record(&record::Figure {
+        workload: &format!("a learner's read of {PER_READ} random tagged LSTM-512 states from a shared store of {states} (PostgreSQL on the same machine), median"),
+        figure: remote_p50,
+        unit: "ms",
+        reference: "the same reads from the embedded store",
+        reference_figure: local_p50,
+        ratio: remote_p50 / local_p50,
+        ratio_means: "x the embedded store's time",
+        rerun: "bash benches/shared_store.sh",
+        headline: false,
+    });
+}
+
+fn median_ms(mut times: Vec<Duration>) -> f64 {
+    times.sort();
+    times[times.len() / 2].as_secs_f64() * 1e3
 }
 
 /// One transaction of `states` tagged one-slot states, values distinct.

@@ -76,8 +76,10 @@ all_actors() {
 }
 rate_of() { python3 -c "print(f'{$1:7.2f} s  {$2 / $1:9.0f} states/s')"; }
 
-embedded=$(rate_of "$(all_actors "$STATECTL" --store "$WORK/embedded" -q import "$WORK/actorACTOR.safetensors" --per-slot --tag-prefix "actorACTOR/")" "$total")
-pushed=$(rate_of "$(all_actors "$STATECTL" --store "$WORK/actorACTOR" -q push "$URL")" "$total")
+embedded_s=$(all_actors "$STATECTL" --store "$WORK/embedded" -q import "$WORK/actorACTOR.safetensors" --per-slot --tag-prefix "actorACTOR/")
+embedded=$(rate_of "$embedded_s" "$total")
+pushed_s=$(all_actors "$STATECTL" --store "$WORK/actorACTOR" -q push "$URL")
+pushed=$(rate_of "$pushed_s" "$total")
 again=$(python3 -c "print(f'{$(all_actors "$STATECTL" --store "$WORK/actorACTOR" -q push "$URL"):7.2f} s')")
 
 start=$(now)
@@ -96,5 +98,10 @@ echo "push      ($ACTORS local stores to one shared)     $pushed"
 echo "again     (the same pushes, nothing new)      $again"
 echo "pull      (everything, into a fresh store)    $pulled"
 echo "pulled copy holds $tags tags"
+python3 benches/record.py --workload "$ACTORS actors sending $total one-slot LSTM-512 states (a tag each) at once" \
+  --figure "$(python3 -c "print($total / $pushed_s)")" --unit states/s \
+  --reference "the same actors importing into one embedded store" --reference-figure "$(python3 -c "print($total / $embedded_s)")" \
+  --ratio "$(python3 -c "print($embedded_s / $pushed_s)")" --ratio-means "x the embedded store's rate" \
+  --rerun "bash benches/shared_store.sh" --headline
 
 STATECTL_TEST_POSTGRES="$STATECTL_TEST_POSTGRES" cargo bench -q -j2 --bench shared_reads

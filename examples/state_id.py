@@ -1,4 +1,4 @@
-"""Recompute a statectl state id from a state file, with numpy (README's recipe).
+"""Recompute a statectl state id from a state file, with numpy (the recipe in docs/store.md).
 
     python3 examples/state_id.py FILE
 

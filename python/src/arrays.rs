@@ -6,8 +6,8 @@
 //! large copies and ufuncs), which is a data race on memory Rust reads as
 //! `&[f32]`: undefined behaviour, whatever the store does with the bytes
 //! after. The copy is one `memcpy` per array under the GIL, which Python's
-//! own rules order against every writer that holds it. (Measured on
-//! `put_states` of 256 LSTM-512 rows: see the README's Python section.)
+//! own rules order against every writer that holds it; on `put_states` of
+//! 256 LSTM-512 rows the copy costs nothing measurable.
 
 use std::collections::BTreeMap;
 

@@ -246,9 +246,8 @@ impl Store {
             .map_for_reads()
             .map_err(|e| Failure::Op(e.into()).into_py())?;
         // A loop of writes: the WAL is copied into the database on a helper
-        // thread, not inside every few calls (the median of 256-row
-        // put_states calls in a 100k-state store: 33k-35k states/s against
-        // 15k-16k, alternating).
+        // thread, not inside every few calls (which halved the rate of
+        // small put_states calls).
         store
             .checkpoint_in_background()
             .map_err(|e| Failure::Op(e.into()).into_py())?;

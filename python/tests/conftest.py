@@ -18,6 +18,12 @@ import statectl
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def documentation() -> str:
+    """The README and every page of the guide (docs/), one after another."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
 def cli_path() -> str:
     path = os.environ.get("STATECTL_BIN") or str(ROOT / "target" / "debug" / "statectl")
     if not Path(path).exists():

@@ -134,7 +134,9 @@ def test_the_readme_snippet_loads_an_export_into_torch(tmp_path, cli):
 
     from conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text()
+    from conftest import documentation
+
+    readme = documentation()
     start = readme.index("For PyTorch, the safetensors export loads")
     block = re.search(r"```python\n(.*?)```", readme[start:], re.S).group(1)
     block = "\n".join(line[2:] if line.startswith("  ") else line for line in block.splitlines())

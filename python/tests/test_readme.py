@@ -1,6 +1,7 @@
-"""The README's Python snippets run as written: the R2D2 actor and learner,
-with sampled start states that repeat (every episode starts at the zero
-state), as a learner's batch does."""
+"""The Python snippets of the README and the guide run as written: the
+README's first look, and the R2D2 actor and learner, with sampled start
+states that repeat (every episode starts at the zero state), as a learner's
+batch does."""
 
 from __future__ import annotations
 
@@ -9,16 +10,33 @@ import re
 import numpy as np
 
 import statectl
-from conftest import ROOT, torch_lstm_weights
+from conftest import ROOT, cli_path, documentation, torch_lstm_weights
 
 
 def readme_python_block(after: str) -> str:
-    """The first ```python block after the line containing ``after``."""
-    text = (ROOT / "README.md").read_text()
+    """The first ```python block after the line containing ``after`` in the
+    README or the guide."""
+    text = documentation()
     start = text.index(after)
     match = re.search(r"```python\n(.*?)```", text[start:], re.S)
     assert match, f"no python block after {after!r}"
     return match.group(1)
+
+
+def test_the_readmes_first_look_runs_on_the_store_the_demo_made(tmp_path, monkeypatch, capsys):
+    import shutil
+    import subprocess
+
+    block = readme_python_block("In Python, the same store and ids in-process")
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "examples" / "data", tmp_path / "examples" / "data")
+    subprocess.run([cli_path(), "--store", ".statectl", "-q", "demo"], check=True)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    p, state = namespace["p"], namespace["state"]
+    assert p.outputs.shape == (6, 27) and state.id and p.state_after
+    assert str(p.outputs.shape) in capsys.readouterr().out
+    assert namespace["store"].audit().ok
 
 
 def test_the_r2d2_actor_and_learner_snippet_runs_with_repeated_start_states(store):

@@ -82,6 +82,13 @@ fn reads_only(command: &Command) -> bool {
 
 /// Runs the command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    if let Err(value) = crate::kernels::cpu_path_cap() {
+        anyhow::bail!(
+            "STATECTL_CPU_PATH is '{value}'; it caps the kernels' vector path and takes one of {} \
+             (unset it to use the CPU's widest)",
+            crate::kernels::CPU_PATH_VALUES
+        );
+    }
     let writes = !reads_only(&cli.command);
     let create = writes && !matches!(cli.command, Command::Gc(_) | Command::Verify(_));
     let out = Output {

@@ -378,13 +378,47 @@ mod avx512 {
     }
 }
 
-/// Whether this CPU runs the AVX2 + FMA paths. Results are the same bits
-/// either way; only speed differs.
+/// The vector paths, narrowest first.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum CpuPath {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+/// What `STATECTL_CPU_PATH` may say, as the error lists them.
+pub const CPU_PATH_VALUES: &str = "portable, avx2, avx512";
+
+/// The widest path `STATECTL_CPU_PATH` allows (`portable`, `avx2`,
+/// `avx512`; unset: the CPU's widest). A cap only turns paths off, so it
+/// never asks for an instruction the CPU lacks, and every path gives the
+/// same bits: benchmarks use it to measure a narrower CPU's path on a wider
+/// CPU. An unknown value is `Err` with the value given.
+pub fn cpu_path_cap() -> Result<CpuPath, String> {
+    match std::env::var("STATECTL_CPU_PATH").as_deref() {
+        Err(_) | Ok("") | Ok("avx512") => Ok(CpuPath::Avx512),
+        Ok("avx2") => Ok(CpuPath::Avx2),
+        Ok("portable") => Ok(CpuPath::Portable),
+        Ok(other) => Err(other.to_string()),
+    }
+}
+
+/// The cap, read once (an unknown value caps nothing; the binary refuses
+/// it before any work, see `cpu_path_cap`).
+fn allowed(path: CpuPath) -> bool {
+    static CAP: std::sync::OnceLock<CpuPath> = std::sync::OnceLock::new();
+    path <= *CAP.get_or_init(|| cpu_path_cap().unwrap_or(CpuPath::Avx512))
+}
+
+/// Whether this CPU runs the AVX2 + FMA paths (and `STATECTL_CPU_PATH`
+/// allows them). Results are the same bits either way; only speed differs.
 #[inline]
 pub fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && allowed(CpuPath::Avx2)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -392,12 +426,13 @@ pub fn has_avx2_fma() -> bool {
     }
 }
 
-/// Whether this CPU runs the AVX-512 matrix tile (same bits, more lanes).
+/// Whether this CPU runs the AVX-512 matrix tile (same bits, more lanes)
+/// and `STATECTL_CPU_PATH` allows it.
 #[inline]
 pub fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        std::arch::is_x86_feature_detected!("avx512f") && allowed(CpuPath::Avx512)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -14,6 +14,8 @@ pub mod gemm;
 pub(crate) mod lanes;
 pub mod team;
 
+pub use lanes::{cpu_path_cap, CpuPath, CPU_PATH_VALUES};
+
 /// Reproducible values in [-0.5, 0.5) (xorshift32 from `seed`): inputs for
 /// the kernels' tests and benchmarks, the same on every machine.
 pub fn sample_values(n: usize, seed: u32) -> Vec<f32> {

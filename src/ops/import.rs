@@ -241,10 +241,8 @@ const SLOTS_PER_BAND: usize = 4096;
 /// Bytes per band, at most (bands of wide slots hold fewer slots): the
 /// reader runs a band ahead, so up to three bands are in memory at once.
 /// Small enough that a band read, hashed and written stays in the cores'
-/// caches (2 x 4 MiB here), and that a call's fresh buffers cost few page
-/// faults: 1 MiB bands imported 100k LSTM-512 states in 0.91-1.23 s where
-/// 16 MiB bands took 1.05-2.51 s (alternating runs; 6 of 7 pairs faster),
-/// with peak RSS 65-72 MB instead of 119-125 MB.
+/// caches, and that a call's fresh buffers cost few page faults (larger
+/// bands were slower and held twice the memory).
 const BYTES_PER_BAND: usize = 1 << 20;
 /// From this size on a slot's bytes skip the staging table.
 const LARGE_SLOT_BYTES: usize = 1024;

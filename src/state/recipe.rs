@@ -1,4 +1,4 @@
-//! The id recipe, documented in README so numpy can recompute it:
+//! The id recipe, documented in docs/store.md so numpy can recompute it:
 //!
 //! - slot:  `sha256("statectl.slot.v1\0" + layout + "\0" + f32 LE bytes)`
 //! - state: `sha256("statectl.state.v1\0" + layout + "\0" + batch u32 LE + slot ids)`

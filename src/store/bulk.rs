@@ -18,9 +18,7 @@ impl Store {
     /// sort and write its runs on helper threads while this thread reads
     /// the next run. The page cache stays at SQLite's default (2 MiB):
     /// the sorter sizes its in-memory runs by it, and small runs sort in
-    /// the cores' caches. The 1M LSTM-16 import took 7.5-8.3 s this way
-    /// against 12.0-12.6 s with a 64 MiB cache and no helpers (alternating
-    /// runs), and peak RSS fell from 234 MB to 86 MB.
+    /// the cores' caches (a large cache made imports slower and bigger).
     pub fn sort_with_helpers(&self) -> Result<()> {
         let helpers = rayon::current_num_threads() as i64;
         self.conn.pragma_update(None, "threads", helpers)?;
@@ -106,8 +104,7 @@ impl Store {
             self.conn.execute_batch("DROP INDEX tags_by_state;")?;
         }
         // In name order, also into an empty table: tags in file order ("s/9"
-        // before "s/10") land all over the tree. 0.70-0.76 s against
-        // 0.98-1.02 s for a million (alternating runs).
+        // before "s/10") land all over the tree, which costs a third more.
         if staged_tags > 0 {
             self.conn.execute(
                 "INSERT INTO tags (name, state, updated_at) SELECT tag, state, ?1 FROM temp.staged WHERE tag IS NOT NULL ORDER BY tag \

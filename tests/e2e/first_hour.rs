@@ -213,12 +213,7 @@ fn bash_completes(env: &Env, line: &str) -> Vec<String> {
         .current_dir(env.dir.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    succeeded(out)
         .lines()
         .map(|l| l.split('\t').next().unwrap_or("").to_string())
         .filter(|l| !l.is_empty())

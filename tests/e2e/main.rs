@@ -14,6 +14,7 @@ mod concurrency;
 mod conformance;
 mod crash;
 mod deleting_and_renaming;
+mod documentation;
 mod errors;
 mod finding_the_store;
 mod first_hour;

@@ -1,23 +1,59 @@
-//! The README's command blocks are tested documentation: every ```sh block
-//! (but the fresh-machine one, which is what CI itself runs) is run as
-//! written, in order, in one store, from a copy of the repository's
+//! The README's and the guide's command blocks are tested documentation:
+//! every ```sh block (but the fresh-machine one, which is what CI itself
+//! runs) is run as written, in order (the README's, then the guide's pages
+//! in `GUIDE` order), in one store, from a copy of the repository's
 //! `examples/` folder, with the built `statectl` first on `PATH`.
 
 use std::path::{Path, PathBuf};
 
 use crate::util::*;
 
-/// The ```sh blocks of the README, in order.
-fn sh_blocks(readme: &str) -> Vec<String> {
-    fenced_blocks(readme, "```sh")
+/// The guide's pages, in the order their blocks run after the README's.
+pub const GUIDE: &[&str] = &[
+    "docs/tour.md",
+    "docs/model-files.md",
+    "docs/python.md",
+    "docs/r2d2.md",
+    "docs/audits.md",
+    "docs/training.md",
+    "docs/shared-store.md",
+    "docs/store.md",
+    "docs/reliability.md",
+    "docs/json.md",
+    "docs/determinism.md",
+    "docs/performance.md",
+    "docs/code.md",
+    "docs/README.md",
+];
+
+/// The README, then each page of the guide: (path, text).
+pub fn documentation() -> Vec<(String, String)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    std::iter::once("README.md")
+        .chain(GUIDE.iter().copied())
+        .map(|page| {
+            let text =
+                std::fs::read_to_string(root.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+            (page.to_string(), text)
+        })
+        .collect()
 }
 
-/// The blocks fenced with a bare ``` in the README, in order: each shows
-/// what a command prints.
+/// The ```sh blocks of the README and the guide, in order.
+fn sh_blocks() -> Vec<String> {
+    documentation()
+        .iter()
+        .flat_map(|(_, text)| fenced_blocks(text, "```sh"))
+        .collect()
+}
+
+/// The blocks fenced with a bare ``` in the README and the guide, in
+/// order: each shows what a command prints.
 pub fn output_blocks() -> Vec<String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    fenced_blocks(&readme, "```")
+    documentation()
+        .iter()
+        .flat_map(|(_, text)| fenced_blocks(text, "```"))
+        .collect()
 }
 
 /// The blocks whose opening fence is `opening`, in order.
@@ -63,7 +99,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// What the shared store's blocks call it; set to a fresh database's URL.
 pub const SHARED_STORE: &str = "$SHARED_STORE";
 
-/// The README's tour, ready to run: its command blocks (without the set-up
+/// The README's and the guide's tour, ready to run: their command blocks (without the set-up
 /// ones, which CI itself runs: the test command is this suite, then the
 /// Python package's build and pytest), a copy of `examples/` to run them
 /// in, and the built binary.
@@ -80,8 +116,7 @@ pub struct TourBlocks {
 
 pub fn prepared_tour() -> TourBlocks {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let blocks: Vec<String> = sh_blocks(&readme)
+    let blocks: Vec<String> = sh_blocks()
         .into_iter()
         .filter(|b| {
             !b.contains("cargo install")
@@ -168,9 +203,6 @@ fn every_readme_command_block_runs_as_written() {
     assert_eq!(
         models,
         [
-            "classifier",
-            "policy",
-            "from-h5",
             "sensor",
             "from-keras",
             "mymodel",
@@ -178,6 +210,9 @@ fn every_readme_command_block_runs_as_written() {
             "q-core",
             "forecaster",
             "demo",
+            "classifier",
+            "policy",
+            "from-h5",
             "audited",
             "long",
             "long-tuned"
@@ -191,12 +226,33 @@ fn every_readme_command_block_runs_as_written() {
         "burned",
         "burned/seq3",
         "again",
+        "first-look",
     ] {
         env.ok(&["show", tag]);
     }
 }
 
-/// The README's printed-output blocks, in order: what the demo prints,
+/// Every page in `docs/` is in `GUIDE`, so none of its blocks goes
+/// untested.
+#[test]
+fn every_page_of_the_guide_runs_in_the_tour() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut pages: Vec<String> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    pages.sort();
+    let mut listed: Vec<String> = GUIDE.iter().map(|p| p.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        pages, listed,
+        "a page in docs/ must be listed in GUIDE (tests/e2e/readme.rs)"
+    );
+}
+
+/// The README's and the guide's printed-output blocks, in order: what the demo prints,
 /// what the R2D2 example prints (checked where it runs, in replay.rs), and
 /// the audit benchmark's printout, whose figures are timings (masked: the
 /// README says they vary by machine) and whose lines must be the ones the

@@ -420,12 +420,7 @@ fn a_per_slot_import_is_one_journal_entry_streams_any_size_and_its_states_surviv
         .env("STATECTL_MAX_INPUT_BYTES", "1000")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&succeeded(out)).unwrap();
     assert_eq!(report["count"], n);
     let ids: Vec<String> = report["states"]
         .as_array()

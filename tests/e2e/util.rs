@@ -403,3 +403,13 @@ impl Env {
         results.remove(0)
     }
 }
+
+/// The stdout of a process that must have succeeded (else its stderr).
+pub fn succeeded(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

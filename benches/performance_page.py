@@ -29,8 +29,8 @@ A figure with no reference is a bound (peak memory, a store's size).
 The CPU column says which vector path ran: **AVX-512**, **AVX2 + FMA**, or
 **portable** (the scalar path every CPU has, measured on a wider CPU with
 `STATECTL_CPU_PATH=portable`, which caps the kernels' path; results are the
-same bits on every path). The machine column gives the CPU model and its
-cores.
+same bits on every path). [The machines](#the-machines) lists the CPU models
+and cores.
 
 Each benchmark appends its figures to `benches/results.jsonl` as JSON lines
 (date, commit, CPU model, flags and cores, the figure, the same-run
@@ -66,6 +66,27 @@ def newest(rows):
     return [latest[k] for k in order]
 
 
+# The benchmarks' sections, by the script or bench their rerun command
+# names, in this order; any other command gets a section of its own.
+SECTIONS = [
+    ("keras_side_by_side.sh", "Training beside Keras and PyTorch"),
+    ("--bench kernels", "Kernels: products, burn-in, a training step in-process"),
+    ("--bench audit", "Audits"),
+    ("store_at_scale.sh", "The store at scale"),
+    ("python_side_by_side.sh", "Python"),
+    ("checkpoint_cost.sh", "Checkpoints"),
+    ("gc_beside_writers.sh", "gc beside writers"),
+    ("shared_store.sh", "The shared store"),
+]
+
+
+def section_of(row):
+    for key, title in SECTIONS:
+        if key in row["rerun"]:
+            return title
+    return row["rerun"]
+
+
 def number(x):
     if x is None:
         return ""
@@ -91,29 +112,35 @@ def reference(row):
 def ratio(row):
     if row.get("ratio") is None:
         return ""
-    return f"**{row['ratio']:.2f}{row['ratio_means']}**"
-
-
-def machine(row):
-    return f"{row['cpu']['model']}, {row['cpu']['cores']} cores"
+    r = row["ratio"]
+    told = f"{r:.0f}" if r >= 10 else f"{r:.2f}"
+    return f"**{told}{row['ratio_means']}**"
 
 
 def page(rows, notes):
     out = [INTRO]
-    workloads = []
+    titles = [title for _, title in SECTIONS]
     for row in rows:
-        if row["workload"] not in workloads:
-            workloads.append(row["workload"])
-    for workload in workloads:
-        mine = [r for r in rows if r["workload"] == workload]
-        out.append(f"\n## {workload}\n")
-        out.append("| CPU | statectl | reference, same run | ratio | machine | measured |")
+        if section_of(row) not in titles:
+            titles.append(section_of(row))
+    for title in titles:
+        mine = [r for r in rows if section_of(r) == title]
+        if not mine:
+            continue
+        out.append(f"\n## {title}\n")
+        out.append("| work | CPU | statectl | reference, same run | ratio | measured |")
         out.append("| --- | --- | --- | --- | --- | --- |")
         for r in mine:
-            out.append(f"| {r['cpu']['kind']} | {figure(r)} | {reference(r)} | {ratio(r)} | "
-                       f"{machine(r)} | {r['date'][:10]}, {r['commit']} |")
+            out.append(f"| {r['workload']} | {r['cpu']['kind']} | {figure(r)} | {reference(r)} | {ratio(r)} | "
+                       f"{r['date'][:10]}, {r['commit']} |")
         reruns = sorted({r["rerun"] for r in mine})
         out.append("\nRerun: " + "; ".join(f"`{c}`" for c in reruns) + "\n")
+    out.append("\n## The machines\n")
+    machines = sorted({(r["cpu"]["kind"], r["cpu"]["model"], r["cpu"]["cores"], ", ".join(r["cpu"]["flags"]))
+                       for r in rows})
+    for kind, model, cores, flags in machines:
+        out.append(f"- {kind}: {model}, {cores} cores (flags: {flags or 'none of avx512f, avx2, fma'})")
+    out.append("")
     if notes.strip():
         out.append("\n" + notes.strip() + "\n")
     return "\n".join(out).rstrip() + "\n"
@@ -123,7 +150,8 @@ def summary(rows):
     lines = [SUMMARY_START, "", "| work | CPU | statectl beside its reference, same run | rerun |",
              "| --- | --- | --- | --- |"]
     for r in rows:
-        if r.get("headline"):
+        # Paths a CPU was capped to are on the page, not in the summary.
+        if r.get("headline") and "STATECTL_CPU_PATH" not in r["cpu"]["kind"]:
             told = f"{ratio(r)} ({figure(r)}; {reference(r)})" if r.get("ratio") is not None else figure(r)
             lines.append(f"| {r['workload']} | {r['cpu']['kind']} | {told} | `{r['rerun']}` |")
     lines += ["", SUMMARY_END]

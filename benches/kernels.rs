@@ -121,6 +121,7 @@ fn training(kernel: Kernel, batches: usize) -> f64 {
         kernel,
         validation_split: None,
         patience: None,
+        keep_best: false,
     };
     let init = keras_init(&config, 1);
     let t = Instant::now();

@@ -784,12 +784,15 @@ pub struct TrainArgs {
     /// Stop once the validation loss has not improved for N epochs (needs --validation-split)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "validation_split")]
     pub patience: Option<u32>,
+    /// Also keep the epoch with the lowest validation loss: its weights as model NAME.best, the state it left as tag NAME/best (needs --validation-split)
+    #[arg(long, requires = "validation_split")]
+    pub keep_best: bool,
     /// Continue an unfinished training run from its latest checkpoint, with the data and settings it started with
     #[arg(long, value_name = "RUN", conflicts_with_all = [
         "data", "cell", "units", "outputs", "drop_remainder", "kernel", "seq_len", "stride",
         "target", "classes", "head", "batch_size", "epochs", "lr", "seed", "stateful",
         "no_stateful", "shuffle", "no_shuffle", "init", "init_layout", "name", "record", "from",
-        "validation_split", "patience",
+        "validation_split", "patience", "keep_best",
     ])]
     pub resume: Option<String>,
     /// With --resume: continue from the checkpoint after N batches (as `model list` and errors name them) instead of the latest

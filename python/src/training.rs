@@ -168,6 +168,7 @@ fn train_to_end(
                     "accuracy": report.accuracy,
                     "val_losses": report.val_losses,
                     "stopped_early": report.stopped_early,
+                    "best": report.best.as_ref().map(|b| runs::kept_best(name, b)),
                 }))?;
                 (report, failed)
             }
@@ -187,7 +188,7 @@ fn train_to_end(
 impl Store {
     /// Trains a new model on `x` [n, steps, features] and `y` in a
     /// checkpointed run named `name`.
-    #[pyo3(signature = (x, y, name, cell="lstm", units=vec![16], head=None, classes=None, per_step=false, batch_size=6, epochs=2, lr=1e-3, seed=42, stateful=true, shuffle=true, record="epoch", checkpoint_every=None, keep_checkpoints=None, progress=None, validation_split=None, patience=None))]
+    #[pyo3(signature = (x, y, name, cell="lstm", units=vec![16], head=None, classes=None, per_step=false, batch_size=6, epochs=2, lr=1e-3, seed=42, stateful=true, shuffle=true, record="epoch", checkpoint_every=None, keep_checkpoints=None, progress=None, validation_split=None, patience=None, keep_best=false))]
     #[allow(clippy::too_many_arguments)]
     fn train(
         &self,
@@ -212,6 +213,7 @@ impl Store {
         progress: Option<Py<PyAny>>,
         validation_split: Option<f32>,
         patience: Option<usize>,
+        keep_best: bool,
     ) -> PyResult<String> {
         use statectl::model::Head;
         let cell = choice(
@@ -262,6 +264,7 @@ impl Store {
             kernel: Default::default(),
             validation_split,
             patience,
+            keep_best,
         };
         let run_name = name.clone();
         train_to_end(

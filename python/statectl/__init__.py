@@ -271,6 +271,28 @@ class SharedStore:
         return f"statectl.SharedStore({self.url!r})"
 
 
+
+def _progress_of(progress: Callable[[dict], None] | str | None):
+    """The progress callback for ``train``/``resume``: the callable given, or
+    for ``"tqdm"`` one that drives a tqdm bar (returned too, to close)."""
+    if progress != "tqdm":
+        if isinstance(progress, str):
+            raise InvalidInputError(f"progress={progress!r}: pass a callable, \"tqdm\" or None")
+        return progress, None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise InvalidInputError("progress='tqdm' needs the tqdm package (pip install tqdm); or pass a callable") from None
+    bar = tqdm(unit="batch")
+
+    def update(p: dict) -> None:
+        bar.total = p["epochs"] * p["batches"]
+        bar.n = (p["epoch"] - 1) * p["batches"] + p["batch"]
+        bar.set_postfix(epoch=p["epoch"], loss=f"{p['loss']:.4g}", refresh=False)
+        bar.refresh()
+
+    return update, bar
+
 class Store:
     """An open statectl store.
 
@@ -500,44 +522,55 @@ class Store:
         record: str = "epoch",
         checkpoint_every: int | str | None = None,
         keep_checkpoints: int | None = None,
-        progress: Callable[[dict], None] | None = None,
+        progress: Callable[[dict], None] | str | None = None,
         validation_split: float | None = None,
         patience: int | None = None,
+        keep_best: bool = False,
     ) -> TrainedModel:
         """Trains a new model ``name`` on ``x`` (``[n, steps, features]``)
         and ``y`` (``[n]`` class indices, ``[n, outputs]`` targets, or per
         step with ``per_step=True``), as ``statectl train`` does: the same
         numbers, checkpoints (``checkpoint_every``: batches, or ``"epoch"``,
         the default) and exact resume. ``progress`` is called after every
-        batch with ``{"epoch", "epochs", "batch", "batches", "loss"}``. A
+        batch with ``{"epoch", "epochs", "batch", "batches", "loss"}``, or
+        ``progress="tqdm"`` draws a tqdm bar (with tqdm installed). A
         Ctrl-C finishes the batch, writes a checkpoint and raises
         ``KeyboardInterrupt``; ``resume(name)`` continues the run.
         ``validation_split`` holds out the last share of the samples for a
         validation loss after every epoch, and ``patience`` stops once it
-        has not improved for that many epochs (Keras's ``EarlyStopping``)."""
+        has not improved for that many epochs (Keras's ``EarlyStopping``).
+        ``keep_best`` also registers the epoch with the lowest validation
+        loss as model ``name + ".best"`` and tags the state it left
+        ``name + "/best"`` (the result's ``best`` says which epoch)."""
         every = None if checkpoint_every is None else str(checkpoint_every)
-        text = self._native.train(
-            _float32("x", x),
-            _float32("y", y),
-            name,
-            cell,
-            [int(u) for u in units],
-            head,
-            classes,
-            per_step,
-            batch_size,
-            epochs,
-            lr,
-            seed,
-            stateful,
-            shuffle,
-            record,
-            every,
-            keep_checkpoints,
-            progress,
-            validation_split,
-            patience,
-        )
+        progress, bar = _progress_of(progress)
+        try:
+            text = self._native.train(
+                _float32("x", x),
+                _float32("y", y),
+                name,
+                cell,
+                [int(u) for u in units],
+                head,
+                classes,
+                per_step,
+                batch_size,
+                epochs,
+                lr,
+                seed,
+                stateful,
+                shuffle,
+                record,
+                every,
+                keep_checkpoints,
+                progress,
+                validation_split,
+                patience,
+                keep_best,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
         return TrainedModel.from_json(json.loads(text))
 
     def resume(
@@ -546,7 +579,7 @@ class Store:
         *,
         checkpoint_every: int | str | None = None,
         keep_checkpoints: int | None = None,
-        progress: Callable[[dict], None] | None = None,
+        progress: Callable[[dict], None] | str | None = None,
         from_checkpoint: int | None = None,
     ) -> TrainedModel:
         """Continues the unfinished training run ``name`` (stopped by
@@ -555,7 +588,12 @@ class Store:
         bits it would have had; a second Ctrl-C raises again after another
         checkpoint."""
         every = None if checkpoint_every is None else str(checkpoint_every)
-        text = self._native.resume(name, every, keep_checkpoints, progress, from_checkpoint)
+        progress, bar = _progress_of(progress)
+        try:
+            text = self._native.resume(name, every, keep_checkpoints, progress, from_checkpoint)
+        finally:
+            if bar is not None:
+                bar.close()
         return TrainedModel.from_json(json.loads(text))
 
     def burn_in(

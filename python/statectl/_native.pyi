@@ -110,6 +110,7 @@ class Store:
         progress: Callable[[dict], None] | None = None,
         validation_split: float | None = None,
         patience: int | None = None,
+        keep_best: bool = False,
     ) -> str: ...
     def resume(
         self,

@@ -381,6 +381,9 @@ class TrainedModel(Report):
     accuracy: float | None
     val_losses: list
     stopped_early: int | None
+    best: dict | None
+    """With ``keep_best``: the model, epoch, val_loss, weights, state and tag
+    the best epoch was kept as."""
 
 
 @dataclasses.dataclass(frozen=True)

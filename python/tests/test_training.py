@@ -81,3 +81,50 @@ def test_bad_training_settings_are_refused_and_write_nothing(store, store_path):
         store.train(x[:13], y[:13], name="m", batch_size=8)
     assert store.models() == []
     assert store.verify().ok
+
+
+def test_keep_best_registers_the_best_epoch_as_the_cli_does(store, cli, store_path, tmp_path):
+    from conftest import folder_digest
+
+    x, y = series()
+    settings = dict(SETTINGS, epochs=6, lr=2e-2, validation_split=0.2)
+    trained = store.train(x, y, name="py", keep_best=True, **settings)
+    best = trained.best
+    lowest = min(trained.val_losses)
+    assert best["epoch"] == trained.val_losses.index(lowest) + 1
+    assert best["model"] == "py.best" and best["tag"] == "py/best"
+    assert store.model("py.best").weights == best["weights"]
+    assert store.get_state("py/best").id == best["state"]
+    assert store.train(x, y, name="plain", **settings).best is None
+    store.close()
+    before = folder_digest(store_path)
+    store = statectl.Store(store_path)
+    with pytest.raises(statectl.StatectlError, match="chooses it by the validation loss"):
+        store.train(x, y, name="m", keep_best=True, **SETTINGS)
+    store.close()
+    # Only the run's lock file (not store content) may appear.
+    after = {k: v for k, v in folder_digest(store_path).items() if not k.startswith("runs/")}
+    assert after == {k: v for k, v in before.items() if not k.startswith("runs/")}
+    save_file({"x": x, "y": y}, str(tmp_path / "data.safetensors"))
+    out = cli.json(
+        "train", "--data", str(tmp_path / "data.safetensors"), "--units", "12", "--batch-size", "8",
+        "--epochs", "6", "--lr", "2e-2", "--seed", "3", "--checkpoint-every", "7",
+        "--validation-split", "0.2", "--keep-best", "--name", "cli",
+    )
+    assert out["best"]["weights"] == best["weights"] and out["best"]["epoch"] == best["epoch"]
+
+
+def test_progress_tqdm_draws_a_bar_and_without_tqdm_says_how_to_get_it(store, capsys, monkeypatch):
+    x, y = series()
+    pytest.importorskip("tqdm", reason="tqdm is not installed in this venv")
+    plain = store.train(x, y, name="plain", **SETTINGS)
+    barred = store.train(x, y, name="barred", progress="tqdm", **SETTINGS)
+    assert barred.weights == plain.weights
+    drawn = capsys.readouterr().err
+    assert "200/200" in drawn and "batch" in drawn, drawn
+    monkeypatch.setitem(__import__("sys").modules, "tqdm.auto", None)
+    with pytest.raises(statectl.InvalidInputError, match="pip install tqdm"):
+        store.train(x, y, name="m", progress="tqdm", **SETTINGS)
+    with pytest.raises(statectl.InvalidInputError, match="pass a callable"):
+        store.train(x, y, name="m", progress="bar", **SETTINGS)
+    assert [m.model for m in store.models()] == ["plain", "barred"]

@@ -151,6 +151,7 @@ fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
         kernel: args.kernel.into(),
         validation_split: args.validation_split,
         patience: args.patience.map(|p| p as usize),
+        keep_best: args.keep_best,
     };
     let mut data = data;
     if args.drop_remainder {
@@ -349,6 +350,16 @@ fn validation_summary(val_losses: &[f32], stopped_early: Option<usize>) -> Strin
     text
 }
 
+/// What `--keep-best` kept, as a line.
+fn best_line(name: &str, best: &crate::train::TrainReport) -> String {
+    let (model, tag) = crate::ops::runs::best_names(name);
+    format!(
+        "kept the best epoch ({}, validation loss {:.4}) as model '{model}' and its state as tag '{tag}'\n",
+        best.losses.len(),
+        best.val_losses.last().copied().unwrap_or(f32::NAN)
+    )
+}
+
 /// Prints how the run ended; returns the exit status.
 fn report(ctx: &Context, name: &str, ended: RunEnd) -> i32 {
     let (model, report) = match ended {
@@ -385,12 +396,18 @@ fn report(ctx: &Context, name: &str, ended: RunEnd) -> i32 {
                 out.insert("val_losses".into(), json!(report.val_losses));
                 out.insert("stopped_early".into(), json!(report.stopped_early));
             }
+            if let Some(best) = &report.best {
+                out.insert("best".into(), runs::kept_best(name, best));
+            }
             serde_json::Value::Object(out)
         })
         .unwrap_or_default(),
         || {
             let acc = report.accuracy.map(|a| format!(", accuracy {:.1}%", a * 100.0)).unwrap_or_default();
-            let validation = validation_summary(&report.val_losses, report.stopped_early);
+            let mut validation = validation_summary(&report.val_losses, report.stopped_early);
+            if let Some(best) = &report.best {
+                validation.push_str(&best_line(name, best));
+            }
             format!(
                 "trained model '{name}' ({}, {} epoch(s)): loss {:.4} -> {:.4}{acc}\n{validation}weights {}\nstream 'main' -> {}",
                 model.config.layout(),

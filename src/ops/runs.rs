@@ -142,6 +142,15 @@ pub fn start(
         if store.find_model(name)?.is_some() {
             bail!("model '{name}' already exists; choose another --name");
         }
+        if plan.train.keep_best {
+            let (model, tag) = best_names(name);
+            if store.find_model(&model)?.is_some() {
+                bail!("model '{model}' already exists, and --keep-best would register the run's best epoch under that name; choose another --name or delete it (statectl model delete {model})");
+            }
+            if store.tag(&tag)?.is_some() {
+                bail!("tag '{tag}' already exists, and --keep-best would set it to the run's best epoch's state; choose another --name or delete it (statectl tag delete {tag})");
+            }
+        }
         store.create_run(name, &text)?;
         store.put_object(&data_bytes)?;
         if let InitSource::Weights { .. } = plan.init_source {
@@ -393,12 +402,60 @@ pub fn position(epoch: usize, batch: usize) -> String {
 
 /// Registers the finished run's model and removes the run, in one
 /// transaction.
-pub fn finish(store: &Store, name: &str, plan: &TrainPlan, report: &TrainReport) -> Result<Model> {
+pub fn finish(
+    store: &Store,
+    name: &str,
+    plan: &TrainPlan,
+    report: &crate::train::TrainReport,
+) -> Result<Model> {
     write_dropping_files(store, |store| {
         let model = record_in(store, name, false, plan, report)?;
+        if let Some(best) = &report.best {
+            keep_best_in(store, name, plan, best)?;
+        }
         let files = store.delete_run(name)?;
         Ok((model, files))
     })
+}
+
+/// What `--keep-best` kept of run `name`, for `--json` and Python: the
+/// model, the epoch (from 1), its validation loss, weights and state, and
+/// the tag.
+pub fn kept_best(name: &str, best: &TrainReport) -> serde_json::Value {
+    let (model, tag) = best_names(name);
+    serde_json::json!({
+        "model": model,
+        "epoch": best.losses.len(),
+        "val_loss": best.val_losses.last(),
+        "weights": super::train::weights_id(&best.weights).hex(),
+        "state": best.final_state.id().hex(),
+        "tag": tag,
+    })
+}
+
+/// The model and the tag `--keep-best` makes of run `name`'s best epoch.
+pub fn best_names(name: &str) -> (String, String) {
+    (format!("{name}.best"), format!("{name}/best"))
+}
+
+/// Registers the best epoch as a model trained for that many epochs (so
+/// `audit --train` reruns exactly that), and tags the state it left.
+/// Call inside a write.
+fn keep_best_in(store: &Store, name: &str, plan: &TrainPlan, best: &TrainReport) -> Result<()> {
+    let (model_name, tag) = best_names(name);
+    let shorter = TrainPlan {
+        data: plan.data.clone(),
+        train: crate::train::TrainConfig {
+            epochs: best.losses.len(),
+            patience: None,
+            keep_best: false,
+            ..plan.train.clone()
+        },
+        init: plan.init.clone(),
+        init_source: plan.init_source.clone(),
+    };
+    let model = record_in(store, &model_name, false, &shorter, best)?;
+    super::tags::set_tag(store, &tag, &best.final_state.id(), Some(&model))
 }
 
 /// Removes a run that cannot go on (its training failed): what it had

@@ -100,6 +100,7 @@ pub fn reference_plan(cell: Cell) -> TrainPlan {
         kernel: crate::kernels::Kernel::default(),
         validation_split: None,
         patience: None,
+        keep_best: false,
     };
     TrainPlan {
         init: keras_init(&config, train.seed),

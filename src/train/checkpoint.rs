@@ -19,6 +19,17 @@ pub struct TrainedState {
     pub state: StateValue,
 }
 
+/// The epoch with the lowest validation loss so far (`keep_best`), as the
+/// run stood at its end: what a run of that many epochs would have left.
+#[derive(Debug, Clone)]
+pub struct Best {
+    /// The epoch (from 0) at whose end it was.
+    pub epoch: usize,
+    pub params: Vec<Vec<f32>>,
+    pub carried: States,
+    pub accuracy: Option<f32>,
+}
+
 /// A run between two batches.
 pub struct Checkpoint {
     /// The epoch the next batch belongs to (from 0).
@@ -43,6 +54,8 @@ pub struct Checkpoint {
     /// States recorded so far (`--record`). Kept beside the checkpoint's
     /// tensors, not in them: the store holds them as states.
     pub states: Vec<TrainedState>,
+    /// The best epoch so far, with `keep_best`.
+    pub best: Option<Best>,
 }
 
 /// The checkpoint's numbers that are not tensors, as its file's metadata.
@@ -60,6 +73,11 @@ struct Scalars {
     val_losses: Vec<f32>,
     /// How many recorded states the run had made.
     recorded: usize,
+    /// The best epoch so far (`keep_best`); its tensors are `best_*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    best_epoch: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    best_accuracy: Option<f32>,
 }
 
 /// The metadata key of a checkpoint file; its value says the format.
@@ -81,7 +99,13 @@ impl Checkpoint {
     pub fn to_file(&self) -> TensorFile {
         let mut file = TensorFile::default();
         let (m, v) = self.adam.moments();
-        for (kind, list) in [("param", &self.params[..]), ("adam_m", m), ("adam_v", v)] {
+        let best_params = self.best.as_ref().map_or(&[][..], |b| &b.params[..]);
+        for (kind, list) in [
+            ("param", &self.params[..]),
+            ("adam_m", m),
+            ("adam_v", v),
+            ("best_param", best_params),
+        ] {
             for (i, values) in list.iter().enumerate() {
                 file.insert(
                     &name(kind, i),
@@ -89,11 +113,9 @@ impl Checkpoint {
                 );
             }
         }
-        for (layer, tensors) in self.carried.iter().enumerate() {
-            for (k, values) in tensors.iter().enumerate() {
-                let key = format!("carried.{layer:02}.{k}");
-                file.insert(&key, Tensor::new(vec![values.len()], values.clone()));
-            }
+        insert_states(&mut file, "carried", &self.carried);
+        if let Some(best) = &self.best {
+            insert_states(&mut file, "best_carried", &best.carried);
         }
         let scalars = Scalars {
             epoch: self.epoch,
@@ -106,6 +128,8 @@ impl Checkpoint {
             accuracy: self.accuracy,
             val_losses: self.val_losses.clone(),
             recorded: self.states.len(),
+            best_epoch: self.best.as_ref().map(|b| b.epoch),
+            best_accuracy: self.best.as_ref().and_then(|b| b.accuracy),
         };
         file.metadata.insert(FORMAT_KEY.into(), FORMAT.into());
         file.metadata.insert(
@@ -142,18 +166,21 @@ impl Checkpoint {
                 .collect()
         };
         let (params, m, v) = (list("param")?, list("adam_m")?, list("adam_v")?);
-        let mut restored = carried.clone();
-        for (layer, tensors) in restored.iter_mut().enumerate() {
-            for (k, values) in tensors.iter_mut().enumerate() {
-                *values = take(file, &format!("carried.{layer:02}.{k}"), values.len())?;
-            }
-        }
+        let best = match scalars.best_epoch {
+            Some(epoch) => Some(Best {
+                epoch,
+                params: list("best_param")?,
+                carried: take_states(file, "best_carried", carried)?,
+                accuracy: scalars.best_accuracy,
+            }),
+            None => None,
+        };
         let checkpoint = Checkpoint {
             epoch: scalars.epoch,
             batch: scalars.batch,
             params,
             adam: Adam::resumed(lr, scalars.adam_step, m, v),
-            carried: restored,
+            carried: take_states(file, "carried", carried)?,
             losses: scalars.losses,
             batch_losses: scalars.batch_losses,
             loss_sum: scalars.loss_sum,
@@ -161,9 +188,31 @@ impl Checkpoint {
             accuracy: scalars.accuracy,
             val_losses: scalars.val_losses,
             states: Vec::new(),
+            best,
         };
         Ok((checkpoint, scalars.recorded))
     }
+}
+
+/// A carried state's tensors, as `{kind}.{layer}.{k}`.
+fn insert_states(file: &mut TensorFile, kind: &str, states: &States) {
+    for (layer, tensors) in states.iter().enumerate() {
+        for (k, values) in tensors.iter().enumerate() {
+            let key = format!("{kind}.{layer:02}.{k}");
+            file.insert(&key, Tensor::new(vec![values.len()], values.clone()));
+        }
+    }
+}
+
+/// The carried state `kind` of a file, shaped like `shape`.
+fn take_states(file: &TensorFile, kind: &str, shape: &States) -> Result<States> {
+    let mut restored = shape.clone();
+    for (layer, tensors) in restored.iter_mut().enumerate() {
+        for (k, values) in tensors.iter_mut().enumerate() {
+            *values = take(file, &format!("{kind}.{layer:02}.{k}"), values.len())?;
+        }
+    }
+    Ok(restored)
 }
 
 /// The tensor `key`, which must hold `len` values.
@@ -212,6 +261,7 @@ mod tests {
             accuracy: Some(0.25),
             val_losses: vec![0.5],
             states: Vec::new(),
+            best: None,
         }
     }
 
@@ -227,6 +277,27 @@ mod tests {
         assert_eq!(back.to_file().encode(), bytes);
         assert_eq!(back.loss_sum.to_bits(), cp.loss_sum.to_bits());
         assert_eq!(back.adam.step(), 1);
+    }
+
+    #[test]
+    fn the_best_epoch_reads_back_and_a_checkpoint_without_one_has_none() {
+        let mut cp = sample();
+        cp.best = Some(Best {
+            epoch: 0,
+            params: vec![vec![7.0, 8.0, 9.0], vec![1.5, 2.5]],
+            carried: vec![vec![vec![0.5, 0.6], vec![0.7, 0.8]]],
+            accuracy: Some(0.5),
+        });
+        let bytes = cp.to_file().encode();
+        let decoded = TensorFile::decode(&bytes).unwrap();
+        let (back, _) = Checkpoint::from_file(&decoded, 0.01, &[3, 2], &cp.carried).unwrap();
+        let best = back.best.as_ref().unwrap();
+        assert_eq!((best.epoch, best.accuracy), (0, Some(0.5)));
+        assert_eq!(best.params, cp.best.as_ref().unwrap().params);
+        assert_eq!(back.to_file().encode(), bytes);
+        let (plain, _) =
+            Checkpoint::from_file(&sample().to_file(), 0.01, &[3, 2], &cp.carried).unwrap();
+        assert!(plain.best.is_none());
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod init;
 mod trainer;
 
 pub use adam::Adam;
-pub use checkpoint::{Checkpoint, TrainedState};
+pub use checkpoint::{Best, Checkpoint, TrainedState};
 pub use data::{alphabet, dataset_from_csv, dataset_from_safetensors, Dataset, Targets};
 pub use init::keras_init;
 pub use trainer::{

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::adam::Adam;
 use super::batch_step::BatchStep;
 use super::candle_batch::CandleVars;
-use super::checkpoint::{Checkpoint, TrainedState};
+use super::checkpoint::{Best, Checkpoint, TrainedState};
 use super::data::{Dataset, Targets};
 use crate::kernels::Kernel;
 use crate::model::fused::{FusedNet, States};
@@ -52,6 +52,10 @@ pub struct TrainConfig {
     /// (Keras's `EarlyStopping(patience=N)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patience: Option<usize>,
+    /// Keep the epoch with the lowest validation loss as well as the last
+    /// (Keras's `ModelCheckpoint(save_best_only=True)`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_best: bool,
 }
 
 impl TrainConfig {
@@ -95,6 +99,9 @@ pub struct TrainReport {
     pub val_losses: Vec<f32>,
     /// The epoch (from 1) after which early stopping ended the run.
     pub stopped_early: Option<usize>,
+    /// With `keep_best`: the report a run of as many epochs as the best one
+    /// would have made (the same bits: its batches are this run's first).
+    pub best: Option<Box<TrainReport>>,
 }
 
 /// Where training is, for a progress bar.
@@ -247,6 +254,7 @@ pub fn first_checkpoint(cfg: &TrainConfig, init: &Weights) -> Checkpoint {
         accuracy: None,
         val_losses: Vec::new(),
         states: Vec::new(),
+        best: None,
     }
 }
 
@@ -333,6 +341,14 @@ pub fn train_from(
         if cfg.validation_split.is_some() {
             cp.val_losses
                 .push(validation_loss(data, cfg, init, &cp.params, n));
+            if cfg.keep_best && is_new_best(&cp.val_losses) {
+                cp.best = Some(Best {
+                    epoch: cp.epoch - 1,
+                    params: cp.params.clone(),
+                    carried: cp.carried.clone(),
+                    accuracy: cp.accuracy,
+                });
+            }
             if patience_ran_out(cfg, &cp.val_losses) {
                 stopped_early = Some(cp.epoch);
                 break;
@@ -342,6 +358,10 @@ pub fn train_from(
             return Ok(Outcome::Stopped(Box::new(cp)));
         }
     }
+    let best = cp
+        .best
+        .as_ref()
+        .map(|b| Box::new(best_report(init, &cp, b, batches)));
     Ok(Outcome::Finished(Box::new(TrainReport {
         weights: unflat(init, &cp.params),
         final_state: state_value(init, &cp.carried),
@@ -351,7 +371,39 @@ pub fn train_from(
         states: cp.states,
         val_losses: cp.val_losses,
         stopped_early,
+        best,
     })))
+}
+
+/// Whether the newest validation loss is lower than every one before it
+/// (strictly, as `EarlyStopping` counts an improvement).
+fn is_new_best(val_losses: &[f32]) -> bool {
+    match val_losses.split_last() {
+        Some((last, before)) => before.iter().all(|v| last < v),
+        None => false,
+    }
+}
+
+/// What a run stopped after the best epoch would have reported: the best
+/// epoch's weights and state, and everything recorded up to its end.
+fn best_report(init: &Weights, cp: &Checkpoint, best: &Best, batches: usize) -> TrainReport {
+    let epochs = best.epoch + 1;
+    TrainReport {
+        weights: unflat(init, &best.params),
+        final_state: state_value(init, &best.carried),
+        losses: cp.losses[..epochs.min(cp.losses.len())].to_vec(),
+        batch_losses: cp.batch_losses[..(epochs * batches).min(cp.batch_losses.len())].to_vec(),
+        accuracy: best.accuracy,
+        states: cp
+            .states
+            .iter()
+            .filter(|s| s.epoch < epochs)
+            .cloned()
+            .collect(),
+        val_losses: cp.val_losses[..epochs.min(cp.val_losses.len())].to_vec(),
+        stopped_early: None,
+        best: None,
+    }
 }
 
 /// One batch: its gradients, Adam's update, the carried state and the
@@ -428,6 +480,9 @@ fn check_validation(cfg: &TrainConfig, n: usize) -> Result<()> {
         if !(split > 0.0 && split < 1.0) || kept == 0 || kept == n {
             bail!("a validation split of {split} leaves {kept} of the {n} samples for training and {} for validation; give a share between 0 and 1 that leaves some of each", n - kept.min(n));
         }
+    }
+    if cfg.keep_best && cfg.validation_split.is_none() {
+        bail!("keeping the best epoch chooses it by the validation loss: give a validation split with it");
     }
     if cfg.patience.is_some() && cfg.validation_split.is_none() {
         bail!(

@@ -186,6 +186,7 @@ fn runs_killed_at_random_moments_resume_to_the_same_bits() {
             "1",
             "--lr",
             "0.02",
+            "--keep-best",
         ],
     ];
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
@@ -215,6 +216,15 @@ fn runs_killed_at_random_moments_resume_to_the_same_bits() {
         assert!(problems.is_empty(), "{problems:#?}");
         if outcome(&env, &name) != outcome(&env, &reference) {
             mismatches.push(format!("{name} {extra:?}"));
+        }
+        // The best epoch, kept through the kills in every checkpoint.
+        if extra.contains(&"--keep-best")
+            && (outcome(&env, &format!("{name}.best"))
+                != outcome(&env, &format!("{reference}.best"))
+                || env.json(&["show", &format!("{name}/best")])["state"]
+                    != env.json(&["show", &format!("{reference}/best")])["state"])
+        {
+            mismatches.push(format!("{name}.best {extra:?}"));
         }
         runs += 1;
     }
@@ -643,5 +653,91 @@ fn validation_and_early_stopping_are_recorded_plotted_audited_and_refused_when_t
         &["train", "--patience", "2"],
         2,
         "--validation-split <SHARE>",
+    );
+}
+
+#[test]
+fn keep_best_registers_the_best_epoch_which_audits_and_a_taken_name_is_refused() {
+    let env = Env::new();
+    let data = write_series(&env);
+    let mut args = plan(
+        &data,
+        8,
+        &["--validation-split", "0.3", "--lr", "0.05", "--keep-best"],
+    );
+    args.extend(["--name".into(), "wave".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let report = env.json(&args);
+    let best = &report["best"];
+    let val: Vec<f64> = report["val_losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    // The first epoch with the lowest validation loss, counted from 1.
+    let lowest = val.iter().copied().fold(f64::INFINITY, f64::min);
+    let epoch = val.iter().position(|v| *v == lowest).unwrap() + 1;
+    assert_eq!(best["epoch"], epoch, "{report}");
+    assert_eq!(best["model"], "wave.best");
+    assert_eq!(best["tag"], "wave/best");
+    assert_eq!(best["val_loss"].as_f64().unwrap(), lowest);
+    // The best model is the run stopped after that epoch: its record says
+    // so, `audit --train` reruns exactly that, and its stream and the tag
+    // are the state that epoch left.
+    let shown = env.json(&["model", "show", "wave.best"]);
+    assert_eq!(shown["weights"], best["weights"]);
+    assert_eq!(shown["training"]["train"]["epochs"], epoch);
+    assert_eq!(
+        shown["training"]["val_losses"].as_array().unwrap().len(),
+        epoch
+    );
+    assert_eq!(env.json(&["show", "wave/best"])["state"], best["state"]);
+    assert_eq!(
+        env.json(&["show", "HEAD", "--model", "wave.best"])["state"],
+        best["state"]
+    );
+    let audit = env.json(&["audit", "--train", "wave.best"]);
+    assert_eq!(audit["training"][0]["status"], "reproduced", "{audit}");
+    // A run trained for exactly that many epochs has those weights.
+    let mut shorter = plan(
+        &data,
+        epoch as u32,
+        &["--validation-split", "0.3", "--lr", "0.05"],
+    );
+    shorter.extend(["--name".into(), "shorter".into()]);
+    let shorter: Vec<&str> = shorter.iter().map(String::as_str).collect();
+    assert_eq!(env.json(&shorter)["weights"], best["weights"]);
+
+    // Refused, changing nothing: the names it would take are taken, no
+    // validation to choose by, and settings beside --resume.
+    let named = |name: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = plan(&data, 2, extra);
+        args.extend(["--name".into(), name.into()]);
+        args
+    };
+    let refused = |args: Vec<String>, code: i32, fragment: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.fails(&args, code, fragment);
+    };
+    let keeping = ["--validation-split", "0.3", "--keep-best"];
+    refused(named("wave", &keeping), 1, "model 'wave' already exists");
+    env.ok(&["model", "rename", "shorter", "fresh.best"]);
+    refused(
+        named("fresh", &keeping),
+        1,
+        "model 'fresh.best' already exists, and --keep-best would register",
+    );
+    env.ok(&["snapshot", "--model", "wave", "--tag", "other/best"]);
+    refused(
+        named("other", &keeping),
+        1,
+        "tag 'other/best' already exists, and --keep-best would set it",
+    );
+    refused(named("plain", &["--keep-best"]), 2, "--validation-split");
+    env.fails(
+        &["train", "--resume", "wave", "--keep-best"],
+        2,
+        "cannot be used with",
     );
 }

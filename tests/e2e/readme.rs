@@ -215,7 +215,9 @@ fn every_readme_command_block_runs_as_written() {
             "from-h5",
             "audited",
             "long",
-            "long-tuned"
+            "long-tuned",
+            "picked",
+            "picked.best"
         ]
     );
     for tag in [
@@ -227,6 +229,7 @@ fn every_readme_command_block_runs_as_written() {
         "burned/seq3",
         "again",
         "first-look",
+        "picked/best",
     ] {
         env.ok(&["show", tag]);
     }

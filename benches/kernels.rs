@@ -122,6 +122,7 @@ fn training(kernel: Kernel, batches: usize) -> f64 {
         validation_split: None,
         patience: None,
         keep_best: false,
+        lr_changes: Vec::new(),
     };
     let init = keras_init(&config, 1);
     let t = Instant::now();

@@ -742,12 +742,12 @@ pub struct TrainArgs {
     /// Samples per batch; also the batch size of the trained model's `main` stream
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
-    /// Passes over the training data
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    pub epochs: u32,
-    /// Adam learning rate
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
+    /// Passes over the training data [default: 2]; with --resume, the run's new total
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: Option<u32>,
+    /// Adam learning rate [default: 0.001]; with --resume, the rate from the checkpoint on
+    #[arg(long)]
+    pub lr: Option<f32>,
     /// Seed of the initial weights and the shuffle
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -790,7 +790,7 @@ pub struct TrainArgs {
     /// Continue an unfinished training run from its latest checkpoint, with the data and settings it started with
     #[arg(long, value_name = "RUN", conflicts_with_all = [
         "data", "cell", "units", "outputs", "drop_remainder", "kernel", "seq_len", "stride",
-        "target", "classes", "head", "batch_size", "epochs", "lr", "seed", "stateful",
+        "target", "classes", "head", "batch_size", "seed", "stateful",
         "no_stateful", "shuffle", "no_shuffle", "init", "init_layout", "name", "record", "from",
         "validation_split", "patience", "keep_best",
     ])]

@@ -265,6 +265,7 @@ impl Store {
             validation_split,
             patience,
             keep_best,
+            lr_changes: Vec::new(),
         };
         let run_name = name.clone();
         train_to_end(
@@ -289,7 +290,9 @@ impl Store {
     }
 
     /// Continues an unfinished run from its latest checkpoint.
-    #[pyo3(signature = (name, checkpoint_every=None, keep_checkpoints=None, progress=None, from_checkpoint=None))]
+    #[pyo3(signature = (name, checkpoint_every=None, keep_checkpoints=None, progress=None, from_checkpoint=None, epochs=None, lr=None))]
+    // Python's keyword arguments, one for each of `train --resume`'s flags.
+    #[allow(clippy::too_many_arguments)]
     fn resume(
         &self,
         py: Python<'_>,
@@ -298,6 +301,8 @@ impl Store {
         keep_checkpoints: Option<usize>,
         progress: Option<Py<PyAny>>,
         from_checkpoint: Option<usize>,
+        epochs: Option<usize>,
+        lr: Option<f32>,
     ) -> PyResult<String> {
         let every = checkpoint_every.map(str::to_string);
         let run_name = name.clone();
@@ -310,6 +315,7 @@ impl Store {
                 stored.run.checkpoints =
                     policy(every.as_deref(), keep_checkpoints, stored.run.checkpoints)
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
+                runs::change_plan(sql, &mut stored, runs::PlanChange { epochs, lr })?;
                 Ok((stored.run, stored.plan, stored.checkpoint))
             },
             progress,

@@ -581,16 +581,20 @@ class Store:
         keep_checkpoints: int | None = None,
         progress: Callable[[dict], None] | str | None = None,
         from_checkpoint: int | None = None,
+        epochs: int | None = None,
+        lr: float | None = None,
     ) -> TrainedModel:
         """Continues the unfinished training run ``name`` (stopped by
         Ctrl-C or killed) from its latest checkpoint (or the one after
         ``from_checkpoint`` batches, when the latest is damaged), to the
         bits it would have had; a second Ctrl-C raises again after another
-        checkpoint."""
+        checkpoint. ``epochs`` changes the run's total and ``lr`` the
+        learning rate from the checkpoint on, both kept in its plan (as
+        ``statectl train --resume RUN --epochs N --lr R``)."""
         every = None if checkpoint_every is None else str(checkpoint_every)
         progress, bar = _progress_of(progress)
         try:
-            text = self._native.resume(name, every, keep_checkpoints, progress, from_checkpoint)
+            text = self._native.resume(name, every, keep_checkpoints, progress, from_checkpoint, epochs, lr)
         finally:
             if bar is not None:
                 bar.close()

@@ -119,6 +119,8 @@ class Store:
         keep_checkpoints: int | None = None,
         progress: Callable[[dict], None] | None = None,
         from_checkpoint: int | None = None,
+        epochs: int | None = None,
+        lr: float | None = None,
     ) -> str: ...
     def burn_in(
         self,

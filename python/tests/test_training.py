@@ -128,3 +128,24 @@ def test_progress_tqdm_draws_a_bar_and_without_tqdm_says_how_to_get_it(store, ca
     with pytest.raises(statectl.InvalidInputError, match="pass a callable"):
         store.train(x, y, name="m", progress="bar", **SETTINGS)
     assert [m.model for m in store.models()] == ["plain", "barred"]
+
+
+def test_resume_may_set_more_epochs_and_a_new_rate_which_the_record_keeps(store):
+    x, y = series()
+    six = store.train(x, y, name="six", **dict(SETTINGS, epochs=6))
+
+    def interrupt_at_batch_60(p):
+        if (p["epoch"] - 1) * p["batches"] + p["batch"] == 60:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    for name in ("longer", "retuned"):
+        with pytest.raises(KeyboardInterrupt):
+            store.train(x, y, name=name, progress=interrupt_at_batch_60, **SETTINGS)
+    longer = store.resume("longer", epochs=6)
+    assert (longer.weights, longer.losses) == (six.weights, six.losses)
+    retuned = store.resume("retuned", epochs=6, lr=5e-4)
+    assert len(retuned.losses) == 6 and retuned.weights != six.weights
+    train = store.model("retuned").to_dict()["training"]["train"]
+    assert train["epochs"] == 6 and train["lr_changes"][0]["lr"] == 5e-4
+    assert train["lr_changes"][0]["at_batch"] >= 60
+    assert store.audit(train="retuned").training[0].status == "reproduced"

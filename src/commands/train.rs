@@ -123,8 +123,9 @@ fn fine_tuned(ctx: &Context, name: &str, data: &Dataset) -> Result<Weights> {
 }
 
 fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        bail!("--lr {} must be a positive number", args.lr);
+    let lr = args.lr.unwrap_or(DEFAULT_LR);
+    if !(lr.is_finite() && lr > 0.0) {
+        bail!("--lr {lr} must be a positive number");
     }
     // Fine-tuning keeps the stored model's architecture.
     let base = match &args.from {
@@ -142,8 +143,8 @@ fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
     }
     let train = TrainConfig {
         batch_size: args.batch_size as usize,
-        epochs: args.epochs as usize,
-        lr: args.lr,
+        epochs: args.epochs.unwrap_or(DEFAULT_EPOCHS) as usize,
+        lr,
         seed: args.seed,
         stateful: !args.no_stateful,
         shuffle: !args.no_shuffle,
@@ -152,6 +153,7 @@ fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
         validation_split: args.validation_split,
         patience: args.patience.map(|p| p as usize),
         keep_best: args.keep_best,
+        lr_changes: Vec::new(),
     };
     let mut data = data;
     if args.drop_remainder {
@@ -298,6 +300,11 @@ fn policy(args: &TrainArgs, recorded: Option<CheckpointPolicy>) -> CheckpointPol
     }
 }
 
+/// `--epochs` and `--lr` when not given (kept unset so that `--resume`
+/// can tell a change from a default).
+const DEFAULT_EPOCHS: u32 = 2;
+const DEFAULT_LR: f32 = 1e-3;
+
 pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
     if let Some(name) = &args.resume {
         return resume(ctx, name, &args);
@@ -321,6 +328,14 @@ fn resume(ctx: &Context, name: &str, args: &TrainArgs) -> Result<i32> {
     let _lock = runs::lock(&ctx.store, name)?;
     let mut stored = runs::load(&ctx.store, name, args.from_checkpoint)?;
     stored.run.checkpoints = policy(args, Some(stored.run.checkpoints));
+    let change = runs::PlanChange {
+        epochs: args.epochs.map(|e| e as usize),
+        lr: args.lr,
+    };
+    if let Some(changed) = runs::change_plan(&ctx.store, &mut stored, change)? {
+        ctx.out
+            .status(format!("changed training run '{name}': {changed}"));
+    }
     ctx.out.status(match &stored.at {
         Some(at) => format!(
             "continuing training run '{name}' from its checkpoint at {}",

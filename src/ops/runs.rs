@@ -273,6 +273,71 @@ pub struct StoredRun {
     pub at: Option<CheckpointRow>,
 }
 
+/// What a resume may change of a run's plan: its number of epochs, and
+/// the learning rate from the checkpoint it continues from on. Neither
+/// changes a batch already trained, so the run still reproduces: as "this
+/// plan, then that rate from batch K" (kept in its plan and record).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanChange {
+    pub epochs: Option<usize>,
+    pub lr: Option<f32>,
+}
+
+/// Applies `change` to the run `stored` continues and keeps it in the run's
+/// row, so later resumes and the finished model's record carry it. Returns
+/// what changed, as words (None when nothing did).
+pub fn change_plan(
+    store: &Store,
+    stored: &mut StoredRun,
+    change: PlanChange,
+) -> Result<Option<String>> {
+    let name = stored.name.clone();
+    let train = &mut stored.run.train;
+    let batches = train.batches_per_epoch(stored.run.samples);
+    let done = stored
+        .checkpoint
+        .as_ref()
+        .map_or(0, |cp| cp.batches_done(batches));
+    let mut said = Vec::new();
+    if let Some(epochs) = change.epochs {
+        if epochs * batches < done {
+            bail!(
+                "training run '{name}' has trained {done} batches ({batches} an epoch), more than {epochs} epoch(s) hold; give --epochs {} or more",
+                done.div_ceil(batches)
+            );
+        }
+        if epochs != train.epochs {
+            said.push(format!("epochs {} -> {epochs}", train.epochs));
+            train.epochs = epochs;
+        }
+    }
+    if let Some(lr) = change.lr {
+        if !(lr.is_finite() && lr > 0.0) {
+            bail!("--lr {lr} must be a positive number");
+        }
+        let before = train.lr_at(done);
+        if lr != before {
+            // Rates set later than this checkpoint (a resume from an older
+            // one) are replaced by this one.
+            train.lr_changes.retain(|c| c.at_batch < done);
+            train
+                .lr_changes
+                .push(crate::train::LrChange { at_batch: done, lr });
+            said.push(format!(
+                "learning rate {before} -> {lr} from batch {}",
+                done + 1
+            ));
+        }
+    }
+    if said.is_empty() {
+        return Ok(None);
+    }
+    stored.plan.train = train.clone();
+    let text = serde_json::to_string(&stored.run)?;
+    store.write(|s| s.set_run_plan(&name, &text).map_err(anyhow::Error::from))?;
+    Ok(Some(said.join("; ")))
+}
+
 /// Reads a run to continue it, from its latest checkpoint or the one after
 /// `from_checkpoint` batches. An unknown name, a finished model, an unknown
 /// checkpoint or a damaged one is an error saying what to do.

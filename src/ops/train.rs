@@ -101,6 +101,7 @@ pub fn reference_plan(cell: Cell) -> TrainPlan {
         validation_split: None,
         patience: None,
         keep_best: false,
+        lr_changes: Vec::new(),
     };
     TrainPlan {
         init: keras_init(&config, train.seed),

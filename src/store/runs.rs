@@ -56,6 +56,15 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a run's plan (a resume that changed its epochs or rate).
+    pub fn set_run_plan(&self, name: &str, plan: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET plan = ?2, updated_at = ?3 WHERE name = ?1",
+            params![name, plan, now_ms()],
+        )?;
+        Ok(())
+    }
+
     pub fn find_run(&self, name: &str) -> Result<Option<RunRow>> {
         Ok(self
             .conn

@@ -19,5 +19,5 @@ pub use data::{alphabet, dataset_from_csv, dataset_from_safetensors, Dataset, Ta
 pub use init::keras_init;
 pub use trainer::{
     check_settings, checkpoint_shapes, first_checkpoint, train, train_from, Boundary, Flow,
-    Outcome, Progress, RecordEvery, TrainConfig, TrainReport,
+    LrChange, Outcome, Progress, RecordEvery, TrainConfig, TrainReport,
 };

@@ -56,9 +56,29 @@ pub struct TrainConfig {
     /// (Keras's `ModelCheckpoint(save_best_only=True)`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_best: bool,
+    /// Learning rates set when a run was resumed (`--resume RUN --lr`):
+    /// the plan's `lr` until the first, each from its batch on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lr_changes: Vec<LrChange>,
+}
+
+/// A learning rate from a batch on (counted over all epochs, from 0).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LrChange {
+    pub at_batch: usize,
+    pub lr: f32,
 }
 
 impl TrainConfig {
+    /// The learning rate of batch `done` (counted over all epochs).
+    pub fn lr_at(&self, done: usize) -> f32 {
+        self.lr_changes
+            .iter()
+            .rev()
+            .find(|c| c.at_batch <= done)
+            .map_or(self.lr, |c| c.lr)
+    }
+
     /// How many of `n` samples train (the rest validate), as Keras splits:
     /// the first `ceil(n * (1 - split))`.
     pub fn training_samples(&self, n: usize) -> usize {
@@ -310,6 +330,7 @@ pub fn train_from(
         while cp.batch < batches {
             let batch = cp.batch;
             let picks = &order[batch * b..((batch + 1) * b).min(n)];
+            cp.adam.lr = cfg.lr_at(cp.batches_done(batches));
             let loss = run_batch(data, cfg, init, legacy.as_ref(), picks, &mut cp)?;
             if !loss.is_finite() {
                 bail!(

@@ -330,9 +330,9 @@ fn a_bad_resume_is_refused_and_changes_nothing() {
         "a checkpoint every 0 batches would never train",
     );
     env.fails(
-        &["train", "--resume", "x", "--epochs", "3"],
+        &["train", "--resume", "x", "--seed", "3"],
         2,
-        "'--resume <RUN>' cannot be used with '--epochs <EPOCHS>'",
+        "'--resume <RUN>' cannot be used with '--seed <SEED>'",
     );
 
     // A run another process is training: refused by name.
@@ -737,6 +737,89 @@ fn keep_best_registers_the_best_epoch_which_audits_and_a_taken_name_is_refused()
     refused(named("plain", &["--keep-best"]), 2, "--validation-split");
     env.fails(
         &["train", "--resume", "wave", "--keep-best"],
+        2,
+        "cannot be used with",
+    );
+}
+
+#[test]
+fn a_resume_may_change_the_epochs_and_the_rate_and_the_run_still_audits() {
+    let env = Env::new();
+    let data = write_series(&env);
+    env.ok(&["init"]);
+    // Stopped after its first checkpoint, resumed with more epochs and a
+    // new rate from there.
+    let mut args = plan(&data, 3, &["--record", "batch"]);
+    args.extend(["--name".into(), "changed".into()]);
+    let child = spawn(&env, &args);
+    interrupt_after_first_checkpoint(&env, &child, 1);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130));
+    let stopped_at: i64 = env
+        .db()
+        .query_row("SELECT max(batches_done) FROM checkpoints", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let out = env.run(&[
+        "train", "--resume", "changed", "--epochs", "5", "--lr", "0.0005",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let said = format!(
+        "changed training run 'changed': epochs 3 -> 5; learning rate 0.001 -> 0.0005 from batch {}",
+        stopped_at + 1
+    );
+    assert!(out.stderr.contains(&said), "{}", out.stderr);
+    // The record keeps the plan and the change; the run reproduces as that.
+    let train = &env.json(&["model", "show", "changed"])["training"]["train"];
+    assert_eq!(train["epochs"], 5);
+    assert_eq!(train["lr"].as_f64().unwrap() as f32, 1e-3);
+    assert_eq!(
+        train["lr_changes"],
+        serde_json::json!([{"at_batch": stopped_at, "lr": 0.0005}])
+    );
+    let audit = env.json(&["audit", "--train", "changed"]);
+    assert_eq!(audit["training"][0]["status"], "reproduced", "{audit}");
+    // More epochs alone change no batch: the same bits as 5 epochs planned.
+    let mut five = plan(&data, 5, &["--record", "batch"]);
+    five.extend(["--name".into(), "five".into()]);
+    let five: Vec<&str> = five.iter().map(String::as_str).collect();
+    env.ok(&five);
+    let mut longer = plan(&data, 3, &["--record", "batch"]);
+    longer.extend(["--name".into(), "longer".into()]);
+    let child = spawn(&env, &longer);
+    interrupt_after_first_checkpoint(&env, &child, 1);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130));
+    env.ok(&["-q", "train", "--resume", "longer", "--epochs", "5"]);
+    assert_eq!(outcome(&env, "longer"), outcome(&env, "five"));
+    assert_ne!(
+        outcome(&env, "changed")["weights"],
+        outcome(&env, "five")["weights"]
+    );
+
+    // Refused, changing nothing: fewer epochs than trained, a bad rate,
+    // settings that would change trained batches. Stopped after its first
+    // epoch's checkpoint, so more than an epoch is trained.
+    let mut again = plan(&data, 6, &["--name", "again"]);
+    let every = again
+        .iter()
+        .position(|a| a == "--checkpoint-every")
+        .unwrap();
+    again[every + 1] = "epoch".into();
+    let child = spawn(&env, &again);
+    interrupt_after_first_checkpoint(&env, &child, 1);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130));
+    env.fails(
+        &["train", "--resume", "again", "--epochs", "1"],
+        1,
+        "more than 1 epoch(s) hold; give --epochs 2 or more",
+    );
+    env.fails(
+        &["train", "--resume", "again", "--lr", "0"],
+        1,
+        "--lr 0 must be a positive number",
+    );
+    env.fails(
+        &["train", "--resume", "again", "--batch-size", "4"],
         2,
         "cannot be used with",
     );

@@ -120,6 +120,7 @@ fn training(kernel: Kernel, batches: usize) -> f64 {
         record: RecordEvery::End,
         kernel,
         validation_split: None,
+        validation_samples: None,
         patience: None,
         keep_best: false,
         lr_changes: Vec::new(),

@@ -779,20 +779,23 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "epoch")]
     pub record: RecordArg,
     /// Hold out this share of the samples, from the end, and report their loss after every epoch (Keras's validation_split)
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", group = "validation")]
     pub validation_split: Option<f32>,
-    /// Stop once the validation loss has not improved for N epochs (needs --validation-split)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "validation_split")]
+    /// Validate on these samples instead (a file like --data's, read the same way), after every epoch (Keras's validation_data)
+    #[arg(long, value_name = "FILE", group = "validation")]
+    pub validation_data: Option<PathBuf>,
+    /// Stop once the validation loss has not improved for N epochs (needs --validation-split or --validation-data)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "validation")]
     pub patience: Option<u32>,
-    /// Also keep the epoch with the lowest validation loss: its weights as model NAME.best, the state it left as tag NAME/best (needs --validation-split)
-    #[arg(long, requires = "validation_split")]
+    /// Also keep the epoch with the lowest validation loss: its weights as model NAME.best, the state it left as tag NAME/best (needs --validation-split or --validation-data)
+    #[arg(long, requires = "validation")]
     pub keep_best: bool,
     /// Continue an unfinished training run from its latest checkpoint, with the data and settings it started with
     #[arg(long, value_name = "RUN", conflicts_with_all = [
         "data", "cell", "units", "outputs", "drop_remainder", "kernel", "seq_len", "stride",
         "target", "classes", "head", "batch_size", "seed", "stateful",
         "no_stateful", "shuffle", "no_shuffle", "init", "init_layout", "name", "record", "from",
-        "validation_split", "patience", "keep_best",
+        "validation_split", "validation_data", "patience", "keep_best",
     ])]
     pub resume: Option<String>,
     /// With --resume: continue from the checkpoint after N batches (as `model list` and errors name them) instead of the latest

@@ -188,7 +188,7 @@ fn train_to_end(
 impl Store {
     /// Trains a new model on `x` [n, steps, features] and `y` in a
     /// checkpointed run named `name`.
-    #[pyo3(signature = (x, y, name, cell="lstm", units=vec![16], head=None, classes=None, per_step=false, batch_size=6, epochs=2, lr=1e-3, seed=42, stateful=true, shuffle=true, record="epoch", checkpoint_every=None, keep_checkpoints=None, progress=None, validation_split=None, patience=None, keep_best=false))]
+    #[pyo3(signature = (x, y, name, cell="lstm", units=vec![16], head=None, classes=None, per_step=false, batch_size=6, epochs=2, lr=1e-3, seed=42, stateful=true, shuffle=true, record="epoch", checkpoint_every=None, keep_checkpoints=None, progress=None, validation_split=None, patience=None, keep_best=false, validation_samples=None))]
     #[allow(clippy::too_many_arguments)]
     fn train(
         &self,
@@ -214,6 +214,7 @@ impl Store {
         validation_split: Option<f32>,
         patience: Option<usize>,
         keep_best: bool,
+        validation_samples: Option<usize>,
     ) -> PyResult<String> {
         use statectl::model::Head;
         let cell = choice(
@@ -263,6 +264,7 @@ impl Store {
             record,
             kernel: Default::default(),
             validation_split,
+            validation_samples,
             patience,
             keep_best,
             lr_changes: Vec::new(),

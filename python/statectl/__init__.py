@@ -526,6 +526,7 @@ class Store:
         validation_split: float | None = None,
         patience: int | None = None,
         keep_best: bool = False,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> TrainedModel:
         """Trains a new model ``name`` on ``x`` (``[n, steps, features]``)
         and ``y`` (``[n]`` class indices, ``[n, outputs]`` targets, or per
@@ -539,15 +540,29 @@ class Store:
         ``validation_split`` holds out the last share of the samples for a
         validation loss after every epoch, and ``patience`` stops once it
         has not improved for that many epochs (Keras's ``EarlyStopping``).
+        ``validation_data=(x_val, y_val)`` validates on those samples
+        instead (Keras's ``validation_data``; kept with the training data).
         ``keep_best`` also registers the epoch with the lowest validation
         loss as model ``name + ".best"`` and tags the state it left
         ``name + "/best"`` (the result's ``best`` says which epoch)."""
         every = None if checkpoint_every is None else str(checkpoint_every)
+        x, y = _float32("x", x), _float32("y", y)
+        held_out = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
+                raise InvalidInputError("validation_data must be a tuple (x_val, y_val)")
+            x_val, y_val = _float32("x_val", validation_data[0]), _float32("y_val", validation_data[1])
+            if x_val.shape[1:] != x.shape[1:] or y_val.shape[1:] != y.shape[1:]:
+                raise InvalidInputError(
+                    f"validation_data's samples are {x_val.shape[1:]} -> {y_val.shape[1:]} where x and y's are "
+                    f"{x.shape[1:]} -> {y.shape[1:]}; give samples of the same shape"
+                )
+            x, y, held_out = np.concatenate([x, x_val]), np.concatenate([y, y_val]), len(x_val)
         progress, bar = _progress_of(progress)
         try:
             text = self._native.train(
-                _float32("x", x),
-                _float32("y", y),
+                x,
+                y,
                 name,
                 cell,
                 [int(u) for u in units],
@@ -567,6 +582,7 @@ class Store:
                 validation_split,
                 patience,
                 keep_best,
+                held_out,
             )
         finally:
             if bar is not None:

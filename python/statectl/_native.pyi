@@ -111,6 +111,7 @@ class Store:
         validation_split: float | None = None,
         patience: int | None = None,
         keep_best: bool = False,
+        validation_samples: int | None = None,
     ) -> str: ...
     def resume(
         self,

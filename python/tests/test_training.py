@@ -149,3 +149,15 @@ def test_resume_may_set_more_epochs_and_a_new_rate_which_the_record_keeps(store)
     assert train["epochs"] == 6 and train["lr_changes"][0]["lr"] == 5e-4
     assert train["lr_changes"][0]["at_batch"] >= 60
     assert store.audit(train="retuned").training[0].status == "reproduced"
+
+
+def test_validation_data_is_the_split_of_the_same_samples(store):
+    x, y = series()
+    split = store.train(x, y, name="split", validation_split=0.2, **SETTINGS)
+    held = store.train(x[:320], y[:320], name="held", validation_data=(x[320:], y[320:]), **SETTINGS)
+    assert (held.weights, held.val_losses) == (split.weights, split.val_losses)
+    assert store.model("held").to_dict()["training"]["train"]["validation_samples"] == 80
+    with pytest.raises(statectl.InvalidInputError, match="give samples of the same shape"):
+        store.train(x[:320], y[:320], name="m", validation_data=(x[320:, :4], y[320:]), **SETTINGS)
+    with pytest.raises(statectl.InvalidInputError, match="must be a tuple"):
+        store.train(x[:320], y[:320], name="m", validation_data=[x[320:], y[320:]], **SETTINGS)

@@ -25,31 +25,69 @@ use crate::train::{
 /// The training data: the built-in alphabet, a CSV series cut into
 /// windows, or a safetensors file.
 fn training_data(args: &TrainArgs, classes: Option<usize>, per_step: bool) -> Result<Dataset> {
-    Ok(match &args.data {
-        None => alphabet(),
-        Some(path) => {
-            let source = format!("training data '{}'", path.display());
-            let bytes = read_file_bounded(path, &source)?;
-            if path.extension().and_then(|e| e.to_str()) == Some("csv") {
-                let seq_len = args.seq_len.ok_or_else(|| {
-                    anyhow::anyhow!("a CSV time series needs --seq-len N (the window length)")
-                })?;
-                dataset_from_csv(
-                    &bytes,
-                    &source,
-                    seq_len as usize,
-                    args.stride as usize,
-                    args.target,
-                    classes,
-                    per_step,
-                )?
-            } else {
-                let file = TensorFile::decode(&bytes).with_context(|| source.clone())?;
-                dataset_from_safetensors(&file, args.head.map(Into::into), classes, per_step)
-                    .with_context(|| source.clone())?
-            }
-        }
-    })
+    match &args.data {
+        None => Ok(alphabet()),
+        Some(path) => read_dataset(args, path, "training data", classes, per_step),
+    }
+}
+
+/// A data file (`--data`, `--validation-data`): a CSV time series cut into
+/// windows, or safetensors `x` and `y`.
+fn read_dataset(
+    args: &TrainArgs,
+    path: &std::path::Path,
+    what: &str,
+    classes: Option<usize>,
+    per_step: bool,
+) -> Result<Dataset> {
+    let source = format!("{what} '{}'", path.display());
+    let bytes = read_file_bounded(path, &source)?;
+    if path.extension().and_then(|e| e.to_str()) == Some("csv") {
+        let seq_len = args.seq_len.ok_or_else(|| {
+            anyhow::anyhow!("a CSV time series needs --seq-len N (the window length)")
+        })?;
+        dataset_from_csv(
+            &bytes,
+            &source,
+            seq_len as usize,
+            args.stride as usize,
+            args.target,
+            classes,
+            per_step,
+        )
+    } else {
+        let file = TensorFile::decode(&bytes).with_context(|| source.clone())?;
+        dataset_from_safetensors(&file, args.head.map(Into::into), classes, per_step)
+            .with_context(|| source.clone())
+    }
+}
+
+/// Appends `--validation-data`'s samples to the (already truncated)
+/// training data, held out as the last ones; the classes stay the
+/// training data's.
+fn append_validation(
+    args: &TrainArgs,
+    data: &mut Dataset,
+    train: &mut TrainConfig,
+    per_step: bool,
+) -> Result<()> {
+    let Some(path) = &args.validation_data else {
+        return Ok(());
+    };
+    let classes = match &data.targets {
+        crate::train::Targets::Classes { classes, .. } => Some(*classes),
+        crate::train::Targets::Values(_) => None,
+    };
+    let held_out = read_dataset(args, path, "validation data", classes, per_step)?;
+    let count = held_out.len();
+    data.append(held_out).map_err(|e| {
+        anyhow::anyhow!(
+            "validation data '{}' does not fit the training data: {e}",
+            path.display()
+        )
+    })?;
+    train.validation_samples = Some(count);
+    Ok(())
 }
 
 /// The weights training starts from: Keras's initialisation from the seed,
@@ -141,7 +179,7 @@ fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
     if per_step && !data.per_step {
         bail!("--outputs sequence trains on a target per step: give --data (a CSV series, or safetensors with y as [n, steps] or [n, steps, outputs])");
     }
-    let train = TrainConfig {
+    let mut train = TrainConfig {
         batch_size: args.batch_size as usize,
         epochs: args.epochs.unwrap_or(DEFAULT_EPOCHS) as usize,
         lr,
@@ -151,6 +189,7 @@ fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
         record: args.record.into(),
         kernel: args.kernel.into(),
         validation_split: args.validation_split,
+        validation_samples: None,
         patience: args.patience.map(|p| p as usize),
         keep_best: args.keep_best,
         lr_changes: Vec::new(),
@@ -165,6 +204,7 @@ fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
             );
         }
     }
+    append_validation(args, &mut data, &mut train, per_step)?;
     let units: Vec<usize> = match &base {
         Some(c) => c.units.clone(),
         None => args.units.iter().map(|u| *u as usize).collect(),

@@ -99,6 +99,7 @@ pub fn reference_plan(cell: Cell) -> TrainPlan {
         record: crate::train::RecordEvery::Epoch,
         kernel: crate::kernels::Kernel::default(),
         validation_split: None,
+        validation_samples: None,
         patience: None,
         keep_best: false,
         lr_changes: Vec::new(),

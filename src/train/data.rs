@@ -26,6 +26,51 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Appends `other`'s samples (held-out validation samples after the
+    /// training ones); its samples must have this set's shape and targets.
+    pub fn append(&mut self, other: Dataset) -> Result<(), String> {
+        if other.x.shape[1..] != self.x.shape[1..] || other.per_step != self.per_step {
+            return Err(format!(
+                "its samples are {:?} (steps, features{}) where the training data's are {:?}{}",
+                &other.x.shape[1..],
+                if other.per_step {
+                    ", a target per step"
+                } else {
+                    ""
+                },
+                &self.x.shape[1..],
+                if self.per_step {
+                    " with a target per step"
+                } else {
+                    ""
+                },
+            ));
+        }
+        match (&mut self.targets, other.targets) {
+            (Targets::Classes { labels, classes }, Targets::Classes { labels: more, .. }) => {
+                if let Some(bad) = more.iter().find(|l| **l >= *classes) {
+                    return Err(format!(
+                        "it has class {bad}, which the training data's {classes} classes lack"
+                    ));
+                }
+                labels.extend(more);
+            }
+            (Targets::Values(y), Targets::Values(more)) if more.shape[1..] == y.shape[1..] => {
+                y.data.extend(more.data);
+                y.shape[0] += more.shape[0];
+            }
+            _ => {
+                return Err(
+                    "its targets are not of the training data's kind and width (classes or values)"
+                        .into(),
+                )
+            }
+        }
+        self.x.data.extend(other.x.data);
+        self.x.shape[0] += other.x.shape[0];
+        Ok(())
+    }
+
     /// Keeps the first `n` samples.
     pub fn truncate(&mut self, n: usize) {
         let n = n.min(self.len());

@@ -48,6 +48,11 @@ pub struct TrainConfig {
     /// after every epoch (Keras's `validation_split`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_split: Option<f32>,
+    /// The last this many samples are held out instead (they came from a
+    /// validation file, appended to the training data; Keras's
+    /// `validation_data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_samples: Option<usize>,
     /// Stop once the validation loss has not improved for this many epochs
     /// (Keras's `EarlyStopping(patience=N)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +75,11 @@ pub struct LrChange {
 }
 
 impl TrainConfig {
+    /// Whether samples are held out for a validation loss.
+    pub fn validates(&self) -> bool {
+        self.validation_split.is_some() || self.validation_samples.is_some()
+    }
+
     /// The learning rate of batch `done` (counted over all epochs).
     pub fn lr_at(&self, done: usize) -> f32 {
         self.lr_changes
@@ -82,9 +92,10 @@ impl TrainConfig {
     /// How many of `n` samples train (the rest validate), as Keras splits:
     /// the first `ceil(n * (1 - split))`.
     pub fn training_samples(&self, n: usize) -> usize {
-        match self.validation_split {
-            Some(split) => ((n as f64 * (1.0 - split as f64)).ceil() as usize).min(n),
-            None => n,
+        match (self.validation_split, self.validation_samples) {
+            (Some(split), _) => ((n as f64 * (1.0 - split as f64)).ceil() as usize).min(n),
+            (None, Some(held_out)) => n.saturating_sub(held_out),
+            (None, None) => n,
         }
     }
 
@@ -359,7 +370,7 @@ pub fn train_from(
             }
         }
         end_epoch(data, cfg, init, n, batches, &mut cp);
-        if cfg.validation_split.is_some() {
+        if cfg.validates() {
             cp.val_losses
                 .push(validation_loss(data, cfg, init, &cp.params, n));
             if cfg.keep_best && is_new_best(&cp.val_losses) {
@@ -502,10 +513,15 @@ fn check_validation(cfg: &TrainConfig, n: usize) -> Result<()> {
             bail!("a validation split of {split} leaves {kept} of the {n} samples for training and {} for validation; give a share between 0 and 1 that leaves some of each", n - kept.min(n));
         }
     }
-    if cfg.keep_best && cfg.validation_split.is_none() {
+    if let Some(held_out) = cfg.validation_samples {
+        if held_out == 0 || held_out >= n {
+            bail!("the validation data's {held_out} sample(s) leave {} of the {n} for training; give validation data and training data of at least one sample each", n.saturating_sub(held_out));
+        }
+    }
+    if cfg.keep_best && !cfg.validates() {
         bail!("keeping the best epoch chooses it by the validation loss: give a validation split with it");
     }
-    if cfg.patience.is_some() && cfg.validation_split.is_none() {
+    if cfg.patience.is_some() && !cfg.validates() {
         bail!(
             "early stopping watches the validation loss: give a validation split with the patience"
         );

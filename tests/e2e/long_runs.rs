@@ -824,3 +824,128 @@ fn a_resume_may_change_the_epochs_and_the_rate_and_the_run_still_audits() {
         "cannot be used with",
     );
 }
+
+#[test]
+fn validation_data_from_a_file_is_the_split_of_the_same_samples() {
+    use statectl::tensors::Tensor;
+    let env = Env::new();
+    let (n, steps) = (400, 8);
+    let x: Vec<f32> = (0..n * steps).map(|i| (i as f32 * 0.1).sin()).collect();
+    let y: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).cos()).collect();
+    let slice = |from: usize, to: usize| {
+        vec![
+            (
+                "x",
+                Tensor::new(
+                    vec![to - from, steps, 1],
+                    x[from * steps..to * steps].to_vec(),
+                ),
+            ),
+            ("y", Tensor::new(vec![to - from, 1], y[from..to].to_vec())),
+        ]
+    };
+    let all = env.write_tensors("all.safetensors", &slice(0, n));
+    let train = env.write_tensors("train.safetensors", &slice(0, 320));
+    let held_out = env.write_tensors("val.safetensors", &slice(320, n));
+    let common = [
+        "train",
+        "--units",
+        "12",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "4",
+        "--lr",
+        "0.01",
+    ];
+    let split = env.json(
+        &[
+            &common[..],
+            &[
+                "--data",
+                s(&all),
+                "--validation-split",
+                "0.2",
+                "--patience",
+                "2",
+                "--name",
+                "split",
+            ],
+        ]
+        .concat(),
+    );
+    let file = env.json(
+        &[
+            &common[..],
+            &[
+                "--data",
+                s(&train),
+                "--validation-data",
+                s(&held_out),
+                "--patience",
+                "2",
+                "--keep-best",
+                "--name",
+                "file",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(file["weights"], split["weights"]);
+    assert_eq!(file["val_losses"], split["val_losses"]);
+    assert_eq!(file["final_state"], split["final_state"]);
+    let record = &env.json(&["model", "show", "file"])["training"];
+    assert_eq!(record["train"]["validation_samples"], 80);
+    assert_eq!(record["samples"], n);
+    let audit = env.json(&["audit", "--train", "file"]);
+    assert_eq!(audit["training"][0]["status"], "reproduced", "{audit}");
+
+    // Refused, changing nothing: another shape, with a split, or empty.
+    let wide = env.write_tensors(
+        "wide.safetensors",
+        &[
+            (
+                "x",
+                Tensor::new(vec![4, steps, 2], vec![0.5; 4 * steps * 2]),
+            ),
+            ("y", Tensor::new(vec![4, 1], vec![0.5; 4])),
+        ],
+    );
+    env.fails(
+        &[
+            &common[..],
+            &[
+                "--data",
+                s(&train),
+                "--validation-data",
+                s(&wide),
+                "--name",
+                "w",
+            ],
+        ]
+        .concat(),
+        1,
+        "does not fit the training data: its samples are [8, 2]",
+    );
+    env.fails(
+        &[
+            &common[..],
+            &[
+                "--data",
+                s(&train),
+                "--validation-data",
+                s(&held_out),
+                "--validation-split",
+                "0.2",
+            ],
+        ]
+        .concat(),
+        2,
+        "cannot be used with",
+    );
+    env.fails(
+        &[&common[..], &["--data", s(&train), "--patience", "2"]].concat(),
+        2,
+        "--validation",
+    );
+}

@@ -86,8 +86,9 @@ impl Env {
     }
 
     /// Runs a command that must fail with `code` and a one-line stderr
-    /// containing `fragment`, leaving the store exactly as it was.
-    pub fn fails(&self, args: &[&str], code: i32, fragment: &str) {
+    /// containing `fragment`, leaving the store exactly as it was; returns
+    /// the stderr.
+    pub fn fails(&self, args: &[&str], code: i32, fragment: &str) -> String {
         let before = self.fingerprint();
         let run = self.run(args);
         assert_eq!(
@@ -114,6 +115,7 @@ impl Env {
             before,
             "statectl {args:?} changed the store"
         );
+        run.stderr
     }
 
     /// Everything in the store: every row of every table, the schema

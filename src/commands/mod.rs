@@ -21,6 +21,7 @@ mod predict;
 mod progress;
 mod render;
 mod restore;
+mod shared;
 mod show;
 mod snapshot;
 mod split;
@@ -45,19 +46,6 @@ pub const EXIT_DIFFERENT: i32 = 3;
 /// The store folder: `--store`, else `$STATECTL_STORE`, else `./.statectl`.
 pub fn store_path(cli: &Cli) -> PathBuf {
     crate::store::resolve_path(cli.store.clone())
-}
-
-/// A shared store's URL given as `--store` (or `$STATECTL_STORE`) to a
-/// command that runs on a local store: refused before any folder is made.
-fn refuse_shared_store_here(path: &std::path::Path) -> Result<()> {
-    let text = path.to_string_lossy();
-    if crate::shared::is_shared_url(&text) {
-        anyhow::bail!(
-            "{} is a shared store; this command runs on a local store folder. Copy what you need here with: statectl pull {0}   (push sends local work there)",
-            crate::shared::shown_url(&text)
-        );
-    }
-    Ok(())
 }
 
 /// Whether a command only reads. Those, and gc, refuse a folder that holds
@@ -105,7 +93,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Man(args) => return help::man(&args.command),
         _ => {}
     }
-    refuse_shared_store_here(&store_path(&cli))?;
+    let store = store_path(&cli);
+    if let Some(url) = shared::url_of(&store) {
+        return shared::run(url, cli.command, out).map(|code| out.exit_code(code));
+    }
     let ctx = match Context::open(&store_path(&cli), out, create) {
         Ok(ctx) => ctx,
         // A database too damaged to open is what verify is for: report it

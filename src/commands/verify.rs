@@ -14,6 +14,14 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<i32> {
     Ok(exit_code(&outcome))
 }
 
+/// `statectl --store URL verify`: the shared store re-hashed and its refs
+/// checked; exit 3 when anything is wrong.
+pub fn run_on_shared(shared: &mut crate::shared::SharedStore, out: &super::Output) -> Result<i32> {
+    let outcome = VerifyOutcome::of_shared(shared.verify()?);
+    out.emit(serde_json::to_value(&outcome)?, || text(&outcome));
+    Ok(exit_code(&outcome))
+}
+
 /// `verify` on a store SQLite cannot even open: one database problem.
 pub fn unopenable(out: super::Output, error: anyhow::Error) -> Result<i32> {
     let outcome = VerifyOutcome::unreadable(error)?;

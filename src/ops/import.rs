@@ -33,7 +33,8 @@ pub struct ImportedState {
     pub tag: Option<String>,
 }
 
-fn items(req: ImportRequest) -> Result<Vec<(String, Option<String>, StateValue)>> {
+/// The states a request stores: where each came from, its tag, its value.
+pub(super) fn items(req: ImportRequest) -> Result<Vec<(String, Option<String>, StateValue)>> {
     let prefix = req.tag_prefix.as_deref();
     if let Some(prefix) = prefix {
         tags::check_tag_prefix(prefix)?;
@@ -205,7 +206,7 @@ pub enum SlotTags {
 }
 
 impl SlotTags {
-    fn of(&self, slot: usize) -> Option<String> {
+    pub(super) fn of(&self, slot: usize) -> Option<String> {
         match self {
             SlotTags::None => None,
             SlotTags::Prefix(p) => Some(format!("{p}{slot}")),
@@ -344,7 +345,7 @@ fn hash_band(band: &[u8], per_slot: usize, layout: &str) -> Vec<(SlotId, StateId
 
 /// One name a slot, and no name for two slots (it would stay on whichever
 /// the sorted copy met last: refused, as one tag names one state).
-fn check_slot_names(tags: &SlotTags, n: usize) -> Result<()> {
+pub(super) fn check_slot_names(tags: &SlotTags, n: usize) -> Result<()> {
     let SlotTags::Names(names) = tags else {
         return Ok(());
     };

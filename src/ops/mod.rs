@@ -30,6 +30,7 @@ pub mod push;
 pub mod refs;
 pub mod restore;
 pub mod runs;
+pub mod shared_writes;
 pub mod show;
 pub mod since;
 pub mod stack;

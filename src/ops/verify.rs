@@ -37,6 +37,11 @@ impl VerifyOutcome {
         }
     }
 
+    /// What verify found on a shared store (nothing to repair there).
+    pub fn of_shared(report: VerifyReport) -> VerifyOutcome {
+        VerifyOutcome::of(report, None)
+    }
+
     /// A database SQLite cannot even read: one problem, reported as
     /// verify's finding rather than as an error. Other errors stay errors.
     pub fn unreadable(error: anyhow::Error) -> Result<VerifyOutcome> {

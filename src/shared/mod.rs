@@ -9,6 +9,8 @@ mod content;
 mod reads;
 mod refs;
 mod schema;
+mod verify;
+mod writes;
 
 pub use connect::{is_shared_url, shown_url};
 pub use content::Table;
@@ -16,6 +18,7 @@ pub use refs::{
     Publication, Published, RemoteModel, RemoteStream, RemoteTag, StreamMove, StreamMovedDuringPush,
 };
 pub use schema::SHARED_SCHEMA_VERSION;
+pub use writes::{DirectEntry, DirectState, DirectWrite, DirectWritten};
 
 use anyhow::Result;
 
@@ -24,6 +27,8 @@ pub struct SharedStore {
     client: postgres::Client,
     /// The URL without its password, for messages.
     shown: String,
+    /// Set by the first direct write: its journal entries' origin.
+    writer: Option<writes::WriterOrigin>,
 }
 
 impl SharedStore {
@@ -45,7 +50,11 @@ impl SharedStore {
 
     fn connect(url: &str) -> Result<SharedStore> {
         let (client, shown) = connect::connect(url)?;
-        Ok(SharedStore { client, shown })
+        Ok(SharedStore {
+            client,
+            shown,
+            writer: None,
+        })
     }
 
     /// The URL, password removed.

@@ -208,12 +208,7 @@ impl SharedStore {
         let explain = |e| super::connect::explain(&shown, "publishing the push", &e);
         let mut tx = self.client.transaction().map_err(explain)?;
         let now = now_ms();
-        tx.execute(
-            "INSERT INTO origins (id, first_push, last_push) VALUES ($1, $2, $2) \
-             ON CONFLICT (id) DO UPDATE SET last_push = excluded.last_push",
-            &[&&p.origin[..], &now],
-        )
-        .map_err(explain)?;
+        note_origin(&mut tx, &p.origin, now).map_err(explain)?;
         let events = copy_events(&mut tx, p.events).map_err(explain)?;
         let models = publish_models(&mut tx, p, &shown)?;
         let tags = publish_tags(&mut tx, p, now, &shown)?;
@@ -227,7 +222,23 @@ impl SharedStore {
     }
 }
 
-fn copy_events(tx: &mut Transaction, events: &[PortableEvent]) -> Result<u64, postgres::Error> {
+/// Records that the store (or direct writer) `origin` wrote just now.
+pub(super) fn note_origin(
+    tx: &mut Transaction,
+    origin: &[u8; 16],
+    now: i64,
+) -> Result<u64, postgres::Error> {
+    tx.execute(
+        "INSERT INTO origins (id, first_push, last_push) VALUES ($1, $2, $2) \
+         ON CONFLICT (id) DO UPDATE SET last_push = excluded.last_push",
+        &[&&origin[..], &now],
+    )
+}
+
+pub(super) fn copy_events(
+    tx: &mut Transaction,
+    events: &[PortableEvent],
+) -> Result<u64, postgres::Error> {
     const COLUMNS: &str =
         "origin, origin_event, kind, at, model_name, weights, stream, moved_stream, \
                            state_before, state_after, input, output, tag, detail";
@@ -330,7 +341,32 @@ fn publish_models(tx: &mut Transaction, p: &Publication, shown: &str) -> Result<
 }
 
 fn publish_tags(tx: &mut Transaction, p: &Publication, now: i64, shown: &str) -> Result<u64> {
-    let explain = |e| super::connect::explain(shown, "publishing tags", &e);
+    let upserted = upsert_tags(tx, p.tags, p.move_tags, now, shown)?;
+    if let Some(name) = upserted.clash {
+        return Err(anyhow!("tag {name} on {shown} names another state than here; nothing was pushed; pull first, or move it with --force"));
+    }
+    Ok(upserted.changed)
+}
+
+/// What `upsert_tags` did.
+pub(super) struct TagUpsert {
+    /// Tags inserted or moved.
+    pub changed: u64,
+    /// Without `move_tags`: the first (by name) tag that names another
+    /// state; the caller refuses, and the transaction rolls back.
+    pub clash: Option<String>,
+}
+
+/// Creates the tags that are absent and, with `move_tags`, moves those
+/// that name another state, in one statement fed by binary COPY.
+pub(super) fn upsert_tags(
+    tx: &mut Transaction,
+    tags: &[RemoteTag],
+    move_tags: bool,
+    now: i64,
+    shown: &str,
+) -> Result<TagUpsert> {
+    let explain = |e| super::connect::explain(shown, "writing tags", &e);
     tx.batch_execute(
         "CREATE TEMP TABLE IF NOT EXISTS incoming_tags (LIKE tags) ON COMMIT DELETE ROWS",
     )
@@ -339,15 +375,15 @@ fn publish_tags(tx: &mut Transaction, p: &Publication, now: i64, shown: &str) ->
         .copy_in("COPY incoming_tags (name, state, updated_at) FROM STDIN (FORMAT binary)")
         .map_err(explain)?;
     let mut writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::BYTEA, Type::INT8]);
-    for t in p.tags {
+    for t in tags {
         writer.write(&[&t.name, &t.state, &now]).map_err(explain)?;
     }
     writer.finish().map_err(explain)?;
     // A temporary table has no statistics until analyzed.
     tx.batch_execute("ANALYZE incoming_tags").map_err(explain)?;
     // One pass: new tags are inserted; a tag that names another state is
-    // moved when forced, and otherwise returned unchanged as a clash (the
-    // transaction then rolls back). `xmax = 0` marks an inserted row.
+    // moved when asked, and otherwise returned unchanged as a clash.
+    // `xmax = 0` marks an inserted row.
     let rows = tx
         .query(
             "INSERT INTO tags (name, state, updated_at) SELECT name, state, updated_at FROM incoming_tags \
@@ -356,21 +392,21 @@ fn publish_tags(tx: &mut Transaction, p: &Publication, now: i64, shown: &str) ->
                  updated_at = CASE WHEN $1 THEN excluded.updated_at ELSE tags.updated_at END \
              WHERE tags.state <> excluded.state \
              RETURNING name, xmax = 0",
-            &[&p.move_tags],
+            &[&move_tags],
         )
         .map_err(explain)?;
-    if !p.move_tags {
-        let clash = rows
+    let clash = match move_tags {
+        true => None,
+        false => rows
             .iter()
             .filter(|r| !r.get::<_, bool>(1))
             .map(|r| r.get::<_, String>(0))
-            .min();
-        if let Some(name) = clash {
-            return Err(anyhow!("tag {name} on {shown} names another state than here; nothing was pushed; pull first, or move it with --force"));
-        }
-    }
-    let changed = rows.len() as u64;
-    Ok(changed)
+            .min(),
+    };
+    Ok(TagUpsert {
+        changed: rows.len() as u64,
+        clash,
+    })
 }
 
 /// Another writer moved a stream between the push's read and its publish

@@ -32,6 +32,7 @@ mod readme;
 mod replay;
 mod retention;
 mod shared_store;
+mod shared_writes;
 mod state_commands;
 mod store_damage;
 mod toolkit;

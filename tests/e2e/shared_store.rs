@@ -54,7 +54,8 @@ pub fn as_user(url: &str, user: &str, password: &str) -> String {
     format!("{scheme}://{user}:{password}@{host}")
 }
 
-fn tags(env: &Env, store: &std::path::Path) -> Vec<(String, String)> {
+/// A local store's tags, (name, state) sorted.
+pub fn tags(env: &Env, store: &std::path::Path) -> Vec<(String, String)> {
     let run = env.run_in(store, &["--json", "tag", "list"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -73,7 +74,7 @@ fn tags(env: &Env, store: &std::path::Path) -> Vec<(String, String)> {
     out
 }
 
-fn json_of(run: &Run) -> serde_json::Value {
+pub fn json_of(run: &Run) -> serde_json::Value {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     serde_json::from_str(&run.stdout).unwrap()
 }
@@ -330,19 +331,27 @@ fn a_role_that_may_only_read_pulls_and_is_refused_every_write() {
         "new-from-reader",
     ]);
     let events = count(&url, "SELECT count(*) FROM events");
-    let run = env.run(&["push", &reader]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("may not"), "{}", run.stderr);
-    assert!(!run.stderr.contains("r3ad-only"), "{}", run.stderr);
-    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
-    assert_eq!(count(&url, "SELECT count(*) FROM events"), events);
-    assert_eq!(
-        count(
-            &url,
-            "SELECT count(*) FROM tags WHERE name = 'new-from-reader'"
-        ),
-        0
+    // Refused in one line without the password; no event, no tag.
+    let refused = |run: Run, tag: &str| {
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains("may not"), "{}", run.stderr);
+        assert!(!run.stderr.contains("r3ad-only"), "{}", run.stderr);
+        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        assert_eq!(count(&url, "SELECT count(*) FROM events"), events);
+        let query = format!("SELECT count(*) FROM tags WHERE name = '{tag}'");
+        assert_eq!(count(&url, &query), 0);
+    };
+    refused(env.run(&["push", &reader]), "new-from-reader");
+    // Written straight to it: refused the same way; its verify reads.
+    let state_file = env.path("state.safetensors");
+    env.ok(&["-q", "export", "new-from-reader", "-o", s(&state_file)]);
+    let run = env.run_in(
+        std::path::Path::new(&reader),
+        &["import", s(&state_file), "--tag", "direct-from-reader"],
     );
+    refused(run, "direct-from-reader");
+    let verified = env.run_in(std::path::Path::new(&reader), &["verify"]);
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
     let run = env.run(&["init", &reader]);
     assert_eq!(
         run.code, 0,

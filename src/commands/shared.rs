@@ -1,0 +1,28 @@
+//! Commands given a shared store's URL as `--store` (or `$STATECTL_STORE`):
+//! `import` writes straight to it and `verify` checks it; the others run
+//! on a local store folder and are refused, naming `statectl pull`.
+
+use anyhow::Result;
+
+use super::{import, verify, Output};
+use crate::cli::{Command, VerifyArgs};
+use crate::shared::{is_shared_url, shown_url, SharedStore};
+
+/// The shared store's URL, when `store` is one rather than a folder.
+pub fn url_of(store: &std::path::Path) -> Option<&str> {
+    store.to_str().filter(|text| is_shared_url(text))
+}
+
+/// Runs the command on the shared store at `url`; returns its exit code.
+pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
+    match command {
+        Command::Import(args) => import::run_on_shared(url, &out, args),
+        Command::Verify(VerifyArgs { repair: false }) => {
+            SharedStore::open(url).and_then(|mut shared| verify::run_on_shared(&mut shared, &out))
+        }
+        _ => Err(anyhow::anyhow!(
+            "{} is a shared store; this command runs on a local store folder (import and verify run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
+            shown_url(url)
+        )),
+    }
+}

@@ -1,0 +1,207 @@
+//! Writes straight to the shared store, for an actor without a local store
+//! of its own (`statectl --store URL import`, the Python package's
+//! `Store(url).put_states`): slots, states, tags and their journal entries
+//! in one transaction, so a write is acknowledged whole or not at all.
+//! Content rows go in through binary COPY and `ON CONFLICT DO NOTHING`
+//! (a retried or duplicated write is harmless); tags are created if absent
+//! and moved only when forced. The writer's entries carry an origin of its
+//! own, as a pushing store's do, numbered in the order it wrote them.
+
+use anyhow::{anyhow, Result};
+
+use super::content::{copy_into, Table};
+use super::refs::{copy_events, note_origin, upsert_tags, RemoteTag};
+use super::SharedStore;
+use crate::id::{SlotId, StateId};
+use crate::state::{state_id, StateValue};
+use crate::store::{now_ms, PortableEvent};
+
+/// One state to write, encoded and hashed, and the tag to give it.
+pub struct DirectState {
+    pub id: StateId,
+    layout: String,
+    slots: Vec<(SlotId, Vec<u8>)>,
+    pub tag: Option<String>,
+}
+
+impl DirectState {
+    pub fn of(value: &StateValue, tag: Option<String>) -> DirectState {
+        let layout = value.layout.to_string();
+        let slots = value.encoded_slots();
+        let ids: Vec<SlotId> = slots.iter().map(|(id, _)| *id).collect();
+        DirectState {
+            id: state_id(&layout, &ids),
+            layout,
+            slots,
+            tag,
+        }
+    }
+}
+
+/// A journal entry of a direct write.
+pub struct DirectEntry {
+    pub kind: &'static str,
+    pub state_after: Option<StateId>,
+    pub detail: String,
+}
+
+/// Everything one direct write puts in the shared store.
+pub struct DirectWrite<'a> {
+    pub states: &'a [DirectState],
+    pub entries: Vec<DirectEntry>,
+    /// A "tag" entry for every tag set or moved (a per-slot import's one
+    /// entry names its tags by prefix instead).
+    pub tag_entries: bool,
+    /// Move tags that name other states.
+    pub force: bool,
+}
+
+/// What a direct write changed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DirectWritten {
+    pub slots_new: u64,
+    pub states_new: u64,
+    pub tags_set: u64,
+    pub events: u64,
+}
+
+/// The origin this connection writes its journal entries under: made on
+/// its first write, numbered from 1.
+pub(super) struct WriterOrigin {
+    id: [u8; 16],
+    next_event: i64,
+}
+
+impl SharedStore {
+    /// Writes states, their tags and journal entries in one transaction.
+    /// A tag that names another state refuses the whole write unless
+    /// `force`.
+    pub fn write_states(&mut self, write: &DirectWrite) -> Result<DirectWritten> {
+        let shown = self.shown.clone();
+        let origin = self
+            .writer
+            .get_or_insert_with(|| WriterOrigin {
+                id: rand::random(),
+                next_event: 1,
+            })
+            .id;
+        let first_event = self.writer.as_ref().map_or(1, |w| w.next_event);
+        let explain = |e| super::connect::explain(&shown, "writing states", &e);
+        let mut tx = self.client.transaction().map_err(explain)?;
+        let now = now_ms();
+        note_origin(&mut tx, &origin, now).map_err(explain)?;
+        let slots_new = copy_slots(&mut tx, write.states).map_err(explain)?;
+        let states_new = copy_states(&mut tx, write.states, now).map_err(explain)?;
+        let tags: Vec<RemoteTag> = write
+            .states
+            .iter()
+            .filter_map(|s| {
+                s.tag.as_ref().map(|name| RemoteTag {
+                    name: name.clone(),
+                    state: s.id.bytes().to_vec(),
+                })
+            })
+            .collect();
+        let before = match write.tag_entries {
+            true => tags_before(&mut tx, &tags).map_err(explain)?,
+            false => Default::default(),
+        };
+        let upserted = upsert_tags(&mut tx, &tags, write.force, now, &shown)?;
+        if let Some(name) = upserted.clash {
+            return Err(anyhow!(
+                "tag {name} on {shown} names another state; nothing was written; pick another tag, or move it with --force"
+            ));
+        }
+        let mut events = Vec::new();
+        let mut next = first_event;
+        let mut entry = |kind: &str, before, after, tag, detail| {
+            events.push(PortableEvent {
+                origin,
+                origin_event: next,
+                kind: kind.to_string(),
+                at: now,
+                model_name: None,
+                weights: None,
+                stream: None,
+                moved_stream: false,
+                state_before: before,
+                state_after: after,
+                input: None,
+                output: None,
+                tag,
+                detail,
+            });
+            next += 1;
+        };
+        for e in &write.entries {
+            let after = e.state_after.map(|s| s.bytes().to_vec());
+            entry(e.kind, None, after, None, e.detail.clone());
+        }
+        for t in tags.iter().filter(|_| write.tag_entries) {
+            let was = before.get(&t.name).cloned();
+            if was.as_ref() != Some(&t.state) {
+                let tag = Some(t.name.clone());
+                entry("tag", was, Some(t.state.clone()), tag, "null".into());
+            }
+        }
+        let events_written = copy_events(&mut tx, &events).map_err(explain)?;
+        tx.commit().map_err(explain)?;
+        if let Some(writer) = self.writer.as_mut() {
+            writer.next_event = next;
+        }
+        Ok(DirectWritten {
+            slots_new,
+            states_new,
+            tags_set: upserted.changed,
+            events: events_written,
+        })
+    }
+}
+
+/// Each distinct slot of the states, once.
+fn copy_slots(
+    tx: &mut postgres::Transaction,
+    states: &[DirectState],
+) -> Result<u64, postgres::Error> {
+    let mut seen = std::collections::HashSet::new();
+    copy_into(tx, Table::Slots, |writer| {
+        for state in states {
+            for (id, bytes) in &state.slots {
+                if seen.insert(*id) {
+                    writer.write(&[&&id.bytes()[..], &state.layout, bytes])?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn copy_states(
+    tx: &mut postgres::Transaction,
+    states: &[DirectState],
+    now: i64,
+) -> Result<u64, postgres::Error> {
+    let mut seen = std::collections::HashSet::new();
+    copy_into(tx, Table::States, |writer| {
+        for state in states.iter().filter(|s| seen.insert(s.id)) {
+            let list: Vec<u8> = state.slots.iter().flat_map(|(id, _)| *id.bytes()).collect();
+            let batch = state.slots.len() as i32;
+            writer.write(&[&&state.id.bytes()[..], &state.layout, &batch, &list, &now])?;
+        }
+        Ok(())
+    })
+}
+
+/// The states these tags name now (locked until the transaction ends, so
+/// the "tag" entries say what each one moved from).
+fn tags_before(
+    tx: &mut postgres::Transaction,
+    tags: &[RemoteTag],
+) -> Result<std::collections::HashMap<String, Vec<u8>>, postgres::Error> {
+    let names: Vec<&str> = tags.iter().map(|t| t.name.as_str()).collect();
+    let rows = tx.query(
+        "SELECT name, state FROM tags WHERE name = ANY($1) FOR UPDATE",
+        &[&names],
+    )?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

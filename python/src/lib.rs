@@ -62,6 +62,18 @@ fn tensor_file(py: Python<'_>, arrays: &Arrays) -> PyResult<TensorFile> {
     Ok(file)
 }
 
+/// How `put_states` names its slots: a name each, or a prefix.
+fn slot_tags(tags: Option<Vec<String>>, tag_prefix: Option<String>) -> PyResult<SlotTags> {
+    match (tags, tag_prefix) {
+        (Some(_), Some(_)) => Err(StatectlError::new_err(
+            "pass tags (one name per slot) or tag_prefix (prefix + slot number), not both",
+        )),
+        (Some(names), None) => Ok(SlotTags::Names(names)),
+        (None, Some(prefix)) => Ok(SlotTags::Prefix(prefix)),
+        (None, None) => Ok(SlotTags::None),
+    }
+}
+
 /// The one unnamed state the arrays hold (`l0.h`, `l0.c`, ...).
 fn state_of(file: &TensorFile) -> anyhow::Result<StateValue> {
     match states_from_file(file).map_err(|e| LayoutMismatch(format!("the arrays: {e}")))? {
@@ -328,15 +340,7 @@ impl Store {
         model: Option<String>,
     ) -> PyResult<Vec<String>> {
         let named = arrays::copied(py, &tensors)?;
-        let tags =
-            match (tags, tag_prefix) {
-                (Some(_), Some(_)) => return Err(StatectlError::new_err(
-                    "pass tags (one name per slot) or tag_prefix (prefix + slot number), not both",
-                )),
-                (Some(names), None) => SlotTags::Names(names),
-                (None, Some(prefix)) => SlotTags::Prefix(prefix),
-                (None, None) => SlotTags::None,
-            };
+        let tags = slot_tags(tags, tag_prefix)?;
         self.with(py, |store| {
             let value = TensorSlots::from_arrays(named)
                 .map_err(|e| LayoutMismatch(format!("the arrays: {e}")))?;

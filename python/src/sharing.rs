@@ -7,8 +7,10 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
+use statectl::ops::import::ImportRequest;
 use statectl::ops::models::LayoutMismatch;
-use statectl::state::StateValue;
+use statectl::ops::shared_writes;
+use statectl::state::{FileStates, StateValue};
 
 use statectl::ops::pull::{self, PullRequest};
 use statectl::ops::push::{self, PushRequest};
@@ -16,7 +18,7 @@ use statectl::store::Store as SqlStore;
 
 use crate::errors::Failure;
 use crate::reports::json;
-use crate::{stacked_tensors, OutTensor, Store};
+use crate::{slot_tags, stacked_tensors, state_of, tensor_file, Arrays, OutTensor, Store};
 
 #[pymethods]
 impl Store {
@@ -96,32 +98,102 @@ impl SharedStore {
         py: Python<'_>,
         refs: Vec<String>,
     ) -> PyResult<(Vec<String>, Vec<OutTensor>)> {
-        let loaded = py
-            .allow_threads(|| -> anyhow::Result<_> {
-                let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-                let store = guard
-                    .as_mut()
-                    .ok_or_else(|| anyhow::anyhow!("the shared store {} was closed", self.shown))?;
-                let loaded = store.load_states(&refs)?;
-                if let Some(first) = loaded.first().map(|(_, v)| v.layout.clone()) {
-                    if let Some(i) = loaded.iter().position(|(_, v)| v.layout != first) {
-                        return Err(LayoutMismatch(format!(
-                            "'{}' is a {} state but '{}' is a {} state; get states of one layout at a time",
-                            refs[i], loaded[i].1.layout, refs[0], first
-                        ))
-                        .into());
-                    }
+        let loaded = self.with(py, |store| {
+            let loaded = store.load_states(&refs)?;
+            if let Some(first) = loaded.first().map(|(_, v)| v.layout.clone()) {
+                if let Some(i) = loaded.iter().position(|(_, v)| v.layout != first) {
+                    return Err(LayoutMismatch(format!(
+                        "'{}' is a {} state but '{}' is a {} state; get states of one layout at a time",
+                        refs[i], loaded[i].1.layout, refs[0], first
+                    ))
+                    .into());
                 }
-                Ok(loaded)
-            })
-            .map_err(|e| Failure::Op(e).into_py())?;
+            }
+            Ok(loaded)
+        })?;
         let ids = loaded.iter().map(|(id, _)| id.hex()).collect();
         let values: Vec<StateValue> = loaded.into_iter().map(|(_, v)| v).collect();
         Ok((ids, stacked_tensors(py, &values)?))
     }
 
+    /// Writes one state straight to the shared store; returns its id.
+    #[pyo3(signature = (tensors, tag=None, force=false, allow_nonfinite=false))]
+    fn put_state(
+        &self,
+        py: Python<'_>,
+        tensors: Arrays,
+        tag: Option<String>,
+        force: bool,
+        allow_nonfinite: bool,
+    ) -> PyResult<String> {
+        let file = tensor_file(py, &tensors)?;
+        self.with(py, |store| {
+            let request = ImportRequest {
+                file_name: "(python)",
+                states: FileStates::Single(state_of(&file)?),
+                per_slot: false,
+                tag,
+                tag_prefix: None,
+                force,
+                allow_nonfinite,
+            };
+            let written = shared_writes::run(store, request)?;
+            Ok(written.states[0].state.hex())
+        })
+    }
+
+    /// Writes every slot of a batch straight to the shared store as a
+    /// one-slot state, in one transaction under one journal entry; returns
+    /// the ids in slot order.
+    #[pyo3(signature = (tensors, tags=None, tag_prefix=None, force=false, allow_nonfinite=false))]
+    fn put_states(
+        &self,
+        py: Python<'_>,
+        tensors: Arrays,
+        tags: Option<Vec<String>>,
+        tag_prefix: Option<String>,
+        force: bool,
+        allow_nonfinite: bool,
+    ) -> PyResult<Vec<String>> {
+        let tags = slot_tags(tags, tag_prefix)?;
+        let file = tensor_file(py, &tensors)?;
+        self.with(py, |store| {
+            let value = state_of(&file)?;
+            let written =
+                shared_writes::put_slots(store, "(python)", value, tags, force, allow_nonfinite)?;
+            Ok(written.states.iter().map(|s| s.state.hex()).collect())
+        })
+    }
+
+    /// Checks the whole shared store; the report as JSON (`ok`, `report`).
+    fn verify(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |store| {
+            json(&statectl::ops::verify::VerifyOutcome::of_shared(
+                store.verify()?,
+            ))
+        })
+    }
+
     /// Closes the connection; later reads raise.
     fn close(&self) {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+impl SharedStore {
+    /// Runs `work` on the open connection, without the GIL.
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut statectl::shared::SharedStore) -> anyhow::Result<T> + Send,
+    ) -> PyResult<T> {
+        py.allow_threads(|| {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let store = guard
+                .as_mut()
+                .ok_or_else(|| anyhow::anyhow!("the shared store {} was closed", self.shown))?;
+            work(store)
+        })
+        .map_err(|e| Failure::Op(e).into_py())
     }
 }

@@ -232,11 +232,25 @@ def _state_batch(ids: list[str], pairs) -> StateBatch:
     return batch
 
 
+def _row_tags(tags: Sequence[str] | None) -> list[str] | None:
+    """``put_states``'s tags: one name per row, as strings."""
+    if tags is None:
+        return None
+    if isinstance(tags, str) or not isinstance(tags, Sequence):
+        raise InvalidInputError("tags must be a list of names, one per row")
+    return [str(t) for t in tags]
+
+
+def _is_shared_url(path) -> bool:
+    return isinstance(path, str) and path.startswith(("postgres://", "postgresql://"))
+
+
 class SharedStore:
-    """A shared store on PostgreSQL (``postgres://USER@HOST/DB``), opened
-    for a learner's reads: states straight from the server by tag or full
-    id, every slot re-hashed against its id, no pull first. Writing goes
-    through a local :class:`Store` and its ``push``."""
+    """A shared store on PostgreSQL (``postgres://USER@HOST/DB``), used
+    without a local store: actors write states straight to it, learners
+    read them by tag or full id (every slot re-hashed against its id), no
+    push or pull. ``statectl.Store(url)`` opens one too. Each write is one
+    transaction on the server: acknowledged whole, or not at all."""
 
     def __init__(self, url: str):
         self._native = _native.SharedStore(url)
@@ -245,6 +259,40 @@ class SharedStore:
     def url(self) -> str:
         """The URL, its password replaced by ``***``."""
         return self._native.url
+
+    def put_state(
+        self,
+        tensors: Mapping[str, np.ndarray],
+        tag: str | None = None,
+        *,
+        force: bool = False,
+        allow_nonfinite: bool = False,
+    ) -> str:
+        """Writes one state (``{"l0.h": [batch, units], ...}``, float32) and
+        returns its id, the id a local store gives; ``tag`` names it
+        (``force`` moves a tag that names another state)."""
+        return self._native.put_state(_arrays(tensors, "tensors"), tag, force, allow_nonfinite)
+
+    def put_states(
+        self,
+        tensors: Mapping[str, np.ndarray],
+        tags: Sequence[str] | None = None,
+        *,
+        tag_prefix: str | None = None,
+        force: bool = False,
+        allow_nonfinite: bool = False,
+    ) -> list[str]:
+        """Writes each row of a batch as its own one-slot state, all in one
+        transaction under one journal entry; returns their ids in row
+        order. ``tags`` gives one name per row; ``tag_prefix`` names row i
+        ``prefix + str(i)``."""
+        tags = _row_tags(tags)
+        return self._native.put_states(_arrays(tensors, "tensors"), tags, tag_prefix, force, allow_nonfinite)
+
+    def get_state(self, ref: str) -> State:
+        """One state by tag or full 64-digit id."""
+        batch = self.get_states([ref])
+        return State(batch.ids[0], batch)
 
     def get_states(self, refs: Iterable[str]) -> StateBatch:
         """The states ``refs`` name (tags, or full 64-digit ids), stacked
@@ -256,6 +304,11 @@ class SharedStore:
         if not refs:
             raise InvalidInputError("refs is empty; pass one or more tags or ids")
         return _state_batch(*self._native.get_states(refs))
+
+    def verify(self) -> dict:
+        """Re-hashes every slot, state, object and weights file and checks
+        every ref; ``{"ok": bool, "report": {..., "problems": [...]}}``."""
+        return json.loads(self._native.verify())
 
     def close(self) -> None:
         """Closes the connection; later reads raise."""
@@ -297,10 +350,18 @@ class Store:
     """An open statectl store.
 
     ``path`` is resolved as the CLI resolves ``--store``: the path given,
-    else ``$STATECTL_STORE``, else ``./.statectl``. Without ``create=True``
+    else ``$STATECTL_STORE``, else ``./.statectl``. A shared store's URL
+    (``postgres://USER@HOST/DB``) opens a :class:`SharedStore` instead. Without ``create=True``
     a missing store raises :class:`NoStoreError` instead of being made.
     Use it as a context manager, or call :meth:`close`.
     """
+
+    def __new__(cls, path: str | os.PathLike | None = None, *, create: bool = False):
+        # A shared store's URL (given, or in $STATECTL_STORE) opens it.
+        url = path if path is not None else os.environ.get("STATECTL_STORE")
+        if cls is Store and _is_shared_url(url):
+            return SharedStore(url)
+        return super().__new__(cls)
 
     def __init__(self, path: str | os.PathLike | None = None, *, create: bool = False):
         self._pusher: concurrent.futures.ThreadPoolExecutor | None = None
@@ -367,10 +428,7 @@ class Store:
         returns their ids in row order. ``tags`` gives one name per row;
         ``tag_prefix`` names row i ``prefix + str(i)``; ``model`` checks the
         layout is that model's."""
-        if tags is not None:
-            if isinstance(tags, str) or not isinstance(tags, Sequence):
-                raise InvalidInputError("tags must be a list of names, one per row")
-            tags = [str(t) for t in tags]
+        tags = _row_tags(tags)
         return self._native.put_states(
             _arrays(tensors, "tensors"), tags, tag_prefix, force, allow_nonfinite, model
         )

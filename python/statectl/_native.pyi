@@ -29,6 +29,22 @@ class SharedStore:
     url: str
     def __init__(self, url: str) -> None: ...
     def get_states(self, refs: list[str]) -> tuple[list[str], list[_OutTensor]]: ...
+    def put_state(
+        self,
+        tensors: _Arrays,
+        tag: str | None = None,
+        force: bool = False,
+        allow_nonfinite: bool = False,
+    ) -> str: ...
+    def put_states(
+        self,
+        tensors: _Arrays,
+        tags: list[str] | None = None,
+        tag_prefix: str | None = None,
+        force: bool = False,
+        allow_nonfinite: bool = False,
+    ) -> list[str]: ...
+    def verify(self) -> str: ...
     def close(self) -> None: ...
 
 class Store:

@@ -138,3 +138,48 @@ def test_a_learner_reads_states_straight_from_the_shared_store(tmp_path, shared_
         shared.get_states(["buf/1"])
     with pytest.raises(statectl.StatectlError, match="statectl init"):
         statectl.SharedStore(shared_url.rsplit("/", 1)[0] + "/postgres")
+
+
+def test_an_actor_writes_straight_to_the_shared_store_with_store_url(tmp_path, shared_url, monkeypatch):
+    states = _states(8, 11)
+    shared = statectl.Store(shared_url)
+    assert isinstance(shared, statectl.SharedStore)
+    ids = shared.put_states(states, tag_prefix="actor3/")
+    # The ids a local store gives the same rows.
+    local = statectl.Store(tmp_path / "local", create=True)
+    assert ids == local.put_states(states)
+    batch = shared.get_states([f"actor3/{i}" for i in (5, 0)])
+    assert batch.ids == [ids[5], ids[0]]
+    assert np.array_equal(batch["l0.c"].view(np.uint32), states["l0.c"][[5, 0]].view(np.uint32))
+    whole = shared.put_state(states, tag="whole")
+    assert whole == local.put_state(states)
+    assert shared.get_state("whole").id == whole
+    # Acknowledged is there for another connection; a second write of the
+    # same rows is harmless; verify is clean.
+    with statectl.SharedStore(shared_url) as learner:
+        assert learner.get_states(["actor3/7"]).ids == [ids[7]]
+    assert shared.put_states(states, tags=[f"actor3/{i}" for i in range(8)]) == ids
+    report = shared.verify()
+    assert report["ok"] is True, report
+    assert report["report"]["states"] == 9
+    # Refused, changing nothing: a tag that names another state, NaN, one
+    # name for two rows.
+    other = _states(8, 12)
+    with pytest.raises(statectl.StatectlError, match="names another state.*--force"):
+        shared.put_states(other, tag_prefix="actor3/")
+    bad = dict(other, **{"l0.h": np.full((8, 64), np.nan, dtype=np.float32)})
+    with pytest.raises(statectl.StatectlError, match="NaN"):
+        shared.put_states(bad, tag_prefix="fresh/")
+    with pytest.raises(statectl.StatectlError, match="slots 0 and 1"):
+        shared.put_states(other, tags=["same"] * 8)
+    assert shared.get_states(["actor3/0"]).ids == [ids[0]]
+    with pytest.raises(statectl.StatectlError, match="no tag 'fresh/0'"):
+        shared.get_states(["fresh/0"])
+    # Forced, the tags move.
+    moved = shared.put_states(other, tag_prefix="actor3/", force=True)
+    assert shared.get_states(["actor3/0"]).ids == [moved[0]]
+    shared.close()
+    # $STATECTL_STORE naming the shared store opens it too.
+    monkeypatch.setenv("STATECTL_STORE", shared_url)
+    with statectl.Store() as again:
+        assert again.get_state("whole").id == whole

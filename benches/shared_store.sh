@@ -8,6 +8,8 @@
 #   push      64 `statectl push` processes, each from its own local store
 #             holding its share, into one shared store on PostgreSQL
 #             (started here on 127.0.0.1, on this machine)
+#   direct    64 `statectl --store URL import --per-slot` processes writing
+#             the same states straight into another, empty shared store
 #   again     the same 64 pushes with nothing new
 #   pull      one `statectl pull` of everything into a fresh local store
 #   reads     then benches/shared_reads.rs: a learner's reads of 64 random
@@ -35,7 +37,8 @@ else
     STATECTL_PG_PSQL="$(postgres_bin_dir)/psql"
 fi
 URL="${STATECTL_TEST_POSTGRES%/*}/bench_$$"
-"$STATECTL_PG_PSQL" -q "$STATECTL_TEST_POSTGRES" -c "CREATE DATABASE bench_$$" >/dev/null
+DIRECT_URL="${STATECTL_TEST_POSTGRES%/*}/bench_direct_$$"
+"$STATECTL_PG_PSQL" -q "$STATECTL_TEST_POSTGRES" -c "CREATE DATABASE bench_$$" -c "CREATE DATABASE bench_direct_$$" >/dev/null
 
 # One state file per actor: PER_ACTOR one-slot states, values its own.
 python3 - "$WORK" "$ACTORS" "$PER_ACTOR" <<'PY'
@@ -62,6 +65,7 @@ for a in $(seq 0 $((ACTORS - 1))); do
     "$STATECTL" --store "$WORK/actor$a" -q import "$WORK/actor$a.safetensors" --per-slot --tag-prefix "actor$a/" >/dev/null
 done
 "$STATECTL" -q init "$URL"
+"$STATECTL" -q init "$DIRECT_URL"
 
 # Runs "$@" once per actor, all at once (ACTOR in an argument becomes the
 # actor's number); prints the seconds from the first start to the last exit.
@@ -85,6 +89,9 @@ again=$(python3 -c "print(f'{$(all_actors "$STATECTL" --store "$WORK/actorACTOR"
 start=$(now)
 "$STATECTL" --store "$WORK/pulled" -q pull "$URL" >/dev/null
 pulled=$(rate_of "$(python3 -c "print($(now) - $start)")" "$total")
+direct_s=$(all_actors "$STATECTL" --store "$DIRECT_URL" -q import "$WORK/actorACTOR.safetensors" --per-slot --tag-prefix "actorACTOR/")
+direct=$(rate_of "$direct_s" "$total")
+"$STATECTL" --store "$DIRECT_URL" -q verify
 tags=$("$STATECTL" --store "$WORK/pulled" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["tags"])')
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -97,11 +104,17 @@ echo "embedded  ($ACTORS imports into one SQLite store)  $embedded"
 echo "push      ($ACTORS local stores to one shared)     $pushed"
 echo "again     (the same pushes, nothing new)      $again"
 echo "pull      (everything, into a fresh store)    $pulled"
+echo "direct    ($ACTORS writers straight to a shared)  $direct"
 echo "pulled copy holds $tags tags"
 python3 benches/record.py --workload "$ACTORS actors sending $total one-slot LSTM-512 states (a tag each) at once" \
   --figure "$(python3 -c "print($total / $pushed_s)")" --unit states/s \
   --reference "the same actors importing into one embedded store" --reference-figure "$(python3 -c "print($total / $embedded_s)")" \
   --ratio "$(python3 -c "print($embedded_s / $pushed_s)")" --ratio-means "x the embedded store's rate" \
   --rerun "bash benches/shared_store.sh" --headline
+python3 benches/record.py --workload "$ACTORS writers writing $total one-slot LSTM-512 states (a tag each) straight into one shared store at once" \
+  --figure "$(python3 -c "print($total / $direct_s)")" --unit states/s \
+  --reference "the same actors importing into one embedded store" --reference-figure "$(python3 -c "print($total / $embedded_s)")" \
+  --ratio "$(python3 -c "print($embedded_s / $direct_s)")" --ratio-means "x the embedded store's rate" \
+  --rerun "bash benches/shared_store.sh"
 
 STATECTL_TEST_POSTGRES="$STATECTL_TEST_POSTGRES" cargo bench -q -j2 --bench shared_reads

@@ -183,3 +183,16 @@ def test_an_actor_writes_straight_to_the_shared_store_with_store_url(tmp_path, s
     monkeypatch.setenv("STATECTL_STORE", shared_url)
     with statectl.Store() as again:
         assert again.get_state("whole").id == whole
+
+
+def test_the_guides_direct_write_snippet_runs(shared_url):
+    from test_readme import readme_python_block
+
+    block = readme_python_block("From Python, `statectl.Store(url)` opens the shared store")
+    states = _states(4, 13)
+    namespace = {"url": shared_url, "h": states["l0.h"], "c": states["l0.c"]}
+    exec(compile(block, "docs/shared-store.md", "exec"), namespace)
+    batch = namespace["batch"]
+    assert batch.ids == [namespace["ids"][0], namespace["ids"][3]]
+    assert np.array_equal(batch["l0.h"].view(np.uint32), states["l0.h"][[0, 3]].view(np.uint32))
+    namespace["shared"].close()

@@ -363,8 +363,8 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
 
 /// `train --resume RUN`: the run's latest checkpoint, on to its end.
 fn resume(ctx: &Context, name: &str, args: &TrainArgs) -> Result<i32> {
-    // Read once before locking, so an unknown name leaves no lock file.
-    runs::load(&ctx.store, name, args.from_checkpoint)?;
+    // Checked before locking, so an unknown name leaves no lock file.
+    runs::check_exists(&ctx.store, name)?;
     let _lock = runs::lock(&ctx.store, name)?;
     let mut stored = runs::load(&ctx.store, name, args.from_checkpoint)?;
     stored.run.checkpoints = policy(args, Some(stored.run.checkpoints));

@@ -377,6 +377,13 @@ pub fn load(store: &Store, name: &str, from_checkpoint: Option<usize>) -> Result
     })
 }
 
+/// Refuses a name that is no unfinished run (naming what there is),
+/// reading nothing else: a run another process trains changes its
+/// checkpoints meanwhile, so they are read only under the run's lock.
+pub fn check_exists(store: &Store, name: &str) -> Result<()> {
+    find(store, name).map(|_| ())
+}
+
 /// The run's row, or an error naming what there is instead.
 fn find(store: &Store, name: &str) -> Result<RunRow> {
     if let Some(row) = store.find_run(name)? {

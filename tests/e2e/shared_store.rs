@@ -547,14 +547,14 @@ fn pushes_and_pulls_killed_at_random_moments_leave_both_sides_consistent() {
 
 /// A PostgreSQL server of this test's own (scripts/postgres), which it may
 /// stop hard; stopped and removed when dropped.
-struct PrivateServer {
+pub struct PrivateServer {
     dir: String,
     bin: String,
-    url: String,
+    pub url: String,
 }
 
 impl PrivateServer {
-    fn start() -> Option<PrivateServer> {
+    pub fn start() -> Option<PrivateServer> {
         let script = format!("{}/scripts/postgres", env!("CARGO_MANIFEST_DIR"));
         let out = std::process::Command::new("bash")
             .args([
@@ -575,7 +575,9 @@ impl PrivateServer {
         }
     }
 
-    fn run(&self, function: &str) {
+    /// Runs a function of scripts/postgres on this server
+    /// (`postgres_crash`, `postgres_restart`).
+    pub fn run(&self, function: &str) {
         let script = format!("{}/scripts/postgres", env!("CARGO_MANIFEST_DIR"));
         let status = std::process::Command::new("bash")
             .args(["-c", &format!("source {script} && {function}")])

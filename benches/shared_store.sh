@@ -26,12 +26,15 @@ ACTORS=${ACTORS:-64}
 PER_ACTOR=${PER_ACTOR:-500}
 WORK=$(mktemp -d)
 source scripts/postgres
-cleanup() { postgres_stop; rm -rf "$WORK"; }
+STARTED_SERVER=
+# Stops only a server this script started (not the one $STATECTL_TEST_POSTGRES names).
+cleanup() { [ -n "$STARTED_SERVER" ] && postgres_stop; rm -rf "$WORK"; }
 trap cleanup EXIT
 cargo build -q --release -j2
 STATECTL="$PWD/target/release/statectl"
 if [ -z "${STATECTL_TEST_POSTGRES:-}" ]; then
     postgres_start
+    STARTED_SERVER=1
     STATECTL_PG_PSQL="$STATECTL_PG_BIN/psql"
 else
     STATECTL_PG_PSQL="$(postgres_bin_dir)/psql"

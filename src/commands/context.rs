@@ -183,12 +183,16 @@ pub fn read_refs(
     refs: &[String],
     from: &crate::cli::RefsFromArgs,
 ) -> Result<Vec<String>> {
-    let extra = match &from.refs_from {
-        None => Vec::new(),
+    ops::refs::expand(&ctx.store, refs, &refs_from(from)?)
+}
+
+/// The lines of `--refs-from FILE` (`-`: stdin), if given.
+pub fn refs_from(from: &crate::cli::RefsFromArgs) -> Result<Vec<String>> {
+    match &from.refs_from {
+        None => Ok(Vec::new()),
         Some(path) => {
             let bytes = crate::input::read_source(path)?;
-            ops::refs::refs_from_lines(&bytes, &format!("--refs-from '{path}'"))?
+            ops::refs::refs_from_lines(&bytes, &format!("--refs-from '{path}'"))
         }
-    };
-    ops::refs::expand(&ctx.store, refs, &extra)
+    }
 }

@@ -6,11 +6,12 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::context::Context;
+use super::context::{Context, Output};
 use super::files::StagedFile;
 use crate::cli::ExportArgs;
 use crate::ops::export::{self, ExportReport, ExportRequest};
-use crate::ops::refs::Scope;
+use crate::ops::refs::{expand_with, Scope};
+use crate::shared::SharedStore;
 
 /// The `export` JSON: the operation's report and the file written.
 #[derive(Serialize)]
@@ -46,6 +47,36 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<i32> {
         },
         || summary(&report, &file),
     )
+}
+
+/// `statectl --store URL export REF... -o FILE`: states read straight from
+/// the shared store (tags, tag patterns, full ids), each re-hashed; the
+/// same file, byte for byte, as exporting them from a local store.
+pub fn run_on_shared(url: &str, out: &Output, args: ExportArgs) -> Result<i32> {
+    if args.stream.model.is_some() {
+        anyhow::bail!("--model names a local store's model; a shared store's states are read by tag or by full 64-digit id");
+    }
+    let extra = super::context::refs_from(&args.refs_from)?;
+    let mut shared = SharedStore::open(url)?;
+    let references = expand_with(&args.references, &extra, || {
+        Ok(shared.tags()?.into_iter().map(|t| t.name).collect())
+    })?;
+    let loaded = shared
+        .load_states(&references)?
+        .into_iter()
+        .zip(&references)
+        .map(|((id, value), reference)| (reference.clone(), id, value))
+        .collect();
+    let report = export::run_loaded(loaded, args.slots.as_deref(), &mut |fill| {
+        StagedFile::write_with(&args.output, fill)?.commit()
+    })?;
+    let file = args.output.display().to_string();
+    let exported = Exported {
+        report: &report,
+        file: file.clone(),
+    };
+    out.emit(serde_json::to_value(&exported)?, || summary(&report, &file));
+    Ok(0)
 }
 
 /// One line; a long list is summed up (a million refs are not a message).

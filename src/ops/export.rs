@@ -44,17 +44,8 @@ pub fn plan(store: &Store, references: &[String], scope: Scope) -> Result<Vec<Pl
                 (layout, record.slots.len())
             }
         };
-        // Names are JSON-escaped at most 6x; each tensor entry's numbers
-        // and keys take under 120 bytes; the two metadata entries ~100.
-        let tensors = layout.units.len() * layout.cell.tensors().len();
-        header_estimate += (reference.len() * 6 + 120) * tensors + reference.len() * 12 + 100;
-        if header_estimate as u64 > MAX_HEADER_BYTES {
-            bail!(
-                "{} states make a file whose safetensors header would pass {} MiB, more than statectl (and most readers) accept; export them in several files (a narrower pattern, or --refs-from with fewer lines), or read them from Python with Store.get_states",
-                references.len(),
-                MAX_HEADER_BYTES >> 20
-            );
-        }
+        header_estimate += header_bytes(reference, &layout);
+        refuse_large_header(header_estimate, references.len())?;
         planned.push(PlannedState {
             reference: reference.clone(),
             id,
@@ -66,9 +57,33 @@ pub fn plan(store: &Store, references: &[String], scope: Scope) -> Result<Vec<Pl
     Ok(planned)
 }
 
+/// At most how many bytes a state adds to the file's header: names are
+/// JSON-escaped at most 6x; each tensor entry's numbers and keys take
+/// under 120 bytes; the two metadata entries ~100.
+fn header_bytes(reference: &str, layout: &Layout) -> usize {
+    let tensors = layout.units.len() * layout.cell.tensors().len();
+    (reference.len() * 6 + 120) * tensors + reference.len() * 12 + 100
+}
+
+/// Refuses a set of `count` states whose header would be larger than
+/// safetensors readers accept (statectl's own: 16 MiB).
+fn refuse_large_header(estimate: usize, count: usize) -> Result<()> {
+    if estimate as u64 > MAX_HEADER_BYTES {
+        bail!(
+            "{count} states make a file whose safetensors header would pass {} MiB, more than statectl (and most readers) accept; export them in several files (a narrower pattern, or --refs-from with fewer lines), or read them from Python with Store.get_states",
+            MAX_HEADER_BYTES >> 20
+        );
+    }
+    Ok(())
+}
+
+/// A state's value by id, for `write`.
+pub type Load<'a> = dyn FnMut(&StateId) -> Result<StateValue> + 'a;
+
 /// Writes the planned states as named states (`<reference>.l0.h`, ...),
-/// with each one's layout and id in the metadata.
-pub fn write(store: &Store, planned: &[PlannedState], out: &mut dyn Write) -> Result<()> {
+/// with each one's layout and id in the metadata; stored states are read
+/// through `load` one at a time.
+pub fn write(planned: &[PlannedState], load: &mut Load, out: &mut dyn Write) -> Result<()> {
     let mut metadata = BTreeMap::new();
     // Tensor name -> (state, layer, tensor k, shape), in sorted name order.
     let mut tensors: BTreeMap<String, (usize, usize, usize, [usize; 2])> = BTreeMap::new();
@@ -98,7 +113,7 @@ pub fn write(store: &Store, planned: &[PlannedState], out: &mut dyn Write) -> Re
             let planned = &planned[*state];
             let value = match &planned.computed {
                 Some(value) => value.clone(),
-                None => store.load_state(&planned.id)?,
+                None => load(&planned.id)?,
             };
             loaded = Some((*state, value));
         }
@@ -170,8 +185,18 @@ fn export_one(
     req: &ExportRequest,
     write: &mut FileSink,
 ) -> Result<ExportReport> {
-    let mut value = refs::resolve(store, reference, req.scope)?.value;
-    if let Some(slots) = req.slots {
+    let value = refs::resolve(store, reference, req.scope)?.value;
+    export_value(reference, value, req.slots, write)
+}
+
+/// One state (or a selection of its slots) as `l{k}.h`, `l{k}.c`.
+fn export_value(
+    reference: &str,
+    mut value: StateValue,
+    slots: Option<&[usize]>,
+    write: &mut FileSink,
+) -> Result<ExportReport> {
+    if let Some(slots) = slots {
         value = value.select(slots)?;
     }
     let bytes = states_to_file(&[(None, &value)]).encode();
@@ -192,6 +217,41 @@ fn export_one(
     })
 }
 
+/// Exports states already read (a shared store's, each re-hashed as it
+/// was read), named by the refs they were read by, in that order: the same
+/// file, byte for byte, as exporting them from a local store.
+pub fn run_loaded(
+    loaded: Vec<(String, StateId, StateValue)>,
+    slots: Option<&[usize]>,
+    write: &mut FileSink,
+) -> Result<ExportReport> {
+    if loaded.len() > 1 && slots.is_some() {
+        bail!("--slots selects from one state; export one ref at a time with it");
+    }
+    if let [(reference, _, value)] = &loaded[..] {
+        return export_value(reference, value.clone(), slots, write);
+    }
+    let mut estimate = 0;
+    let planned: Vec<PlannedState> = loaded
+        .into_iter()
+        .map(|(reference, id, value)| {
+            estimate += header_bytes(&reference, &value.layout);
+            PlannedState {
+                reference,
+                id,
+                layout: value.layout.clone(),
+                batch: value.batch(),
+                computed: Some(value),
+            }
+        })
+        .collect();
+    refuse_large_header(estimate, planned.len())?;
+    let mut nothing_to_load =
+        |id: &StateId| -> Result<StateValue> { bail!("state {} was not read", id.short()) };
+    write(&mut |out| self::write(&planned, &mut nothing_to_load, out))?;
+    Ok(report_many(planned))
+}
+
 fn export_many(
     store: &Store,
     references: &[String],
@@ -199,8 +259,13 @@ fn export_many(
     write: &mut FileSink,
 ) -> Result<ExportReport> {
     let planned = plan(store, references, scope)?;
-    write(&mut |out| self::write(store, &planned, out))?;
-    Ok(ExportReport {
+    let mut load = |id: &StateId| -> Result<StateValue> { Ok(store.load_state(id)?) };
+    write(&mut |out| self::write(&planned, &mut load, out))?;
+    Ok(report_many(planned))
+}
+
+fn report_many(planned: Vec<PlannedState>) -> ExportReport {
+    ExportReport {
         states: planned
             .into_iter()
             .map(|p| ExportedState {
@@ -211,5 +276,5 @@ fn export_many(
             })
             .collect(),
         single: None,
-    })
+    }
 }

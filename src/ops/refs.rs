@@ -184,6 +184,18 @@ pub fn shown(text: &str) -> String {
 /// `extra` (the lines of `--refs-from`) is appended. A pattern that matches
 /// nothing is an error, so a typo never selects an empty set.
 pub fn expand(store: &Store, refs: &[String], extra: &[String]) -> Result<Vec<String>> {
+    expand_with(refs, extra, || {
+        Ok(store.list_tags()?.into_iter().map(|t| t.name).collect())
+    })
+}
+
+/// `expand`, with the tag names from `all_tags` (read once, only if a
+/// pattern is given): a local store's or a shared store's.
+pub fn expand_with(
+    refs: &[String],
+    extra: &[String],
+    mut all_tags: impl FnMut() -> Result<Vec<String>>,
+) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut tags: Option<Vec<String>> = None;
     for text in refs.iter().chain(extra) {
@@ -193,7 +205,7 @@ pub fn expand(store: &Store, refs: &[String], extra: &[String]) -> Result<Vec<St
         }
         let all = match &tags {
             Some(all) => all,
-            None => tags.insert(store.list_tags()?.into_iter().map(|t| t.name).collect()),
+            None => tags.insert(all_tags()?),
         };
         // `*` any run, `?` one character; linear time (a backtracking
         // matcher is exponential on patterns like `*a*a*a*b`).

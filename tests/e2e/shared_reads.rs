@@ -1,0 +1,97 @@
+//! A learner reading straight from the shared store, without a pull:
+//! `statectl --store URL export` gives the file a local export of the same
+//! refs gives, byte for byte, and refuses what a shared store cannot name.
+//! Each test makes a database of its own on the server
+//! `$STATECTL_TEST_POSTGRES` names; without one the tests say "skipped".
+
+use std::path::Path;
+
+use super::shared_store::{fresh_database, json_of, sql};
+use super::util::{s, Env};
+
+#[test]
+fn an_export_from_the_shared_store_is_the_file_a_local_export_writes() {
+    let Some(url) = fresh_database("export") else {
+        return;
+    };
+    let env = Env::new();
+    env.ok(&["-q", "demo"]);
+    env.ok(&["init", &url]);
+    env.ok(&["-q", "push", &url]);
+    let trained = env.json(&["show", "trained"])["state"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cases: [&[&str]; 4] = [
+        &["trained"],
+        &["case*"],
+        &["case2/end", &trained, "case1/end"],
+        &["trained", "--slots", "3,0"],
+    ];
+    for (k, refs) in cases.iter().enumerate() {
+        let (local, shared) = (
+            env.path(&format!("local{k}")),
+            env.path(&format!("shared{k}")),
+        );
+        let args = |file: &Path| -> Vec<String> {
+            let mut args: Vec<String> = ["--json", "export"].map(String::from).to_vec();
+            args.extend(refs.iter().map(|r| r.to_string()));
+            args.extend(["-o".into(), s(file).into()]);
+            args
+        };
+        let local_args = args(&local);
+        let local_json = env.json(
+            &local_args[1..]
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        let shared_args = args(&shared);
+        let shared_args: Vec<&str> = shared_args.iter().map(String::as_str).collect();
+        let mut shared_json = json_of(&env.run_in(Path::new(&url), &shared_args));
+        assert_eq!(
+            std::fs::read(&local).unwrap(),
+            std::fs::read(&shared).unwrap(),
+            "{refs:?}"
+        );
+        shared_json["file"] = local_json["file"].clone();
+        assert_eq!(shared_json, local_json, "{refs:?}");
+    }
+
+    // Refused, writing no file: what only a local store resolves, a tag
+    // that is not there, a state whose slot is damaged.
+    let out = env.path("refused.safetensors");
+    for (args, says) in [
+        (
+            vec!["export", "HEAD", "--model", "demo"],
+            "--model names a local store's model",
+        ),
+        (vec!["export", "HEAD"], "no tag 'HEAD'"),
+        (vec!["export", &trained[..12]], "full 64-digit id"),
+        (vec!["export", "nope*"], "matches no tag"),
+        (
+            vec!["export", "case1/end", "case2/end", "--slots", "0"],
+            "--slots selects from one state",
+        ),
+    ] {
+        let mut args = args.clone();
+        args.extend(["-o", s(&out)]);
+        let run = env.run_in(Path::new(&url), &args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        assert!(!out.exists(), "{args:?} wrote a file");
+    }
+    sql(
+        &url,
+        "UPDATE slots SET bytes = set_byte(bytes, 0, get_byte(bytes, 0) # 1)",
+    );
+    let run = env.run_in(Path::new(&url), &["export", "trained", "-o", s(&out)]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("does not hash to its id"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
+}

@@ -54,13 +54,16 @@ def cpu():
 
 
 def commit():
-    """The commit measured, marked `-dirty` when tracked files differ from it."""
+    """The commit measured, marked `-dirty` when tracked files (other than
+    the results file) differ from it."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
     head = git("rev-parse", "--short=12", "HEAD")
     if head.returncode != 0:
         return "unknown"
-    dirty = git("diff", "--quiet", "HEAD", "--").returncode != 0
+    # The results file itself is not the code measured: the figures a run
+    # records before this one change it.
+    dirty = git("diff", "--quiet", "HEAD", "--", ".", ":(exclude)benches/results.jsonl").returncode != 0
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 

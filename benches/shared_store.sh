@@ -118,6 +118,6 @@ python3 benches/record.py --workload "$ACTORS writers writing $total one-slot LS
   --figure "$(python3 -c "print($total / $direct_s)")" --unit states/s \
   --reference "the same actors importing into one embedded store" --reference-figure "$(python3 -c "print($total / $embedded_s)")" \
   --ratio "$(python3 -c "print($embedded_s / $direct_s)")" --ratio-means "x the embedded store's rate" \
-  --rerun "bash benches/shared_store.sh"
+  --rerun "bash benches/shared_store.sh" --headline
 
 STATECTL_TEST_POSTGRES="$STATECTL_TEST_POSTGRES" cargo bench -q -j2 --bench shared_reads

@@ -76,10 +76,12 @@ pub struct SharedStore {
 #[pymethods]
 impl SharedStore {
     #[new]
-    fn new(py: Python<'_>, url: String) -> PyResult<SharedStore> {
-        let store = py
+    #[pyo3(signature = (url, cache_bytes=0))]
+    fn new(py: Python<'_>, url: String, cache_bytes: usize) -> PyResult<SharedStore> {
+        let mut store = py
             .allow_threads(|| statectl::shared::SharedStore::open(&url))
             .map_err(|e| Failure::Op(e).into_py())?;
+        store.set_read_cache(cache_bytes);
         Ok(SharedStore {
             shown: store.shown().to_string(),
             inner: Mutex::new(Some(store)),
@@ -163,6 +165,11 @@ impl SharedStore {
                 shared_writes::put_slots(store, "(python)", value, tags, force, allow_nonfinite)?;
             Ok(written.states.iter().map(|s| s.state.hex()).collect())
         })
+    }
+
+    /// The read cache's size and hits as JSON (`null` without one).
+    fn cache_info(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |store| json(&store.read_cache_stats()))
     }
 
     /// Checks the whole shared store; the report as JSON (`ok`, `report`).

@@ -250,10 +250,21 @@ class SharedStore:
     without a local store: actors write states straight to it, learners
     read them by tag or full id (every slot re-hashed against its id), no
     push or pull. ``statectl.Store(url)`` opens one too. Each write is one
-    transaction on the server: acknowledged whole, or not at all."""
+    transaction on the server: acknowledged whole, or not at all.
 
-    def __init__(self, url: str):
-        self._native = _native.SharedStore(url)
+    ``cache_bytes`` keeps up to that many bytes of what reads read (state
+    rows and slots, by id: content-addressed, so never stale); a repeated
+    read then asks the server only for its tags."""
+
+    def __init__(self, url: str, *, cache_bytes: int = 0):
+        if type(cache_bytes) is not int or cache_bytes < 0:
+            raise InvalidInputError(f"cache_bytes={cache_bytes!r}: pass a number of bytes, 0 or more")
+        self._native = _native.SharedStore(url, cache_bytes)
+
+    def cache_info(self) -> dict | None:
+        """The read cache's budget, size and slot hits and misses (None
+        without a cache)."""
+        return json.loads(self._native.cache_info())
 
     @property
     def url(self) -> str:

@@ -196,3 +196,41 @@ def test_the_guides_direct_write_snippet_runs(shared_url):
     assert batch.ids == [namespace["ids"][0], namespace["ids"][3]]
     assert np.array_equal(batch["l0.h"].view(np.uint32), states["l0.h"][[0, 3]].view(np.uint32))
     namespace["shared"].close()
+
+
+def test_a_read_cache_serves_repeated_reads_and_is_never_stale(shared_url):
+    states = _states(16, 21)
+    refs = [f"buf/{i}" for i in range(8)]
+    with statectl.SharedStore(shared_url, cache_bytes=1 << 20) as learner:
+        ids = learner.put_states(states, tag_prefix="buf/")
+        first = learner.get_states(refs)
+        assert learner.cache_info()["slot_misses"] == 8
+        again = learner.get_states(refs)
+        info = learner.cache_info()
+        assert (info["slot_hits"], info["slot_misses"]) == (8, 8), info
+        assert again.ids == first.ids == ids[:8]
+        assert np.array_equal(again["l0.h"].view(np.uint32), states["l0.h"][:8].view(np.uint32))
+        # A tag moved on the server: the next read follows it (tags are
+        # always asked of the server).
+        with statectl.SharedStore(shared_url) as actor:
+            moved = actor.put_states(_states(1, 22), tags=["buf/0"], force=True)
+        assert learner.get_states(["buf/0"]).ids == moved
+        # Bounded: a budget of a few slots holds no more than it, and reads
+        # as before.
+        with statectl.SharedStore(shared_url, cache_bytes=2000) as small:
+            for _ in range(2):
+                assert small.get_states(refs[1:]).ids == ids[1:8]
+            info = small.cache_info()
+            assert info["bytes"] <= 2000 and 0 < info["slots"] < 7, info
+        # Slot bytes damaged on the server: what the cache holds was checked
+        # when read, and is still served; a reader without a cache refuses.
+        subprocess.run([_psql(), "-q", shared_url, "-c",
+                        "UPDATE slots SET bytes = set_byte(bytes, 0, get_byte(bytes, 0) # 1)"], check=True)
+        cached = learner.get_states(refs[1:])
+        assert np.array_equal(cached["l0.c"].view(np.uint32), states["l0.c"][1:8].view(np.uint32))
+    with statectl.SharedStore(shared_url) as uncached:
+        assert uncached.cache_info() is None
+        with pytest.raises(statectl.StatectlError, match="does not hash to its id"):
+            uncached.get_states(refs[1:])
+    with pytest.raises(statectl.InvalidInputError, match="cache_bytes"):
+        statectl.SharedStore(shared_url, cache_bytes=-1)

@@ -4,6 +4,7 @@
 //! the same ids, refs by name, and a journal whose events keep the store
 //! they came from.
 
+mod cache;
 mod connect;
 mod content;
 mod reads;
@@ -12,6 +13,7 @@ mod schema;
 mod verify;
 mod writes;
 
+pub use cache::CacheStats;
 pub use connect::{is_shared_url, shown_url};
 pub use content::Table;
 pub use refs::{
@@ -29,6 +31,8 @@ pub struct SharedStore {
     shown: String,
     /// Set by the first direct write: its journal entries' origin.
     writer: Option<writes::WriterOrigin>,
+    /// What reads read before, by id (off unless asked for).
+    cache: Option<cache::ReadCache>,
 }
 
 impl SharedStore {
@@ -54,7 +58,19 @@ impl SharedStore {
             client,
             shown,
             writer: None,
+            cache: None,
         })
+    }
+
+    /// Keeps what reads read, up to `bytes` (0: no cache), so repeated
+    /// reads of the same states ask the server only for their tags.
+    pub fn set_read_cache(&mut self, bytes: usize) {
+        self.cache = (bytes > 0).then(|| cache::ReadCache::new(bytes));
+    }
+
+    /// The read cache's size and hits, if there is one.
+    pub fn read_cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
     }
 
     /// The URL, password removed.

@@ -1,12 +1,15 @@
 //! A learner's reads straight from the shared store, without a pull:
 //! states by tag or full id, in three queries for any number of them (the
 //! tags, the state rows, the slots), every state row and slot re-hashed
-//! against its id on the way out, as the embedded store does.
+//! against its id on the way out, as the embedded store does. With a read
+//! cache, rows and slots read before come from it (content-addressed,
+//! never stale), and only the tags are asked of the server.
 
 use std::collections::HashMap;
 
 use anyhow::{anyhow, bail, Result};
 
+use super::cache::StateRecord;
 use super::SharedStore;
 use crate::id::{Digest, SlotId, StateId};
 use crate::state::{slot_id, state_id, Layout, StateValue};
@@ -15,32 +18,8 @@ impl SharedStore {
     /// The states `refs` name (tags, or full 64-digit ids), in order.
     pub fn load_states(&mut self, refs: &[String]) -> Result<Vec<(StateId, StateValue)>> {
         let ids = self.resolve(refs)?;
-        let mut unique: Vec<[u8; 32]> = ids.iter().map(|id| *id.bytes()).collect();
-        unique.sort_unstable();
-        unique.dedup();
-        let rows = self
-            .client
-            .query(
-                "SELECT id, layout, slot_ids FROM states WHERE id = ANY($1)",
-                &[&unique.iter().map(|id| &id[..]).collect::<Vec<_>>()],
-            )
-            .map_err(|e| self.failed("reading states", e))?;
-        let mut records: HashMap<StateId, (String, Vec<SlotId>)> = HashMap::new();
-        for row in &rows {
-            let (id, layout, list): (&[u8], String, &[u8]) = (row.get(0), row.get(1), row.get(2));
-            let id = StateId::from_slice(id)
-                .ok_or_else(|| anyhow!("a state id on {} is not 32 bytes", self.shown))?;
-            let slots: Vec<SlotId> = list.chunks(32).filter_map(SlotId::from_slice).collect();
-            if list.len() % 32 != 0 || state_id(&layout, &slots) != id {
-                bail!(
-                    "state {} on {} does not hash to its id: the shared store is damaged",
-                    id.hex(),
-                    self.shown
-                );
-            }
-            records.insert(id, (layout, slots));
-        }
-        let slots = self.load_slots(records.values().flat_map(|(_, slots)| slots.iter()))?;
+        let records = self.state_records(&ids)?;
+        let slots = self.slot_values(records.values().flat_map(|(_, slots)| slots.iter()))?;
         ids.iter()
             .map(|id| {
                 let (layout, list) = records
@@ -59,6 +38,83 @@ impl SharedStore {
                 Ok((*id, value))
             })
             .collect()
+    }
+
+    /// The state rows of `ids` (from the cache where it has them), each
+    /// re-hashed when read from the server.
+    fn state_records(&mut self, ids: &[StateId]) -> Result<HashMap<StateId, StateRecord>> {
+        let mut records: HashMap<StateId, StateRecord> = HashMap::new();
+        let mut unique: Vec<[u8; 32]> = Vec::new();
+        for id in ids {
+            if records.contains_key(id) {
+                continue;
+            }
+            match self.cache.as_mut().and_then(|c| c.state(id)) {
+                Some(record) => {
+                    records.insert(*id, record);
+                }
+                None => unique.push(*id.bytes()),
+            }
+        }
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(records);
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT id, layout, slot_ids FROM states WHERE id = ANY($1)",
+                &[&unique.iter().map(|id| &id[..]).collect::<Vec<_>>()],
+            )
+            .map_err(|e| self.failed("reading states", e))?;
+        for row in &rows {
+            let (id, layout, list): (&[u8], String, &[u8]) = (row.get(0), row.get(1), row.get(2));
+            let id = StateId::from_slice(id)
+                .ok_or_else(|| anyhow!("a state id on {} is not 32 bytes", self.shown))?;
+            let slots: Vec<SlotId> = list.chunks(32).filter_map(SlotId::from_slice).collect();
+            if list.len() % 32 != 0 || state_id(&layout, &slots) != id {
+                bail!(
+                    "state {} on {} does not hash to its id: the shared store is damaged",
+                    id.hex(),
+                    self.shown
+                );
+            }
+            if let Some(cache) = self.cache.as_mut() {
+                cache.put_state(id, (layout.clone(), slots.clone()));
+            }
+            records.insert(id, (layout, slots));
+        }
+        Ok(records)
+    }
+
+    /// Slot values by id: from the cache where it has them, the rest read
+    /// (and re-hashed) in one query, then cached.
+    fn slot_values<'a>(
+        &mut self,
+        ids: impl Iterator<Item = &'a SlotId>,
+    ) -> Result<HashMap<SlotId, Vec<f32>>> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            if found.contains_key(id) {
+                continue;
+            }
+            match self.cache.as_mut().and_then(|c| c.slot(id)) {
+                Some(values) => {
+                    found.insert(*id, values);
+                }
+                None => missing.push(*id),
+            }
+        }
+        let read = self.load_slots(missing.iter())?;
+        if let Some(cache) = self.cache.as_mut() {
+            for (id, values) in &read {
+                cache.put_slot(*id, values.clone());
+            }
+        }
+        found.extend(read);
+        Ok(found)
     }
 
     /// Tags by name, full ids as they are; a ref that is neither is
@@ -93,6 +149,9 @@ impl SharedStore {
         let mut wanted: Vec<[u8; 32]> = ids.map(|s| *s.bytes()).collect();
         wanted.sort_unstable();
         wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
         let rows = self.rows(super::Table::Slots, &wanted)?;
         let mut slots = HashMap::with_capacity(rows.len());
         for row in &rows {

@@ -955,6 +955,9 @@ pub struct GcArgs {
     /// The tags --keep-newest applies to (`buf/` names `buf/0001`, `buf/a/b`, ...)
     #[arg(long, value_name = "PREFIX", requires = "keep_newest")]
     pub prefix: Option<String>,
+    /// On a shared store: remove what nothing reaches only once a run has found it so at least this long before (a push in flight keeps what it sent for this long) [default: 1h]
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
 }
 
 /// The first line of a clap usage error, without its `error: ` label: the

@@ -34,16 +34,14 @@ pub fn run(path: PathBuf, out: Output) -> Result<i32> {
 /// `statectl init postgres://…`: the shared store's tables, in one
 /// transaction (nothing when they are there).
 fn init_shared(url: &str, out: Output) -> Result<i32> {
-    let (store, created) = SharedStore::init(url)?;
+    let (store, found) = SharedStore::init(url)?;
     let shown = store.shown().to_string();
     out.emit(
-        json!({"store": shown, "created": created, "schema": SHARED_SCHEMA_VERSION}),
-        || {
-            if created {
-                format!("created a shared statectl store at {shown}")
-            } else {
-                format!("{shown} already holds a shared statectl store (schema {SHARED_SCHEMA_VERSION})")
-            }
+        json!({"store": shown, "created": found == Some(0), "upgraded_from": found.filter(|v| *v > 0), "schema": SHARED_SCHEMA_VERSION}),
+        || match found {
+            Some(0) => format!("created a shared statectl store at {shown}"),
+            Some(old) => format!("brought the shared store at {shown} from schema {old} to {SHARED_SCHEMA_VERSION}"),
+            None => format!("{shown} already holds a shared statectl store (schema {SHARED_SCHEMA_VERSION})"),
         },
     );
     Ok(0)

@@ -1,11 +1,11 @@
 //! Commands given a shared store's URL as `--store` (or `$STATECTL_STORE`):
-//! `import` writes straight to it, `export` reads from it and `verify`
-//! checks it; the others run
+//! `import` writes straight to it, `export` reads from it, `verify`
+//! checks it and `gc` collects it; the others run
 //! on a local store folder and are refused, naming `statectl pull`.
 
 use anyhow::Result;
 
-use super::{export, import, verify, Output};
+use super::{export, gc, import, verify, Output};
 use crate::cli::{Command, VerifyArgs};
 use crate::shared::{is_shared_url, shown_url, SharedStore};
 
@@ -19,11 +19,12 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
     match command {
         Command::Import(args) => import::run_on_shared(url, &out, args),
         Command::Export(args) => export::run_on_shared(url, &out, args),
+        Command::Gc(args) => gc::run_on_shared(url, &out, args),
         Command::Verify(VerifyArgs { repair: false }) => {
             SharedStore::open(url).and_then(|mut shared| verify::run_on_shared(&mut shared, &out))
         }
         _ => Err(anyhow::anyhow!(
-            "{} is a shared store; this command runs on a local store folder (import, export and verify run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
+            "{} is a shared store; this command runs on a local store folder (import, export, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
             shown_url(url)
         )),
     }

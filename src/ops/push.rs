@@ -133,6 +133,8 @@ fn push_once(store: &Store, request: &PushRequest) -> Result<PushReport> {
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
+    let slots: Vec<&[u8]> = local.slots.iter().map(|s| &s.bytes()[..]).collect();
+    let states: Vec<&[u8]> = local.states.iter().map(|s| &s.bytes()[..]).collect();
     let published = remote.publish(&Publication {
         origin: local.origin,
         events: &local.events,
@@ -141,6 +143,8 @@ fn push_once(store: &Store, request: &PushRequest) -> Result<PushReport> {
         tags: &local.tags,
         move_tags: request.force,
         streams: &streams,
+        slots: &slots,
+        states: &states,
     })?;
     report.events_sent = published.events;
     report.models_changed = published.models;

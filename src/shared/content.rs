@@ -29,6 +29,16 @@ impl Table {
         }
     }
 
+    /// What a row is, in messages.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Table::Slots => "slots",
+            Table::States => "states",
+            Table::Objects => "objects",
+            Table::WeightsFiles => "weights files",
+        }
+    }
+
     fn columns(self) -> &'static str {
         match self {
             Table::Slots => "id, layout, bytes",
@@ -72,6 +82,29 @@ pub fn copy_into(
         &format!("INSERT INTO {name} ({columns}) SELECT {columns} FROM incoming_{name} ON CONFLICT (id) DO NOTHING"),
         &[],
     )
+}
+
+/// How many of `ids` `table` does not hold, seen from inside `tx`.
+pub fn count_missing(
+    tx: &mut Transaction,
+    table: Table,
+    ids: &[&[u8]],
+) -> std::result::Result<i64, postgres::Error> {
+    let mut missing = 0;
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let n: i64 = tx
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM unnest($1::bytea[]) AS t(id) \
+                     WHERE NOT EXISTS (SELECT 1 FROM {} x WHERE x.id = t.id)",
+                    table.name()
+                ),
+                &[&chunk],
+            )?
+            .get(0);
+        missing += n;
+    }
+    Ok(missing)
 }
 
 impl SharedStore {

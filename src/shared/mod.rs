@@ -7,6 +7,7 @@
 mod cache;
 mod connect;
 mod content;
+mod gc;
 mod reads;
 mod refs;
 mod schema;
@@ -16,6 +17,7 @@ mod writes;
 pub use cache::CacheStats;
 pub use connect::{is_shared_url, shown_url};
 pub use content::Table;
+pub use gc::{SharedGc, SharedGcReport};
 pub use refs::{
     Publication, Published, RemoteModel, RemoteStream, RemoteTag, StreamMove, StreamMovedDuringPush,
 };
@@ -44,9 +46,10 @@ impl SharedStore {
         Ok(store)
     }
 
-    /// Creates the statectl tables in the database (nothing when they are
-    /// already there). True when it created them.
-    pub fn init(url: &str) -> Result<(SharedStore, bool)> {
+    /// Creates the statectl tables in the database, or brings them up to
+    /// this build's schema (nothing when they are already there). Returns
+    /// the schema it found (0: none) when it changed anything.
+    pub fn init(url: &str) -> Result<(SharedStore, Option<i32>)> {
         let mut store = SharedStore::connect(url)?;
         let created = schema::create(&mut store.client, &store.shown)?;
         Ok((store, created))

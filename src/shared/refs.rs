@@ -10,6 +10,8 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use postgres::Transaction;
 
+use super::content::{count_missing, Table};
+use super::gc::unmark;
 use super::SharedStore;
 use crate::store::{now_ms, PortableEvent};
 
@@ -59,6 +61,10 @@ pub struct Publication<'a> {
     /// Move tags that name another state.
     pub move_tags: bool,
     pub streams: &'a [StreamMove],
+    /// The slots and states the push relies on (sent, or found there):
+    /// unmarked for gc and checked present before anything names them.
+    pub slots: &'a [&'a [u8]],
+    pub states: &'a [&'a [u8]],
 }
 
 /// What publishing changed.
@@ -209,6 +215,13 @@ impl SharedStore {
         let mut tx = self.client.transaction().map_err(explain)?;
         let now = now_ms();
         note_origin(&mut tx, &p.origin, now).map_err(explain)?;
+        unmark(&mut tx, p.slots, p.states).map_err(explain)?;
+        for (table, ids) in [(Table::Slots, p.slots), (Table::States, p.states)] {
+            let missing = count_missing(&mut tx, table, ids).map_err(explain)?;
+            if missing > 0 {
+                return Err(anyhow!("{missing} {} this push sent were removed by gc on {shown} while it ran (it took longer than gc's grace period); nothing was published; push again", table.plural()));
+            }
+        }
         let events = copy_events(&mut tx, p.events).map_err(explain)?;
         let models = publish_models(&mut tx, p, &shown)?;
         let tags = publish_tags(&mut tx, p, now, &shown)?;

@@ -4,9 +4,10 @@
 use anyhow::{anyhow, Result};
 use postgres::{Client, GenericClient};
 
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../shared_migrations/0001_shared_store.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../shared_migrations/0001_shared_store.sql"),
+    include_str!("../../shared_migrations/0002_gc_marks.sql"),
+];
 
 /// The shared-store schema this build reads and writes.
 pub const SHARED_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -52,9 +53,9 @@ pub fn check(client: &mut Client, shown: &str) -> Result<()> {
     }
 }
 
-/// Creates or upgrades the schema in one transaction; true when it
-/// changed anything.
-pub fn create(client: &mut Client, shown: &str) -> Result<bool> {
+/// Creates or upgrades the schema in one transaction; returns the version
+/// it found (0: none) when it changed anything.
+pub fn create(client: &mut Client, shown: &str) -> Result<Option<i32>> {
     let explain = |e| super::connect::explain(shown, "creating the statectl tables", &e);
     let mut tx = client.transaction().map_err(explain)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INIT_LOCK])
@@ -62,7 +63,7 @@ pub fn create(client: &mut Client, shown: &str) -> Result<bool> {
     let found = found_version(&mut tx, shown)?.unwrap_or(0);
     refuse_newer(found, shown)?;
     if found == SHARED_SCHEMA_VERSION {
-        return Ok(false);
+        return Ok(None);
     }
     for (number, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.batch_execute(sql).map_err(explain)?;
@@ -73,5 +74,5 @@ pub fn create(client: &mut Client, shown: &str) -> Result<bool> {
         .map_err(explain)?;
     }
     tx.commit().map_err(explain)?;
-    Ok(true)
+    Ok(Some(found))
 }

@@ -10,6 +10,7 @@
 use anyhow::{anyhow, Result};
 
 use super::content::{copy_into, Table};
+use super::gc::unmark;
 use super::refs::{copy_events, note_origin, upsert_tags, RemoteTag};
 use super::SharedStore;
 use crate::id::{SlotId, StateId};
@@ -90,6 +91,13 @@ impl SharedStore {
         let mut tx = self.client.transaction().map_err(explain)?;
         let now = now_ms();
         note_origin(&mut tx, &origin, now).map_err(explain)?;
+        let slot_ids: Vec<&[u8]> = write
+            .states
+            .iter()
+            .flat_map(|s| s.slots.iter().map(|(id, _)| &id.bytes()[..]))
+            .collect();
+        let state_ids: Vec<&[u8]> = write.states.iter().map(|s| &s.id.bytes()[..]).collect();
+        unmark(&mut tx, &slot_ids, &state_ids).map_err(explain)?;
         let slots_new = copy_slots(&mut tx, write.states).map_err(explain)?;
         let states_new = copy_states(&mut tx, write.states, now).map_err(explain)?;
         let tags: Vec<RemoteTag> = write

@@ -38,7 +38,7 @@ pub use migrate::SCHEMA_VERSION;
 pub use models::{ModelRecord, TrainingRefs};
 pub use packs::{PackAppender, PackFile, PackedAt};
 pub use refs::{StreamRecord, TagRecord};
-pub use retention::RetentionReport;
+pub use retention::{like_prefix, RetentionReport};
 pub use runs::{CheckpointRow, RunRow, RunState};
 pub use stats::Counts;
 pub use transfer::PortableEvent;

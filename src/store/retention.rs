@@ -20,7 +20,7 @@ pub struct RetentionReport {
 }
 
 /// `LIKE` pattern text with its wildcards escaped (`\` is the escape).
-fn like_prefix(prefix: &str) -> String {
+pub fn like_prefix(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '%' | '_' | '\\') {

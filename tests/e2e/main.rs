@@ -31,6 +31,7 @@ mod per_step;
 mod readme;
 mod replay;
 mod retention;
+mod shared_gc;
 mod shared_reads;
 mod shared_store;
 mod shared_writes;

@@ -166,7 +166,7 @@ fn an_import_straight_to_the_shared_store_has_the_ids_of_an_embedded_one() {
 }
 
 /// Starts `statectl --store URL import FILE --per-slot --tag-prefix P`.
-fn spawn_import(url: &str, file: &Path, prefix: &str) -> Child {
+pub fn spawn_import(url: &str, file: &Path, prefix: &str) -> Child {
     Command::new(assert_cmd::cargo::cargo_bin("statectl"))
         .args(["--store", url, "-q", "import"])
         .arg(file)

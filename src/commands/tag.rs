@@ -4,24 +4,33 @@ use anyhow::Result;
 
 use std::io::Write;
 
-use super::context::{format_time, Context};
+use super::context::{format_time, Context, Output};
 use crate::cli::TagCommand;
 use crate::ops::tags;
 use crate::store::TagRecord;
 
 pub fn run(ctx: &Context, cmd: TagCommand) -> Result<i32> {
     match cmd {
-        TagCommand::List => {
-            let tags = tags::list(&ctx.store)?;
-            if ctx.out.json {
-                ctx.out.emit_streamed(|out| write_json(out, &tags));
-            } else {
-                ctx.out.emit_streamed(|out| write_table(out, &tags));
-            }
-        }
+        TagCommand::List => list(&ctx.out, &tags::list(&ctx.store)?),
         TagCommand::Delete { names } => delete(ctx, &names)?,
     }
     Ok(0)
+}
+
+/// `statectl --store URL tag list`: the shared store's tags, listed as a
+/// local store's are.
+pub fn list_on_shared(url: &str, out: &Output) -> Result<i32> {
+    let tags = crate::shared::SharedStore::open(url)?.tag_records()?;
+    list(out, &tags);
+    Ok(0)
+}
+
+fn list(out: &Output, tags: &[TagRecord]) {
+    if out.json {
+        out.emit_streamed(|o| write_json(o, tags));
+    } else {
+        out.emit_streamed(|o| write_table(o, tags));
+    }
 }
 
 /// One tag named: its `TagDeleted` JSON; several, or a pattern:

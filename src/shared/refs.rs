@@ -90,6 +90,27 @@ impl SharedStore {
             .collect())
     }
 
+    /// Every tag with the state it names and when it was set, in natural
+    /// order (`s2` before `s10`), as a local store lists them.
+    pub fn tag_records(&mut self) -> Result<Vec<crate::store::TagRecord>> {
+        let rows = self
+            .client
+            .query("SELECT name, state, updated_at FROM tags", &[])
+            .map_err(|e| self.failed("reading tags", e))?;
+        let mut tags: Vec<crate::store::TagRecord> = rows
+            .iter()
+            .filter_map(|r| {
+                Some(crate::store::TagRecord {
+                    name: r.get(0),
+                    state: crate::id::StateId::from_slice(r.get(1))?,
+                    updated_at: r.get(2),
+                })
+            })
+            .collect();
+        tags.sort_by(|a, b| crate::ops::refs::natural_cmp(&a.name, &b.name));
+        Ok(tags)
+    }
+
     /// The tags with these names that the shared store has.
     pub fn tags_named(&mut self, names: &[&str]) -> Result<Vec<RemoteTag>> {
         let mut found = Vec::new();

@@ -1,12 +1,13 @@
 //! A learner reading straight from the shared store, without a pull:
 //! `statectl --store URL export` gives the file a local export of the same
-//! refs gives, byte for byte, and refuses what a shared store cannot name.
+//! refs gives, byte for byte, and refuses what a shared store cannot name;
+//! `tag list` lists its tags as a local store lists its own.
 //! Each test makes a database of its own on the server
 //! `$STATECTL_TEST_POSTGRES` names; without one the tests say "skipped".
 
 use std::path::Path;
 
-use super::shared_store::{fresh_database, json_of, sql};
+use super::shared_store::{fresh_database, json_of, sql, tags};
 use super::util::{s, Env};
 
 #[test]
@@ -57,6 +58,13 @@ fn an_export_from_the_shared_store_is_the_file_a_local_export_writes() {
         shared_json["file"] = local_json["file"].clone();
         assert_eq!(shared_json, local_json, "{refs:?}");
     }
+
+    // Its tags list as a local store's do: the same names, naming the
+    // same states.
+    assert_eq!(tags(&env, Path::new(&url)), tags(&env, &env.store()));
+    let table = env.run_in(Path::new(&url), &["tag", "list"]);
+    assert!(table.stdout.starts_with("TAG"), "{}", table.stdout);
+    assert!(table.stdout.contains("case1/end"), "{}", table.stdout);
 
     // Refused, writing no file: what only a local store resolves, a tag
     // that is not there, a state whose slot is damaged.

@@ -1,11 +1,12 @@
 //! Commands given a shared store's URL as `--store` (or `$STATECTL_STORE`):
 //! `import` writes straight to it, `export` reads from it, `verify`
-//! checks it, `gc` collects it and `tag list` lists its tags; the others run
+//! checks it, `gc` collects it, and `show` and `tag list` show it; the
+//! others run
 //! on a local store folder and are refused, naming `statectl pull`.
 
 use anyhow::Result;
 
-use super::{export, gc, import, tag, verify, Output};
+use super::{export, gc, import, show, tag, verify, Output};
 use crate::cli::{Command, TagCommand, VerifyArgs};
 use crate::shared::{is_shared_url, shown_url, SharedStore};
 
@@ -21,11 +22,12 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
         Command::Export(args) => export::run_on_shared(url, &out, args),
         Command::Gc(args) => gc::run_on_shared(url, &out, args),
         Command::Tag(TagCommand::List) => tag::list_on_shared(url, &out),
+        Command::Show(args) => show::run_on_shared(url, &out, args),
         Command::Verify(VerifyArgs { repair: false }) => {
             SharedStore::open(url).and_then(|mut shared| verify::run_on_shared(&mut shared, &out))
         }
         _ => Err(anyhow::anyhow!(
-            "{} is a shared store; this command runs on a local store folder (import, export, tag list, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
+            "{} is a shared store; this command runs on a local store folder (import, export, show, tag list, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
             shown_url(url)
         )),
     }

@@ -3,10 +3,11 @@
 
 use anyhow::Result;
 
-use super::context::Context;
+use super::context::{Context, Output};
 use crate::cli::ShowArgs;
 use crate::ops::refs::Scope;
 use crate::ops::show::{self, ShowReport, ShowRequest};
+use crate::shared::SharedStore;
 
 pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
     let model = ctx.optional_model(args.stream.model.as_deref())?;
@@ -22,10 +23,30 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
             values: args.values,
         },
     )?;
-    ctx.emit_report(&report, || text(ctx, &report))
+    ctx.emit_report(&report, || text(Some(ctx), &report))
 }
 
-fn text(ctx: &Context, report: &ShowReport) -> String {
+/// `statectl --store URL show TAG|ID`: a state read straight from the
+/// shared store (re-hashed), with the tags that name it there.
+pub fn run_on_shared(url: &str, out: &Output, args: ShowArgs) -> Result<i32> {
+    if args.stream.model.is_some() {
+        anyhow::bail!("--model names a local store's model; a shared store's states are read by tag or by full 64-digit id");
+    }
+    let mut shared = SharedStore::open(url)?;
+    let loaded = shared.load_states(std::slice::from_ref(&args.reference))?;
+    let (id, value) = loaded
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("'{}' named no state", args.reference))?;
+    let tags = shared.tags_of(&id)?;
+    let report = show::report_of(id, &value, tags, None, args.values);
+    out.emit(serde_json::to_value(&report)?, || text(None, &report));
+    Ok(0)
+}
+
+/// The text of a report; `ctx` describes its origin event (a local
+/// store's).
+fn text(ctx: Option<&Context>, report: &ShowReport) -> String {
     let tags = if report.tags.is_empty() {
         "-".to_string()
     } else {
@@ -37,7 +58,7 @@ fn text(ctx: &Context, report: &ShowReport) -> String {
         report.layout,
         report.batch,
     );
-    if let Some(e) = &report.origin {
+    if let (Some(e), Some(ctx)) = (&report.origin, ctx) {
         let what = super::render::describe(ctx, e);
         text.push_str(&format!(
             "origin  event {} ({}{}){}\n",

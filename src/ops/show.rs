@@ -65,17 +65,30 @@ pub fn run(store: &Store, req: &ShowRequest) -> Result<ShowReport> {
     store.read(|store| -> Result<_> {
         let resolved = refs::resolve(store, req.reference, req.scope)?;
         let (id, value) = (resolved.id, resolved.value);
-        Ok(ShowReport {
-            state: id,
-            layout: value.layout.to_string(),
-            batch: value.batch(),
-            slots: value.encoded_slots().iter().map(|(s, _)| *s).collect(),
-            tags: store.tags_of(&id)?,
-            origin: store.origin_of(&id)?,
-            stats: tensor_stats(&value),
-            values: req.values.then(|| tensor_rows(&value)),
-        })
+        let (tags, origin) = (store.tags_of(&id)?, store.origin_of(&id)?);
+        Ok(report_of(id, &value, tags, origin, req.values))
     })
+}
+
+/// The report of a state already read (a shared store's has no origin:
+/// its journal entries come from many stores).
+pub fn report_of(
+    id: StateId,
+    value: &StateValue,
+    tags: Vec<String>,
+    origin: Option<EventRecord>,
+    values: bool,
+) -> ShowReport {
+    ShowReport {
+        state: id,
+        layout: value.layout.to_string(),
+        batch: value.batch(),
+        slots: value.encoded_slots().iter().map(|(s, _)| *s).collect(),
+        tags,
+        origin,
+        stats: tensor_stats(value),
+        values: values.then(|| tensor_rows(value)),
+    }
 }
 
 fn tensor_stats(value: &StateValue) -> Vec<TensorStats> {

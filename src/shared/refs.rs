@@ -111,6 +111,21 @@ impl SharedStore {
         Ok(tags)
     }
 
+    /// The names of the tags that name `state`, in name order (as a local
+    /// store's `show` lists them).
+    pub fn tags_of(&mut self, state: &crate::id::StateId) -> Result<Vec<String>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT name FROM tags WHERE state = $1",
+                &[&&state.bytes()[..]],
+            )
+            .map_err(|e| self.failed("reading tags", e))?;
+        let mut names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The tags with these names that the shared store has.
     pub fn tags_named(&mut self, names: &[&str]) -> Result<Vec<RemoteTag>> {
         let mut found = Vec::new();

@@ -62,6 +62,21 @@ fn an_export_from_the_shared_store_is_the_file_a_local_export_writes() {
     // Its tags list as a local store's do: the same names, naming the
     // same states.
     assert_eq!(tags(&env, Path::new(&url)), tags(&env, &env.store()));
+    // `show` says what a local store's says, but for the event that made
+    // the state (a shared store's journal comes from many stores).
+    for reference in ["trained", "case1/end", &trained[..]] {
+        let mut local = env.json(&["show", reference, "--values"]);
+        let shared =
+            json_of(&env.run_in(Path::new(&url), &["--json", "show", reference, "--values"]));
+        local["origin"] = serde_json::Value::Null;
+        assert_eq!(shared, local, "{reference}");
+    }
+    let shown = env.run_in(Path::new(&url), &["show", "trained"]);
+    assert!(
+        shown.stdout.contains(&format!("state   {trained}")),
+        "{}",
+        shown.stdout
+    );
     let table = env.run_in(Path::new(&url), &["tag", "list"]);
     assert!(table.stdout.starts_with("TAG"), "{}", table.stdout);
     assert!(table.stdout.contains("case1/end"), "{}", table.stdout);

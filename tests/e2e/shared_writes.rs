@@ -147,9 +147,9 @@ fn an_import_straight_to_the_shared_store_has_the_ids_of_an_embedded_one() {
         1
     );
     // Commands that need a local store still say so, naming pull.
-    let show = env.run_in(Path::new(&url), &["show", "whole"]);
-    assert_eq!(show.code, 1);
-    assert!(show.stderr.contains("statectl pull"), "{}", show.stderr);
+    let listed = env.run_in(Path::new(&url), &["model", "list"]);
+    assert_eq!(listed.code, 1);
+    assert!(listed.stderr.contains("statectl pull"), "{}", listed.stderr);
 
     // Verify is clean; a pulled copy has the same tags and ids, and its
     // journal the imports.

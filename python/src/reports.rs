@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use statectl::model::{Head, Outputs, WeightsLayout};
 use statectl::ops::audit::{self, AuditRequest};
+use statectl::ops::backend::Backend;
 use statectl::ops::burn_in::{self, BurnInRequest, TagBy};
 use statectl::ops::catalog::{self, FileImport, ModelImport};
 use statectl::ops::diff::{self, DiffRequest};
@@ -20,6 +21,7 @@ use statectl::ops::since::cutoff;
 use statectl::ops::tags::{self, TagRequest};
 use statectl::ops::{gc, stack, verify};
 use statectl::ops::{model_admin, models};
+use statectl::tensors::Tensor;
 
 use crate::errors::StatectlError;
 use crate::{scope, tensor_file, tensor_of, Arrays, Store};
@@ -135,30 +137,16 @@ impl Store {
         force: bool,
         tag_by: &str,
     ) -> PyResult<String> {
-        let tag_by = choice(
-            "tag_by",
-            Some(tag_by),
-            &[("source", TagBy::Source), ("row", TagBy::Row)],
-        )?
-        .unwrap_or_default();
+        let options = BurnInOptions::new(per_slot, tag, tag_prefix, force, tag_by)?;
         let x = tensor_of(py, "x", &x)?;
         self.with(py, |store| {
-            let model = models::find(store, model.as_deref())?;
-            statectl::input::check_input(&x, "x", model.config.input_size)?;
             let references = refs::expand(store, &references, &[])?;
-            json(&burn_in::run(
-                store,
-                &BurnInRequest {
-                    model: &model,
-                    references: &references,
-                    x: &x,
-                    per_slot,
-                    tag: tag.map(|name| TagRequest { name, force }),
-                    tag_prefix,
-                    tag_by,
-                    force,
-                },
-            )?)
+            options.run(
+                &mut Backend::Embedded(store),
+                model.as_deref(),
+                &references,
+                &x,
+            )
         })
     }
 
@@ -482,6 +470,69 @@ impl Store {
             )?;
             Ok(parts.iter().map(|p| p.state.hex()).collect())
         })
+    }
+}
+
+/// What burn-in takes from Python besides the store, the refs, the prefix
+/// and the model: the same for a local and a shared store.
+pub(crate) struct BurnInOptions {
+    per_slot: bool,
+    tag: Option<String>,
+    tag_prefix: Option<String>,
+    force: bool,
+    tag_by: TagBy,
+}
+
+impl BurnInOptions {
+    pub(crate) fn new(
+        per_slot: bool,
+        tag: Option<String>,
+        tag_prefix: Option<String>,
+        force: bool,
+        tag_by: &str,
+    ) -> PyResult<BurnInOptions> {
+        let tag_by = choice(
+            "tag_by",
+            Some(tag_by),
+            &[("source", TagBy::Source), ("row", TagBy::Row)],
+        )?
+        .unwrap_or_default();
+        Ok(BurnInOptions {
+            per_slot,
+            tag,
+            tag_prefix,
+            force,
+            tag_by,
+        })
+    }
+
+    /// Burns `references` in by `x` with the model called `model` (the
+    /// newest without a name); the report as JSON.
+    pub(crate) fn run(
+        self,
+        backend: &mut Backend,
+        model: Option<&str>,
+        references: &[String],
+        x: &Tensor,
+    ) -> anyhow::Result<String> {
+        let model = backend.model(model)?;
+        statectl::input::check_input(x, "x", model.config.input_size)?;
+        json(&burn_in::run_on(
+            backend,
+            &BurnInRequest {
+                model: &model,
+                references,
+                x,
+                per_slot: self.per_slot,
+                tag: self.tag.map(|name| TagRequest {
+                    name,
+                    force: self.force,
+                }),
+                tag_prefix: self.tag_prefix,
+                tag_by: self.tag_by,
+                force: self.force,
+            },
+        )?)
     }
 }
 

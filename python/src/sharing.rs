@@ -5,11 +5,16 @@
 
 use std::sync::Mutex;
 
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 
+use statectl::ops::backend::Backend;
 use statectl::ops::import::ImportRequest;
 use statectl::ops::models::LayoutMismatch;
+use statectl::ops::refs::Scope;
 use statectl::ops::shared_writes;
+use statectl::ops::stack;
+use statectl::ops::tags::TagRequest;
 use statectl::state::{FileStates, StateValue};
 
 use statectl::ops::pull::{self, PullRequest};
@@ -17,7 +22,7 @@ use statectl::ops::push::{self, PushRequest};
 use statectl::store::Store as SqlStore;
 
 use crate::errors::Failure;
-use crate::reports::json;
+use crate::reports::{json, BurnInOptions};
 use crate::{slot_tags, stacked_tensors, state_of, tensor_file, Arrays, OutTensor, Store};
 
 #[pymethods]
@@ -167,6 +172,79 @@ impl SharedStore {
         })
     }
 
+    /// Runs states read from the shared store through a prefix with a model
+    /// there, and stores the states reached there; the report as JSON.
+    #[pyo3(signature = (references, x, model=None, per_slot=false, tag=None, tag_prefix=None, force=false, tag_by="source"))]
+    #[allow(clippy::too_many_arguments)]
+    fn burn_in(
+        &self,
+        py: Python<'_>,
+        references: Vec<String>,
+        x: PyBuffer<f32>,
+        model: Option<String>,
+        per_slot: bool,
+        tag: Option<String>,
+        tag_prefix: Option<String>,
+        force: bool,
+        tag_by: &str,
+    ) -> PyResult<String> {
+        let options = BurnInOptions::new(per_slot, tag, tag_prefix, force, tag_by)?;
+        let x = crate::tensor_of(py, "x", &x)?;
+        self.with(py, |store| {
+            let references = expand(store, &references)?;
+            options.run(
+                &mut Backend::Shared(store),
+                model.as_deref(),
+                &references,
+                &x,
+            )
+        })
+    }
+
+    /// Stacks states of one layout into one batch on the shared store;
+    /// returns its id.
+    #[pyo3(signature = (references, tag=None, force=false))]
+    fn stack(
+        &self,
+        py: Python<'_>,
+        references: Vec<String>,
+        tag: Option<String>,
+        force: bool,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let references = expand(store, &references)?;
+            let stacked = stack::stack_on(
+                &mut Backend::Shared(store),
+                &references,
+                shared_scope(),
+                tag.map(|name| TagRequest { name, force }).as_ref(),
+            )?;
+            Ok(stacked.state.hex())
+        })
+    }
+
+    /// One one-slot state per slot, tagged prefix + slot, on the shared
+    /// store; returns their ids.
+    #[pyo3(signature = (reference, tag_prefix, force=false))]
+    fn split(
+        &self,
+        py: Python<'_>,
+        reference: String,
+        tag_prefix: String,
+        force: bool,
+    ) -> PyResult<Vec<String>> {
+        self.with(py, |store| {
+            let (_, parts) = stack::split_on(
+                &mut Backend::Shared(store),
+                &reference,
+                shared_scope(),
+                &tag_prefix,
+                force,
+            )?;
+            Ok(parts.iter().map(|p| p.state.hex()).collect())
+        })
+    }
+
     /// The read cache's size and hits as JSON (`null` without one).
     fn cache_info(&self, py: Python<'_>) -> PyResult<String> {
         self.with(py, |store| json(&store.read_cache_stats()))
@@ -184,6 +262,26 @@ impl SharedStore {
     /// Closes the connection; later reads raise.
     fn close(&self) {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// Refs with tag patterns (`"buf/*"`) expanded against the shared
+/// store's tags.
+fn expand(
+    store: &mut statectl::shared::SharedStore,
+    references: &[String],
+) -> anyhow::Result<Vec<String>> {
+    statectl::ops::refs::expand_with(references, &[], || {
+        Ok(store.tags()?.into_iter().map(|t| t.name).collect())
+    })
+}
+
+/// A shared store's refs are tags and full ids: no model or stream scope.
+fn shared_scope() -> Scope<'static> {
+    Scope {
+        model: None,
+        stream: "main",
+        zeros_batch: None,
     }
 }
 

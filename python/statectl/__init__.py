@@ -245,6 +245,13 @@ def _is_shared_url(path) -> bool:
     return isinstance(path, str) and path.startswith(("postgres://", "postgresql://"))
 
 
+def _burn_in(native, refs, x, model, per_slot, tag, tag_prefix, force, tag_by) -> list[BurnedState]:
+    """Burn-in through a local or a shared store's native half."""
+    refs = [refs] if isinstance(refs, str) else [str(r) for r in refs]
+    text = native.burn_in(refs, _float32("x", x), model, per_slot, tag, tag_prefix, force, tag_by)
+    return [_reports.BurnedState.from_json(s) for s in json.loads(text)["states"]]
+
+
 class SharedStore:
     """A shared store on PostgreSQL (``postgres://USER@HOST/DB``), used
     without a local store: actors write states straight to it, learners
@@ -315,6 +322,36 @@ class SharedStore:
         if not refs:
             raise InvalidInputError("refs is empty; pass one or more tags or ids")
         return _state_batch(*self._native.get_states(refs))
+
+    def burn_in(
+        self,
+        refs: str | Sequence[str],
+        x: np.ndarray,
+        *,
+        model: str | None = None,
+        per_slot: bool = False,
+        tag: str | None = None,
+        tag_prefix: str | None = None,
+        force: bool = False,
+        tag_by: str = "source",
+    ) -> list[BurnedState]:
+        """R2D2's burn-in on the shared store: runs the states ``refs`` name
+        (tags, patterns such as ``"buf/*"``, full ids) through the prefix
+        ``x`` with a model there (the newest unless ``model``), and stores
+        the states reached there, as ``Store.burn_in`` does locally: the
+        same ids, tags and journal entries."""
+        return _burn_in(self._native, refs, x, model, per_slot, tag, tag_prefix, force, tag_by)
+
+    def stack(self, refs: Sequence[str], *, tag: str | None = None, force: bool = False) -> str:
+        """Stacks states of one layout into one batch on the shared store,
+        in order; returns its id (the id a local store gives)."""
+        refs = [refs] if isinstance(refs, str) else [str(r) for r in refs]
+        return self._native.stack(refs, tag, force)
+
+    def split(self, ref: str, tag_prefix: str, *, force: bool = False) -> list[str]:
+        """Stores each slot of a state as a one-slot state tagged
+        ``tag_prefix + slot`` on the shared store; returns their ids."""
+        return self._native.split(str(ref), tag_prefix, force)
 
     def verify(self) -> dict:
         """Re-hashes every slot, state, object and weights file and checks
@@ -702,11 +739,7 @@ class Store:
         one-slot states (one row of ``x`` each). ``tag_prefix`` tags each
         result with the prefix plus its source's name (``tag_by="source"``)
         or its row (``tag_by="row"``, for sampled sources that repeat)."""
-        refs = [refs] if isinstance(refs, str) else [str(r) for r in refs]
-        text = self._native.burn_in(
-            refs, _float32("x", x), model, per_slot, tag, tag_prefix, force, tag_by
-        )
-        return [_reports.BurnedState.from_json(s) for s in json.loads(text)["states"]]
+        return _burn_in(self._native, refs, x, model, per_slot, tag, tag_prefix, force, tag_by)
 
     # -- reading ----------------------------------------------------------
 

@@ -45,6 +45,19 @@ class SharedStore:
         force: bool = False,
         allow_nonfinite: bool = False,
     ) -> list[str]: ...
+    def burn_in(
+        self,
+        references: list[str],
+        x: np.ndarray,
+        model: str | None = None,
+        per_slot: bool = False,
+        tag: str | None = None,
+        tag_prefix: str | None = None,
+        force: bool = False,
+        tag_by: str = "source",
+    ) -> str: ...
+    def stack(self, references: list[str], tag: str | None = None, force: bool = False) -> str: ...
+    def split(self, reference: str, tag_prefix: str, force: bool = False) -> list[str]: ...
     def verify(self) -> str: ...
     def close(self) -> None: ...
 

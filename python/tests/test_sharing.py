@@ -234,3 +234,47 @@ def test_a_read_cache_serves_repeated_reads_and_is_never_stale(shared_url):
             uncached.get_states(refs[1:])
     with pytest.raises(statectl.InvalidInputError, match="cache_bytes"):
         statectl.SharedStore(shared_url, cache_bytes=-1)
+
+
+def test_a_learner_burns_in_stacks_and_splits_on_the_shared_store(tmp_path, shared_url):
+    """The same calls on a local store and on the shared store it pushed to
+    give the same ids, tags and states; a refused call changes nothing."""
+    subprocess.run([BIN, "--store", str(tmp_path / "actor"), "-q", "demo"], check=True)
+    local = statectl.Store(tmp_path / "actor")
+    local.push(shared_url)
+    x = np.linspace(0, 1, 6 * 4, dtype=np.float32).reshape(6, 4, 1)
+    seqs = [f"seq/{i}" for i in range(6)]
+    with statectl.SharedStore(shared_url) as shared:
+        for store in (local, shared):
+            assert store.split("case1/end", "seq/") == local.get_states(seqs).ids
+        here = local.burn_in(seqs, x, model="demo", per_slot=True, tag_prefix="b/")
+        there = shared.burn_in(seqs, x, model="demo", per_slot=True, tag_prefix="b/")
+        assert there == here
+        assert [b.tag for b in there] == [f"b/seq/{i}" for i in range(6)]
+        assert shared.stack(["b/*"], tag="batch") == local.stack(["b/*"], tag="batch")
+        got, want = shared.get_states(["batch"]), local.get_states(["batch"])
+        for name in ("l0.h", "l0.c"):
+            assert np.array_equal(got[name].view(np.uint32), want[name].view(np.uint32))
+        with pytest.raises(statectl.StatectlError, match="--force"):
+            shared.stack(["case2/end"], tag="batch")
+        assert shared.get_states(["batch"]).ids == want.ids
+        with pytest.raises(statectl.StatectlError, match="no tag 'nope'"):
+            shared.burn_in(["nope"], x[:1], model="demo")
+        assert shared.verify()["ok"]
+
+
+def test_the_guides_learner_snippet_runs(tmp_path, shared_url):
+    from test_readme import readme_python_block
+
+    subprocess.run([BIN, "--store", str(tmp_path / "actor"), "-q", "demo"], check=True)
+    statectl.Store(tmp_path / "actor").push(shared_url)
+    rng = np.random.default_rng(17)
+    with statectl.SharedStore(shared_url) as shared:
+        h, c = (rng.standard_normal((4, 16), dtype=np.float32) for _ in range(2))
+        shared.put_states({"l0.h": h, "l0.c": c}, tag_prefix="buf/host8/")
+        block = readme_python_block("From Python, `SharedStore` has `burn_in`")
+        namespace = {"shared": shared, "np": np}
+        exec(compile(block, "docs/shared-store.md", "exec"), namespace)
+        assert [b.tag for b in namespace["burned"]] == ["learner/b/buf/host8/0", "learner/b/buf/host8/3"]
+        assert shared.get_states(["learner/batch8"]).ids == [namespace["batch_id"]]
+        assert shared.verify()["ok"]

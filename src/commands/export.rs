@@ -10,7 +10,7 @@ use super::context::{Context, Output};
 use super::files::StagedFile;
 use crate::cli::ExportArgs;
 use crate::ops::export::{self, ExportReport, ExportRequest};
-use crate::ops::refs::{expand_with, Scope};
+use crate::ops::refs::Scope;
 use crate::shared::SharedStore;
 
 /// The `export` JSON: the operation's report and the file written.
@@ -53,14 +53,9 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<i32> {
 /// the shared store (tags, tag patterns, full ids), each re-hashed; the
 /// same file, byte for byte, as exporting them from a local store.
 pub fn run_on_shared(url: &str, out: &Output, args: ExportArgs) -> Result<i32> {
-    if args.stream.model.is_some() {
-        anyhow::bail!("--model names a local store's model; a shared store's states are read by tag or by full 64-digit id");
-    }
-    let extra = super::context::refs_from(&args.refs_from)?;
+    super::shared::refuse_model(&args.stream)?;
     let mut shared = SharedStore::open(url)?;
-    let references = expand_with(&args.references, &extra, || {
-        Ok(shared.tags()?.into_iter().map(|t| t.name).collect())
-    })?;
+    let references = super::shared::read_refs(&mut shared, &args.references, &args.refs_from)?;
     let loaded = shared
         .load_states(&references)?
         .into_iter()

@@ -1,13 +1,14 @@
 //! Commands given a shared store's URL as `--store` (or `$STATECTL_STORE`):
-//! `import` writes straight to it, `export` reads from it, `verify`
-//! checks it, `gc` collects it, and `show` and `tag list` show it; the
-//! others run
-//! on a local store folder and are refused, naming `statectl pull`.
+//! `import` writes straight to it, `export` reads from it, `stack`,
+//! `split` and `burn-in` read from it and store their results there,
+//! `verify` checks it, `gc` collects it, and `show` and `tag list` show
+//! it; the others run on a local store folder and are refused, naming
+//! `statectl pull`.
 
 use anyhow::Result;
 
-use super::{export, gc, import, show, tag, verify, Output};
-use crate::cli::{Command, TagCommand, VerifyArgs};
+use super::{burn_in, export, gc, import, show, split, stack, tag, verify, Output};
+use crate::cli::{Command, RefsFromArgs, StreamArgs, TagCommand, VerifyArgs};
 use crate::shared::{is_shared_url, shown_url, SharedStore};
 
 /// The shared store's URL, when `store` is one rather than a folder.
@@ -20,6 +21,9 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
     match command {
         Command::Import(args) => import::run_on_shared(url, &out, args),
         Command::Export(args) => export::run_on_shared(url, &out, args),
+        Command::Stack(args) => stack::run_on_shared(url, &out, args),
+        Command::Split(args) => split::run_on_shared(url, &out, args),
+        Command::BurnIn(args) => burn_in::run_on_shared(url, &out, args),
         Command::Gc(args) => gc::run_on_shared(url, &out, args),
         Command::Tag(TagCommand::List) => tag::list_on_shared(url, &out),
         Command::Show(args) => show::run_on_shared(url, &out, args),
@@ -27,8 +31,30 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
             SharedStore::open(url).and_then(|mut shared| verify::run_on_shared(&mut shared, &out))
         }
         _ => Err(anyhow::anyhow!(
-            "{} is a shared store; this command runs on a local store folder (import, export, show, tag list, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
+            "{} is a shared store; this command runs on a local store folder (import, export, show, tag list, stack, split, burn-in, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
             shown_url(url)
         )),
     }
+}
+
+/// `--model` names a local store's model (for `HEAD` and `zeros`); a
+/// shared store's states are named by tag or full id.
+pub fn refuse_model(stream: &StreamArgs) -> Result<()> {
+    if stream.model.is_some() {
+        anyhow::bail!("--model names a local store's model; a shared store's states are read by tag or by full 64-digit id");
+    }
+    Ok(())
+}
+
+/// The refs given and those of `--refs-from`, tag patterns (`'buf/*'`)
+/// expanded against the shared store's tags.
+pub fn read_refs(
+    shared: &mut SharedStore,
+    refs: &[String],
+    from: &RefsFromArgs,
+) -> Result<Vec<String>> {
+    let extra = super::context::refs_from(from)?;
+    crate::ops::refs::expand_with(refs, &extra, || {
+        Ok(shared.tags()?.into_iter().map(|t| t.name).collect())
+    })
 }

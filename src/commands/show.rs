@@ -29,9 +29,7 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
 /// `statectl --store URL show TAG|ID`: a state read straight from the
 /// shared store (re-hashed), with the tags that name it there.
 pub fn run_on_shared(url: &str, out: &Output, args: ShowArgs) -> Result<i32> {
-    if args.stream.model.is_some() {
-        anyhow::bail!("--model names a local store's model; a shared store's states are read by tag or by full 64-digit id");
-    }
+    super::shared::refuse_model(&args.stream)?;
     let mut shared = SharedStore::open(url)?;
     let loaded = shared.load_states(std::slice::from_ref(&args.reference))?;
     let (id, value) = loaded

@@ -6,14 +6,15 @@
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::models::{self, Model};
+use super::backend::{Backend, Recorded, Recording};
+use super::models::Model;
 use super::predict::{check_batch, input_file};
-use super::refs::{self, Scope};
-use super::tags::{self, TagRequest};
+use super::refs::Scope;
+use super::tags::TagRequest;
 use crate::id::StateId;
 use crate::model::predict;
 use crate::state::StateValue;
-use crate::store::{NewEvent, Store};
+use crate::store::Store;
 use crate::tensors::Tensor;
 
 pub struct BurnInRequest<'a> {
@@ -65,7 +66,12 @@ pub struct BurnedState {
 }
 
 pub fn run(store: &Store, req: &BurnInRequest) -> Result<BurnInReport> {
-    let states = burn(store, req)?;
+    run_on(&mut Backend::Embedded(store), req)
+}
+
+/// [`run`] on either backend.
+pub fn run_on(backend: &mut Backend, req: &BurnInRequest) -> Result<BurnInReport> {
+    let states = burn(backend, req)?;
     Ok(BurnInReport {
         model: req.model.record.name.clone(),
         steps: req.x.shape[1],
@@ -77,7 +83,7 @@ pub fn run(store: &Store, req: &BurnInRequest) -> Result<BurnInReport> {
     })
 }
 
-fn burn(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
+fn burn(backend: &mut Backend, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
     let model = req.model;
     let rows = req.x.shape[0];
     if !req.per_slot && req.references.len() > 1 {
@@ -95,28 +101,23 @@ fn burn(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
     if let Some(prefix) = &req.tag_prefix {
         super::tags::check_tag_prefix(prefix)?;
     }
-    let weights = models::weights(store, model)?;
-    let sources = store.read(|store| -> Result<Vec<_>> {
-        let mut sources = Vec::new();
-        for reference in req.references {
-            let scope = Scope {
-                model: Some(model),
-                stream: "main",
-                zeros_batch: Some(if req.per_slot { 1 } else { rows }),
-            };
-            let state = refs::resolve(store, reference, scope)?;
-            model.check_layout(&state.value, &state.id.short())?;
-            if req.per_slot && state.value.batch() != 1 {
-                bail!(
-                    "--per-slot wants one-slot states, but '{reference}' ({}) has {} slots",
-                    state.id.short(),
-                    state.value.batch()
-                );
-            }
-            sources.push(state);
+    let weights = backend.weights(model)?;
+    let scope = Scope {
+        model: Some(model),
+        stream: "main",
+        zeros_batch: Some(if req.per_slot { 1 } else { rows }),
+    };
+    let sources = backend.sources(req.references, scope)?;
+    for (reference, state) in req.references.iter().zip(&sources) {
+        model.check_layout(&state.value, &state.id.short())?;
+        if req.per_slot && state.value.batch() != 1 {
+            bail!(
+                "--per-slot wants one-slot states, but '{reference}' ({}) has {} slots",
+                state.id.short(),
+                state.value.batch()
+            );
         }
-        Ok(sources)
-    })?;
+    }
     let start = StateValue::new(
         model.config.layout(),
         sources.iter().flat_map(|s| s.value.slots.clone()).collect(),
@@ -144,41 +145,40 @@ fn burn(store: &Store, req: &BurnInRequest) -> Result<Vec<BurnedState>> {
         vec![(0, burned, req.tag.clone())]
     };
     check_tags_unique(req, &results)?;
-    store.write(|store| {
-        let input = store.put_object(&input_file(req.x).encode())?;
-        let mut out = Vec::new();
-        for (i, value, tag) in &results {
-            let source = &sources[*i];
-            if !source.stored {
-                store.put_state(&source.value)?;
-            }
-            let id = store.put_state(value)?;
-            store.append_event(&NewEvent {
-                kind: "burn-in",
-                model: model.event_model(),
-                state_before: Some(source.id),
-                state_after: Some(id),
-                input: Some(input),
-                detail: json!({"row": if req.per_slot { Some(i) } else { None }, "steps": req.x.shape[1], "platform": super::platform(), "kernel": crate::kernels::Kernel::default().name()}),
-                ..Default::default()
-            })?;
-            // A source burnt in twice by the same rows gives the same
-            // state under the same name: tagged once.
-            let tagged_already = out
-                .iter()
-                .any(|b: &BurnedState| b.tag.as_ref() == tag.as_ref().map(|t| &t.name));
-            if let Some(tag) = tag.as_ref().filter(|_| !tagged_already) {
-                tags::apply(store, tag, &id, Some(model))?;
-            }
-            out.push(BurnedState {
-                from: req.references[*i].clone(),
-                source: source.id,
-                state: id,
-                tag: tag.as_ref().map(|t| t.name.clone()),
-            });
+    let mut unstored: Vec<StateValue> = Vec::new();
+    for source in sources.iter().filter(|s| !s.stored) {
+        if !unstored.iter().any(|u| u.id() == source.id) {
+            unstored.push(source.value.clone());
         }
-        Ok(out)
-    })
+    }
+    let recorded = results
+        .iter()
+        .map(|(i, value, tag)| Recorded {
+            value: value.clone(),
+            kind: "burn-in",
+            state_before: Some(sources[*i].id),
+            entry_tag: None,
+            detail: json!({"row": if req.per_slot { Some(i) } else { None }, "steps": req.x.shape[1], "platform": super::platform(), "kernel": crate::kernels::Kernel::default().name()}),
+            tag: tag.clone(),
+        })
+        .collect();
+    let ids = backend.record(&Recording {
+        model: Some(model),
+        entries_name_model: true,
+        input: Some(input_file(req.x).encode()),
+        unstored_sources: unstored,
+        results: recorded,
+    })?;
+    Ok(results
+        .iter()
+        .zip(ids)
+        .map(|((i, _, tag), state)| BurnedState {
+            from: req.references[*i].clone(),
+            source: sources[*i].id,
+            state,
+            tag: tag.as_ref().map(|t| t.name.clone()),
+        })
+        .collect())
 }
 
 /// Refuses, before anything is written, two rows whose results would take

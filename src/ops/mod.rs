@@ -9,6 +9,7 @@
 //! prints or exits: progress goes through a callback.
 
 pub mod audit;
+pub mod backend;
 pub mod burn_in;
 pub mod catalog;
 pub mod checkpoint_writer;

@@ -105,8 +105,8 @@ fn write(
             detail["count"] = json!(items.len());
             vec![DirectEntry {
                 kind: "import",
-                state_after: None,
                 detail: detail.to_string(),
+                ..Default::default()
             }]
         }
         None => items
@@ -116,6 +116,7 @@ fn write(
                 kind: "import",
                 state_after: Some(state.id),
                 detail: json!({"file": file_name, "from": from}).to_string(),
+                ..Default::default()
             })
             .collect(),
     };
@@ -124,6 +125,8 @@ fn write(
         entries,
         tag_entries: per_slot.is_none(),
         force,
+        objects: &[],
+        model: None,
     })?;
     let states = items
         .into_iter()

@@ -6,10 +6,12 @@
 use anyhow::{bail, Result};
 use serde_json::json;
 
-use super::refs::{self, Scope};
-use super::tags::{self, TagRequest};
+use super::backend::{Backend, Recorded, Recording};
+use super::refs::{Resolved, Scope};
+use super::tags::TagRequest;
 use crate::id::StateId;
-use crate::store::{NewEvent, Store};
+use crate::state::{Layout, StateValue};
+use crate::store::Store;
 
 /// A stacked state and what it was made of.
 #[derive(Debug, Clone)]
@@ -29,50 +31,70 @@ pub fn stack(
     scope: Scope,
     tag: Option<&TagRequest>,
 ) -> Result<Stacked> {
-    store.write(|store| {
-        let mut sources = Vec::new();
-        let mut layout: Option<String> = None;
-        let mut slots = Vec::new();
-        for text in refs {
-            let resolved = refs::resolve(store, text, scope)?;
-            if !resolved.stored {
-                store.put_state(&resolved.value)?;
-            }
-            let record = store.state_record(&resolved.id)?;
-            match &layout {
-                None => layout = Some(record.layout.clone()),
-                Some(l) if *l != record.layout => bail!(
-                    "cannot stack '{text}' ({}): it has layout {} but the first state has {l}; stack states of one layout",
-                    resolved.id.short(),
-                    record.layout
-                ),
-                Some(_) => {}
-            }
-            crate::limits::check_batch(slots.len() + record.slots.len())?;
-            slots.extend(record.slots.iter().copied());
-            sources.push((text.clone(), resolved.id, record.slots.len()));
+    stack_on(&mut Backend::Embedded(store), refs, scope, tag)
+}
+
+/// [`stack`] on either backend.
+pub fn stack_on(
+    backend: &mut Backend,
+    refs: &[String],
+    scope: Scope,
+    tag: Option<&TagRequest>,
+) -> Result<Stacked> {
+    let resolved = backend.sources(refs, scope)?;
+    let mut sources = Vec::new();
+    let mut layout: Option<Layout> = None;
+    let mut slots = Vec::new();
+    for (text, source) in refs.iter().zip(&resolved) {
+        let this = &source.value.layout;
+        match &layout {
+            None => layout = Some(this.clone()),
+            Some(l) if l != this => bail!(
+                "cannot stack '{text}' ({}): it has layout {this} but the first state has {l}; stack states of one layout",
+                source.id.short(),
+            ),
+            Some(_) => {}
         }
-        let layout = layout.unwrap_or_default();
-        let state = store.put_slot_list(&layout, &slots)?;
-        store.append_event(&NewEvent {
+        crate::limits::check_batch(slots.len() + source.value.batch())?;
+        slots.extend(source.value.slots.iter().cloned());
+        sources.push((text.clone(), source.id, source.value.batch()));
+    }
+    let Some(layout) = layout else {
+        bail!("stack needs at least one REF");
+    };
+    let batch = slots.len();
+    let stacked = StateValue::new(layout.clone(), slots)?;
+    let ids = backend.record(&Recording {
+        model: scope.model,
+        entries_name_model: false,
+        input: None,
+        unstored_sources: unstored(&resolved),
+        results: vec![Recorded {
+            value: stacked,
             kind: "stack",
-            state_after: Some(state),
-            tag: tag.map(|t| t.name.clone()),
+            state_before: None,
+            entry_tag: tag.map(|t| t.name.clone()),
             detail: json!({
                 "sources": sources.iter().map(|(r, id, batch)| json!({"ref": r, "state": id.hex(), "batch": batch})).collect::<Vec<_>>(),
             }),
-            ..Default::default()
-        })?;
-        if let Some(tag) = tag {
-            tags::apply(store, tag, &state, scope.model)?;
-        }
-        Ok(Stacked {
-            state,
-            batch: slots.len(),
-            layout,
-            sources,
-        })
+            tag: tag.cloned(),
+        }],
+    })?;
+    Ok(Stacked {
+        state: ids[0],
+        batch,
+        layout: layout.to_string(),
+        sources,
     })
+}
+
+/// The sources a store does not hold yet (`zeros` of a new batch size).
+fn unstored(sources: &[Resolved]) -> Vec<StateValue> {
+    sources
+        .iter()
+        .filter(|s| !s.stored)
+        .map(|s| s.value.clone())
+        .collect()
 }
 
 /// One state of a split: slot `slot` of the source.
@@ -91,35 +113,52 @@ pub fn split(
     prefix: &str,
     force: bool,
 ) -> Result<(StateId, Vec<SplitState>)> {
+    split_on(
+        &mut Backend::Embedded(store),
+        reference,
+        scope,
+        prefix,
+        force,
+    )
+}
+
+/// [`split`] on either backend.
+pub fn split_on(
+    backend: &mut Backend,
+    reference: &str,
+    scope: Scope,
+    prefix: &str,
+    force: bool,
+) -> Result<(StateId, Vec<SplitState>)> {
     super::tags::check_tag_prefix(prefix)?;
-    store.write(|store| {
-        let resolved = refs::resolve(store, reference, scope)?;
-        if !resolved.stored {
-            store.put_state(&resolved.value)?;
-        }
-        let record = store.state_record(&resolved.id)?;
-        let mut out = Vec::new();
-        for (slot, slot_id) in record.slots.iter().enumerate() {
-            let state = store.put_slot_list(&record.layout, &[*slot_id])?;
-            let tag = TagRequest {
-                name: format!("{prefix}{slot}"),
-                force,
-            };
-            store.append_event(&NewEvent {
+    let resolved = backend.sources(&[reference.to_string()], scope)?;
+    let source = &resolved[0];
+    let results = (0..source.value.batch())
+        .map(|slot| {
+            let name = format!("{prefix}{slot}");
+            Ok(Recorded {
+                value: source.value.select(&[slot])?,
                 kind: "split",
-                state_before: Some(resolved.id),
-                state_after: Some(state),
-                tag: Some(tag.name.clone()),
-                detail: json!({"source": resolved.id.hex(), "slot": slot}),
-                ..Default::default()
-            })?;
-            tags::apply(store, &tag, &state, scope.model)?;
-            out.push(SplitState {
-                slot,
-                state,
-                tag: tag.name,
-            });
-        }
-        Ok((resolved.id, out))
-    })
+                state_before: Some(source.id),
+                entry_tag: Some(name.clone()),
+                detail: json!({"source": source.id.hex(), "slot": slot}),
+                tag: Some(TagRequest { name, force }),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let tags: Vec<String> = results.iter().filter_map(|r| r.entry_tag.clone()).collect();
+    let ids = backend.record(&Recording {
+        model: scope.model,
+        entries_name_model: false,
+        input: None,
+        unstored_sources: unstored(&resolved),
+        results,
+    })?;
+    let out = ids
+        .into_iter()
+        .zip(tags)
+        .enumerate()
+        .map(|(slot, (state, tag))| SplitState { slot, state, tag })
+        .collect();
+    Ok((source.id, out))
 }

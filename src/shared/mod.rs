@@ -8,6 +8,7 @@ mod cache;
 mod connect;
 mod content;
 mod gc;
+mod models;
 mod reads;
 mod refs;
 mod schema;

@@ -13,7 +13,7 @@ use super::content::{copy_into, Table};
 use super::gc::unmark;
 use super::refs::{copy_events, note_origin, upsert_tags, RemoteTag};
 use super::SharedStore;
-use crate::id::{SlotId, StateId};
+use crate::id::{ObjectId, SlotId, StateId, WeightsId};
 use crate::state::{state_id, StateValue};
 use crate::store::{now_ms, PortableEvent};
 
@@ -40,9 +40,15 @@ impl DirectState {
 }
 
 /// A journal entry of a direct write.
+#[derive(Default)]
 pub struct DirectEntry {
     pub kind: &'static str,
+    pub state_before: Option<StateId>,
     pub state_after: Option<StateId>,
+    /// The tag the entry names (a stack's or a split's).
+    pub tag: Option<String>,
+    /// An object of the write's `objects` (a burn-in's prefix).
+    pub input: Option<ObjectId>,
     pub detail: String,
 }
 
@@ -55,6 +61,10 @@ pub struct DirectWrite<'a> {
     pub tag_entries: bool,
     /// Move tags that name other states.
     pub force: bool,
+    /// Objects the entries name as input, with their bytes.
+    pub objects: &'a [(ObjectId, Vec<u8>)],
+    /// The model every entry (and "tag" entry) names: name and weights.
+    pub model: Option<(String, WeightsId)>,
 }
 
 /// What a direct write changed.
@@ -100,6 +110,7 @@ impl SharedStore {
         unmark(&mut tx, &slot_ids, &state_ids).map_err(explain)?;
         let slots_new = copy_slots(&mut tx, write.states).map_err(explain)?;
         let states_new = copy_states(&mut tx, write.states, now).map_err(explain)?;
+        copy_objects(&mut tx, write.objects).map_err(explain)?;
         let tags: Vec<RemoteTag> = write
             .states
             .iter()
@@ -122,34 +133,43 @@ impl SharedStore {
         }
         let mut events = Vec::new();
         let mut next = first_event;
-        let mut entry = |kind: &str, before, after, tag, detail| {
+        let mut entry = |kind: &str, before, after, tag, input, detail| {
             events.push(PortableEvent {
                 origin,
                 origin_event: next,
                 kind: kind.to_string(),
                 at: now,
-                model_name: None,
-                weights: None,
+                model_name: write.model.as_ref().map(|(name, _)| name.clone()),
+                weights: write.model.as_ref().map(|(_, w)| w.bytes().to_vec()),
                 stream: None,
                 moved_stream: false,
                 state_before: before,
                 state_after: after,
-                input: None,
+                input,
                 output: None,
                 tag,
                 detail,
             });
             next += 1;
         };
+        let bytes = |id: Option<StateId>| id.map(|s| s.bytes().to_vec());
         for e in &write.entries {
-            let after = e.state_after.map(|s| s.bytes().to_vec());
-            entry(e.kind, None, after, None, e.detail.clone());
+            let input = e.input.map(|o| o.bytes().to_vec());
+            let (before, after) = (bytes(e.state_before), bytes(e.state_after));
+            entry(
+                e.kind,
+                before,
+                after,
+                e.tag.clone(),
+                input,
+                e.detail.clone(),
+            );
         }
         for t in tags.iter().filter(|_| write.tag_entries) {
             let was = before.get(&t.name).cloned();
             if was.as_ref() != Some(&t.state) {
                 let tag = Some(t.name.clone());
-                entry("tag", was, Some(t.state.clone()), tag, "null".into());
+                entry("tag", was, Some(t.state.clone()), tag, None, "null".into());
             }
         }
         let events_written = copy_events(&mut tx, &events).map_err(explain)?;
@@ -195,6 +215,21 @@ fn copy_states(
             let list: Vec<u8> = state.slots.iter().flat_map(|(id, _)| *id.bytes()).collect();
             let batch = state.slots.len() as i32;
             writer.write(&[&&state.id.bytes()[..], &state.layout, &batch, &list, &now])?;
+        }
+        Ok(())
+    })
+}
+
+fn copy_objects(
+    tx: &mut postgres::Transaction,
+    objects: &[(ObjectId, Vec<u8>)],
+) -> Result<u64, postgres::Error> {
+    if objects.is_empty() {
+        return Ok(0);
+    }
+    copy_into(tx, Table::Objects, |writer| {
+        for (id, bytes) in objects {
+            writer.write(&[&&id.bytes()[..], bytes])?;
         }
         Ok(())
     })

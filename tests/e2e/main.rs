@@ -32,6 +32,7 @@ mod readme;
 mod replay;
 mod retention;
 mod shared_gc;
+mod shared_learners;
 mod shared_reads;
 mod shared_store;
 mod shared_writes;

@@ -94,6 +94,9 @@ class Event(Report):
     output: str | None
     tag: str | None
     detail: Any
+    origin: dict | None
+    """For an event another store wrote (pulled, or read from a shared
+    store): ``{"store": its id, "event": its number there}``."""
 
 
 @dataclasses.dataclass(frozen=True)

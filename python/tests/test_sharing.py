@@ -68,6 +68,13 @@ def test_push_then_pull_gives_the_same_states_bit_for_bit(tmp_path, shared_url):
     for name in ("l0.h", "l0.c"):
         assert np.array_equal(got[name].view(np.uint32), want[name].view(np.uint32))
     assert learner.verify().ok
+    # Its log says which store wrote each pulled event; the actor's own
+    # events have no origin.
+    copy = statectl.Store(tmp_path / "copy", create=True)
+    copy.pull(shared_url)
+    theirs = copy.log(all=True).events
+    assert theirs and all(e.origin is not None and e.origin["event"] >= 1 for e in theirs)
+    assert all(e.origin is None for e in actor.log(all=True).events)
 
 
 def test_a_push_in_the_background_lets_the_actor_keep_writing(tmp_path, shared_url):

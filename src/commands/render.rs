@@ -1,15 +1,41 @@
-//! How journal events read in words, shared by `log` and `show`.
+//! How journal events read in words, shared by `log` and `show`, on a
+//! local or a shared store.
 
-use super::context::Context;
+use std::collections::HashMap;
+
+use crate::id::{Digest, StateId};
+use crate::store::EventRecord;
+
+/// The tags of the states some events name, as they are now.
+pub type TagsByState = HashMap<StateId, Vec<String>>;
+
+/// The states `events` name (before, after, a restore's or a split's
+/// source) with their tags, asked of `tags_of` once each.
+pub fn tags_by_state(
+    events: &[EventRecord],
+    mut tags_of: impl FnMut(&StateId) -> Vec<String>,
+) -> TagsByState {
+    let mut tags = TagsByState::new();
+    for e in events {
+        let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+        let source = detail["source"]
+            .as_str()
+            .and_then(Digest::parse_hex)
+            .map(StateId);
+        for id in [e.state_before, e.state_after, source]
+            .into_iter()
+            .flatten()
+        {
+            tags.entry(id).or_insert_with(|| tags_of(&id));
+        }
+    }
+    tags
+}
 
 /// A state's short id with its tags as they are now, e.g. `3592eecfee59 (trained)`.
-fn named(ctx: &Context, hex: &str) -> String {
-    let tags = crate::id::Digest::parse_hex(hex)
-        .map(|d| {
-            ctx.store
-                .tags_of(&crate::id::StateId(d))
-                .unwrap_or_default()
-        })
+fn named(known: &TagsByState, hex: &str) -> String {
+    let tags = Digest::parse_hex(hex)
+        .and_then(|d| known.get(&StateId(d)).cloned())
         .unwrap_or_default();
     let id = &hex[..hex.len().min(12)];
     if tags.is_empty() {
@@ -21,9 +47,9 @@ fn named(ctx: &Context, hex: &str) -> String {
 
 /// What an event did, in words: where a restore came from, which slots a
 /// slice took, which tag moved, whether a prediction left its stream alone.
-pub fn describe(ctx: &Context, e: &crate::store::EventRecord) -> String {
+pub fn describe(tags: &TagsByState, e: &EventRecord) -> String {
     let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
-    let source = detail["source"].as_str().map(|s| named(ctx, s));
+    let source = detail["source"].as_str().map(|s| named(tags, s));
     match e.kind.as_str() {
         "restore" => format!("from {}", source.unwrap_or_default()),
         "slice" => {
@@ -128,4 +154,12 @@ pub fn describe_run(run: &crate::ops::runs::RunSummary) -> String {
         format!("continue it with `statectl train --resume {}`", run.name)
     };
     format!("training run '{}' ({}): {at}; {next}", run.name, run.layout)
+}
+
+/// [`describe`] with the tags as the local store has them now.
+pub fn describe_local(ctx: &super::context::Context, e: &EventRecord) -> String {
+    let tags = tags_by_state(std::slice::from_ref(e), |id| {
+        ctx.store.tags_of(id).unwrap_or_default()
+    });
+    describe(&tags, e)
 }

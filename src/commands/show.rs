@@ -57,7 +57,7 @@ fn text(ctx: Option<&Context>, report: &ShowReport) -> String {
         report.batch,
     );
     if let (Some(e), Some(ctx)) = (&report.origin, ctx) {
-        let what = super::render::describe(ctx, e);
+        let what = super::render::describe_local(ctx, e);
         text.push_str(&format!(
             "origin  event {} ({}{}){}\n",
             e.id,

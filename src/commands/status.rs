@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::context::{format_time, Context};
-use super::render::{describe, describe_run};
+use super::render::{describe_local, describe_run};
 use crate::ops::status::{self, StatusReport};
 
 pub fn run(ctx: &Context) -> Result<i32> {
@@ -68,7 +68,7 @@ fn summary(ctx: &Context, report: &StatusReport) -> String {
             e.id,
             e.kind,
             format_time(e.at),
-            describe(ctx, e).trim()
+            describe_local(ctx, e).trim()
         )),
         None => text.push_str("no events yet: `statectl demo`, `statectl train` or `statectl model import` start one\n"),
     }

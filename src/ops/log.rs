@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::models::Model;
 use super::streams;
 use crate::id::StateId;
+use crate::shared::{SharedEventFilter, SharedStore};
 use crate::store::{EventFilter, EventRecord, Store};
 
 /// Which events to read.
@@ -55,8 +56,48 @@ pub fn run(store: &Store, req: &LogRequest) -> Result<LogReport> {
     })
 }
 
+/// Which part of a shared store's journal to read: the whole journal, or
+/// with `scope` one model's stream (by the model's name).
+pub struct SharedLogRequest<'a> {
+    pub scope: Option<(&'a str, &'a str)>,
+    pub kind: Option<String>,
+    pub since: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+/// `log` on a shared store: the same report, each event with its origin.
+pub fn run_on_shared(shared: &mut SharedStore, req: &SharedLogRequest) -> Result<LogReport> {
+    let head = match req.scope {
+        Some((model, stream)) => {
+            let head = shared.stream_head(model, stream)?;
+            if head.is_none() {
+                anyhow::bail!(
+                    "{} has no stream '{stream}' of model '{model}'; without --model, log shows its whole journal",
+                    shared.shown()
+                );
+            }
+            head
+        }
+        None => None,
+    };
+    let events = shared.journal(&SharedEventFilter {
+        stream: req.scope,
+        kind: req.kind.as_deref(),
+        since: req.since,
+        limit: req.limit,
+    })?;
+    Ok(LogReport {
+        model: req.scope.map(|(m, _)| m.to_string()),
+        stream: req.scope.map(|(_, s)| s.to_string()),
+        head,
+        events,
+    })
+}
+
 /// One event as the JSON contract gives it: `event`, `kind`, `at`,
-/// `model` (its name), `stream`, the ids, `tag`, and `detail` as JSON.
+/// `model` (its name), `stream`, the ids, `tag`, `detail` as JSON, and for
+/// an event another store wrote, `origin`: that store's id and the
+/// event's number there.
 impl Serialize for EventRecord {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let detail: serde_json::Value = serde_json::from_str(&self.detail).unwrap_or_default();
@@ -72,6 +113,12 @@ impl Serialize for EventRecord {
         e.serialize_field("output", &self.output)?;
         e.serialize_field("tag", &self.tag)?;
         e.serialize_field("detail", &detail)?;
+        if let Some((store, number)) = &self.origin {
+            e.serialize_field(
+                "origin",
+                &serde_json::json!({"store": hex::encode(store), "event": number}),
+            )?;
+        }
         e.end()
     }
 }

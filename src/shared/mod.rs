@@ -8,6 +8,7 @@ mod cache;
 mod connect;
 mod content;
 mod gc;
+mod journal;
 mod models;
 mod reads;
 mod refs;
@@ -19,6 +20,7 @@ pub use cache::CacheStats;
 pub use connect::{is_shared_url, shown_url};
 pub use content::Table;
 pub use gc::{SharedGc, SharedGcReport};
+pub use journal::SharedEventFilter;
 pub use refs::{
     Publication, Published, RemoteModel, RemoteStream, RemoteTag, StreamMove, StreamMovedDuringPush,
 };

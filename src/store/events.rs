@@ -38,6 +38,9 @@ pub struct EventRecord {
     pub output: Option<ObjectId>,
     pub tag: Option<String>,
     pub detail: String,
+    /// For an event written by another store (pulled, or read from a
+    /// shared store): that store's id and the event's number there.
+    pub origin: Option<([u8; 16], i64)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,7 +53,7 @@ pub struct EventFilter {
     pub limit: Option<usize>,
 }
 
-const COLUMNS: &str = "id, kind, at, model, model_name, weights, stream, moved_stream, state_before, state_after, input, output, tag, detail";
+const COLUMNS: &str = "id, kind, at, model, model_name, weights, stream, moved_stream, state_before, state_after, input, output, tag, detail, origin, origin_event";
 
 fn digest<T>(bytes: Option<Vec<u8>>, make: fn(&[u8]) -> Option<T>) -> Option<T> {
     bytes.as_deref().and_then(make)
@@ -72,6 +75,10 @@ fn from_row(r: &Row) -> rusqlite::Result<EventRecord> {
         output: digest(r.get(11)?, ObjectId::from_slice),
         tag: r.get(12)?,
         detail: r.get(13)?,
+        origin: match (r.get::<_, Option<Vec<u8>>>(14)?, r.get(15)?) {
+            (Some(store), Some(number)) => store.try_into().ok().map(|s| (s, number)),
+            _ => None,
+        },
     })
 }
 

@@ -118,3 +118,95 @@ fn an_export_from_the_shared_store_is_the_file_a_local_export_writes() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn log_on_the_shared_store_says_which_store_wrote_each_event() {
+    let Some(url) = fresh_database("log") else {
+        return;
+    };
+    let env = Env::new();
+    env.ok(&["-q", "demo"]);
+    env.ok(&["init", &url]);
+    env.ok(&["-q", "push", &url]);
+    let shared = Path::new(&url);
+    json_of(&env.run_in(
+        shared,
+        &["--json", "stack", "case1/end", "case2/end", "--tag", "pair"],
+    ));
+    let local = env.json(&["log", "--all"])["events"].clone();
+    let local = local.as_array().unwrap();
+    assert!(
+        local.iter().all(|e| e.get("origin").is_none()),
+        "a store's own events have no origin"
+    );
+    let journal = json_of(&env.run_in(shared, &["--json", "log"]))["events"].clone();
+    let journal = journal.as_array().unwrap();
+    assert_eq!(
+        journal.len() as i64,
+        super::shared_store::count(&url, "SELECT count(*) FROM events")
+    );
+    // Newest first: the stack written there (under the writer's origin),
+    // then the pushing store's events, numbered as that store numbered them.
+    assert_eq!(journal[0]["kind"], "tag");
+    assert_eq!(journal[1]["kind"], "stack");
+    assert_eq!(journal[1]["origin"]["event"], 1);
+    let pushed = &journal[2..];
+    assert_eq!(pushed.len(), local.len());
+    for (there, here) in pushed.iter().zip(local) {
+        assert_eq!(there["origin"]["event"], here["event"], "{there}");
+        assert_eq!(there["origin"]["store"], pushed[0]["origin"]["store"]);
+        for field in [
+            "kind",
+            "state_before",
+            "state_after",
+            "model",
+            "stream",
+            "tag",
+            "detail",
+        ] {
+            assert_eq!(there[field], here[field], "{field} of {here}");
+        }
+    }
+    assert_ne!(journal[1]["origin"]["store"], pushed[0]["origin"]["store"]);
+    // Filters apply on the server; --model takes one model's stream.
+    let stacks = json_of(&env.run_in(shared, &["--json", "log", "--kind", "stack"]));
+    assert_eq!(stacks["events"].as_array().unwrap().len(), 1);
+    let main = json_of(&env.run_in(
+        shared,
+        &["--json", "log", "--model", "demo", "--limit", "2"],
+    ));
+    assert_eq!(main["events"].as_array().unwrap().len(), 2);
+    assert_eq!(main["head"], env.json(&["show", "HEAD"])["state"]);
+    let table = env.run_in(shared, &["log", "--limit", "3"]);
+    assert!(
+        table
+            .stdout
+            .contains("stacked case1/end (6) + case2/end (6)"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains(" event 1)"), "{}", table.stdout);
+    let unknown = env.run_in(shared, &["log", "--model", "nope"]);
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no stream 'main' of model 'nope'"),
+        "{}",
+        unknown.stderr
+    );
+    // A pulled copy's log says the same of the events it pulled.
+    let copy = env.path("copy");
+    assert_eq!(env.run_in(&copy, &["-q", "pull", &url]).code, 0);
+    let pulled = json_of(&env.run_in(&copy, &["--json", "log", "--all"]))["events"].clone();
+    let origins = |events: &serde_json::Value| -> Vec<serde_json::Value> {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["origin"].clone())
+            .collect()
+    };
+    assert_eq!(
+        origins(&pulled),
+        origins(&serde_json::Value::from(journal.clone()))
+    );
+}

@@ -3,14 +3,25 @@
 use anyhow::{anyhow, Result};
 
 use super::context::Context;
-use super::EXIT_DIFFERENT;
+use super::{Output, EXIT_DIFFERENT};
 use crate::cli::DiffArgs;
 use crate::input::read_input;
+use crate::ops::backend::Backend;
 use crate::ops::diff::{self, DiffReport, DiffRequest};
 use crate::ops::refs::Scope;
+use crate::shared::SharedStore;
 
 pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
-    let model = ctx.optional_model(args.stream.model.as_deref())?;
+    compare(&mut Backend::Embedded(&ctx.store), &ctx.out, args)
+}
+
+pub fn run_on_shared(url: &str, out: &Output, args: DiffArgs) -> Result<i32> {
+    let mut shared = SharedStore::open(url)?;
+    compare(&mut Backend::Shared(&mut shared), out, args)
+}
+
+fn compare(backend: &mut Backend, out: &Output, args: DiffArgs) -> Result<i32> {
+    let model = backend.optional_model(args.stream.model.as_deref())?;
     let input = match (&args.input, &model) {
         (None, _) => None,
         (Some(_), None) => {
@@ -20,8 +31,8 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
         }
         (Some(path), Some(model)) => Some(read_input(path, model.config.input_size)?),
     };
-    let report = diff::run(
-        &ctx.store,
+    let report = diff::run_on(
+        backend,
         &DiffRequest {
             a: &args.a,
             b: &args.b,
@@ -35,7 +46,7 @@ pub fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
             input: input.as_ref(),
         },
     )?;
-    ctx.emit_report(&report, || text(&args, &report))?;
+    out.emit(serde_json::to_value(&report)?, || text(&args, &report));
     Ok(if args.exit_code && report.different {
         EXIT_DIFFERENT
     } else {

@@ -56,16 +56,21 @@ impl Backend<'_> {
                     .map(|r| refs::resolve(store, r, scope))
                     .collect()
             }),
-            Backend::Shared(shared) => Ok(shared
-                .load_states(refs)?
-                .into_iter()
-                .map(|(id, value)| Resolved {
-                    id,
-                    value,
-                    stored: true,
-                })
-                .collect()),
+            Backend::Shared(shared) => shared_sources(shared, refs, scope),
         }
+    }
+
+    /// The model called `name`; with no name the newest one, or none when
+    /// the store has no model (for operations that work without one).
+    pub fn optional_model(&mut self, name: Option<&str>) -> Result<Option<Model>> {
+        let none_there = match self {
+            Backend::Embedded(store) => return models::find_optional(store, name),
+            Backend::Shared(shared) => name.is_none() && shared.models()?.is_empty(),
+        };
+        if none_there {
+            return Ok(None);
+        }
+        self.model(name).map(Some)
     }
 
     /// The model called `name`, or with no name the newest one.
@@ -99,6 +104,44 @@ impl Backend<'_> {
             Backend::Shared(shared) => record_shared(shared, recording),
         }
     }
+}
+
+/// A shared store's states by tag or full id, read together; `zeros` is
+/// computed, as on a local store, for the scope's model and batch size.
+fn shared_sources(
+    shared: &mut SharedStore,
+    refs: &[String],
+    scope: Scope,
+) -> Result<Vec<Resolved>> {
+    let zeros = |batch| {
+        scope
+            .model
+            .map(|model| StateValue::zeros(&model.config.layout(), batch))
+    };
+    let stored: Vec<String> = refs.iter().filter(|r| *r != "zeros").cloned().collect();
+    let mut loaded = shared.load_states(&stored)?.into_iter();
+    refs.iter()
+        .map(|reference| match (reference.as_str(), scope.zeros_batch.and_then(zeros)) {
+            ("zeros", Some(value)) => Ok(Resolved {
+                id: value.id(),
+                value,
+                stored: false,
+            }),
+            ("zeros", None) => Err(anyhow::anyhow!(
+                "'zeros' needs a model and a batch size here: name the model with --model, and pass an input whose batch it takes"
+            )),
+            _ => {
+                let (id, value) = loaded
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("'{reference}' named no state"))?;
+                Ok(Resolved {
+                    id,
+                    value,
+                    stored: true,
+                })
+            }
+        })
+        .collect()
 }
 
 fn record_embedded(store: &Store, recording: &Recording) -> Result<Vec<StateId>> {

@@ -5,9 +5,10 @@
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
-use super::models::{self, Model};
+use super::backend::Backend;
+use super::models::Model;
 use super::predict::check_batch;
-use super::refs::{self, Resolved, Scope};
+use super::refs::{Resolved, Scope};
 use crate::id::StateId;
 use crate::model::predict;
 use crate::replay::{staleness, Staleness};
@@ -51,11 +52,16 @@ pub struct DiffReport {
 }
 
 pub fn run(store: &Store, req: &DiffRequest) -> Result<DiffReport> {
-    let (a, b) = store.read(|store| resolve_pair(store, req))?;
+    run_on(&mut Backend::Embedded(store), req)
+}
+
+/// [`run`] on either backend.
+pub fn run_on(backend: &mut Backend, req: &DiffRequest) -> Result<DiffReport> {
+    let (a, b) = resolve_pair(backend, req)?;
     let cmp = compare(&a.value, &b.value);
     let outputs = match req.input {
         None => None,
-        Some(x) => Some(outputs_staleness(store, req.scope.model, x, &a, &b)?),
+        Some(x) => Some(outputs_staleness(backend, req.scope.model, x, &a, &b)?),
     };
     let different = match req.tolerance {
         Some(t) => cmp.max_abs > t,
@@ -78,16 +84,16 @@ pub fn run(store: &Store, req: &DiffRequest) -> Result<DiffReport> {
 }
 
 /// Both states, checked comparable; `zeros` takes the other's batch size.
-fn resolve_pair(store: &Store, req: &DiffRequest) -> Result<(Resolved, Resolved)> {
-    let resolve = |text: &str, zeros_batch: Option<usize>| {
-        refs::resolve(
-            store,
-            text,
-            Scope {
-                zeros_batch,
-                ..req.scope
-            },
-        )
+fn resolve_pair(backend: &mut Backend, req: &DiffRequest) -> Result<(Resolved, Resolved)> {
+    let mut resolve = |text: &str, zeros_batch: Option<usize>| -> Result<Resolved> {
+        let scope = Scope {
+            zeros_batch,
+            ..req.scope
+        };
+        let mut found = backend.sources(&[text.to_string()], scope)?;
+        found
+            .pop()
+            .ok_or_else(|| anyhow!("'{text}' named no state"))
     };
     let (a, b) = if req.a == "zeros" {
         let b = resolve(req.b, None)?;
@@ -121,7 +127,7 @@ fn resolve_pair(store: &Store, req: &DiffRequest) -> Result<(Resolved, Resolved)
 /// How differently the model answers `x` from `a` and from `b`; per-step
 /// outputs are compared at every step.
 fn outputs_staleness(
-    store: &Store,
+    backend: &mut Backend,
     model: Option<&Model>,
     x: &Tensor,
     a: &Resolved,
@@ -132,7 +138,7 @@ fn outputs_staleness(
     })?;
     model.check_layout(&a.value, &a.id.short())?;
     check_batch(&a.value, &a.id.short(), x.shape[0])?;
-    let weights = models::weights(store, model)?;
+    let weights = backend.weights(model)?;
     let ya = predict(&weights, x, &a.value)?;
     let yb = predict(&weights, x, &b.value)?.outputs;
     let steps = if ya.shape.len() == 3 { ya.shape[1] } else { 1 };

@@ -1,4 +1,4 @@
-//! A learner's stack, split and burn-in on both backends: the same
+//! A learner's stack, split, burn-in and diff on both backends: the same
 //! commands, given a local store's folder or a shared store's URL as
 //! `--store`, run the same operation (`ops::backend`) and must give the
 //! same states, ids, tags and reports, refuse the same bad input and
@@ -75,6 +75,20 @@ fn learner_session(env: &Env, store: &Path) -> Vec<serde_json::Value> {
     reports.push(run(&per_slot));
     // Tag patterns expand against the store's own tags, in natural order.
     reports.push(run(&["stack", "b/*", "--tag", "rebuilt"]));
+    // Episodes start at zeros: computed for the model, stored with the result.
+    reports.push(run(&[
+        "burn-in",
+        "--model",
+        "demo",
+        "zeros",
+        "--input",
+        s(&x),
+        "--tag",
+        "from-zeros",
+    ]));
+    // Comparing states, and how differently the model answers from each.
+    reports.push(run(&["diff", "case1/end", "case2/end", "--input", s(&x)]));
+    reports.push(run(&["diff", "zeros", "from-zeros", "--per-slot"]));
 
     // Bad input: refused, naming what was wrong; nothing changes.
     refuses(
@@ -117,7 +131,7 @@ fn learner_session(env: &Env, store: &Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn stack_split_and_burn_in_give_the_same_states_and_tags_on_both_backends() {
+fn stack_split_burn_in_and_diff_give_the_same_states_and_tags_on_both_backends() {
     let env = Env::new();
     env.ok(&["-q", "demo"]);
     let stores = backends(&env, "learners");
@@ -131,6 +145,9 @@ fn stack_split_and_burn_in_give_the_same_states_and_tags_on_both_backends() {
     assert_eq!(local[1]["states"].as_array().unwrap().len(), 12);
     assert_eq!(local[3]["states"][2]["tag"], "b/part/2");
     assert_eq!(local[4]["batch"], 6);
+    assert_eq!(local[6]["different"], true);
+    assert!(local[6]["outputs"].is_object(), "{}", local[6]);
+    assert_eq!(local[7]["slots"].as_array().unwrap().len(), 6);
     let whole = env.json(&["show", "burned", "--values"])["slots"].clone();
     let part = env.json(&["show", "b/part/0", "--values"])["slots"][0].clone();
     assert_eq!(
@@ -177,6 +194,6 @@ fn stack_split_and_burn_in_give_the_same_states_and_tags_on_both_backends() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(burn_ins, 7, "the pulled copy's burn-in entries");
+    assert_eq!(burn_ins, 8, "the pulled copy's burn-in entries");
     assert_eq!(env.run_in(&copy, &["verify"]).code, 0);
 }

@@ -1,13 +1,16 @@
 //! Commands given a shared store's URL as `--store` (or `$STATECTL_STORE`):
-//! `import` writes straight to it, `export`, `log` and `diff` read from it, `stack`,
-//! `split` and `burn-in` read from it and store their results there,
-//! `verify` checks it, `gc` collects it, and `show` and `tag list` show
-//! it; the others run on a local store folder and are refused, naming
-//! `statectl pull`.
+//! `import` writes straight to it; `export`, `log` and `diff` read from
+//! it; `stack`, `split` and `burn-in` read from it and store their results
+//! there; `verify` checks it and `gc` collects it; `show` and `tag list`
+//! show it, `snapshot` names a state there and `tag delete` deletes
+//! its tags. The others run on a local
+//! store folder and are refused, naming `statectl pull`.
 
 use anyhow::Result;
 
-use super::{burn_in, diff, export, gc, import, log, show, split, stack, tag, verify, Output};
+use super::{
+    burn_in, diff, export, gc, import, log, show, snapshot, split, stack, tag, verify, Output,
+};
 use crate::cli::{Command, RefsFromArgs, StreamArgs, TagCommand, VerifyArgs};
 use crate::shared::{is_shared_url, shown_url, SharedStore};
 
@@ -22,18 +25,20 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
         Command::Import(args) => import::run_on_shared(url, &out, args),
         Command::Export(args) => export::run_on_shared(url, &out, args),
         Command::Log(args) => log::run_on_shared(url, &out, args),
+        Command::Snapshot(args) => snapshot::run_on_shared(url, &out, args),
         Command::Diff(args) => diff::run_on_shared(url, &out, args),
         Command::Stack(args) => stack::run_on_shared(url, &out, args),
         Command::Split(args) => split::run_on_shared(url, &out, args),
         Command::BurnIn(args) => burn_in::run_on_shared(url, &out, args),
         Command::Gc(args) => gc::run_on_shared(url, &out, args),
         Command::Tag(TagCommand::List) => tag::list_on_shared(url, &out),
+        Command::Tag(TagCommand::Delete { names }) => tag::delete_on_shared(url, &out, &names),
         Command::Show(args) => show::run_on_shared(url, &out, args),
         Command::Verify(VerifyArgs { repair: false }) => {
             SharedStore::open(url).and_then(|mut shared| verify::run_on_shared(&mut shared, &out))
         }
         _ => Err(anyhow::anyhow!(
-            "{} is a shared store; this command runs on a local store folder (import, export, show, log, diff, tag list, stack, split, burn-in, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
+            "{} is a shared store; this command runs on a local store folder (import, export, show, log, diff, snapshot, tag list, tag delete, stack, split, burn-in, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
             shown_url(url)
         )),
     }

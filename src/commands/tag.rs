@@ -33,10 +33,33 @@ fn list(out: &Output, tags: &[TagRecord]) {
     }
 }
 
+fn delete(ctx: &Context, names: &[String]) -> Result<()> {
+    report_deleted(&ctx.out, names, &tags::delete_many(&ctx.store, names)?)
+}
+
+/// `statectl --store URL tag delete NAME...`: the shared store's tags, by
+/// name or pattern, in one transaction.
+pub fn delete_on_shared(url: &str, out: &Output, names: &[String]) -> Result<i32> {
+    let mut shared = crate::shared::SharedStore::open(url)?;
+    let expanded = crate::ops::refs::expand_with(names, &[], || {
+        Ok(shared.tags()?.into_iter().map(|t| t.name).collect())
+    })?;
+    let deleted: Vec<tags::TagDeleted> = shared
+        .delete_tags(&expanded)?
+        .into_iter()
+        .map(|(tag, state)| tags::TagDeleted {
+            tag,
+            state,
+            deleted: true,
+        })
+        .collect();
+    report_deleted(out, names, &deleted)?;
+    Ok(0)
+}
+
 /// One tag named: its `TagDeleted` JSON; several, or a pattern:
 /// `{"deleted": [...]}`.
-fn delete(ctx: &Context, names: &[String]) -> Result<()> {
-    let deleted = tags::delete_many(&ctx.store, names)?;
+fn report_deleted(out: &Output, names: &[String], deleted: &[tags::TagDeleted]) -> Result<()> {
     let lines = || {
         deleted
             .iter()
@@ -44,12 +67,12 @@ fn delete(ctx: &Context, names: &[String]) -> Result<()> {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    match (names, deleted.as_slice()) {
+    match (names, deleted) {
         ([name], [one]) if !crate::ops::refs::is_pattern(name) => {
-            ctx.emit_report(one, lines)?;
+            out.emit(serde_json::to_value(one)?, lines);
         }
         _ => {
-            ctx.emit_report(&serde_json::json!({ "deleted": deleted }), lines)?;
+            out.emit(serde_json::json!({ "deleted": deleted }), lines);
         }
     }
     Ok(())

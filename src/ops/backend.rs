@@ -92,6 +92,36 @@ impl Backend<'_> {
         }
     }
 
+    /// Names a state (stored first if it is not), journalled as a tag
+    /// entry; a tag that names another state needs `tag.force`.
+    pub fn tag_state(
+        &mut self,
+        state: &Resolved,
+        tag: &TagRequest,
+        model: Option<&Model>,
+    ) -> Result<()> {
+        tags::check_tag_name(&tag.name)?;
+        match self {
+            Backend::Embedded(store) => store.write(|store| {
+                if !state.stored {
+                    store.put_state(&state.value)?;
+                }
+                tags::apply(store, tag, &state.id, model)
+            }),
+            Backend::Shared(shared) => {
+                shared.write_states(&DirectWrite {
+                    states: &[DirectState::of(&state.value, Some(tag.name.clone()))],
+                    entries: Vec::new(),
+                    tag_entries: true,
+                    force: tag.force,
+                    objects: &[],
+                    model: model.map(|m| (m.record.name.clone(), m.record.weights)),
+                })?;
+                Ok(())
+            }
+        }
+    }
+
     /// Stores the results with their entries and tags, all or nothing;
     /// returns their ids, in order. A tag that names another state is
     /// refused unless its request forces it.

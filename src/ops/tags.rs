@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 
+use super::backend::Backend;
 use super::models::Model;
 use crate::id::{StateId, MIN_PREFIX};
 use crate::store::{NewEvent, Store, TagRecord};
@@ -123,14 +124,22 @@ pub fn snapshot(
     scope: super::refs::Scope,
     tag: &TagRequest,
 ) -> Result<StateId> {
-    store.write(|store| {
-        let state = super::refs::resolve(store, reference, scope)?;
-        if !state.stored {
-            store.put_state(&state.value)?;
-        }
-        apply(store, tag, &state.id, scope.model)?;
-        Ok(state.id)
-    })
+    snapshot_on(&mut Backend::Embedded(store), reference, scope, tag)
+}
+
+/// [`snapshot`] on either backend.
+pub fn snapshot_on(
+    backend: &mut Backend,
+    reference: &str,
+    scope: super::refs::Scope,
+    tag: &TagRequest,
+) -> Result<StateId> {
+    let mut found = backend.sources(&[reference.to_string()], scope)?;
+    let state = found
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("'{reference}' named no state"))?;
+    backend.tag_state(&state, tag, scope.model)?;
+    Ok(state.id)
 }
 
 /// `tag delete`: removes one tag (the name exactly), journalled.

@@ -89,14 +89,7 @@ impl SharedStore {
     /// `force`.
     pub fn write_states(&mut self, write: &DirectWrite) -> Result<DirectWritten> {
         let shown = self.shown.clone();
-        let origin = self
-            .writer
-            .get_or_insert_with(|| WriterOrigin {
-                id: rand::random(),
-                next_event: 1,
-            })
-            .id;
-        let first_event = self.writer.as_ref().map_or(1, |w| w.next_event);
+        let (origin, first_event) = self.origin();
         let explain = |e| super::connect::explain(&shown, "writing states", &e);
         let mut tx = self.client.transaction().map_err(explain)?;
         let now = now_ms();
@@ -183,6 +176,75 @@ impl SharedStore {
             tags_set: upserted.changed,
             events: events_written,
         })
+    }
+}
+
+impl SharedStore {
+    /// This connection's origin and the number its next entry takes.
+    fn origin(&mut self) -> ([u8; 16], i64) {
+        let writer = self.writer.get_or_insert_with(|| WriterOrigin {
+            id: rand::random(),
+            next_event: 1,
+        });
+        (writer.id, writer.next_event)
+    }
+
+    /// Deletes tags by name in one transaction, an "untag" entry each;
+    /// returns what each named. A name that is not a tag there refuses
+    /// the whole delete.
+    pub fn delete_tags(&mut self, names: &[String]) -> Result<Vec<(String, StateId)>> {
+        let shown = self.shown.clone();
+        let (origin, first_event) = self.origin();
+        let explain = |e| super::connect::explain(&shown, "deleting tags", &e);
+        let mut tx = self.client.transaction().map_err(explain)?;
+        let now = now_ms();
+        note_origin(&mut tx, &origin, now).map_err(explain)?;
+        let rows = tx
+            .query(
+                "DELETE FROM tags WHERE name = ANY($1) RETURNING name, state",
+                &[&names],
+            )
+            .map_err(explain)?;
+        let gone: std::collections::HashMap<String, Vec<u8>> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut deleted = Vec::new();
+        let mut events = Vec::new();
+        for name in names {
+            let Some(state) = gone.get(name) else {
+                return Err(anyhow!(
+                    "tag '{name}' not found on {shown}; nothing was deleted; `statectl --store URL tag list` shows its tags"
+                ));
+            };
+            if deleted.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            let id = StateId::from_slice(state).ok_or_else(|| {
+                anyhow!("tag {name} on {shown} names no 32-byte id: the shared store is damaged")
+            })?;
+            events.push(PortableEvent {
+                origin,
+                origin_event: first_event + events.len() as i64,
+                kind: "untag".into(),
+                at: now,
+                model_name: None,
+                weights: None,
+                stream: None,
+                moved_stream: false,
+                state_before: Some(state.clone()),
+                state_after: None,
+                input: None,
+                output: None,
+                tag: Some(name.clone()),
+                detail: "null".into(),
+            });
+            deleted.push((name.clone(), id));
+        }
+        copy_events(&mut tx, &events).map_err(explain)?;
+        tx.commit().map_err(explain)?;
+        if let Some(writer) = self.writer.as_mut() {
+            writer.next_event = first_event + events.len() as i64;
+        }
+        Ok(deleted)
     }
 }
 

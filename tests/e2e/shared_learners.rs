@@ -115,6 +115,20 @@ fn learner_session(env: &Env, store: &Path) -> Vec<serde_json::Value> {
         ],
         "nomodel",
     );
+    // A snapshot names a state; moving a tag needs --force.
+    reports.push(run(&["snapshot", "case3/end", "--tag", "keep"]));
+    refuses(&["snapshot", "case1/start", "--tag", "keep"], "--force");
+    reports.push(run(&[
+        "snapshot",
+        "case1/start",
+        "--tag",
+        "keep",
+        "--force",
+    ]));
+    // Tags go by name or pattern, journalled; an unknown one deletes nothing.
+    reports.push(run(&["tag", "delete", "part/1*", "rebuilt"]));
+    refuses(&["tag", "delete", "part/0", "nosuch"], "nosuch");
+    refuses(&["tag", "delete", "nomatch/*"], "matches no tag");
     // --force moves the tag, on either backend.
     reports.push(run(&[
         "stack",
@@ -165,7 +179,7 @@ fn stack_split_burn_in_and_diff_give_the_same_states_and_tags_on_both_backends()
     // writer's origin, naming the model for burn-in.
     let url = s(&stores[1]).to_string();
     let db = env.db();
-    for kind in ["stack", "split", "burn-in"] {
+    for kind in ["stack", "split", "burn-in", "untag", "tag"] {
         let local: i64 = db
             .query_row("SELECT count(*) FROM events WHERE kind = ?1", [kind], |r| {
                 r.get(0)

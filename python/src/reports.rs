@@ -68,7 +68,7 @@ impl Store {
     ) -> PyResult<String> {
         self.with(py, |store| {
             let model = models::find_optional(store, model.as_deref())?;
-            let state = tags::snapshot(
+            let state = statectl::ops::snapshot::snapshot(
                 store,
                 &reference,
                 scope(model.as_ref(), &stream),

@@ -7,7 +7,8 @@ use super::context::{Context, Output};
 use crate::cli::SnapshotArgs;
 use crate::ops::backend::Backend;
 use crate::ops::refs::Scope;
-use crate::ops::tags::{self, TagRequest};
+use crate::ops::snapshot;
+use crate::ops::tags::TagRequest;
 use crate::shared::SharedStore;
 
 pub fn run(ctx: &Context, args: SnapshotArgs) -> Result<i32> {
@@ -23,7 +24,7 @@ pub fn run_on_shared(url: &str, out: &Output, args: SnapshotArgs) -> Result<i32>
 
 fn name(backend: &mut Backend, out: &Output, args: SnapshotArgs) -> Result<i32> {
     let model = backend.optional_model(args.stream.model.as_deref())?;
-    let state = tags::snapshot_on(
+    let state = snapshot::snapshot_on(
         backend,
         &args.reference,
         Scope {

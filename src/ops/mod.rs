@@ -34,6 +34,7 @@ pub mod runs;
 pub mod shared_writes;
 pub mod show;
 pub mod since;
+pub mod snapshot;
 pub mod stack;
 pub mod status;
 pub mod streams;

@@ -3,7 +3,6 @@
 
 use anyhow::{bail, Result};
 
-use super::backend::Backend;
 use super::models::Model;
 use crate::id::{StateId, MIN_PREFIX};
 use crate::store::{NewEvent, Store, TagRecord};
@@ -115,31 +114,6 @@ pub fn apply(
 ) -> Result<()> {
     check_tag_free(store, &tag.name, Some(state), tag.force)?;
     set_tag(store, &tag.name, state, model)
-}
-
-/// `snapshot`: names a resolved state, in one transaction.
-pub fn snapshot(
-    store: &Store,
-    reference: &str,
-    scope: super::refs::Scope,
-    tag: &TagRequest,
-) -> Result<StateId> {
-    snapshot_on(&mut Backend::Embedded(store), reference, scope, tag)
-}
-
-/// [`snapshot`] on either backend.
-pub fn snapshot_on(
-    backend: &mut Backend,
-    reference: &str,
-    scope: super::refs::Scope,
-    tag: &TagRequest,
-) -> Result<StateId> {
-    let mut found = backend.sources(&[reference.to_string()], scope)?;
-    let state = found
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("'{reference}' named no state"))?;
-    backend.tag_state(&state, tag, scope.model)?;
-    Ok(state.id)
 }
 
 /// `tag delete`: removes one tag (the name exactly), journalled.

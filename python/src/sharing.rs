@@ -245,6 +245,48 @@ impl SharedStore {
         })
     }
 
+    /// Names a state on the shared store; returns its id.
+    #[pyo3(signature = (tag, reference, model=None, force=false))]
+    fn snapshot(
+        &self,
+        py: Python<'_>,
+        tag: String,
+        reference: String,
+        model: Option<String>,
+        force: bool,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let mut backend = Backend::Shared(store);
+            let model = backend.optional_model(model.as_deref())?;
+            let state = statectl::ops::snapshot::snapshot_on(
+                &mut backend,
+                &reference,
+                Scope {
+                    model: model.as_ref(),
+                    ..shared_scope()
+                },
+                &TagRequest { name: tag, force },
+            )?;
+            Ok(state.hex())
+        })
+    }
+
+    /// Every tag and the state it names, in natural order, as JSON.
+    fn tags(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |store| {
+            let mut tags = store.tag_records()?;
+            tags.sort_by(|a, b| statectl::ops::refs::natural_cmp(&a.name, &b.name));
+            json(&tags)
+        })
+    }
+
+    /// Deletes the tags named or matched by patterns, in one transaction.
+    fn delete_tags(&self, py: Python<'_>, names: Vec<String>) -> PyResult<String> {
+        self.with(py, |store| {
+            json(&statectl::ops::tags::delete_many_on_shared(store, &names)?)
+        })
+    }
+
     /// The read cache's size and hits as JSON (`null` without one).
     fn cache_info(&self, py: Python<'_>) -> PyResult<String> {
         self.with(py, |store| json(&store.read_cache_stats()))

@@ -353,6 +353,22 @@ class SharedStore:
         ``tag_prefix + slot`` on the shared store; returns their ids."""
         return self._native.split(str(ref), tag_prefix, force)
 
+    def snapshot(self, tag: str, ref: str, *, model: str | None = None, force: bool = False) -> str:
+        """Names a state on the shared store (a tag, a full id, or ``zeros``
+        with ``model``); returns its id."""
+        return self._native.snapshot(tag, str(ref), model, force)
+
+    def tags(self) -> list[TagInfo]:
+        """Every tag on the shared store and the state it names, in natural
+        order."""
+        return _reports.parse(_reports.TagInfo, self._native.tags())
+
+    def delete_tags(self, *names: str) -> list[_reports.TagDeleted]:
+        """Deletes the tags named, or matched by patterns (``"buf/*"``), in
+        one transaction; a name that is not a tag, or a pattern matching
+        none, deletes nothing."""
+        return _reports.parse(_reports.TagDeleted, self._native.delete_tags(list(names)))
+
     def verify(self) -> dict:
         """Re-hashes every slot, state, object and weights file and checks
         every ref; ``{"ok": bool, "report": {..., "problems": [...]}}``."""

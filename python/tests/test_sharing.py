@@ -267,6 +267,13 @@ def test_a_learner_burns_in_stacks_and_splits_on_the_shared_store(tmp_path, shar
         assert shared.get_states(["batch"]).ids == want.ids
         with pytest.raises(statectl.StatectlError, match="no tag 'nope'"):
             shared.burn_in(["nope"], x[:1], model="demo")
+        for store in (local, shared):
+            assert store.snapshot("kept", "batch") == want.ids[0]
+            deleted = store.delete_tags("seq/*")
+            assert [d.tag for d in deleted] == seqs
+            with pytest.raises(statectl.StatectlError, match="nope"):
+                store.delete_tags("b/seq/0", "nope")
+        assert [(t.tag, t.state) for t in shared.tags()] == [(t.tag, t.state) for t in local.tags()]
         assert shared.verify()["ok"]
 
 

@@ -41,18 +41,7 @@ fn delete(ctx: &Context, names: &[String]) -> Result<()> {
 /// name or pattern, in one transaction.
 pub fn delete_on_shared(url: &str, out: &Output, names: &[String]) -> Result<i32> {
     let mut shared = crate::shared::SharedStore::open(url)?;
-    let expanded = crate::ops::refs::expand_with(names, &[], || {
-        Ok(shared.tags()?.into_iter().map(|t| t.name).collect())
-    })?;
-    let deleted: Vec<tags::TagDeleted> = shared
-        .delete_tags(&expanded)?
-        .into_iter()
-        .map(|(tag, state)| tags::TagDeleted {
-            tag,
-            state,
-            deleted: true,
-        })
-        .collect();
+    let deleted = tags::delete_many_on_shared(&mut shared, names)?;
     report_deleted(out, names, &deleted)?;
     Ok(0)
 }

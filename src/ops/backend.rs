@@ -1,10 +1,11 @@
 //! The store an operation reads its sources from and records its results
 //! in: the embedded SQLite store, or a shared store on PostgreSQL. Stack,
-//! split and burn-in are written once against it, so a learner that runs
-//! them on a shared store gets the states, ids, journal entries and tags a
-//! local store gives. The two share no SQL: what differs is only how
-//! sources are found (a local store takes every ref form; a shared store
-//! takes tags and full ids) and how one transaction records the results.
+//! split, burn-in, diff and snapshot are written once against it, so a
+//! learner that runs them on a shared store gets the states, ids, journal
+//! entries and tags a local store gives. The two share no SQL: what
+//! differs is how sources are found (a local store takes every ref form;
+//! a shared store takes tags, full ids and `zeros`), how models and
+//! weights files are read, and how one transaction records the results.
 
 use anyhow::Result;
 
@@ -18,6 +19,7 @@ use crate::state::StateValue;
 use crate::store::{NewEvent, Store};
 use crate::tensors::TensorFile;
 
+/// Where an operation runs.
 pub enum Backend<'a> {
     Embedded(&'a Store),
     Shared(&'a mut SharedStore),

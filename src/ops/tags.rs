@@ -133,6 +133,26 @@ pub fn delete_many(store: &Store, names: &[String]) -> Result<Vec<TagDeleted>> {
     })
 }
 
+/// `delete_many` on a shared store: names and patterns (expanded against
+/// its tags), in one transaction, an untag entry each.
+pub fn delete_many_on_shared(
+    shared: &mut crate::shared::SharedStore,
+    names: &[String],
+) -> Result<Vec<TagDeleted>> {
+    let expanded = super::refs::expand_with(names, &[], || {
+        Ok(shared.tags()?.into_iter().map(|t| t.name).collect())
+    })?;
+    Ok(shared
+        .delete_tags(&expanded)?
+        .into_iter()
+        .map(|(tag, state)| TagDeleted {
+            tag,
+            state,
+            deleted: true,
+        })
+        .collect())
+}
+
 /// Removes one tag inside the caller's write.
 fn delete_in(store: &Store, name: &str) -> Result<TagDeleted> {
     let Some(tag) = store.tag(name)? else {

@@ -220,21 +220,14 @@ impl Store {
     ) -> PyResult<String> {
         let inputs = inputs.map(|x| tensor_of(py, "inputs", &x)).transpose()?;
         self.with(py, |store| {
-            let model = models::find_optional(store, model.as_deref())?;
-            if let (Some(x), Some(model)) = (&inputs, &model) {
-                statectl::input::check_input(x, "inputs", model.config.input_size)?;
-            }
-            json(&diff::run(
-                store,
-                &DiffRequest {
-                    a: &a,
-                    b: &b,
-                    scope: scope(model.as_ref(), &stream),
-                    per_slot,
-                    tolerance,
-                    input: inputs.as_ref(),
-                },
-            )?)
+            let pair = DiffPair {
+                a: &a,
+                b: &b,
+                inputs: inputs.as_ref(),
+                per_slot,
+                tolerance,
+            };
+            pair.run(&mut Backend::Embedded(store), model.as_deref(), &stream)
         })
     }
 
@@ -470,6 +463,43 @@ impl Store {
             )?;
             Ok(parts.iter().map(|p| p.state.hex()).collect())
         })
+    }
+}
+
+/// What `diff` takes from Python besides the store and the model: the
+/// same for a local and a shared store.
+pub(crate) struct DiffPair<'a> {
+    pub a: &'a str,
+    pub b: &'a str,
+    pub inputs: Option<&'a Tensor>,
+    pub per_slot: bool,
+    pub tolerance: Option<f64>,
+}
+
+impl DiffPair<'_> {
+    /// Compares the two states with the model called `model` (the newest
+    /// without a name, none if the store has none); the report as JSON.
+    pub(crate) fn run(
+        &self,
+        backend: &mut Backend,
+        model: Option<&str>,
+        stream: &str,
+    ) -> anyhow::Result<String> {
+        let model = backend.optional_model(model)?;
+        if let (Some(x), Some(model)) = (self.inputs, &model) {
+            statectl::input::check_input(x, "inputs", model.config.input_size)?;
+        }
+        json(&diff::run_on(
+            backend,
+            &DiffRequest {
+                a: self.a,
+                b: self.b,
+                scope: scope(model.as_ref(), stream),
+                per_slot: self.per_slot,
+                tolerance: self.tolerance,
+                input: self.inputs,
+            },
+        )?)
     }
 }
 

@@ -22,7 +22,7 @@ use statectl::ops::push::{self, PushRequest};
 use statectl::store::Store as SqlStore;
 
 use crate::errors::Failure;
-use crate::reports::{json, BurnInOptions};
+use crate::reports::{json, BurnInOptions, DiffPair};
 use crate::{slot_tags, stacked_tensors, state_of, tensor_file, Arrays, OutTensor, Store};
 
 #[pymethods]
@@ -242,6 +242,63 @@ impl SharedStore {
                 force,
             )?;
             Ok(parts.iter().map(|p| p.state.hex()).collect())
+        })
+    }
+
+    /// Compares two states on the shared store (and with `inputs`, the
+    /// model's answers from each); the report as JSON.
+    #[pyo3(signature = (a, b, inputs=None, per_slot=false, tolerance=None, model=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn diff(
+        &self,
+        py: Python<'_>,
+        a: String,
+        b: String,
+        inputs: Option<PyBuffer<f32>>,
+        per_slot: bool,
+        tolerance: Option<f64>,
+        model: Option<String>,
+    ) -> PyResult<String> {
+        let inputs = inputs
+            .map(|x| crate::tensor_of(py, "inputs", &x))
+            .transpose()?;
+        self.with(py, |store| {
+            let pair = DiffPair {
+                a: &a,
+                b: &b,
+                inputs: inputs.as_ref(),
+                per_slot,
+                tolerance,
+            };
+            pair.run(&mut Backend::Shared(store), model.as_deref(), "main")
+        })
+    }
+
+    /// The shared store's journal, newest first (with `model`, one of its
+    /// streams), each event with its origin; as JSON.
+    #[pyo3(signature = (model=None, stream="main".to_string(), kind=None, since=None, limit=None))]
+    fn log(
+        &self,
+        py: Python<'_>,
+        model: Option<String>,
+        stream: String,
+        kind: Option<String>,
+        since: Option<String>,
+        limit: Option<usize>,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            let since = since
+                .map(|s| statectl::ops::since::cutoff("since", &s))
+                .transpose()?;
+            json(&statectl::ops::log::run_on_shared(
+                store,
+                &statectl::ops::log::SharedLogRequest {
+                    scope: model.as_deref().map(|m| (m, stream.as_str())),
+                    kind,
+                    since,
+                    limit,
+                },
+            )?)
         })
     }
 

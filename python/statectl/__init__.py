@@ -245,6 +245,13 @@ def _is_shared_url(path) -> bool:
     return isinstance(path, str) and path.startswith(("postgres://", "postgresql://"))
 
 
+def _diff_inputs(inputs, tolerance):
+    """``diff``'s inputs as float32, its tolerance checked."""
+    if tolerance is not None and not (isinstance(tolerance, (int, float)) and tolerance >= 0):
+        raise InvalidInputError(f"tolerance must be a number from 0, got {tolerance!r}")
+    return None if inputs is None else _float32("inputs", inputs)
+
+
 def _burn_in(native, refs, x, model, per_slot, tag, tag_prefix, force, tag_by) -> list[BurnedState]:
     """Burn-in through a local or a shared store's native half."""
     refs = [refs] if isinstance(refs, str) else [str(r) for r in refs]
@@ -352,6 +359,36 @@ class SharedStore:
         """Stores each slot of a state as a one-slot state tagged
         ``tag_prefix + slot`` on the shared store; returns their ids."""
         return self._native.split(str(ref), tag_prefix, force)
+
+    def diff(
+        self,
+        a: str,
+        b: str,
+        *,
+        inputs: np.ndarray | None = None,
+        per_slot: bool = False,
+        tolerance: float | None = None,
+        model: str | None = None,
+    ) -> DiffReport:
+        """Compares two states on the shared store (tags, full ids,
+        ``zeros``), as ``Store.diff`` does; with ``inputs``, also how
+        differently ``model`` (the newest by default) answers from each."""
+        x = _diff_inputs(inputs, tolerance)
+        return _reports.parse(DiffReport, self._native.diff(str(a), str(b), x, per_slot, tolerance, model))
+
+    def log(
+        self,
+        *,
+        model: str | None = None,
+        stream: str = "main",
+        kind: str | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+    ) -> LogReport:
+        """The shared store's journal, newest first (with ``model``, that
+        model's stream), each event with ``origin``: the store that wrote it
+        and its number there."""
+        return _reports.parse(LogReport, self._native.log(model, stream, kind, since, limit))
 
     def snapshot(self, tag: str, ref: str, *, model: str | None = None, force: bool = False) -> str:
         """Names a state on the shared store (a tag, a full id, or ``zeros``
@@ -796,9 +833,7 @@ class Store:
         """Compares two states; with ``inputs`` (``[batch, steps,
         features]`` float32), also how differently the model answers from
         each (how stale one is for the other)."""
-        x = None if inputs is None else _float32("inputs", inputs)
-        if tolerance is not None and not (isinstance(tolerance, (int, float)) and tolerance >= 0):
-            raise InvalidInputError(f"tolerance must be a number from 0, got {tolerance!r}")
+        x = _diff_inputs(inputs, tolerance)
         text = self._native.diff(str(a), str(b), x, per_slot, tolerance, model, stream)
         return _reports.parse(DiffReport, text)
 

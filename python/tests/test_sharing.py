@@ -274,6 +274,13 @@ def test_a_learner_burns_in_stacks_and_splits_on_the_shared_store(tmp_path, shar
             with pytest.raises(statectl.StatectlError, match="nope"):
                 store.delete_tags("b/seq/0", "nope")
         assert [(t.tag, t.state) for t in shared.tags()] == [(t.tag, t.state) for t in local.tags()]
+        here, there = (s.diff("case1/end", "batch", inputs=x, model="demo") for s in (local, shared))
+        assert there.to_dict() == here.to_dict() and there.different
+        assert shared.diff("zeros", "case1/start", model="demo").to_dict() == local.diff("zeros", "case1/start").to_dict()
+        journal = shared.log(limit=3).events
+        assert [e.kind for e in journal] == ["untag", "untag", "untag"]
+        assert all(e.origin is not None for e in journal)
+        assert [e.kind for e in shared.log(kind="burn-in").events] == ["burn-in"] * 6
         assert shared.verify()["ok"]
 
 

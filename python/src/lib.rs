@@ -15,6 +15,7 @@ mod fork;
 mod forward;
 mod reports;
 mod sharing;
+mod streams;
 mod training;
 
 use std::path::PathBuf;
@@ -24,13 +25,10 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict};
 
-use statectl::kernels::Kernel;
-use statectl::model::Head;
+use statectl::ops::backend::Backend;
 use statectl::ops::import::{self, ImportRequest, PerSlotImport, SlotTags};
 use statectl::ops::models::{self, LayoutMismatch};
-use statectl::ops::predict::{self, PredictRequest};
 use statectl::ops::refs::{self, Scope};
-use statectl::ops::tags::TagRequest;
 use statectl::state::tensor_slots::TensorSlots;
 use statectl::state::{states_from_file, FileStates, StateValue};
 use statectl::store::fork_gate;
@@ -447,55 +445,20 @@ impl Store {
         kernel: &str,
         new_stream: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let kernel = match kernel {
-            "fused" | "fused-1" => Kernel::Fused,
-            "candle" => Kernel::Candle,
-            other => {
-                return Err(StatectlError::new_err(format!(
-                    "unknown kernel '{other}'; use 'fused' (the default) or 'candle'"
-                )))
-            }
-        };
-        let x = tensor_of(py, "x", &x)?;
-        let (report, model_name, head) = self.with(py, |store| {
-            let model = models::find(store, model.as_deref())?;
-            statectl::input::check_input(&x, "x", model.config.input_size)?;
-            let report = predict::run(
-                store,
-                &PredictRequest {
-                    model: &model,
-                    stream: &stream,
-                    x: &x,
-                    from: from_.as_deref(),
-                    advance,
-                    tag: tag.map(|name| TagRequest { name, force }),
-                    retry,
-                    kernel,
-                    new_stream,
-                },
-                &mut |_: &statectl::model::Prediction| Ok(()),
-            )?;
-            Ok((report, model.record.name.clone(), model.config.head))
-        })?;
-        let pred = &report.prediction;
-        let out = PyDict::new(py);
-        out.set_item("event", report.event)?;
-        out.set_item("created_stream", report.created_stream)?;
-        out.set_item("model", model_name)?;
-        out.set_item("state_before", report.state_before.hex())?;
-        out.set_item("state_after", report.state_after.hex())?;
-        out.set_item("input", report.input.hex())?;
-        out.set_item("output", report.output.hex())?;
-        out.set_item("shape", pred.shape.clone())?;
-        out.set_item("outputs", bytearray_of(py, &[&pred.outputs])?)?;
-        out.set_item(
-            "logits",
-            match head {
-                Head::Softmax => Some(bytearray_of(py, &[&pred.logits])?),
-                Head::Linear => None,
-            },
+        let call = streams::PredictCall::new(
+            py,
+            &x,
+            model,
+            stream,
+            from_,
+            advance,
+            (tag, force),
+            retry,
+            kernel,
+            new_stream,
         )?;
-        Ok(out)
+        self.with(py, |store| call.run(&mut Backend::Embedded(store)))?
+            .into_dict(py)
     }
 }
 

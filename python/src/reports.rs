@@ -8,14 +8,12 @@ use pyo3::prelude::*;
 use serde::Serialize;
 
 use statectl::model::{Head, Outputs, WeightsLayout};
-use statectl::ops::audit::{self, AuditRequest};
 use statectl::ops::backend::Backend;
 use statectl::ops::burn_in::{self, BurnInRequest, TagBy};
 use statectl::ops::catalog::{self, FileImport, ModelImport};
 use statectl::ops::diff::{self, DiffRequest};
 use statectl::ops::log::{self, LogRequest};
 use statectl::ops::refs;
-use statectl::ops::restore::{self, RestoreRequest};
 use statectl::ops::show::{self, ShowRequest};
 use statectl::ops::since::cutoff;
 use statectl::ops::tags::{self, TagRequest};
@@ -24,6 +22,7 @@ use statectl::ops::{model_admin, models};
 use statectl::tensors::Tensor;
 
 use crate::errors::StatectlError;
+use crate::streams::{self, AuditCall, RestoreCall};
 use crate::{scope, tensor_file, tensor_of, Arrays, Store};
 
 /// A report as JSON text, exactly the CLI's `--json` value (through
@@ -91,20 +90,15 @@ impl Store {
         slots: Option<Vec<usize>>,
         batch_size: Option<usize>,
     ) -> PyResult<String> {
-        self.with(py, |store| {
-            let model = models::find(store, model.as_deref())?;
-            json(&restore::restore(
-                store,
-                &RestoreRequest {
-                    model: &model,
-                    stream: &stream,
-                    reference: &reference,
-                    slot,
-                    slots: slots.as_deref(),
-                    batch_size,
-                },
-            )?)
-        })
+        let call = RestoreCall {
+            reference,
+            model,
+            stream,
+            slot,
+            slots,
+            batch_size,
+        };
+        self.with(py, |store| call.run(&mut Backend::Embedded(store)))
     }
 
     /// Sets a stream to zeros.
@@ -117,8 +111,12 @@ impl Store {
         batch_size: Option<usize>,
     ) -> PyResult<String> {
         self.with(py, |store| {
-            let model = models::find(store, model.as_deref())?;
-            json(&restore::reset(store, &model, &stream, batch_size)?)
+            streams::reset(
+                &mut Backend::Embedded(store),
+                model.as_deref(),
+                &stream,
+                batch_size,
+            )
         })
     }
 
@@ -246,19 +244,19 @@ impl Store {
         train: Option<String>,
         allow_empty: bool,
     ) -> PyResult<String> {
+        let call = AuditCall {
+            model,
+            stream,
+            events,
+            since,
+            tag,
+            tolerance,
+            train,
+            allow_empty,
+        };
+        // One snapshot of the store for the whole audit.
         self.with(py, |store| {
-            let since = since.map(|s| cutoff("since", &s)).transpose()?;
-            let request = AuditRequest {
-                model,
-                stream,
-                events,
-                since,
-                tag,
-                tolerance,
-                train,
-                allow_empty,
-            };
-            json(&audit::run(store, &request, &mut |_, _| {}, &mut |_| {})?)
+            store.read(|store| call.run(&mut Backend::Embedded(store)))
         })
     }
 

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use statectl::ops::backend::Backend;
 use statectl::ops::import::ImportRequest;
@@ -23,6 +24,7 @@ use statectl::store::Store as SqlStore;
 
 use crate::errors::Failure;
 use crate::reports::{json, BurnInOptions, DiffPair};
+use crate::streams::{self, AuditCall, PredictCall, RestoreCall};
 use crate::{slot_tags, stacked_tensors, state_of, tensor_file, Arrays, OutTensor, Store};
 
 #[pymethods]
@@ -199,6 +201,113 @@ impl SharedStore {
                 &x,
             )
         })
+    }
+
+    /// Runs and records one prediction on a stream of the shared store
+    /// (moved by compare-and-set), exactly as `statectl predict` does.
+    #[pyo3(signature = (x, model=None, stream="main".to_string(), from_=None, advance=true, tag=None, force=false, retry=false, kernel="fused", new_stream=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyBuffer<f32>,
+        model: Option<String>,
+        stream: String,
+        from_: Option<String>,
+        advance: bool,
+        tag: Option<String>,
+        force: bool,
+        retry: bool,
+        kernel: &str,
+        new_stream: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let call = PredictCall::new(
+            py,
+            &x,
+            model,
+            stream,
+            from_,
+            advance,
+            (tag, force),
+            retry,
+            kernel,
+            new_stream,
+        )?;
+        self.with(py, |store| call.run(&mut Backend::Shared(store)))?
+            .into_dict(py)
+    }
+
+    /// Sets a stream of the shared store to a state there, a broadcast
+    /// slot or a selection; the report as JSON.
+    #[pyo3(signature = (reference, model=None, stream="main".to_string(), slot=None, slots=None, batch_size=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn restore(
+        &self,
+        py: Python<'_>,
+        reference: String,
+        model: Option<String>,
+        stream: String,
+        slot: Option<usize>,
+        slots: Option<Vec<usize>>,
+        batch_size: Option<usize>,
+    ) -> PyResult<String> {
+        let call = RestoreCall {
+            reference,
+            model,
+            stream,
+            slot,
+            slots,
+            batch_size,
+        };
+        self.with(py, |store| call.run(&mut Backend::Shared(store)))
+    }
+
+    /// Sets a stream of the shared store to zeros; the report as JSON.
+    #[pyo3(signature = (model=None, stream="main".to_string(), batch_size=None))]
+    fn reset(
+        &self,
+        py: Python<'_>,
+        model: Option<String>,
+        stream: String,
+        batch_size: Option<usize>,
+    ) -> PyResult<String> {
+        self.with(py, |store| {
+            streams::reset(
+                &mut Backend::Shared(store),
+                model.as_deref(),
+                &stream,
+                batch_size,
+            )
+        })
+    }
+
+    /// Replays the shared store's recorded predictions (and trainings)
+    /// bit for bit from what it holds; the report as JSON.
+    #[pyo3(signature = (model=None, stream=None, events=Vec::new(), since=None, tag=None, tolerance=None, train=None, allow_empty=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        py: Python<'_>,
+        model: Option<String>,
+        stream: Option<String>,
+        events: Vec<i64>,
+        since: Option<String>,
+        tag: Option<String>,
+        tolerance: Option<f64>,
+        train: Option<String>,
+        allow_empty: bool,
+    ) -> PyResult<String> {
+        let call = AuditCall {
+            model,
+            stream,
+            events,
+            since,
+            tag,
+            tolerance,
+            train,
+            allow_empty,
+        };
+        self.with(py, |store| call.run(&mut Backend::Shared(store)))
     }
 
     /// Stacks states of one layout into one batch on the shared store;

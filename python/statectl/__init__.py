@@ -259,6 +259,47 @@ def _burn_in(native, refs, x, model, per_slot, tag, tag_prefix, force, tag_by) -
     return [_reports.BurnedState.from_json(s) for s in json.loads(text)["states"]]
 
 
+def _prediction(r: dict) -> Prediction:
+    """A Prediction from the native layer's dict."""
+    shape = tuple(r["shape"])
+    logits = r["logits"]
+    return Prediction(
+        outputs=_array(r["outputs"], shape),
+        logits=None if logits is None else _array(logits, shape),
+        state_before=r["state_before"],
+        state_after=r["state_after"],
+        event=r["event"],
+        model=r["model"],
+        input=r["input"],
+        output=r["output"],
+        created_stream=r["created_stream"],
+    )
+
+
+def _restore(native, ref, model, stream, slot, slots, batch_size) -> str:
+    _slot_index("slot", slot)
+    _slot_index("slots", slots)
+    if slot is not None and slots is not None:
+        raise InvalidInputError("pass slot (one slot broadcast) or slots (a selection), not both")
+    _batch_size(batch_size)
+    text = native.restore(
+        str(ref), model, stream, slot, None if slots is None else [int(s) for s in slots], batch_size
+    )
+    return _reports.parse(_reports.StreamSet, text).state
+
+
+def _reset(native, model, stream, batch_size) -> str:
+    _batch_size(batch_size)
+    return _reports.parse(_reports.StreamSet, native.reset(model, stream, batch_size)).state
+
+
+def _audit(native, model, stream, events, since, tag, tolerance, train, allow_empty) -> AuditReport:
+    train_arg = "" if train is True else (str(train) if train else None)
+    events = [] if events is None else [int(e) for e in events]
+    text = native.audit(model, stream, events, since, tag, tolerance, train_arg, allow_empty)
+    return _reports.parse(AuditReport, text)
+
+
 class SharedStore:
     """A shared store on PostgreSQL (``postgres://USER@HOST/DB``), used
     without a local store: actors write states straight to it, learners
@@ -329,6 +370,68 @@ class SharedStore:
         if not refs:
             raise InvalidInputError("refs is empty; pass one or more tags or ids")
         return _state_batch(*self._native.get_states(refs))
+
+    # -- streams ----------------------------------------------------------
+
+    def predict(
+        self,
+        x: np.ndarray,
+        *,
+        model: str | None = None,
+        stream: str = "main",
+        from_: str | None = None,
+        advance: bool = True,
+        tag: str | None = None,
+        force: bool = False,
+        retry: bool = False,
+        kernel: str = "fused",
+        new_stream: bool = False,
+    ) -> Prediction:
+        """As ``Store.predict``, on a stream of the shared store: the
+        stream moves by compare-and-set on the server, so of two writers
+        that start from the same HEAD one records and the other gets
+        ``StreamMovedError`` (or with ``retry=True`` recomputes from the
+        new HEAD). ``statectl --store URL audit`` replays it."""
+        r = self._native.predict(
+            _float32("x", x), model, stream, from_, advance, tag, force, retry, kernel, new_stream
+        )
+        return _prediction(r)
+
+    def restore(
+        self,
+        ref: str,
+        *,
+        model: str | None = None,
+        stream: str = "main",
+        slot: int | None = None,
+        slots: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> str:
+        """As ``Store.restore``, on a stream of the shared store (``ref``: a
+        tag, a full id, ``HEAD~N`` or ``zeros``)."""
+        return _restore(self._native, ref, model, stream, slot, slots, batch_size)
+
+    def reset(
+        self, *, model: str | None = None, stream: str = "main", batch_size: int | None = None
+    ) -> str:
+        """As ``Store.reset``, on a stream of the shared store."""
+        return _reset(self._native, model, stream, batch_size)
+
+    def audit(
+        self,
+        *,
+        model: str | None = None,
+        stream: str | None = None,
+        events: Sequence[int] | None = None,
+        since: str | None = None,
+        tag: str | None = None,
+        tolerance: float | None = None,
+        train: bool | str = False,
+        allow_empty: bool = False,
+    ) -> AuditReport:
+        """As ``Store.audit``: replays the shared store's recorded
+        predictions (and trainings) from what it holds, bit for bit."""
+        return _audit(self._native, model, stream, events, since, tag, tolerance, train, allow_empty)
 
     def burn_in(
         self,
@@ -589,22 +692,13 @@ class Store:
         """Sets the stream to a stored state; ``slot=k`` broadcasts slot k
         to every slot, ``slots=[...]`` picks slots, ``batch_size`` re-batches.
         Returns the stream's new state id."""
-        _slot_index("slot", slot)
-        _slot_index("slots", slots)
-        if slot is not None and slots is not None:
-            raise InvalidInputError("pass slot (one slot broadcast) or slots (a selection), not both")
-        _batch_size(batch_size)
-        text = self._native.restore(
-            str(ref), model, stream, slot, None if slots is None else [int(s) for s in slots], batch_size
-        )
-        return _reports.parse(_reports.StreamSet, text).state
+        return _restore(self._native, ref, model, stream, slot, slots, batch_size)
 
     def reset(
         self, *, model: str | None = None, stream: str = "main", batch_size: int | None = None
     ) -> str:
         """Sets the stream to zeros; returns the zero state's id."""
-        _batch_size(batch_size)
-        return _reports.parse(_reports.StreamSet, self._native.reset(model, stream, batch_size)).state
+        return _reset(self._native, model, stream, batch_size)
 
     def predict(
         self,
@@ -627,23 +721,10 @@ class Store:
         ``advance=False``. A stream the model does not have starts at
         zeros, unless its name is one typo away from one it has (``mian``
         beside ``main``): that is refused unless ``new_stream=True``."""
-        x = _float32("x", x)
         r = self._native.predict(
-            x, model, stream, from_, advance, tag, force, retry, kernel, new_stream
+            _float32("x", x), model, stream, from_, advance, tag, force, retry, kernel, new_stream
         )
-        shape = tuple(r["shape"])
-        logits = r["logits"]
-        return Prediction(
-            outputs=_array(r["outputs"], shape),
-            logits=None if logits is None else _array(logits, shape),
-            state_before=r["state_before"],
-            state_after=r["state_after"],
-            event=r["event"],
-            model=r["model"],
-            input=r["input"],
-            output=r["output"],
-            created_stream=r["created_stream"],
-        )
+        return _prediction(r)
 
     def forward(self, x: np.ndarray, state: Mapping[str, np.ndarray], *, model: str | None = None) -> Forward:
         """Runs the model on ``x`` (``[batch, steps, features]`` float32)
@@ -853,10 +934,7 @@ class Store:
         ``True`` for every trained model, or a model's name) and compares
         bit for bit; the report's ``ok`` says whether all matched (a
         mismatch is a result, not an exception)."""
-        train_arg = "" if train is True else (str(train) if train else None)
-        events = [] if events is None else [int(e) for e in events]
-        text = self._native.audit(model, stream, events, since, tag, tolerance, train_arg, allow_empty)
-        return _reports.parse(AuditReport, text)
+        return _audit(self._native, model, stream, events, since, tag, tolerance, train, allow_empty)
 
     def push(
         self, url: str, *, tags: str | None = None, force: bool = False, retry: bool = False

@@ -45,6 +45,40 @@ class SharedStore:
         force: bool = False,
         allow_nonfinite: bool = False,
     ) -> list[str]: ...
+    def predict(
+        self,
+        x: np.ndarray,
+        model: str | None = None,
+        stream: str = "main",
+        from_: str | None = None,
+        advance: bool = True,
+        tag: str | None = None,
+        force: bool = False,
+        retry: bool = False,
+        kernel: str = "fused",
+        new_stream: bool = False,
+    ) -> dict[str, Any]: ...
+    def restore(
+        self,
+        reference: str,
+        model: str | None = None,
+        stream: str = "main",
+        slot: int | None = None,
+        slots: list[int] | None = None,
+        batch_size: int | None = None,
+    ) -> str: ...
+    def reset(self, model: str | None = None, stream: str = "main", batch_size: int | None = None) -> str: ...
+    def audit(
+        self,
+        model: str | None = None,
+        stream: str | None = None,
+        events: list[int] = ...,
+        since: str | None = None,
+        tag: str | None = None,
+        tolerance: float | None = None,
+        train: str | None = None,
+        allow_empty: bool = False,
+    ) -> str: ...
     def burn_in(
         self,
         references: list[str],

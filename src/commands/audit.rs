@@ -6,11 +6,41 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::Context;
-use super::EXIT_DIFFERENT;
+use super::{Output, EXIT_DIFFERENT};
 use crate::cli::AuditArgs;
-use crate::ops::audit::{self, AuditRequest};
+use crate::ops::audit::{self, AuditReport, AuditRequest};
+use crate::ops::backend::Backend;
+use crate::shared::SharedStore;
+use crate::train::Progress;
 
 pub fn run(ctx: &Context, args: AuditArgs) -> Result<i32> {
+    audit_with(&ctx.out, args, |request, on_event, progress| {
+        audit::run(&ctx.store, request, on_event, progress)
+    })
+}
+
+/// `audit` on a shared store: its recorded predictions (and trainings)
+/// replayed from what it holds, without a pull.
+pub fn run_on_shared(url: &str, out: &Output, args: AuditArgs) -> Result<i32> {
+    let mut shared = SharedStore::open(url)?;
+    audit_with(out, args, |request, on_event, progress| {
+        audit::run_on(
+            &mut Backend::Shared(&mut shared),
+            request,
+            on_event,
+            progress,
+        )
+    })
+}
+
+type Replay<'a> = &'a mut dyn FnMut(usize, usize);
+type Training<'a> = &'a mut dyn FnMut(&Progress);
+
+fn audit_with(
+    out: &Output,
+    args: AuditArgs,
+    audit: impl FnOnce(&AuditRequest, Replay, Training) -> Result<AuditReport>,
+) -> Result<i32> {
     let since = match &args.since {
         Some(text) => Some(crate::ops::since::cutoff("--since", text)?),
         None => None,
@@ -30,10 +60,9 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<i32> {
         ProgressStyle::with_template("auditing {bar:30} {pos}/{len} [{elapsed}, {per_sec}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let quiet = ctx.out.quiet;
+    let quiet = out.quiet;
     let mut training_bar: Option<super::progress::TrainingProgress> = None;
-    let report = audit::run(
-        &ctx.store,
+    let report = audit(
         &request,
         &mut |done, total| {
             // A bar only for long audits.
@@ -64,7 +93,7 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<i32> {
         report.failed,
     );
     let current = &report.platform;
-    ctx.emit(
+    out.emit(
         serde_json::to_value(&report)?,
         || {
             let mut text = String::new();

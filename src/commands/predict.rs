@@ -6,12 +6,15 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::context::Context;
+use super::Output;
 use crate::cli::PredictArgs;
 use crate::id::StateId;
 use crate::input::{read_input, read_series};
 use crate::model::Head;
+use crate::ops::backend::Backend;
 use crate::ops::predict::{self, output_file, PredictReport, PredictRequest};
 use crate::ops::Model;
+use crate::shared::SharedStore;
 use crate::tensors::Tensor;
 
 /// Values of `shape` as nested JSON arrays: `[batch][out]` or
@@ -58,10 +61,23 @@ impl predict::Outputs for OutputFile<'_> {
 }
 
 pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
+    predict_on(&mut Backend::Embedded(&ctx.store), &ctx.out, args)
+}
+
+/// `predict` on a shared store: the stream there moves by compare-and-set.
+pub fn run_on_shared(url: &str, out: &Output, args: PredictArgs) -> Result<i32> {
     if let Some(path) = &args.output {
         super::files::check_output_path(path)?;
     }
-    let model = ctx.model(args.stream.model.as_deref())?;
+    let mut shared = SharedStore::open(url)?;
+    predict_on(&mut Backend::Shared(&mut shared), out, args)
+}
+
+fn predict_on(backend: &mut Backend, out: &Output, args: PredictArgs) -> Result<i32> {
+    if let Some(path) = &args.output {
+        super::files::check_output_path(path)?;
+    }
+    let model = backend.model(args.stream.model.as_deref())?;
     let x = match (&args.input, &args.series) {
         (Some(input), _) => read_input(input, model.config.input_size)?,
         (None, Some(series)) => read_series(series, model.config.input_size)?,
@@ -78,8 +94,8 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
         path: args.output.as_deref(),
         staged: None,
     };
-    let report = predict::run(
-        &ctx.store,
+    let report = predict::run_on(
+        backend,
         &PredictRequest {
             model: &model,
             stream,
@@ -109,12 +125,12 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
         json["logits"] = nested(&pred.logits, &pred.shape);
     }
     if report.created_stream {
-        ctx.out.status(format!(
+        out.status(format!(
             "created stream '{stream}' of model '{}', starting from zeros",
             model.record.name
         ));
     }
-    ctx.out.status(format!(
+    out.status(format!(
         "event {}: state {} -> {}{}",
         report.event,
         report.state_before.short(),
@@ -127,13 +143,13 @@ pub fn run(ctx: &Context, args: PredictArgs) -> Result<i32> {
     ));
     let mut text = render(&pred.outputs, &pred.shape, model.config.head);
     if let Some(steps) = args.forecast {
-        let ahead = forecast(ctx, &args, &model, &report, steps as usize)?;
+        let ahead = forecast(backend, &args, &model, &report, steps as usize)?;
         json["forecast"] = json!(ahead.values);
         json["forecast_events"] = json!(ahead.events);
         json["forecast_state_after"] = json!(ahead.state_after.hex());
         text.push_str(&render_forecast(&ahead.values));
     }
-    ctx.emit(json, || text);
+    out.emit(json, || text);
     Ok(0)
 }
 
@@ -164,7 +180,7 @@ struct Forecast {
 /// Predicts `steps` more steps after the series, each from the state the
 /// one before left, its input the output before it.
 fn forecast(
-    ctx: &Context,
+    backend: &mut Backend,
     args: &PredictArgs,
     model: &Model,
     first: &PredictReport,
@@ -183,8 +199,8 @@ fn forecast(
         // Advancing: the stream's HEAD is the state the step before left.
         // Not advancing: name that state outright.
         let from = state.hex();
-        let report = predict::run(
-            &ctx.store,
+        let report = predict::run_on(
+            backend,
             &PredictRequest {
                 model,
                 stream: &args.stream.stream,

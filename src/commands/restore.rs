@@ -4,13 +4,25 @@
 use anyhow::Result;
 
 use super::context::Context;
+use super::Output;
 use crate::cli::{ResetArgs, RestoreArgs};
+use crate::ops::backend::Backend;
 use crate::ops::restore::{self, RestoreRequest, StreamSet};
+use crate::shared::SharedStore;
 
 pub fn run(ctx: &Context, args: RestoreArgs) -> Result<i32> {
-    let model = ctx.model(args.stream.model.as_deref())?;
-    let set = restore::restore(
-        &ctx.store,
+    restore_on(&mut Backend::Embedded(&ctx.store), &ctx.out, args)
+}
+
+pub fn run_on_shared(url: &str, out: &Output, args: RestoreArgs) -> Result<i32> {
+    let mut shared = SharedStore::open(url)?;
+    restore_on(&mut Backend::Shared(&mut shared), out, args)
+}
+
+fn restore_on(backend: &mut Backend, out: &Output, args: RestoreArgs) -> Result<i32> {
+    let model = backend.model(args.stream.model.as_deref())?;
+    let set = restore::restore_on(
+        backend,
         &RestoreRequest {
             model: &model,
             stream: &args.stream.stream,
@@ -20,18 +32,32 @@ pub fn run(ctx: &Context, args: RestoreArgs) -> Result<i32> {
             batch_size: args.batch_size.map(|b| b as usize),
         },
     )?;
-    ctx.emit_report(&set, || describe(&set))
+    emit(out, &set)
 }
 
 pub fn reset(ctx: &Context, args: ResetArgs) -> Result<i32> {
-    let model = ctx.model(args.stream.model.as_deref())?;
-    let set = restore::reset(
-        &ctx.store,
+    reset_on(&mut Backend::Embedded(&ctx.store), &ctx.out, args)
+}
+
+pub fn reset_on_shared(url: &str, out: &Output, args: ResetArgs) -> Result<i32> {
+    let mut shared = SharedStore::open(url)?;
+    reset_on(&mut Backend::Shared(&mut shared), out, args)
+}
+
+fn reset_on(backend: &mut Backend, out: &Output, args: ResetArgs) -> Result<i32> {
+    let model = backend.model(args.stream.model.as_deref())?;
+    let set = restore::reset_on(
+        backend,
         &model,
         &args.stream.stream,
         args.batch_size.map(|b| b as usize),
     )?;
-    ctx.emit_report(&set, || describe(&set))
+    emit(out, &set)
+}
+
+fn emit(out: &Output, set: &StreamSet) -> Result<i32> {
+    out.emit(serde_json::to_value(set)?, || describe(set));
+    Ok(0)
 }
 
 fn describe(set: &StreamSet) -> String {

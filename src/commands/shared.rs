@@ -1,7 +1,8 @@
 //! Commands given a shared store's URL as `--store` (or `$STATECTL_STORE`):
 //! `import` writes straight to it; `export`, `log` and `diff` read from
 //! it; `stack`, `split` and `burn-in` read from it and store their results
-//! there; `verify` checks it and `gc` collects it; `show` and `tag list`
+//! there; `predict`, `restore` and `reset` move its streams by
+//! compare-and-set; `audit` replays what it recorded; `verify` checks it and `gc` collects it; `show` and `tag list`
 //! show it, `snapshot` names a state there and `tag delete` deletes
 //! its tags. The others run on a local
 //! store folder and are refused, naming `statectl pull`.
@@ -9,7 +10,8 @@
 use anyhow::Result;
 
 use super::{
-    burn_in, diff, export, gc, import, log, show, snapshot, split, stack, tag, verify, Output,
+    audit, burn_in, diff, export, gc, import, log, predict, restore, show, snapshot, split, stack,
+    tag, verify, Output,
 };
 use crate::cli::{Command, RefsFromArgs, StreamArgs, TagCommand, VerifyArgs};
 use crate::shared::{is_shared_url, shown_url, SharedStore};
@@ -30,6 +32,10 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
         Command::Stack(args) => stack::run_on_shared(url, &out, args),
         Command::Split(args) => split::run_on_shared(url, &out, args),
         Command::BurnIn(args) => burn_in::run_on_shared(url, &out, args),
+        Command::Audit(args) => audit::run_on_shared(url, &out, args),
+        Command::Predict(args) => predict::run_on_shared(url, &out, args),
+        Command::Restore(args) => restore::run_on_shared(url, &out, args),
+        Command::Reset(args) => restore::reset_on_shared(url, &out, args),
         Command::Gc(args) => gc::run_on_shared(url, &out, args),
         Command::Tag(TagCommand::List) => tag::list_on_shared(url, &out),
         Command::Tag(TagCommand::Delete { names }) => tag::delete_on_shared(url, &out, &names),
@@ -38,17 +44,18 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
             SharedStore::open(url).and_then(|mut shared| verify::run_on_shared(&mut shared, &out))
         }
         _ => Err(anyhow::anyhow!(
-            "{} is a shared store; this command runs on a local store folder (import, export, show, log, diff, snapshot, tag list, tag delete, stack, split, burn-in, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
+            "{} is a shared store; this command runs on a local store folder (import, export, show, log, diff, audit, predict, restore, reset, snapshot, tag list, tag delete, stack, split, burn-in, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
             shown_url(url)
         )),
     }
 }
 
-/// `--model` names a local store's model (for `HEAD` and `zeros`); a
-/// shared store's states are named by tag or full id.
+/// `export` reads a shared store's states by tag or full id only (a
+/// learner's export of many states is one query); `--model` is for `HEAD`
+/// and `zeros`.
 pub fn refuse_model(stream: &StreamArgs) -> Result<()> {
     if stream.model.is_some() {
-        anyhow::bail!("--model names a local store's model; a shared store's states are read by tag or by full 64-digit id");
+        anyhow::bail!("export on a shared store reads tags and full 64-digit ids, which name no model; drop --model (to export HEAD, `statectl --store URL show HEAD` names its id)");
     }
     Ok(())
 }

@@ -5,7 +5,8 @@ use anyhow::Result;
 
 use super::context::{Context, Output};
 use crate::cli::ShowArgs;
-use crate::ops::refs::Scope;
+use crate::ops::backend::Backend;
+use crate::ops::refs::{Resolved, Scope};
 use crate::ops::show::{self, ShowReport, ShowRequest};
 use crate::shared::SharedStore;
 
@@ -26,16 +27,20 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
     ctx.emit_report(&report, || text(Some(ctx), &report))
 }
 
-/// `statectl --store URL show TAG|ID`: a state read straight from the
+/// `statectl --store URL show REF`: a state read straight from the
 /// shared store (re-hashed), with the tags that name it there.
 pub fn run_on_shared(url: &str, out: &Output, args: ShowArgs) -> Result<i32> {
-    super::shared::refuse_model(&args.stream)?;
     let mut shared = SharedStore::open(url)?;
-    let loaded = shared.load_states(std::slice::from_ref(&args.reference))?;
-    let (id, value) = loaded
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("'{}' named no state", args.reference))?;
+    let backend = &mut Backend::Shared(&mut shared);
+    let model = backend.optional_model(args.stream.model.as_deref())?;
+    let scope = Scope {
+        model: model.as_ref(),
+        stream: &args.stream.stream,
+        zeros_batch: None,
+    };
+    let Resolved { id, value, .. } = backend
+        .sources(std::slice::from_ref(&args.reference), scope)?
+        .remove(0);
     let tags = shared.tags_of(&id)?;
     let report = show::report_of(id, &value, tags, None, args.values);
     out.emit(serde_json::to_value(&report)?, || text(None, &report));

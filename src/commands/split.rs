@@ -31,13 +31,14 @@ pub fn run(ctx: &Context, args: SplitArgs) -> Result<i32> {
 }
 
 pub fn run_on_shared(url: &str, out: &Output, args: SplitArgs) -> Result<i32> {
-    super::shared::refuse_model(&args.stream)?;
     let mut shared = SharedStore::open(url)?;
+    let backend = &mut Backend::Shared(&mut shared);
+    let model = backend.optional_model(args.stream.model.as_deref())?;
     let (source, states) = stack::split_on(
-        &mut Backend::Shared(&mut shared),
+        backend,
         &args.reference,
         Scope {
-            model: None,
+            model: model.as_ref(),
             stream: &args.stream.stream,
             zeros_batch: None,
         },

@@ -30,14 +30,15 @@ pub fn run(ctx: &Context, args: StackArgs) -> Result<i32> {
 }
 
 pub fn run_on_shared(url: &str, out: &Output, args: StackArgs) -> Result<i32> {
-    super::shared::refuse_model(&args.stream)?;
     let mut shared = SharedStore::open(url)?;
     let refs = super::shared::read_refs(&mut shared, &args.references, &args.refs_from)?;
+    let backend = &mut Backend::Shared(&mut shared);
+    let model = backend.optional_model(args.stream.model.as_deref())?;
     let stacked = stack::stack_on(
-        &mut Backend::Shared(&mut shared),
+        backend,
         &refs,
         Scope {
-            model: None,
+            model: model.as_ref(),
             stream: &args.stream.stream,
             zeros_batch: Some(1),
         },

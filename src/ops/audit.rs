@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
+use super::backend::Backend;
 use super::train::{self, TrainingRecord};
 use crate::id::{Digest, StateId, WeightsId};
 use crate::kernels::Kernel;
 use crate::model::{predict_with, Weights};
 use crate::replay::{divergence, Divergence};
-use crate::store::{EventFilter, EventRecord, ModelRecord, Store};
+use crate::store::{EventRecord, ModelRecord, Store};
 use crate::tensors::TensorFile;
 use crate::train::Progress;
 
@@ -101,17 +102,17 @@ pub struct EventAudit {
     pub recorded_platform: serde_json::Value,
 }
 
-struct Replayer<'a> {
-    store: &'a Store,
+struct Replayer<'a, 'b> {
+    backend: &'a mut Backend<'b>,
     weights: HashMap<WeightsId, std::result::Result<Weights, String>>,
 }
 
-impl Replayer<'_> {
+impl Replayer<'_, '_> {
     fn weights(&mut self, id: WeightsId) -> Result<Weights> {
-        let store = self.store;
+        let backend = &mut *self.backend;
         let entry = self.weights.entry(id).or_insert_with(|| {
-            let load = || -> Result<Weights> {
-                let bytes = store.load_weights(&id)?;
+            let mut load = || -> Result<Weights> {
+                let bytes = backend.weights_file(&id)?;
                 Ok(Weights::from_file(&TensorFile::decode(&bytes)?)?)
             };
             load().map_err(|e| format!("{e:#}"))
@@ -123,11 +124,10 @@ impl Replayer<'_> {
     fn replay(&mut self, e: &EventRecord) -> Result<Vec<Divergence>> {
         let missing = |what: &str| anyhow!("event {} records no {what}", e.id);
         let weights = self.weights(e.weights.ok_or_else(|| missing("weights"))?)?;
-        let store = self.store;
-        let input =
-            TensorFile::decode(&store.load_object(&e.input.ok_or_else(|| missing("input"))?)?)?;
+        let store = &mut *self.backend;
+        let input = TensorFile::decode(&store.object(&e.input.ok_or_else(|| missing("input"))?)?)?;
         let recorded =
-            TensorFile::decode(&store.load_object(&e.output.ok_or_else(|| missing("output"))?)?)?;
+            TensorFile::decode(&store.object(&e.output.ok_or_else(|| missing("output"))?)?)?;
         let before = store.load_state(&e.state_before.ok_or_else(|| missing("state before"))?)?;
         let after_id: StateId = e.state_after.ok_or_else(|| missing("state after"))?;
         let x = input
@@ -171,18 +171,22 @@ impl Replayer<'_> {
     }
 }
 
-fn select_events(store: &Store, args: &AuditRequest) -> Result<Vec<EventRecord>> {
-    let mut events = store.events(&EventFilter {
-        kind: Some("predict".into()),
-        stream: args.stream.clone(),
-        ..Default::default()
-    })?;
-    events.reverse();
+/// Whether the event names the model: by its row where the event has one
+/// (a local store's own events, also under an earlier name), else by name
+/// (a shared store's).
+fn names_model(e: &EventRecord, model: &ModelRecord) -> bool {
+    match e.model {
+        Some(id) => id == model.id,
+        None => e.model_name.as_deref() == Some(&model.name),
+    }
+}
+
+fn select_events(store: &mut Backend, args: &AuditRequest) -> Result<Vec<EventRecord>> {
+    let mut events = store.events_of_kind("predict", args.stream.as_deref())?;
     if let Some(model) = &args.model {
-        // The model's own events (also those recorded under an earlier
-        // name), and those recorded under this name.
-        let id = store.model_by_name(model)?.id;
-        events.retain(|e| e.model == Some(id) || e.model_name.as_deref() == Some(model));
+        // The model's own events, and those recorded under this name.
+        let record = store.model_record(model)?;
+        events.retain(|e| names_model(e, &record) || e.model_name.as_deref() == Some(model));
     }
     if !args.events.is_empty() {
         for id in &args.events {
@@ -196,12 +200,9 @@ fn select_events(store: &Store, args: &AuditRequest) -> Result<Vec<EventRecord>>
         events.retain(|e| e.at >= cutoff);
     }
     if let Some(tag) = &args.tag {
-        let state = store
-            .tag(tag)?
-            .ok_or_else(|| {
-                anyhow!("tag '{tag}' not found; `statectl log` shows tags next to states")
-            })?
-            .state;
+        let state = store.tag_target(tag)?.ok_or_else(|| {
+            anyhow!("tag '{tag}' not found; `statectl log` shows tags next to states")
+        })?;
         events.retain(|e| e.state_after == Some(state));
     }
     Ok(events)
@@ -222,7 +223,7 @@ pub struct TrainAudit {
 
 /// Reruns a model's training from what its events and row recorded.
 fn audit_training(
-    store: &Store,
+    store: &mut Backend,
     model: &ModelRecord,
     progress: &mut dyn FnMut(&Progress),
 ) -> TrainAudit {
@@ -253,23 +254,20 @@ fn audit_training(
         )?;
         let report = train::run(&plan, progress)?;
         // Encoded like the recorded file (older files carry a batch size).
-        let recorded_file = TensorFile::decode(&store.load_weights(&model.weights)?)?;
+        let recorded_file = TensorFile::decode(&store.weights_file(&model.weights)?)?;
         let weights = WeightsId(Digest::of(&[&report
             .weights
             .to_file_like(&recorded_file)
             .encode()]));
         let mut replayed: Vec<StateId> = report.states.iter().map(|s| s.state.id()).collect();
         replayed.push(report.final_state.id());
-        let mut recorded: Vec<EventRecord> = store.events(&EventFilter {
-            model: Some(model.id),
-            kind: Some("train".into()),
-            ..Default::default()
-        })?;
+        let mut recorded: Vec<EventRecord> = store.events_of_kind("train", None)?;
         // Stores written before model ids were unique (schema 1) may hold
         // an earlier model's events under the same id: its weights differ,
         // or, for the same weights, its run came before this model's.
-        recorded.retain(|e| e.weights == Some(model.weights) && e.at >= model.created_at);
-        recorded.reverse();
+        recorded.retain(|e| {
+            names_model(e, model) && e.weights == Some(model.weights) && e.at >= model.created_at
+        });
         let recorded = recorded.iter().filter_map(|e| e.state_after).collect();
         Ok((weights, replayed, recorded))
     };
@@ -306,64 +304,72 @@ pub fn run(
     on_event: &mut dyn FnMut(usize, usize),
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<AuditReport> {
-    store.read(|store| {
-        let events = select_events(store, req)?;
-        if events.is_empty() && req.train.is_none() && !req.allow_empty {
-            bail!("no recorded prediction matches, so nothing was audited; check the filters (or the --store path), or pass --allow-empty to accept an empty audit");
-        }
-        let started = std::time::Instant::now();
-        let mut replayer = Replayer {
-            store,
-            weights: HashMap::new(),
+    store.read(|store| run_on(&mut Backend::Embedded(store), req, on_event, progress))
+}
+
+/// [`run`] on either store.
+pub fn run_on(
+    store: &mut Backend,
+    req: &AuditRequest,
+    on_event: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<AuditReport> {
+    let events = select_events(store, req)?;
+    if events.is_empty() && req.train.is_none() && !req.allow_empty {
+        bail!("no recorded prediction matches, so nothing was audited; check the filters (or the --store path), or pass --allow-empty to accept an empty audit");
+    }
+    let started = std::time::Instant::now();
+    let mut replayer = Replayer {
+        backend: store,
+        weights: HashMap::new(),
+    };
+    let mut results = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let recorded_platform = serde_json::from_str::<serde_json::Value>(&e.detail)
+            .ok()
+            .map(|d| d["platform"].clone())
+            .unwrap_or_default();
+        let (status, differences, reason) = match replayer.replay(e) {
+            Ok(d) if d.is_empty() => ("reproduced", d, None),
+            Ok(d)
+                if req
+                    .tolerance
+                    .is_some_and(|t| d.iter().all(|x| x.max_abs <= t)) =>
+            {
+                ("within-tolerance", d, None)
+            }
+            Ok(d) => ("mismatch", d, None),
+            Err(err) => ("failed", Vec::new(), Some(format!("{err:#}"))),
         };
-        let mut results = Vec::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            let recorded_platform = serde_json::from_str::<serde_json::Value>(&e.detail)
-                .ok()
-                .map(|d| d["platform"].clone())
-                .unwrap_or_default();
-            let (status, differences, reason) = match replayer.replay(e) {
-                Ok(d) if d.is_empty() => ("reproduced", d, None),
-                Ok(d)
-                    if req
-                        .tolerance
-                        .is_some_and(|t| d.iter().all(|x| x.max_abs <= t)) =>
-                {
-                    ("within-tolerance", d, None)
-                }
-                Ok(d) => ("mismatch", d, None),
-                Err(err) => ("failed", Vec::new(), Some(format!("{err:#}"))),
-            };
-            results.push(EventAudit {
-                event: e.id,
-                kind: e.kind.clone(),
-                model: e.model_name.clone(),
-                status,
-                differences,
-                reason,
-                recorded_platform,
-            });
-            on_event(i + 1, events.len());
+        results.push(EventAudit {
+            event: e.id,
+            kind: e.kind.clone(),
+            model: e.model_name.clone(),
+            status,
+            differences,
+            reason,
+            recorded_platform,
+        });
+        on_event(i + 1, events.len());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut training = Vec::new();
+    if let Some(name) = &req.train {
+        let models = if name.is_empty() {
+            store
+                .model_records()?
+                .into_iter()
+                .filter(|m| m.training.is_some())
+                .collect()
+        } else {
+            vec![store.model_record(name)?]
+        };
+        if models.is_empty() {
+            bail!("no trained model in this store to audit; `statectl train` makes one");
         }
-        let seconds = started.elapsed().as_secs_f64();
-        let mut training = Vec::new();
-        if let Some(name) = &req.train {
-            let models = if name.is_empty() {
-                store
-                    .list_models()?
-                    .into_iter()
-                    .filter(|m| m.training.is_some())
-                    .collect()
-            } else {
-                vec![store.model_by_name(name)?]
-            };
-            if models.is_empty() {
-                bail!("no trained model in this store to audit; `statectl train` makes one");
-            }
-            for m in &models {
-                training.push(audit_training(store, m, progress));
-            }
+        for m in &models {
+            training.push(audit_training(store, m, progress));
         }
-        Ok(AuditReport::new(results, training, req.tolerance, seconds))
-    })
+    }
+    Ok(AuditReport::new(results, training, req.tolerance, seconds))
 }

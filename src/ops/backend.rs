@@ -7,10 +7,11 @@
 //! a shared store takes tags, full ids and `zeros`), how models and
 //! weights files are read, and how one transaction records the results.
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 
 use super::models::{self, Model};
 use super::refs::{self, Resolved, Scope};
+use super::streams;
 use super::tags::{self, TagRequest};
 use crate::id::{ObjectId, StateId};
 use crate::model::Weights;
@@ -118,6 +119,7 @@ impl Backend<'_> {
                     force: tag.force,
                     objects: &[],
                     model: model.map(|m| (m.record.name.clone(), m.record.weights)),
+                    stream: None,
                 })?;
                 Ok(())
             }
@@ -138,42 +140,84 @@ impl Backend<'_> {
     }
 }
 
-/// A shared store's states by tag or full id, read together; `zeros` is
-/// computed, as on a local store, for the scope's model and batch size.
+/// A shared store's states by tag, full id, `HEAD` or `HEAD~N` (of the
+/// scope's stream), read together; `zeros` is computed, as on a local
+/// store, for the scope's model and batch size (else the stream's, else
+/// the model's).
 fn shared_sources(
     shared: &mut SharedStore,
     refs: &[String],
     scope: Scope,
 ) -> Result<Vec<Resolved>> {
-    let zeros = |batch| {
-        scope
-            .model
-            .map(|model| StateValue::zeros(&model.config.layout(), batch))
-    };
-    let stored: Vec<String> = refs.iter().filter(|r| *r != "zeros").cloned().collect();
-    let mut loaded = shared.load_states(&stored)?.into_iter();
-    refs.iter()
-        .map(|reference| match (reference.as_str(), scope.zeros_batch.and_then(zeros)) {
-            ("zeros", Some(value)) => Ok(Resolved {
+    let mut named = Vec::with_capacity(refs.len());
+    for reference in refs.iter().filter(|r| *r != "zeros") {
+        named.push(match refs::head_offset(reference)? {
+            Some(back) => shared_head(shared, reference, back, scope)?.hex(),
+            None => reference.clone(),
+        });
+    }
+    let mut loaded = shared.load_states(&named)?.into_iter();
+    let mut resolved = Vec::with_capacity(refs.len());
+    for reference in refs {
+        resolved.push(if reference == "zeros" {
+            let value = shared_zeros(shared, scope)?;
+            Resolved {
                 id: value.id(),
                 value,
                 stored: false,
-            }),
-            ("zeros", None) => Err(anyhow::anyhow!(
-                "'zeros' needs a model and a batch size here: name the model with --model, and pass an input whose batch it takes"
-            )),
-            _ => {
-                let (id, value) = loaded
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("'{reference}' named no state"))?;
-                Ok(Resolved {
-                    id,
-                    value,
-                    stored: true,
-                })
             }
-        })
-        .collect()
+        } else {
+            let (id, value) = loaded
+                .next()
+                .ok_or_else(|| anyhow!("'{reference}' named no state"))?;
+            Resolved {
+                id,
+                value,
+                stored: true,
+            }
+        });
+    }
+    Ok(resolved)
+}
+
+/// The state `HEAD~back` names on a shared store.
+fn shared_head(shared: &mut SharedStore, text: &str, back: u64, scope: Scope) -> Result<StateId> {
+    let model = scope
+        .model
+        .ok_or_else(|| anyhow!("'{text}' needs a model; pass --model NAME"))?;
+    let (name, stream) = (&model.record.name, scope.stream);
+    streams::refuse_unknown(&shared.stream_names(name)?, model, stream)?;
+    let (state, moves) = shared.stream_move(name, stream, back)?;
+    let head = match back {
+        0 => shared.stream_head(name, stream)?,
+        _ => state,
+    };
+    head.ok_or_else(|| match moves {
+        0 => anyhow!(
+            "stream '{stream}' of model '{name}' has no state yet on {}; run `statectl predict` or `statectl reset` on it first",
+            shared.shown()
+        ),
+        _ => anyhow!(
+            "'{text}' goes past the start of stream '{stream}' of model '{name}': it has {moves} state(s), so HEAD~{} is the oldest",
+            moves - 1
+        ),
+    })
+}
+
+/// `zeros` on a shared store: of the scope's batch size, else the
+/// stream's, else the model's.
+fn shared_zeros(shared: &mut SharedStore, scope: Scope) -> Result<StateValue> {
+    let model = scope.model.ok_or_else(|| {
+        anyhow!("'zeros' needs a model for its layout: name the model with --model")
+    })?;
+    let batch = match scope.zeros_batch {
+        Some(batch) => batch,
+        None => match shared.stream_head(&model.record.name, scope.stream)? {
+            Some(head) => shared.load_states(&[head.hex()])?.remove(0).1.batch(),
+            None => model.config.batch_size,
+        },
+    };
+    Ok(StateValue::zeros(&model.config.layout(), batch))
 }
 
 fn record_embedded(store: &Store, recording: &Recording) -> Result<Vec<StateId>> {
@@ -250,6 +294,7 @@ fn record_shared(shared: &mut SharedStore, recording: &Recording) -> Result<Vec<
             tag: result.entry_tag.clone(),
             input: input.as_ref().map(|(id, _)| *id),
             detail: result.detail.to_string(),
+            ..Default::default()
         })
         .collect();
     shared.write_states(&DirectWrite {
@@ -265,6 +310,7 @@ fn record_shared(shared: &mut SharedStore, recording: &Recording) -> Result<Vec<
             .model
             .filter(|_| recording.entries_name_model)
             .map(|m| (m.record.name.clone(), m.record.weights)),
+        stream: None,
     })?;
     Ok(ids)
 }

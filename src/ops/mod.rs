@@ -10,6 +10,8 @@
 
 pub mod audit;
 pub mod backend;
+pub mod backend_reads;
+pub mod backend_streams;
 pub mod burn_in;
 pub mod catalog;
 pub mod checkpoint_writer;

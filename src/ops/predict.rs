@@ -6,9 +6,11 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::models::{self, Model};
-use super::refs::{self, Resolved, Scope};
-use super::streams::{self, Expect, StreamMoved};
+use super::backend::Backend;
+use super::backend_streams::{object_id, StreamEntry, StreamWrite};
+use super::models::Model;
+use super::refs::{Resolved, Scope};
+use super::streams::{Expect, StreamMoved};
 use super::tags::{self, TagRequest};
 use crate::id::{ObjectId, StateId};
 use crate::kernels::Kernel;
@@ -116,27 +118,28 @@ struct Start {
     head: Option<StateId>,
 }
 
-fn read_start(store: &Store, req: &PredictRequest) -> Result<Start> {
+fn read_start(backend: &mut Backend, req: &PredictRequest) -> Result<Start> {
     let model = req.model;
     let batch = req.x.shape[0];
-    store.read(|store| {
-        let head = streams::head(store, model, req.stream)?;
+    backend.reading(|backend| {
+        let head = backend.stream_head(model, req.stream)?;
         if head.is_none() {
-            streams::check_new_stream(store, model, req.stream, req.new_stream)?;
+            backend.check_new_stream(model, req.stream, req.new_stream)?;
         }
         let state = match (req.from, head) {
-            (Some(r), _) => refs::resolve(
-                store,
-                r,
-                Scope {
-                    model: Some(model),
-                    stream: req.stream,
-                    zeros_batch: Some(batch),
-                },
-            )?,
+            (Some(r), _) => backend
+                .sources(
+                    &[r.to_string()],
+                    Scope {
+                        model: Some(model),
+                        stream: req.stream,
+                        zeros_batch: Some(batch),
+                    },
+                )?
+                .remove(0),
             (None, Some(id)) => Resolved {
                 id,
-                value: store.load_state(&id)?,
+                value: backend.load_state(&id)?,
                 stored: true,
             },
             // A new stream starts at zeros of the input's batch.
@@ -155,60 +158,73 @@ fn read_start(store: &Store, req: &PredictRequest) -> Result<Start> {
     })
 }
 
-/// Records one computed prediction. Call inside a write.
-fn record_in(
-    store: &Store,
+/// Records one computed prediction in one write: its input, output and
+/// new state, a predict entry, the stream's move (a new stream's first
+/// use journalled as a reset to zeros before it) and the tag.
+fn record(
+    backend: &mut Backend,
     req: &PredictRequest,
     start: &Start,
     prediction: Prediction,
+    before_commit: &mut dyn FnMut() -> Result<()>,
 ) -> Result<PredictReport> {
     let model = req.model;
     let after_id = prediction.state.id();
+    let mut states = Vec::new();
+    let mut entries = Vec::new();
     let mut expected_head = start.head;
     if req.from.is_none() && start.head.is_none() {
         // First use of the stream: it starts at zeros, journalled as a reset.
-        let zeros = streams::reset_to_zeros(
-            store,
+        crate::limits::check_batch(req.x.shape[0])?;
+        entries.push(StreamEntry {
+            event: NewEvent {
+                kind: "reset",
+                state_after: Some(start.state.id),
+                detail: json!({ "batch": req.x.shape[0] }),
+                ..Default::default()
+            },
+            moves: Some(Expect::Head(None)),
+        });
+        expected_head = Some(start.state.id);
+    }
+    if !start.state.stored {
+        states.push(&start.state.value);
+    }
+    states.push(&prediction.state);
+    let input_bytes = input_file(req.x).encode();
+    let output_bytes = output_file(&prediction).encode();
+    let (input, output) = (object_id(&input_bytes), object_id(&output_bytes));
+    // From a ref, the stream jumps to the result wherever it was; what it
+    // was is checked all the same, to journal it truly.
+    let moves = req.advance.then_some(match req.from {
+        Some(_) => Expect::Any,
+        None => Expect::Head(expected_head),
+    });
+    entries.push(StreamEntry {
+        event: NewEvent {
+            kind: "predict",
+            state_before: Some(start.state.id),
+            state_after: Some(after_id),
+            input: Some(input),
+            output: Some(output),
+            detail: json!({ "platform": super::platform(), "kernel": req.kernel.name() }),
+            ..Default::default()
+        },
+        moves,
+    });
+    let numbers = backend.write_stream(
+        &StreamWrite {
             model,
-            req.stream,
-            req.x.shape[0],
-            Some(Expect::Head(None)),
-        )?;
-        expected_head = Some(zeros);
-    } else if !start.state.stored {
-        store.put_state(&start.state.value)?;
-    }
-    let input = store.put_object(&input_file(req.x).encode())?;
-    let output = store.put_object(&output_file(&prediction).encode())?;
-    store.put_state(&prediction.state)?;
-    let event = NewEvent {
-        kind: "predict",
-        model: model.event_model(),
-        stream: Some(req.stream.to_string()),
-        state_before: Some(start.state.id),
-        state_after: Some(after_id),
-        input: Some(input),
-        output: Some(output),
-        detail: json!({ "platform": super::platform(), "kernel": req.kernel.name() }),
-        ..Default::default()
-    };
-    let event = if req.advance {
-        let expect = if req.from.is_some() {
-            // From a ref, the stream jumps to the result wherever it was;
-            // what it was is checked all the same, to journal it truly.
-            Expect::Head(streams::head(store, model, req.stream)?)
-        } else {
-            Expect::Head(expected_head)
-        };
-        streams::move_stream(store, model, req.stream, after_id, expect, event)?
-    } else {
-        store.append_event(&event)?
-    };
-    if let Some(tag) = &req.tag {
-        tags::apply(store, tag, &after_id, Some(model))?;
-    }
+            stream: req.stream,
+            states,
+            objects: vec![input_bytes, output_bytes],
+            entries,
+            tag: req.tag.as_ref().map(|tag| (tag, after_id)),
+        },
+        before_commit,
+    )?;
     Ok(PredictReport {
-        event,
+        event: numbers.last().copied().unwrap_or_default(),
         state_before: start.state.id,
         state_after: after_id,
         input,
@@ -240,29 +256,37 @@ impl<F: FnMut(&Prediction) -> Result<()>> Outputs for F {
     }
 }
 
-/// Runs and records one prediction, with `outputs` staged before and
-/// published inside the transaction that records it.
+/// Runs and records one prediction on a local store, with `outputs`
+/// staged before and published inside the transaction that records it.
 pub fn run(
     store: &Store,
     req: &PredictRequest,
     outputs: &mut dyn Outputs,
 ) -> Result<PredictReport> {
-    let weights: Weights = models::weights(store, req.model)?;
+    run_on(&mut Backend::Embedded(store), req, outputs)
+}
+
+/// Runs and records one prediction on either store.
+pub fn run_on(
+    backend: &mut Backend,
+    req: &PredictRequest,
+    outputs: &mut dyn Outputs,
+) -> Result<PredictReport> {
+    let weights: Weights = backend.weights(req.model)?;
     if let Some(tag) = &req.tag {
-        tags::check_tag_free(store, &tag.name, None, true)?;
+        tags::check_tag_name(&tag.name)?;
+        if let Backend::Embedded(store) = backend {
+            tags::check_tag_free(store, &tag.name, None, true)?;
+        }
     }
     // A bounded number of rounds: each one lost to a writer that made
     // progress, so the store is never stuck, only busy.
     let mut rounds = 0;
     loop {
-        let start = read_start(store, req)?;
+        let start = read_start(backend, req)?;
         let prediction = predict_with(req.kernel, &weights, req.x, &start.state.value)?;
         outputs.stage(&prediction)?;
-        let recorded = store.write(|store| -> Result<PredictReport> {
-            let report = record_in(store, req, &start, prediction)?;
-            outputs.publish()?;
-            Ok(report)
-        });
+        let recorded = record(backend, req, &start, prediction, &mut || outputs.publish());
         match recorded {
             Err(e) if req.retry && rounds < 100 && e.downcast_ref::<StreamMoved>().is_some() => {
                 rounds += 1;
@@ -275,7 +299,8 @@ pub fn run(
 /// Runs and records a prediction inside the caller's write (the demo,
 /// whose whole run is one transaction).
 pub fn run_in(store: &Store, weights: &Weights, req: &PredictRequest) -> Result<PredictReport> {
-    let start = read_start(store, req)?;
+    let backend = &mut Backend::Embedded(store);
+    let start = read_start(backend, req)?;
     let prediction = predict_with(req.kernel, weights, req.x, &start.state.value)?;
-    record_in(store, req, &start, prediction)
+    record(backend, req, &start, prediction, &mut || Ok(()))
 }

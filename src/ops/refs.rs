@@ -30,7 +30,7 @@ pub struct Scope<'a> {
 }
 
 /// Parses the N of `HEAD~N`; `None` when `text` is not a HEAD ref.
-fn head_offset(text: &str) -> Result<Option<u64>> {
+pub fn head_offset(text: &str) -> Result<Option<u64>> {
     if text == "HEAD" {
         return Ok(Some(0));
     }

@@ -5,11 +5,16 @@
 use anyhow::Result;
 use serde::Serialize;
 
+use serde_json::json;
+
+use super::backend::Backend;
+use super::backend_streams::{StreamEntry, StreamWrite};
 use super::models::Model;
-use super::refs::{self, Scope};
-use super::streams;
+use super::refs::Scope;
+use super::streams::{self, Expect};
 use crate::id::StateId;
-use crate::store::Store;
+use crate::state::StateValue;
+use crate::store::{NewEvent, Store};
 
 /// Where to set the stream.
 pub struct RestoreRequest<'a> {
@@ -38,32 +43,42 @@ pub struct StreamSet {
 }
 
 pub fn restore(store: &Store, req: &RestoreRequest) -> Result<StreamSet> {
-    let (source, state) = store.write(|store| -> Result<_> {
-        // Loading re-hashes every slot: a damaged state is refused here.
-        let source = refs::resolve(
-            store,
-            req.reference,
-            Scope {
-                model: Some(req.model),
-                stream: req.stream,
-                zeros_batch: req.batch_size,
-            },
-        )?;
-        req.model.check_layout(&source.value, &source.id.short())?;
-        let picks = streams::picks_for(
-            source.value.batch(),
-            &source.id.short(),
-            req.slot,
-            req.slots,
-            req.batch_size,
-        )?;
-        let state = streams::restore_to(store, req.model, req.stream, &source, picks.as_deref())?;
-        Ok((source.id, state))
-    })?;
+    restore_on(&mut Backend::Embedded(store), req)
+}
+
+/// Sets the stream to the state `req` names, or to slots of it, on
+/// either store.
+pub fn restore_on(backend: &mut Backend, req: &RestoreRequest) -> Result<StreamSet> {
+    // Loading re-hashes every slot: a damaged state is refused here.
+    let scope = Scope {
+        model: Some(req.model),
+        stream: req.stream,
+        zeros_batch: req.batch_size,
+    };
+    let source = backend
+        .reading(|backend| backend.sources(&[req.reference.to_string()], scope))?
+        .remove(0);
+    req.model.check_layout(&source.value, &source.id.short())?;
+    let picks = streams::picks_for(
+        source.value.batch(),
+        &source.id.short(),
+        req.slot,
+        req.slots,
+        req.batch_size,
+    )?;
+    let selected = match &picks {
+        Some(picks) => Some(source.value.select(picks)?),
+        None => None,
+    };
+    let value = selected.as_ref().unwrap_or(&source.value);
+    let state = value.id();
+    let kind = if picks.is_some() { "slice" } else { "restore" };
+    let detail = json!({"source": source.id.hex(), "slots": picks});
+    set_stream(backend, req.model, req.stream, value, kind, detail)?;
     Ok(StreamSet {
         model: req.model.record.name.clone(),
         stream: req.stream.to_string(),
-        source: Some(source),
+        source: Some(source.id),
         state,
     })
 }
@@ -76,18 +91,69 @@ pub fn reset(
     stream: &str,
     batch_size: Option<usize>,
 ) -> Result<StreamSet> {
-    let state = store.write(|store| -> Result<_> {
-        let batch = match (batch_size, streams::head(store, model, stream)?) {
-            (Some(n), _) => n,
-            (None, Some(head)) => store.state_record(&head)?.slots.len(),
-            (None, None) => model.config.batch_size,
-        };
-        streams::reset_to_zeros(store, model, stream, batch, None)
-    })?;
+    reset_on(&mut Backend::Embedded(store), model, stream, batch_size)
+}
+
+/// [`reset`] on either store.
+pub fn reset_on(
+    backend: &mut Backend,
+    model: &Model,
+    stream: &str,
+    batch_size: Option<usize>,
+) -> Result<StreamSet> {
+    let batch = match batch_size {
+        Some(n) => n,
+        None => backend.reading(|backend| match backend.stream_head(model, stream)? {
+            Some(head) => Ok(backend.load_state(&head)?.batch()),
+            None => Ok(model.config.batch_size),
+        })?,
+    };
+    crate::limits::check_batch(batch)?;
+    let zeros = StateValue::zeros(&model.config.layout(), batch);
+    set_stream(
+        backend,
+        model,
+        stream,
+        &zeros,
+        "reset",
+        json!({ "batch": batch }),
+    )?;
     Ok(StreamSet {
         model: model.record.name.clone(),
         stream: stream.to_string(),
         source: None,
-        state,
+        state: zeros.id(),
     })
+}
+
+/// Stores `value` and moves the stream to it wherever it was, journalled
+/// as `kind`.
+fn set_stream(
+    backend: &mut Backend,
+    model: &Model,
+    stream: &str,
+    value: &StateValue,
+    kind: &'static str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    backend.write_stream(
+        &StreamWrite {
+            model,
+            stream,
+            states: vec![value],
+            objects: Vec::new(),
+            entries: vec![StreamEntry {
+                event: NewEvent {
+                    kind,
+                    state_after: Some(value.id()),
+                    detail,
+                    ..Default::default()
+                },
+                moves: Some(Expect::Any),
+            }],
+            tag: None,
+        },
+        &mut || Ok(()),
+    )?;
+    Ok(())
 }

@@ -406,7 +406,8 @@ fn find(store: &Store, name: &str) -> Result<RunRow> {
 
 /// The data and initial weights the run recorded when it started.
 fn rebuild_plan(store: &Store, run: &RunPlan) -> Result<TrainPlan> {
-    stored_plan(store, &run.config, &run.train, &run.init, &run.data)
+    let backend = &mut super::backend::Backend::Embedded(store);
+    stored_plan(backend, &run.config, &run.train, &run.init, &run.data)
 }
 
 /// A checkpoint's file decoded, with the states the run had recorded.

@@ -127,6 +127,7 @@ fn write(
         force,
         objects: &[],
         model: None,
+        stream: None,
     })?;
     let states = items
         .into_iter()

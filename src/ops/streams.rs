@@ -29,10 +29,14 @@ fn stream_names(store: &Store, model: &Model) -> Result<Vec<String>> {
 /// model has (`mian` beside `main`), unless the caller asked for a new
 /// stream; any other new name starts a stream.
 pub fn check_new_stream(store: &Store, model: &Model, stream: &str, asked: bool) -> Result<()> {
+    refuse_near_miss(&stream_names(store, model)?, model, stream, asked)
+}
+
+/// [`check_new_stream`] given the model's stream names.
+pub fn refuse_near_miss(names: &[String], model: &Model, stream: &str, asked: bool) -> Result<()> {
     if asked {
         return Ok(());
     }
-    let names = stream_names(store, model)?;
     if let Some(meant) = suggest::near_miss(stream, names.iter().map(String::as_str)) {
         bail!(
             "model '{}' has no stream '{stream}'; did you mean '{meant}'? To start a new stream '{stream}' from zeros, pass --new-stream (Python: new_stream=True)",
@@ -45,7 +49,11 @@ pub fn check_new_stream(store: &Store, model: &Model, stream: &str, asked: bool)
 /// Refuses to read a stream the model does not have, naming the ones it
 /// has. A model with no streams yet reads as empty.
 pub fn check_exists(store: &Store, model: &Model, stream: &str) -> Result<()> {
-    let names = stream_names(store, model)?;
+    refuse_unknown(&stream_names(store, model)?, model, stream)
+}
+
+/// [`check_exists`] given the model's stream names.
+pub fn refuse_unknown(names: &[String], model: &Model, stream: &str) -> Result<()> {
     if names.is_empty() || names.iter().any(|n| n == stream) {
         return Ok(());
     }

@@ -151,7 +151,7 @@ pub fn model_config(
 /// (hex id) and the initial weights (drawn again from the seed, or the
 /// stored file), for `audit --train` and `train --resume`.
 pub fn stored_plan(
-    store: &Store,
+    store: &mut super::backend::Backend,
     config: &ModelConfig,
     train: &TrainConfig,
     init_source: &InitSource,
@@ -160,7 +160,7 @@ pub fn stored_plan(
     let data_id = Digest::parse_hex(data_hex).ok_or_else(|| {
         anyhow::anyhow!("the recorded training data id '{data_hex}' is not an id")
     })?;
-    let data_file = TensorFile::decode(&store.load_object(&ObjectId(data_id))?)?;
+    let data_file = TensorFile::decode(&store.object(&ObjectId(data_id))?)?;
     let per_step = config.outputs == crate::model::Outputs::Sequence;
     let data = dataset_from_safetensors(&data_file, Some(config.head), None, per_step)?;
     let init = match init_source {
@@ -170,7 +170,7 @@ pub fn stored_plan(
                 Digest::parse_hex(hex)
                     .ok_or_else(|| anyhow::anyhow!("bad init weights id '{hex}'"))?,
             );
-            let mut w = Weights::from_file(&TensorFile::decode(&store.load_weights(&id)?)?)?;
+            let mut w = Weights::from_file(&TensorFile::decode(&store.weights_file(&id)?)?)?;
             w.config = config.clone();
             w
         }

@@ -62,13 +62,4 @@ impl SharedStore {
             })
             .collect())
     }
-
-    /// Where a model's stream stands, if the shared store has it.
-    pub fn stream_head(&mut self, model: &str, stream: &str) -> Result<Option<StateId>> {
-        Ok(self
-            .streams()?
-            .into_iter()
-            .find(|s| s.model == model && s.name == stream)
-            .and_then(|s| StateId::from_slice(&s.state)))
-    }
 }

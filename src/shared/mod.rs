@@ -13,6 +13,7 @@ mod models;
 mod reads;
 mod refs;
 mod schema;
+mod streams;
 mod verify;
 mod writes;
 
@@ -25,7 +26,8 @@ pub use refs::{
     Publication, Published, RemoteModel, RemoteStream, RemoteTag, StreamMove, StreamMovedDuringPush,
 };
 pub use schema::SHARED_SCHEMA_VERSION;
-pub use writes::{DirectEntry, DirectState, DirectWrite, DirectWritten};
+pub use streams::{DirectStreamMove, StreamNotAsExpected};
+pub use writes::{DirectEntry, DirectState, DirectWrite, DirectWritten, StreamWritten};
 
 use anyhow::Result;
 

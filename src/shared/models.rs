@@ -1,11 +1,13 @@
-//! A model read straight from the shared store, for a learner's burn-in:
-//! its row by name (or the newest), and its weights file re-hashed against
-//! its id, as the embedded store reads them.
+//! A model read straight from the shared store, for a learner's burn-in,
+//! a prediction or an audit: its row by name (or the newest), its weights
+//! file and the objects its events name, re-hashed against their ids, as
+//! the embedded store reads them.
 
 use anyhow::{anyhow, bail, Result};
 
 use super::SharedStore;
-use crate::id::{Digest, WeightsId};
+use super::Table;
+use crate::id::{Digest, ObjectId, WeightsId};
 use crate::store::ModelRecord;
 
 impl SharedStore {
@@ -51,19 +53,29 @@ impl SharedStore {
 
     /// A weights file's bytes, re-hashed against its id.
     pub fn weights_file(&mut self, id: &WeightsId) -> Result<Vec<u8>> {
-        let rows = self.rows(super::Table::WeightsFiles, &[*id.bytes()])?;
+        self.hashed_bytes(Table::WeightsFiles, id.bytes(), "weights file")
+    }
+
+    /// An object's bytes (a prediction's input or output, training data),
+    /// re-hashed against its id.
+    pub fn object(&mut self, id: &ObjectId) -> Result<Vec<u8>> {
+        self.hashed_bytes(Table::Objects, id.bytes(), "object")
+    }
+
+    fn hashed_bytes(&mut self, table: Table, id: &[u8; 32], what: &str) -> Result<Vec<u8>> {
+        let rows = self.rows(table, &[*id])?;
         let Some(row) = rows.first() else {
             bail!(
-                "weights file {} is not on {}: the shared store is damaged (statectl --store {0} verify names what is missing)",
-                id.hex(),
+                "{what} {} is not on {}: the shared store is damaged (statectl --store {1} verify names what is missing)",
+                hex::encode(id),
                 self.shown
             );
         };
         let bytes: Vec<u8> = row.get(1);
-        if Digest::of(&[&bytes]) != id.0 {
+        if Digest::of(&[&bytes]).0 != *id {
             bail!(
-                "weights file {} on {} does not hash to its id: the shared store is damaged",
-                id.hex(),
+                "{what} {} on {} does not hash to its id: the shared store is damaged",
+                hex::encode(id),
                 self.shown
             );
         }

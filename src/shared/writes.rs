@@ -12,6 +12,7 @@ use anyhow::{anyhow, Result};
 use super::content::{copy_into, Table};
 use super::gc::unmark;
 use super::refs::{copy_events, note_origin, upsert_tags, RemoteTag};
+use super::streams::{move_stream, DirectStreamMove};
 use super::SharedStore;
 use crate::id::{ObjectId, SlotId, StateId, WeightsId};
 use crate::state::{state_id, StateValue};
@@ -47,8 +48,14 @@ pub struct DirectEntry {
     pub state_after: Option<StateId>,
     /// The tag the entry names (a stack's or a split's).
     pub tag: Option<String>,
-    /// An object of the write's `objects` (a burn-in's prefix).
+    /// An object of the write's `objects` (a burn-in's prefix, a
+    /// prediction's input).
     pub input: Option<ObjectId>,
+    /// An object of the write's `objects` (a prediction's output).
+    pub output: Option<ObjectId>,
+    /// The entry moves the write's stream (to `state_after`); with no
+    /// `state_before`, it names where the stream was.
+    pub moves_stream: bool,
     pub detail: String,
 }
 
@@ -65,6 +72,10 @@ pub struct DirectWrite<'a> {
     pub objects: &'a [(ObjectId, Vec<u8>)],
     /// The model every entry (and "tag" entry) names: name and weights.
     pub model: Option<(String, WeightsId)>,
+    /// The stream the write moves, by compare-and-set: when it is not
+    /// where the writer expected, nothing is written
+    /// ([`super::StreamNotAsExpected`]).
+    pub stream: Option<DirectStreamMove>,
 }
 
 /// What a direct write changed.
@@ -74,6 +85,15 @@ pub struct DirectWritten {
     pub states_new: u64,
     pub tags_set: u64,
     pub events: u64,
+}
+
+/// What a direct write that moved a stream changed.
+#[derive(Debug, Default, Clone)]
+pub struct StreamWritten {
+    /// The shared journal's numbers of the write's entries, in order.
+    pub event_ids: Vec<i64>,
+    /// Where the stream was before.
+    pub stream_before: Option<StateId>,
 }
 
 /// The origin this connection writes its journal entries under: made on
@@ -88,9 +108,21 @@ impl SharedStore {
     /// A tag that names another state refuses the whole write unless
     /// `force`.
     pub fn write_states(&mut self, write: &DirectWrite) -> Result<DirectWritten> {
+        Ok(self.write_states_then(write, &mut || Ok(()))?.0)
+    }
+
+    /// Writes as [`write_states`](Self::write_states) does, and runs
+    /// `before_commit` last inside the transaction (an error there rolls
+    /// the write back); also returns the entries' journal numbers and
+    /// where the moved stream was.
+    pub fn write_states_then(
+        &mut self,
+        write: &DirectWrite,
+        before_commit: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<(DirectWritten, StreamWritten)> {
         let shown = self.shown.clone();
         let (origin, first_event) = self.origin();
-        let explain = |e| super::connect::explain(&shown, "writing states", &e);
+        let explain = |e: postgres::Error| super::connect::explain(&shown, "writing states", &e);
         let mut tx = self.client.transaction().map_err(explain)?;
         let now = now_ms();
         note_origin(&mut tx, &origin, now).map_err(explain)?;
@@ -124,58 +156,42 @@ impl SharedStore {
                 "tag {name} on {shown} names another state; nothing was written; pick another tag, or move it with --force"
             ));
         }
-        let mut events = Vec::new();
-        let mut next = first_event;
-        let mut entry = |kind: &str, before, after, tag, input, detail| {
-            events.push(PortableEvent {
-                origin,
-                origin_event: next,
-                kind: kind.to_string(),
-                at: now,
-                model_name: write.model.as_ref().map(|(name, _)| name.clone()),
-                weights: write.model.as_ref().map(|(_, w)| w.bytes().to_vec()),
-                stream: None,
-                moved_stream: false,
-                state_before: before,
-                state_after: after,
-                input,
-                output: None,
-                tag,
-                detail,
-            });
-            next += 1;
+        let stream_before = match &write.stream {
+            Some(change) => move_stream(&mut tx, change, now, &explain)?,
+            None => None,
         };
-        let bytes = |id: Option<StateId>| id.map(|s| s.bytes().to_vec());
-        for e in &write.entries {
-            let input = e.input.map(|o| o.bytes().to_vec());
-            let (before, after) = (bytes(e.state_before), bytes(e.state_after));
-            entry(
-                e.kind,
-                before,
-                after,
-                e.tag.clone(),
-                input,
-                e.detail.clone(),
-            );
-        }
-        for t in tags.iter().filter(|_| write.tag_entries) {
-            let was = before.get(&t.name).cloned();
-            if was.as_ref() != Some(&t.state) {
-                let tag = Some(t.name.clone());
-                entry("tag", was, Some(t.state.clone()), tag, None, "null".into());
-            }
-        }
+        let events = journal(
+            write,
+            (origin, first_event),
+            now,
+            stream_before,
+            &tags,
+            &before,
+        );
+        let next = first_event + events.len() as i64;
         let events_written = copy_events(&mut tx, &events).map_err(explain)?;
+        let event_ids = match &write.stream {
+            Some(_) => entry_numbers(&mut tx, &origin, first_event, write.entries.len())
+                .map_err(explain)?,
+            None => Vec::new(),
+        };
+        before_commit()?;
         tx.commit().map_err(explain)?;
         if let Some(writer) = self.writer.as_mut() {
             writer.next_event = next;
         }
-        Ok(DirectWritten {
-            slots_new,
-            states_new,
-            tags_set: upserted.changed,
-            events: events_written,
-        })
+        Ok((
+            DirectWritten {
+                slots_new,
+                states_new,
+                tags_set: upserted.changed,
+                events: events_written,
+            },
+            StreamWritten {
+                event_ids,
+                stream_before,
+            },
+        ))
     }
 }
 
@@ -295,6 +311,92 @@ fn copy_objects(
         }
         Ok(())
     })
+}
+
+/// The journal entries of a direct write, numbered from `first` under
+/// `origin`: the write's own, then a "tag" entry for each tag it set or
+/// moved (when it journals tags), saying what the tag named `before`.
+fn journal(
+    write: &DirectWrite,
+    (origin, first): ([u8; 16], i64),
+    now: i64,
+    stream_before: Option<StateId>,
+    tags: &[RemoteTag],
+    before: &std::collections::HashMap<String, Vec<u8>>,
+) -> Vec<PortableEvent> {
+    let mut events = Vec::new();
+    let mut next = first;
+    let mut entry = |kind: &str, before, after, tag, (input, output), (stream, moves), detail| {
+        events.push(PortableEvent {
+            origin,
+            origin_event: next,
+            kind: kind.to_string(),
+            at: now,
+            model_name: write.model.as_ref().map(|(name, _)| name.clone()),
+            weights: write.model.as_ref().map(|(_, w)| w.bytes().to_vec()),
+            stream,
+            moved_stream: moves,
+            state_before: before,
+            state_after: after,
+            input,
+            output,
+            tag,
+            detail,
+        });
+        next += 1;
+    };
+    let bytes = |id: Option<StateId>| id.map(|s| s.bytes().to_vec());
+    let object = |id: Option<ObjectId>| id.map(|o| o.bytes().to_vec());
+    // A stream write's entries name its stream; those that move it
+    // and name no state before it moved from where it was.
+    let stream_name = write.stream.as_ref().map(|m| m.name.clone());
+    for e in &write.entries {
+        let moves = e.moves_stream && write.stream.is_some();
+        let was = e.state_before.or(stream_before.filter(|_| moves));
+        entry(
+            e.kind,
+            bytes(was),
+            bytes(e.state_after),
+            e.tag.clone(),
+            (object(e.input), object(e.output)),
+            (stream_name.clone(), moves),
+            e.detail.clone(),
+        );
+    }
+    for t in tags.iter().filter(|_| write.tag_entries) {
+        let was = before.get(&t.name).cloned();
+        if was.as_ref() != Some(&t.state) {
+            let tag = Some(t.name.clone());
+            let after = Some(t.state.clone());
+            let no_stream = (None, false);
+            entry(
+                "tag",
+                was,
+                after,
+                tag,
+                (None, None),
+                no_stream,
+                "null".into(),
+            );
+        }
+    }
+    events
+}
+
+/// The shared journal's numbers of the `count` entries written under
+/// `origin` from `first` on, in order.
+fn entry_numbers(
+    tx: &mut postgres::Transaction,
+    origin: &[u8; 16],
+    first: i64,
+    count: usize,
+) -> Result<Vec<i64>, postgres::Error> {
+    let rows = tx.query(
+        "SELECT id FROM events WHERE origin = $1 AND origin_event >= $2 AND origin_event < $3 \
+         ORDER BY origin_event",
+        &[&&origin[..], &first, &(first + count as i64)],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// The states these tags name now (locked until the transaction ends, so

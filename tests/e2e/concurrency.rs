@@ -164,20 +164,54 @@ fn four_writers_four_readers_and_gc_lose_nothing_and_never_report_locked() {
     );
 }
 
+/// A store opened twice, as two writers hold it.
+enum Opened {
+    Local(Box<statectl::store::Store>),
+    Shared(Box<statectl::shared::SharedStore>),
+}
+
+impl Opened {
+    fn open(place: &std::path::Path) -> Opened {
+        match place
+            .to_str()
+            .filter(|p| statectl::shared::is_shared_url(p))
+        {
+            Some(url) => {
+                Opened::Shared(Box::new(statectl::shared::SharedStore::open(url).unwrap()))
+            }
+            None => Opened::Local(Box::new(statectl::store::Store::open(place).unwrap())),
+        }
+    }
+
+    fn backend(&mut self) -> statectl::ops::backend::Backend<'_> {
+        use statectl::ops::backend::Backend;
+        match self {
+            Opened::Local(store) => Backend::Embedded(store),
+            Opened::Shared(shared) => Backend::Shared(shared),
+        }
+    }
+}
+
 /// A prediction computed from a state another writer replaced before the
 /// commit records nothing and names both states; with `retry` it
 /// recomputes from the new state. Driven through the library, so the
-/// other writer lands exactly between compute and commit.
+/// other writer lands exactly between compute and commit; on a local
+/// store, then on a shared store (the stream moved by compare-and-set on
+/// the server).
 #[test]
-fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
-    use statectl::ops::{self, predict::PredictRequest, streams::StreamMoved};
-    use statectl::store::Store;
-
+fn a_stream_moved_under_a_prediction_is_refused_or_retried_on_both_backends() {
     let env = Env::new();
     env.import_reference("torch", "ref");
-    let store = Store::open(&env.store()).unwrap();
-    let other = Store::open(&env.store()).unwrap();
-    let model = ops::models::find(&store, Some("ref")).unwrap();
+    for place in crate::shared_learners::backends(&env, "moved") {
+        moved_under_a_prediction(&env, &place);
+    }
+}
+
+fn moved_under_a_prediction(env: &Env, place: &std::path::Path) {
+    use statectl::ops::{self, predict::PredictRequest, streams::StreamMoved};
+
+    let (mut mine, mut theirs) = (Opened::open(place), Opened::open(place));
+    let model = mine.backend().model(Some("ref")).unwrap();
     let x = fixture_file("x_test.safetensors").tensors["x"].clone();
     let mut request = PredictRequest {
         model: &model,
@@ -190,26 +224,28 @@ fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
         kernel: Default::default(),
         new_stream: false,
     };
-    let events_before = env.json(&["log", "--all"])["events"]
-        .as_array()
-        .unwrap()
-        .len();
-    let head_before = env.json(&["show"])["state"].clone();
+    let json = |args: &[&str]| {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        crate::shared_store::json_of(&env.run_in(place, &all))
+    };
+    let journal_length = || json(&["log", "--all"])["events"].as_array().unwrap().len();
+    let events_before = journal_length();
+    let head_before = json(&["show", "HEAD", "--model", "ref"])["state"].clone();
     // The other writer moves the stream (to zeros of another batch size)
     // while this prediction is between compute and commit.
     let mut moved = false;
-    let err = ops::predict::run(&store, &request, &mut |_: &statectl::model::Prediction| {
-        if !moved {
-            other
-                .write(|s| {
-                    let m = ops::models::find(s, Some("ref"))?;
-                    ops::streams::reset_to_zeros(s, &m, "main", 5, None)
-                })
-                .unwrap();
-            moved = true;
-        }
-        Ok(())
-    })
+    let err = ops::predict::run_on(
+        &mut mine.backend(),
+        &request,
+        &mut |_: &statectl::model::Prediction| {
+            if !moved {
+                ops::restore::reset_on(&mut theirs.backend(), &model, "main", Some(5)).unwrap();
+                moved = true;
+            }
+            Ok(())
+        },
+    )
     .unwrap_err();
     let moved_err = err
         .downcast_ref::<StreamMoved>()
@@ -221,44 +257,50 @@ fn a_stream_moved_under_a_prediction_is_refused_or_retried() {
         "{message}"
     );
     // Nothing of the refused prediction landed: only the other writer's event.
-    let events = env.json(&["log", "--all"])["events"]
-        .as_array()
-        .unwrap()
-        .len();
-    assert_eq!(events, events_before + 1);
-    assert_ne!(env.json(&["show"])["state"], head_before);
+    assert_eq!(journal_length(), events_before + 1, "{}", s(place));
+    let head = json(&["show", "HEAD", "--model", "ref"]);
+    assert_ne!(head["state"], head_before);
+    assert_eq!(head["batch"], 5);
     // With retry it recomputes from the moved state and lands: here the
     // other writer's own prediction moves the stream first.
-    env.ok(&["reset", "--batch-size", "6"]);
+    ops::restore::reset_on(&mut mine.backend(), &model, "main", Some(6)).unwrap();
     request.retry = true;
     let other_request = PredictRequest {
-        model: &model,
-        stream: "main",
-        x: &x,
-        from: None,
-        advance: true,
-        tag: None,
         retry: false,
-        kernel: Default::default(),
-        new_stream: false,
+        tag: None,
+        ..request
     };
     let mut rounds = 0;
-    let report = ops::predict::run(&store, &request, &mut |_: &statectl::model::Prediction| {
-        rounds += 1;
-        if rounds == 1 {
-            ops::predict::run(
-                &other,
-                &other_request,
-                &mut |_: &statectl::model::Prediction| Ok(()),
-            )
-            .unwrap();
-        }
-        Ok(())
-    })
+    let report = ops::predict::run_on(
+        &mut mine.backend(),
+        &request,
+        &mut |_: &statectl::model::Prediction| {
+            rounds += 1;
+            if rounds == 1 {
+                ops::predict::run_on(
+                    &mut theirs.backend(),
+                    &other_request,
+                    &mut |_: &statectl::model::Prediction| Ok(()),
+                )
+                .unwrap();
+            }
+            Ok(())
+        },
+    )
     .unwrap();
     assert_eq!(rounds, 2, "the retry recomputed once");
-    assert_eq!(
-        env.json(&["audit", "--event", &report.event.to_string()])["reproduced"],
-        1
-    );
+    let audit = json(&["audit", "--event", &report.event.to_string()]);
+    assert_eq!(audit["reproduced"], 1, "{audit}");
+    // The stream's chain is unbroken: each move starts where the one
+    // before it ended.
+    let moves = json(&["log", "--model", "ref"])["events"].clone();
+    let moves = moves.as_array().unwrap();
+    for pair in moves.windows(2) {
+        assert_eq!(
+            pair[0]["state_before"],
+            pair[1]["state_after"],
+            "{}",
+            s(place)
+        );
+    }
 }

@@ -65,16 +65,54 @@ fn both_weight_layouts_reproduce_keras_in_all_five_cases() {
 }
 
 #[test]
-fn the_five_cases_hold_bit_for_bit() {
+fn the_five_cases_hold_bit_for_bit_on_both_backends() {
     let env = Env::new();
     env.import_reference("keras", "ref");
+    // The local store, then (with a server) a shared store that holds the
+    // model and its stream only: the same commands run on each.
+    let stores = crate::shared_learners::backends(&env, "five");
+    let runs: Vec<Vec<serde_json::Value>> =
+        stores.iter().map(|store| five_cases(&env, store)).collect();
+    if let [local, shared] = &runs[..] {
+        for (case, (here, there)) in local.iter().zip(shared).enumerate() {
+            for key in ["state_before", "state_after", "input", "output"] {
+                assert_eq!(here[key], there[key], "case {} {key}", case + 1);
+            }
+            assert_eq!(
+                bits(&matrix(&here["outputs"])),
+                bits(&matrix(&there["outputs"])),
+                "case {} outputs",
+                case + 1
+            );
+        }
+    }
+    // Every prediction replays bit for bit where it was recorded.
+    for store in &stores {
+        let audit = crate::shared_store::json_of(&env.run_in(store, &["--json", "audit"]));
+        assert_eq!(audit["ok"], true, "{}: {audit}", s(store));
+        assert_eq!(audit["reproduced"], 6, "{}: {audit}", s(store));
+    }
+}
+
+/// The five cases (and a re-batch to two slots) on `store`, a folder or
+/// a shared store's URL; returns each prediction's report.
+fn five_cases(env: &Env, store: &std::path::Path) -> Vec<serde_json::Value> {
+    let json = |args: &[&str]| {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        crate::shared_store::json_of(&env.run_in(store, &all))
+    };
+    let ok = |args: &[&str]| {
+        let run = env.run_in(store, args);
+        assert_eq!(run.code, 0, "{args:?} on {}: {}", s(store), run.stderr);
+    };
     let x = fixture("x_test.safetensors");
     let trained = env.reference_state_file("case1");
-    env.ok(&["import", s(&trained), "--tag", "trained"]);
-    env.ok(&["restore", "trained"]);
+    ok(&["import", s(&trained), "--tag", "trained"]);
+    ok(&["restore", "trained"]);
 
     // Case 1: the state training left gives six different rows.
-    let case1 = env.json(&["predict", "--input", s(&x), "--tag", "case1"]);
+    let case1 = json(&["predict", "--input", s(&x), "--tag", "case1"]);
     let rows1 = bits(&matrix(&case1["outputs"]));
     for i in 0..6 {
         for j in i + 1..6 {
@@ -82,13 +120,13 @@ fn the_five_cases_hold_bit_for_bit() {
         }
     }
     // Case 2: no reset, so the carried state changes the answer.
-    let case2 = env.json(&["predict", "--input", s(&x)]);
+    let case2 = json(&["predict", "--input", s(&x)]);
     assert_ne!(bits(&matrix(&case2["outputs"])), rows1);
     assert_eq!(case2["state_before"], case1["state_after"]);
 
     // Case 3: restoring the case-1 state reproduces case 1 exactly.
-    env.ok(&["restore", "trained"]);
-    let case3 = env.json(&["predict", "--input", s(&x)]);
+    ok(&["restore", "trained"]);
+    let case3 = json(&["predict", "--input", s(&x)]);
     assert_eq!(bits(&matrix(&case3["outputs"])), rows1);
     assert_eq!(
         bits(&matrix(&case3["logits"])),
@@ -97,28 +135,28 @@ fn the_five_cases_hold_bit_for_bit() {
     assert_eq!(case3["state_after"], case1["state_after"]);
 
     // Case 4: from zeros every row is the same, bit for bit.
-    env.ok(&["reset"]);
-    let case4 = env.json(&["predict", "--input", s(&x)]);
+    ok(&["reset"]);
+    let case4 = json(&["predict", "--input", s(&x)]);
     let rows4 = bits(&matrix(&case4["outputs"]));
     assert!(rows4.iter().all(|r| *r == rows4[0]));
     let class0 = matrix(&case4["outputs"])[0][0];
     assert!((class0 - 0.036_775_29).abs() < 1e-6, "{class0}");
 
     // Case 5: slot 0 broadcast to all six slots.
-    env.ok(&["restore", "trained", "--slot", "0"]);
-    let trained_slots = env.json(&["show", "trained"])["slots"].clone();
-    let head = env.json(&["show", "HEAD"]);
+    ok(&["restore", "trained", "--slot", "0"]);
+    let trained_slots = json(&["show", "trained"])["slots"].clone();
+    let head = json(&["show", "HEAD"]);
     assert_eq!(head["batch"], 6);
     for slot in head["slots"].as_array().unwrap() {
         assert_eq!(slot, &trained_slots[0]);
     }
-    let case5 = env.json(&["predict", "--input", s(&x)]);
+    let case5 = json(&["predict", "--input", s(&x)]);
     for row in bits(&matrix(&case5["outputs"])) {
         assert_eq!(row, rows1[0]);
     }
 
     // Re-batching: slots 0 and 3 as a batch of two.
-    env.ok(&["restore", "trained", "--slots", "0,3"]);
+    ok(&["restore", "trained", "--slots", "0,3"]);
     let x2 = env.write_tensors(
         "x2.safetensors",
         &[(
@@ -129,11 +167,12 @@ fn the_five_cases_hold_bit_for_bit() {
             ),
         )],
     );
-    let two = env.json(&["predict", "--input", s(&x2)]);
+    let two = json(&["predict", "--input", s(&x2)]);
     // Rows are computed one at a time: a slot gives the same bits in a
     // batch of two as in its batch of six.
     let rows2 = bits(&matrix(&two["outputs"]));
     assert_eq!(rows2, vec![rows1[0].clone(), rows1[3].clone()]);
+    vec![case1, case2, case3, case4, case5, two]
 }
 
 #[test]

@@ -12,7 +12,7 @@ use super::util::{fixture, s, Env};
 
 /// Where the same commands run: the local store, then (with a server) a
 /// shared store the local one was pushed to first, so both start alike.
-fn backends(env: &Env, test: &str) -> Vec<PathBuf> {
+pub fn backends(env: &Env, test: &str) -> Vec<PathBuf> {
     let mut stores = vec![env.store()];
     if let Some(url) = fresh_database(test) {
         env.ok(&["init", &url]);
@@ -168,6 +168,15 @@ fn stack_split_burn_in_and_diff_give_the_same_states_and_tags_on_both_backends()
         whole[0], part,
         "per-slot burn-in of slot 0 differs from the batch's"
     );
+    // The demo's predictions and its training replay bit for bit on
+    // either store, from what that store holds.
+    for store in &stores {
+        let audit = json_of(&env.run_in(store, &["--json", "audit", "--train"]));
+        assert_eq!(audit["ok"], true, "{}: {audit}", s(store));
+        assert_eq!(audit["reproduced"], 5, "{}: {audit}", s(store));
+        assert_eq!(audit["training"][0]["status"], "reproduced", "{audit}");
+        assert!(audit["training"][0]["states_checked"].as_u64() > Some(0));
+    }
     let Some(shared) = sessions.get(1) else {
         return;
     };

@@ -87,7 +87,7 @@ fn an_export_from_the_shared_store_is_the_file_a_local_export_writes() {
     for (args, says) in [
         (
             vec!["export", "HEAD", "--model", "demo"],
-            "--model names a local store's model",
+            "which name no model",
         ),
         (vec!["export", "HEAD"], "no tag 'HEAD'"),
         (vec!["export", &trained[..12]], "full 64-digit id"),

@@ -172,6 +172,67 @@ fn five_cases(env: &Env, store: &std::path::Path) -> Vec<serde_json::Value> {
     // batch of two as in its batch of six.
     let rows2 = bits(&matrix(&two["outputs"]));
     assert_eq!(rows2, vec![rows1[0].clone(), rows1[3].clone()]);
+
+    // Bad input: one line, exit 1, and the stream, tags and journal as
+    // they were.
+    ok(&["restore", "trained"]);
+    let x1 = env.write_tensors(
+        "x1.safetensors",
+        &[(
+            "x",
+            statectl::tensors::Tensor::new(vec![1, 3, 1], vec![0.0; 3]),
+        )],
+    );
+    let unchanged = || {
+        (
+            json(&["show", "HEAD"])["state"].clone(),
+            crate::shared_store::tags(env, store),
+            json(&["log", "--all"])["events"].as_array().unwrap().len(),
+        )
+    };
+    let before = unchanged();
+    for (args, says) in [
+        (vec!["predict", "--input", s(&x1)], "the input has batch 1"),
+        (
+            vec!["predict", "--input", s(&x), "--stream", "mian"],
+            "did you mean 'main'",
+        ),
+        (
+            vec!["predict", "--input", s(&x), "--model", "nope"],
+            "'nope'",
+        ),
+        (
+            vec!["predict", "--input", s(&x), "--tag", "trained"],
+            "--force",
+        ),
+        (
+            vec!["predict", "--input", s(&x), "--from", "HEAD~99"],
+            "goes past the start",
+        ),
+        (vec!["restore", "nope"], "'nope'"),
+        (vec!["restore", "trained", "--slot", "9"], "slot 9"),
+        (vec!["reset", "--batch-size", "100000000"], "batch"),
+        (vec!["predict", "--input", s(&x), "--tag", "HEAD"], "HEAD"),
+    ] {
+        let run = env.run_in(store, &args);
+        assert_eq!(
+            run.code,
+            1,
+            "{args:?} on {}: {}{}",
+            s(store),
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(says),
+            "{args:?} on {}: {}",
+            s(store),
+            run.stderr
+        );
+        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert_eq!(unchanged(), before, "{args:?} changed {}", s(store));
+    }
     vec![case1, case2, case3, case4, case5, two]
 }
 

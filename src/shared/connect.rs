@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
-use postgres::config::{Config, Host, SslMode};
+use anyhow::{anyhow, Result};
+use postgres::config::{Config, Host};
 use postgres::error::SqlState;
 
 /// Whether a `--store` value names a shared store rather than a folder.
@@ -54,19 +54,20 @@ fn redact_parameter(text: &str) -> String {
 /// Connects; returns the client and the URL as it may be shown.
 pub fn connect(url: &str) -> Result<(postgres::Client, String)> {
     let shown = shown_url(url);
-    let mut config = Config::from_str(url).map_err(|e| {
+    let (url, tls) = super::tls::split_url(url, &shown)?;
+    let mut config = Config::from_str(&url).map_err(|e| {
         anyhow!("{shown} is not a PostgreSQL URL this build can read ({}); the form is postgres://USER@HOST:PORT/DATABASE", redact_parameter(&e.to_string()))
     })?;
-    if config.get_ssl_mode() == SslMode::Require {
-        bail!("{shown} asks for sslmode=require, and this build of statectl has no TLS; reach the server over a trusted network or an SSH tunnel, with sslmode=disable or prefer");
-    }
+    config.ssl_mode(tls.client_mode());
     fill_from_environment(&mut config);
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    let client = config
-        .connect(postgres::NoTls)
-        .map_err(|e| explain(&shown, "connecting", &e))?;
+    let client = match tls.connector(&shown)? {
+        Some(connector) => config.connect(connector),
+        None => config.connect(postgres::NoTls),
+    }
+    .map_err(|e| explain_connecting(&shown, &e))?;
     Ok((client, shown))
 }
 
@@ -166,6 +167,36 @@ pub fn explain(shown: &str, doing: &str, e: &postgres::Error) -> anyhow::Error {
     } else {
         anyhow!("{doing} on {shown} failed: {message}")
     }
+}
+
+/// Why connecting failed; a TLS failure says what to change.
+fn explain_connecting(shown: &str, e: &postgres::Error) -> anyhow::Error {
+    let cause = source_text(e);
+    let mut error: &dyn std::error::Error = e;
+    let tls = loop {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            break Some(tls);
+        }
+        // An I/O error's source skips the error it wraps: look inside.
+        let wrapped = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if wrapped.is_some() {
+            break wrapped;
+        }
+        match error.source() {
+            Some(next) => error = next,
+            None => break None,
+        }
+    };
+    if let Some(tls) = tls {
+        return anyhow!("the server of {shown} did not prove who it is ({tls}); check that sslrootcert (or $PGSSLROOTCERT) names the CA that signed its certificate and that the certificate names the host (verify-ca checks only the CA)");
+    }
+    if cause.contains("server does not support TLS") {
+        return anyhow!("the server of {shown} does not offer TLS, and the URL's sslmode requires it; turn ssl on in its postgresql.conf, or on a trusted network use sslmode=prefer");
+    }
+    explain(shown, "connecting", e)
 }
 
 /// The innermost cause, which names what went wrong (connection refused,

@@ -14,6 +14,7 @@ mod reads;
 mod refs;
 mod schema;
 mod streams;
+mod tls;
 mod verify;
 mod writes;
 

@@ -35,6 +35,7 @@ mod shared_gc;
 mod shared_learners;
 mod shared_reads;
 mod shared_store;
+mod shared_tls;
 mod shared_writes;
 mod state_commands;
 mod store_damage;

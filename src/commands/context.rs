@@ -77,6 +77,17 @@ impl Output {
         }
     }
 
+    /// An operation's report as the command's result: its JSON is the
+    /// report's serde form; exit code 0.
+    pub fn emit_report(
+        &self,
+        report: &impl serde::Serialize,
+        human: impl FnOnce() -> String,
+    ) -> Result<i32> {
+        self.emit(serde_json::to_value(report)?, human);
+        Ok(0)
+    }
+
     pub fn emit(&self, json: serde_json::Value, human: impl FnOnce() -> String) {
         let text = if self.json {
             serde_json::to_string_pretty(&json).unwrap_or_default()
@@ -130,8 +141,7 @@ impl Context {
         report: &impl serde::Serialize,
         human: impl FnOnce() -> String,
     ) -> Result<i32> {
-        self.emit(serde_json::to_value(report)?, human);
-        Ok(0)
+        self.out.emit_report(report, human)
     }
 
     pub fn model(&self, name: Option<&str>) -> Result<Model> {

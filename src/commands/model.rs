@@ -3,12 +3,14 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::context::{format_time, Context};
+use super::context::{format_time, Context, Output};
 use super::render::describe_run;
 use crate::cli::{ExportFormatArg, ModelCommand, ModelExportArgs, ModelImportArgs, ModelShowArgs};
+use crate::ops::backend::Backend;
 use crate::ops::catalog::{self, FileImport};
 use crate::ops::model_admin;
 use crate::ops::train::{InitSource, TrainingRecord};
+use crate::shared::SharedStore;
 
 pub fn run(ctx: &Context, cmd: ModelCommand) -> Result<i32> {
     match cmd {
@@ -61,10 +63,32 @@ fn import(ctx: &Context, args: ModelImportArgs) -> Result<i32> {
     })
 }
 
+/// `model list` and `model show` on a shared store's URL (the others
+/// change a local store's catalog, or write a local file).
+pub fn run_on_shared(url: &str, out: &Output, cmd: ModelCommand) -> Result<i32> {
+    let mut shared = SharedStore::open(url)?;
+    let backend = &mut Backend::Shared(&mut shared);
+    match cmd {
+        ModelCommand::List => list_report(out, catalog::list_on(backend)?, Vec::new()),
+        ModelCommand::Show(args) => show_report(out, catalog::show_on(backend, args.model.as_deref())?),
+        _ => Err(anyhow::anyhow!(
+            "on a shared store `model` lists and shows; import, export, delete and rename run on a local store (push sends a model there)"
+        )),
+    }
+}
+
 fn list(ctx: &Context) -> Result<i32> {
     let models = catalog::list(&ctx.store)?;
     let runs = crate::ops::runs::list(&ctx.store)?;
-    ctx.emit_report(&json!({ "models": models, "runs": runs }), || {
+    list_report(&ctx.out, models, runs)
+}
+
+fn list_report(
+    out: &Output,
+    models: Vec<catalog::ModelSummary>,
+    runs: Vec<crate::ops::runs::RunSummary>,
+) -> Result<i32> {
+    out.emit_report(&json!({ "models": models, "runs": runs }), || {
         let unfinished: String = runs.iter().map(|r| describe_run(r) + "\n").collect();
         if models.is_empty() {
             return unfinished + "no models yet; run `statectl train` or `statectl model import FILE --layout torch|keras`";
@@ -95,8 +119,11 @@ fn list(ctx: &Context) -> Result<i32> {
 }
 
 fn show(ctx: &Context, args: ModelShowArgs) -> Result<i32> {
-    let model = catalog::show(&ctx.store, args.model.as_deref())?;
-    ctx.emit_report(&model, || {
+    show_report(&ctx.out, catalog::show(&ctx.store, args.model.as_deref())?)
+}
+
+fn show_report(out: &Output, model: catalog::ModelDetail) -> Result<i32> {
+    out.emit_report(&model, || {
             let c = &model.config;
             let mut text = format!(
                 "model    {}\nweights  {}\nlayout   {}\ninputs   {}\noutputs  {} ({})\nbatch    {}\n",

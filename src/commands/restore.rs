@@ -56,8 +56,7 @@ fn reset_on(backend: &mut Backend, out: &Output, args: ResetArgs) -> Result<i32>
 }
 
 fn emit(out: &Output, set: &StreamSet) -> Result<i32> {
-    out.emit(serde_json::to_value(set)?, || describe(set));
-    Ok(0)
+    out.emit_report(set, || describe(set))
 }
 
 fn describe(set: &StreamSet) -> String {

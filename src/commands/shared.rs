@@ -10,8 +10,8 @@
 use anyhow::Result;
 
 use super::{
-    audit, burn_in, diff, export, gc, import, log, predict, restore, show, snapshot, split, stack,
-    tag, verify, Output,
+    audit, burn_in, diff, export, gc, import, log, model, predict, restore, show, snapshot, split,
+    stack, tag, verify, Output,
 };
 use crate::cli::{Command, RefsFromArgs, StreamArgs, TagCommand, VerifyArgs};
 use crate::shared::{is_shared_url, shown_url, SharedStore};
@@ -33,6 +33,7 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
         Command::Split(args) => split::run_on_shared(url, &out, args),
         Command::BurnIn(args) => burn_in::run_on_shared(url, &out, args),
         Command::Audit(args) => audit::run_on_shared(url, &out, args),
+        Command::Model(cmd) => model::run_on_shared(url, &out, cmd),
         Command::Predict(args) => predict::run_on_shared(url, &out, args),
         Command::Restore(args) => restore::run_on_shared(url, &out, args),
         Command::Reset(args) => restore::reset_on_shared(url, &out, args),
@@ -44,7 +45,7 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
             SharedStore::open(url).and_then(|mut shared| verify::run_on_shared(&mut shared, &out))
         }
         _ => Err(anyhow::anyhow!(
-            "{} is a shared store; this command runs on a local store folder (import, export, show, log, diff, audit, predict, restore, reset, snapshot, tag list, tag delete, stack, split, burn-in, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
+            "{} is a shared store; this command runs on a local store folder (import, export, show, log, diff, audit, predict, restore, reset, snapshot, tag list, tag delete, stack, split, burn-in, model list, model show, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
             shown_url(url)
         )),
     }

@@ -63,6 +63,23 @@ impl Backend<'_> {
         }
     }
 
+    /// The model's streams and where each stands, by name.
+    pub fn stream_heads(&mut self, model: &Model) -> Result<Vec<(String, StateId)>> {
+        Ok(match self {
+            Backend::Embedded(store) => store
+                .streams_of(model.record.id)?
+                .into_iter()
+                .map(|s| (s.name, s.state))
+                .collect(),
+            Backend::Shared(shared) => shared
+                .streams()?
+                .into_iter()
+                .filter(|s| s.model == model.record.name)
+                .filter_map(|s| Some((s.name, StateId::from_slice(&s.state)?)))
+                .collect(),
+        })
+    }
+
     /// Refuses a new stream whose name is one typo away from one the
     /// model has, unless the caller asked for a new stream.
     pub fn check_new_stream(&mut self, model: &Model, stream: &str, asked: bool) -> Result<()> {

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::backend::Backend;
 use super::models::{self, Model, Registration};
 use crate::id::{StateId, WeightsId};
 use crate::input::read_file_bounded;
@@ -285,8 +286,13 @@ pub struct ModelSummary {
 }
 
 pub fn list(store: &Store) -> Result<Vec<ModelSummary>> {
-    Ok(store
-        .list_models()?
+    list_on(&mut Backend::Embedded(store))
+}
+
+/// Every model of either store, oldest first.
+pub fn list_on(backend: &mut Backend) -> Result<Vec<ModelSummary>> {
+    Ok(backend
+        .model_records()?
         .into_iter()
         .map(|m| ModelSummary {
             config: serde_json::from_str(&m.config).unwrap_or_default(),
@@ -325,30 +331,35 @@ pub struct StreamHead {
 }
 
 pub fn show(store: &Store, name: Option<&str>) -> Result<ModelDetail> {
-    store.read(|store| -> Result<_> {
-        let model = models::find(store, name)?;
-        let streams = store.streams_of(model.record.id)?;
-        Ok(ModelDetail {
-            model: model.record.name.clone(),
-            weights: model.record.weights,
-            layout: model.config.layout().to_string(),
-            training: model
-                .record
-                .training
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok()),
-            origin: origin_of(store, model.record.id)?,
-            streams: streams
-                .into_iter()
-                .map(|s| StreamHead {
-                    stream: s.name,
-                    state: s.state,
-                })
-                .collect(),
-            created_at: model.record.created_at,
-            training_text: model.record.training.clone(),
-            config: model.config,
-        })
+    store.read(|store| show_on(&mut Backend::Embedded(store), name))
+}
+
+/// One model of either store (the newest when no name is given); a
+/// shared store keeps no import origin.
+pub fn show_on(backend: &mut Backend, name: Option<&str>) -> Result<ModelDetail> {
+    let model = backend.model(name)?;
+    let streams = backend.stream_heads(&model)?;
+    let origin = match backend {
+        Backend::Embedded(store) => origin_of(store, model.record.id)?,
+        Backend::Shared(_) => None,
+    };
+    Ok(ModelDetail {
+        model: model.record.name.clone(),
+        weights: model.record.weights,
+        layout: model.config.layout().to_string(),
+        training: model
+            .record
+            .training
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok()),
+        origin,
+        streams: streams
+            .into_iter()
+            .map(|(stream, state)| StreamHead { stream, state })
+            .collect(),
+        created_at: model.record.created_at,
+        training_text: model.record.training.clone(),
+        config: model.config,
     })
 }
 

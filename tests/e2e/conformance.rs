@@ -86,8 +86,38 @@ fn the_five_cases_hold_bit_for_bit_on_both_backends() {
             );
         }
     }
-    // Every prediction replays bit for bit where it was recorded.
+    // The model and where its stream stands read the same on each (a
+    // shared store keeps no import origin).
+    let shown: Vec<serde_json::Value> = stores
+        .iter()
+        .map(|store| {
+            let mut shown = crate::shared_store::json_of(
+                &env.run_in(store, &["--json", "model", "show", "ref"]),
+            );
+            shown["origin"] = serde_json::Value::Null;
+            let listed =
+                crate::shared_store::json_of(&env.run_in(store, &["--json", "model", "list"]));
+            assert_eq!(listed["models"][0]["weights"], shown["weights"]);
+            shown
+        })
+        .collect();
+    assert!(shown.windows(2).all(|w| w[0] == w[1]), "{shown:?}");
+    assert_eq!(shown[0]["streams"][0]["stream"], "main");
+    // Every prediction replays bit for bit where it was recorded, also
+    // after gc (what the journal names is kept), and the store verifies.
     for store in &stores {
+        assert_eq!(
+            env.run_in(store, &["-q", "gc"]).code,
+            0,
+            "gc on {}",
+            s(store)
+        );
+        assert_eq!(
+            env.run_in(store, &["verify"]).code,
+            0,
+            "verify on {}",
+            s(store)
+        );
         let audit = crate::shared_store::json_of(&env.run_in(store, &["--json", "audit"]));
         assert_eq!(audit["ok"], true, "{}: {audit}", s(store));
         assert_eq!(audit["reproduced"], 6, "{}: {audit}", s(store));

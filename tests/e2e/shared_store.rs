@@ -352,6 +352,62 @@ fn a_role_that_may_only_read_pulls_and_is_refused_every_write() {
     refused(run, "direct-from-reader");
     let verified = env.run_in(std::path::Path::new(&reader), &["verify"]);
     assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    // Every command that writes on the shared store is refused the same
+    // way, the stream where it was; every one that reads works.
+    let on_reader = |args: &[&str]| env.run_in(std::path::Path::new(&reader), args);
+    let stream = "SELECT count(*) FROM streams s, tags t \
+                  WHERE s.model = 'demo' AND t.name = 'case5/end' AND s.state = t.state";
+    let head = count(&url, stream);
+    assert_eq!(head, 1, "the demo's stream ends at case5/end");
+    for args in [
+        vec![
+            "predict",
+            "-i",
+            s(&x),
+            "--model",
+            "demo",
+            "--tag",
+            "p-from-reader",
+        ],
+        vec!["predict", "-i", s(&x), "--model", "demo", "--no-advance"],
+        vec!["restore", "case1/end", "--model", "demo"],
+        vec!["reset", "--model", "demo"],
+        vec!["snapshot", "case1/end", "--tag", "s-from-reader"],
+        vec!["stack", "case1/end", "case2/end", "--tag", "st-from-reader"],
+        vec!["split", "case1/end", "--tag-prefix", "sp-from-reader/"],
+        vec![
+            "burn-in",
+            "case1/end",
+            "--model",
+            "demo",
+            "-i",
+            s(&x),
+            "--tag",
+            "b-from-reader",
+        ],
+        vec!["tag", "delete", "case1/end"],
+    ] {
+        let tag = args
+            .iter()
+            .skip_while(|a| !a.starts_with("--tag"))
+            .nth(1)
+            .map_or("case1/end-gone", |t| t);
+        refused(on_reader(&args), tag);
+        assert_eq!(
+            count(&url, "SELECT count(*) FROM tags WHERE name = 'case1/end'"),
+            1
+        );
+        assert_eq!(count(&url, stream), head, "{args:?} moved the stream");
+    }
+    for args in [
+        vec!["audit", "--train", "demo"],
+        vec!["log", "--limit", "3"],
+        vec!["show", "HEAD", "--model", "demo"],
+        vec!["diff", "case1/end", "case2/end"],
+    ] {
+        let run = on_reader(&args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    }
     let run = env.run(&["init", &reader]);
     assert_eq!(
         run.code, 0,

@@ -10,6 +10,9 @@
 #             (started here on 127.0.0.1, on this machine)
 #   direct    64 `statectl --store URL import --per-slot` processes writing
 #             the same states straight into another, empty shared store
+#   plain     the same, into a third, with sslmode=disable (when the
+#             server speaks TLS, as scripts/postgres starts it, the others
+#             connect with the default sslmode=prefer, so over TLS)
 #   again     the same 64 pushes with nothing new
 #   pull      one `statectl pull` of everything into a fresh local store
 #   reads     then benches/shared_reads.rs: a learner's reads of 64 random
@@ -41,7 +44,9 @@ else
 fi
 URL="${STATECTL_TEST_POSTGRES%/*}/bench_$$"
 DIRECT_URL="${STATECTL_TEST_POSTGRES%/*}/bench_direct_$$"
-"$STATECTL_PG_PSQL" -q "$STATECTL_TEST_POSTGRES" -c "CREATE DATABASE bench_$$" -c "CREATE DATABASE bench_direct_$$" >/dev/null
+PLAIN_URL="${STATECTL_TEST_POSTGRES%/*}/bench_plain_$$?sslmode=disable"
+"$STATECTL_PG_PSQL" -q "$STATECTL_TEST_POSTGRES" -c "CREATE DATABASE bench_$$" -c "CREATE DATABASE bench_direct_$$" \
+    -c "CREATE DATABASE bench_plain_$$" >/dev/null
 
 # One state file per actor: PER_ACTOR one-slot states, values its own.
 python3 - "$WORK" "$ACTORS" "$PER_ACTOR" <<'PY'
@@ -69,6 +74,13 @@ for a in $(seq 0 $((ACTORS - 1))); do
 done
 "$STATECTL" -q init "$URL"
 "$STATECTL" -q init "$DIRECT_URL"
+"$STATECTL" -q init "$PLAIN_URL"
+# Whether the default connection is encrypted: the server takes TLS.
+if "$STATECTL" --store "$URL?sslmode=require" -q verify >/dev/null 2>&1; then
+    transport="over TLS"
+else
+    transport="without TLS (the server offers none)"
+fi
 
 # Runs "$@" once per actor, all at once (ACTOR in an argument becomes the
 # actor's number); prints the seconds from the first start to the last exit.
@@ -95,6 +107,8 @@ pulled=$(rate_of "$(python3 -c "print($(now) - $start)")" "$total")
 direct_s=$(all_actors "$STATECTL" --store "$DIRECT_URL" -q import "$WORK/actorACTOR.safetensors" --per-slot --tag-prefix "actorACTOR/")
 direct=$(rate_of "$direct_s" "$total")
 "$STATECTL" --store "$DIRECT_URL" -q verify
+plain_s=$(all_actors "$STATECTL" --store "$PLAIN_URL" -q import "$WORK/actorACTOR.safetensors" --per-slot --tag-prefix "actorACTOR/")
+plain=$(rate_of "$plain_s" "$total")
 tags=$("$STATECTL" --store "$WORK/pulled" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["tags"])')
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -108,16 +122,23 @@ echo "push      ($ACTORS local stores to one shared)     $pushed"
 echo "again     (the same pushes, nothing new)      $again"
 echo "pull      (everything, into a fresh store)    $pulled"
 echo "direct    ($ACTORS writers straight to a shared)  $direct"
+echo "plain     (the same, sslmode=disable)         $plain"
+echo "connections $transport unless sslmode=disable"
 echo "pulled copy holds $tags tags"
-python3 benches/record.py --workload "$ACTORS actors sending $total one-slot LSTM-512 states (a tag each) at once" \
+python3 benches/record.py --workload "$ACTORS actors sending $total one-slot LSTM-512 states (a tag each) at once, $transport" \
   --figure "$(python3 -c "print($total / $pushed_s)")" --unit states/s \
   --reference "the same actors importing into one embedded store" --reference-figure "$(python3 -c "print($total / $embedded_s)")" \
   --ratio "$(python3 -c "print($embedded_s / $pushed_s)")" --ratio-means "x the embedded store's rate" \
   --rerun "bash benches/shared_store.sh" --headline
-python3 benches/record.py --workload "$ACTORS writers writing $total one-slot LSTM-512 states (a tag each) straight into one shared store at once" \
+python3 benches/record.py --workload "$ACTORS writers writing $total one-slot LSTM-512 states (a tag each) straight into one shared store at once, $transport" \
   --figure "$(python3 -c "print($total / $direct_s)")" --unit states/s \
   --reference "the same actors importing into one embedded store" --reference-figure "$(python3 -c "print($total / $embedded_s)")" \
   --ratio "$(python3 -c "print($embedded_s / $direct_s)")" --ratio-means "x the embedded store's rate" \
   --rerun "bash benches/shared_store.sh" --headline
+python3 benches/record.py --workload "$ACTORS writers writing $total one-slot LSTM-512 states (a tag each) straight into one shared store at once, with sslmode=disable" \
+  --figure "$(python3 -c "print($total / $plain_s)")" --unit states/s \
+  --reference "the same writers $transport" --reference-figure "$(python3 -c "print($total / $direct_s)")" \
+  --ratio "$(python3 -c "print($direct_s / $plain_s)")" --ratio-means "x the rate $transport" \
+  --rerun "bash benches/shared_store.sh"
 
 STATECTL_TEST_POSTGRES="$STATECTL_TEST_POSTGRES" cargo bench -q -j2 --bench shared_reads

@@ -310,7 +310,9 @@ def test_predict_restore_reset_and_audit_on_the_shared_store(tmp_path, shared_ur
     local = statectl.Store(tmp_path / "actor")
     local.push(shared_url)
     x = np.linspace(0, 1, 6 * 3, dtype=np.float32).reshape(6, 3, 1)
-    with statectl.SharedStore(shared_url) as shared, statectl.SharedStore(shared_url) as other:
+    # `Store(url)` opens a shared store as `SharedStore(url)` does.
+    with statectl.Store(shared_url) as shared, statectl.SharedStore(shared_url) as other:
+        assert isinstance(shared, statectl.SharedStore)
         runs = []
         for store in (local, shared):
             store.restore("case1/end")

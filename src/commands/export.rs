@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::context::{Context, Output};
 use super::files::StagedFile;
 use crate::cli::ExportArgs;
+use crate::ops::backend::Backend;
 use crate::ops::export::{self, ExportReport, ExportRequest};
 use crate::ops::refs::Scope;
 use crate::shared::SharedStore;
@@ -50,17 +51,23 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<i32> {
 }
 
 /// `statectl --store URL export REF... -o FILE`: states read straight from
-/// the shared store (tags, tag patterns, full ids), each re-hashed; the
+/// the shared store (tags, tag patterns, full ids, HEAD~N), each re-hashed; the
 /// same file, byte for byte, as exporting them from a local store.
 pub fn run_on_shared(url: &str, out: &Output, args: ExportArgs) -> Result<i32> {
-    super::shared::refuse_model(&args.stream)?;
     let mut shared = SharedStore::open(url)?;
     let references = super::shared::read_refs(&mut shared, &args.references, &args.refs_from)?;
-    let loaded = shared
-        .load_states(&references)?
+    let backend = &mut Backend::Shared(&mut shared);
+    let model = backend.optional_model(args.stream.model.as_deref())?;
+    let scope = Scope {
+        model: model.as_ref(),
+        stream: &args.stream.stream,
+        zeros_batch: None,
+    };
+    let loaded = backend
+        .sources(&references, scope)?
         .into_iter()
         .zip(&references)
-        .map(|((id, value), reference)| (reference.clone(), id, value))
+        .map(|(resolved, reference)| (reference.clone(), resolved.id, resolved.value))
         .collect();
     let report = export::run_loaded(loaded, args.slots.as_deref(), &mut |fill| {
         StagedFile::write_with(&args.output, fill)?.commit()

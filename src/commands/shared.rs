@@ -13,7 +13,7 @@ use super::{
     audit, burn_in, diff, export, gc, import, log, model, predict, restore, show, snapshot, split,
     stack, tag, verify, Output,
 };
-use crate::cli::{Command, RefsFromArgs, StreamArgs, TagCommand, VerifyArgs};
+use crate::cli::{Command, RefsFromArgs, TagCommand, VerifyArgs};
 use crate::shared::{is_shared_url, shown_url, SharedStore};
 
 /// The shared store's URL, when `store` is one rather than a folder.
@@ -49,16 +49,6 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
             shown_url(url)
         )),
     }
-}
-
-/// `export` reads a shared store's states by tag or full id only (a
-/// learner's export of many states is one query); `--model` is for `HEAD`
-/// and `zeros`.
-pub fn refuse_model(stream: &StreamArgs) -> Result<()> {
-    if stream.model.is_some() {
-        anyhow::bail!("export on a shared store reads tags and full 64-digit ids, which name no model; drop --model (to export HEAD, `statectl --store URL show HEAD` names its id)");
-    }
-    Ok(())
 }
 
 /// The refs given and those of `--refs-from`, tag patterns (`'buf/*'`)

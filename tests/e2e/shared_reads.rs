@@ -23,11 +23,13 @@ fn an_export_from_the_shared_store_is_the_file_a_local_export_writes() {
         .as_str()
         .unwrap()
         .to_string();
-    let cases: [&[&str]; 4] = [
+    let cases: [&[&str]; 6] = [
         &["trained"],
         &["case*"],
         &["case2/end", &trained, "case1/end"],
         &["trained", "--slots", "3,0"],
+        &["HEAD~1", "HEAD", "--model", "demo"],
+        &["HEAD~2", "zeros"],
     ];
     for (k, refs) in cases.iter().enumerate() {
         let (local, shared) = (
@@ -81,15 +83,13 @@ fn an_export_from_the_shared_store_is_the_file_a_local_export_writes() {
     assert!(table.stdout.starts_with("TAG"), "{}", table.stdout);
     assert!(table.stdout.contains("case1/end"), "{}", table.stdout);
 
-    // Refused, writing no file: what only a local store resolves, a tag
+    // Refused, writing no file: a stream position it does not have, an
+    // unknown model, what only a local store resolves (an id prefix), a tag
     // that is not there, a state whose slot is damaged.
     let out = env.path("refused.safetensors");
     for (args, says) in [
-        (
-            vec!["export", "HEAD", "--model", "demo"],
-            "which name no model",
-        ),
-        (vec!["export", "HEAD"], "no tag 'HEAD'"),
+        (vec!["export", "HEAD~99"], "goes past the start"),
+        (vec!["export", "HEAD", "--model", "nope"], "no model 'nope'"),
         (vec!["export", &trained[..12]], "full 64-digit id"),
         (vec!["export", "nope*"], "matches no tag"),
         (

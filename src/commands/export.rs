@@ -57,14 +57,7 @@ pub fn run_on_shared(url: &str, out: &Output, args: ExportArgs) -> Result<i32> {
     let mut shared = SharedStore::open(url)?;
     let references = super::shared::read_refs(&mut shared, &args.references, &args.refs_from)?;
     let backend = &mut Backend::Shared(&mut shared);
-    let model = backend.optional_model(args.stream.model.as_deref())?;
-    let scope = Scope {
-        model: model.as_ref(),
-        stream: &args.stream.stream,
-        zeros_batch: None,
-    };
-    let loaded = backend
-        .sources(&references, scope)?
+    let loaded = super::shared::resolve(backend, &references, &args.stream)?
         .into_iter()
         .zip(&references)
         .map(|(resolved, reference)| (reference.clone(), resolved.id, resolved.value))

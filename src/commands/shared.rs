@@ -13,7 +13,9 @@ use super::{
     audit, burn_in, diff, export, gc, import, log, model, predict, restore, show, snapshot, split,
     stack, tag, verify, Output,
 };
-use crate::cli::{Command, RefsFromArgs, TagCommand, VerifyArgs};
+use crate::cli::{Command, RefsFromArgs, StreamArgs, TagCommand, VerifyArgs};
+use crate::ops::backend::Backend;
+use crate::ops::refs::{Resolved, Scope};
 use crate::shared::{is_shared_url, shown_url, SharedStore};
 
 /// The shared store's URL, when `store` is one rather than a folder.
@@ -62,4 +64,21 @@ pub fn read_refs(
     crate::ops::refs::expand_with(refs, &extra, || {
         Ok(shared.tags()?.into_iter().map(|t| t.name).collect())
     })
+}
+
+/// The states `refs` name on the shared store; `HEAD`, `HEAD~N` and
+/// `zeros` are those of the stream and model `--model` names (the newest
+/// model by default).
+pub fn resolve(
+    backend: &mut Backend,
+    refs: &[String],
+    stream: &StreamArgs,
+) -> Result<Vec<Resolved>> {
+    let model = backend.optional_model(stream.model.as_deref())?;
+    let scope = Scope {
+        model: model.as_ref(),
+        stream: &stream.stream,
+        zeros_batch: None,
+    };
+    backend.sources(refs, scope)
 }

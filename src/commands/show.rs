@@ -32,15 +32,9 @@ pub fn run(ctx: &Context, args: ShowArgs) -> Result<i32> {
 pub fn run_on_shared(url: &str, out: &Output, args: ShowArgs) -> Result<i32> {
     let mut shared = SharedStore::open(url)?;
     let backend = &mut Backend::Shared(&mut shared);
-    let model = backend.optional_model(args.stream.model.as_deref())?;
-    let scope = Scope {
-        model: model.as_ref(),
-        stream: &args.stream.stream,
-        zeros_batch: None,
-    };
-    let Resolved { id, value, .. } = backend
-        .sources(std::slice::from_ref(&args.reference), scope)?
-        .remove(0);
+    let references = std::slice::from_ref(&args.reference);
+    let Resolved { id, value, .. } =
+        super::shared::resolve(backend, references, &args.stream)?.remove(0);
     let tags = shared.tags_of(&id)?;
     let report = show::report_of(id, &value, tags, None, args.values);
     out.emit(serde_json::to_value(&report)?, || text(None, &report));

@@ -77,9 +77,10 @@ def test_bad_training_settings_are_refused_and_write_nothing(store, store_path):
         with pytest.raises(statectl.StatectlError, match="cannot be a model name"):
             store.resume(bad)
     assert not (store_path / "escape.lock").exists()
-    with pytest.raises(statectl.StatectlError, match="stateful training needs full batches"):
+    with pytest.raises(statectl.StatectlError, match=r"stateful training needs full batches.*x\[:8\]"):
         store.train(x[:13], y[:13], name="m", batch_size=8)
     assert store.models() == []
+    assert not list((store_path / "runs").glob("*.lock")), "a refused train left its lock file"
     assert store.verify().ok
 
 

@@ -9,6 +9,7 @@
 //! the process ends, also on SIGKILL.
 
 use std::fs::File;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -78,9 +79,21 @@ pub struct RunPlan {
     pub statectl: String,
 }
 
-/// The run's lock, held while this process trains it.
+/// The run's lock, held while this process trains it. Its file goes when
+/// the lock does, so a refused or finished command leaves nothing behind.
 pub struct RunLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Removed while still locked: a process that opened the file
+        // before this finds, once it holds the lock, that the path no
+        // longer names its file, and takes the lock again (`lock`).
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
 }
 
 /// Takes the run's lock, or says who holds it.
@@ -90,21 +103,47 @@ pub fn lock(store: &Store, name: &str) -> Result<RunLock> {
     let dir = store.root().join("runs");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{name}.lock"));
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(RunLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "training run '{name}' is being trained by another process; wait for it to finish, or stop it (Ctrl-C) and continue it with `statectl train --resume {name}`"
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(anyhow!(e).context(format!("cannot lock {}", path.display())))
+    // A few rounds: each lost only to a holder that removed the file as
+    // it let go.
+    for _ in 0..8 {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) if same_file(&file, &path) => return Ok(RunLock { file, path }),
+            Ok(()) => continue,
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "training run '{name}' is being trained by another process; wait for it to finish, or stop it (Ctrl-C) and continue it with `statectl train --resume {name}`"
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(anyhow!(e).context(format!("cannot lock {}", path.display())))
+            }
         }
     }
+    bail!(
+        "training run '{name}': its lock file {} keeps being replaced; run the command again",
+        path.display()
+    )
+}
+
+/// Whether `path` still names the open `file` (not a file removed and
+/// created anew since it was opened).
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Elsewhere an open file cannot be removed, so the path names it.
+#[cfg(not(unix))]
+fn same_file(_file: &File, _path: &Path) -> bool {
+    true
 }
 
 /// Whether a process is training the run now.

@@ -209,7 +209,7 @@ fn check_batching(cfg: &TrainConfig, n: usize) -> Result<()> {
             .filter(|d| n.is_multiple_of(*d))
             .map(|d| d.to_string())
             .collect();
-        bail!("stateful training needs full batches: {n} samples do not split into batches of {b}; pass --drop-remainder to leave out the last {} sample(s), pick a batch size that divides {n} ({}), or --no-stateful", n % b, fits.join(", "));
+        bail!("stateful training needs full batches: {n} samples do not split into batches of {b}; pass --drop-remainder to leave out the last {} sample(s) (Python: pass x[:{}] and y[:{}]), pick a batch size that divides {n} ({}), or --no-stateful (Python: stateful=False)", n % b, n - n % b, n - n % b, fits.join(", "));
     }
     Ok(())
 }

@@ -454,6 +454,18 @@ fn bad_training_input_is_refused_and_writes_nothing() {
         1,
         "do not split into batches of 5",
     );
+    // A refused run leaves no lock file behind, nor does a finished one.
+    env.ok(&["-q", "train", "--epochs", "1", "--name", "finished"]);
+    let runs = env.store().join("runs");
+    let locks: Vec<_> = std::fs::read_dir(&runs)
+        .map(|dir| dir.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        locks
+            .iter()
+            .all(|n| !n.to_string_lossy().ends_with(".lock")),
+        "{locks:?}"
+    );
 }
 
 #[test]

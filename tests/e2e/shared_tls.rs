@@ -134,3 +134,30 @@ fn sslmode_encrypts_checks_the_server_and_refuses_one_it_cannot_trust() {
         "a refused init created tables"
     );
 }
+
+/// A server that answers TLS's request with "no": `require` is refused in
+/// one line naming what to change, `prefer` would speak plain. No
+/// PostgreSQL needed: a listener that says "N" is all such a server does.
+#[test]
+fn require_against_a_server_without_tls_is_refused_in_one_line() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        if let Ok((mut connection, _)) = listener.accept() {
+            let mut request = [0u8; 8];
+            if connection.read_exact(&mut request).is_ok() {
+                // 8 bytes: the length, then the SSLRequest code 80877103.
+                assert_eq!(&request[4..], &80877103u32.to_be_bytes());
+                let _ = connection.write_all(b"N");
+                let _ = connection.read_to_end(&mut Vec::new());
+            }
+        }
+    });
+    let url = format!("postgres://someone@127.0.0.1:{port}/db?sslmode=require");
+    let run = statectl(&url, &["verify"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("does not offer TLS"), "{}", run.stderr);
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+    server.join().unwrap();
+}

@@ -30,6 +30,7 @@ mod status;
 mod sync;
 mod tag;
 mod train;
+mod train_on_shared;
 mod verify;
 
 use std::path::PathBuf;

@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use super::{
     audit, burn_in, diff, export, gc, import, log, model, predict, restore, show, snapshot, split,
-    stack, tag, verify, Output,
+    stack, tag, train_on_shared, verify, Output,
 };
 use crate::cli::{Command, RefsFromArgs, StreamArgs, TagCommand, VerifyArgs};
 use crate::ops::backend::Backend;
@@ -36,6 +36,7 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
         Command::BurnIn(args) => burn_in::run_on_shared(url, &out, args),
         Command::Audit(args) => audit::run_on_shared(url, &out, args),
         Command::Model(cmd) => model::run_on_shared(url, &out, cmd),
+        Command::Train(args) => train_on_shared::run_on_shared(url, &out, args),
         Command::Predict(args) => predict::run_on_shared(url, &out, args),
         Command::Restore(args) => restore::run_on_shared(url, &out, args),
         Command::Reset(args) => restore::reset_on_shared(url, &out, args),
@@ -47,7 +48,7 @@ pub fn run(url: &str, command: Command, out: Output) -> Result<i32> {
             SharedStore::open(url).and_then(|mut shared| verify::run_on_shared(&mut shared, &out))
         }
         _ => Err(anyhow::anyhow!(
-            "{} is a shared store; this command runs on a local store folder (import, export, show, log, diff, audit, predict, restore, reset, snapshot, tag list, tag delete, stack, split, burn-in, model list, model show, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
+            "{} is a shared store; this command runs on a local store folder (import, export, show, log, diff, audit, predict, restore, reset, train, snapshot, tag list, tag delete, stack, split, burn-in, model list, model show, verify and gc run on a shared store). Copy what you need here with: statectl pull {0}   (push sends local work there)",
             shown_url(url)
         )),
     }

@@ -160,7 +160,7 @@ fn fine_tuned(ctx: &Context, name: &str, data: &Dataset) -> Result<Weights> {
     Ok(Weights::from_file(&file)?)
 }
 
-fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
+pub(super) fn plan(ctx: &Context, args: &TrainArgs) -> Result<TrainPlan> {
     let lr = args.lr.unwrap_or(DEFAULT_LR);
     if !(lr.is_finite() && lr > 0.0) {
         bail!("--lr {lr} must be a positive number");
@@ -351,14 +351,25 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<i32> {
     }
     let plan = plan(ctx, &args)?;
     let name = new_model_name(ctx, &args)?;
-    let _lock = runs::lock(&ctx.store, &name)?;
-    let run = runs::start(&ctx.store, &name, &plan, policy(&args, None))?;
-    let ended = train_run(ctx, &name, &run, &plan, None)?;
+    let ended = train_new(ctx, &args, &name, &plan)?;
+    Ok(report(ctx, &name, ended))
+}
+
+/// Trains a new run `name` to its end, or to where Ctrl-C stopped it.
+pub(super) fn train_new(
+    ctx: &Context,
+    args: &TrainArgs,
+    name: &str,
+    plan: &TrainPlan,
+) -> Result<RunEnd> {
+    let _lock = runs::lock(&ctx.store, name)?;
+    let run = runs::start(&ctx.store, name, plan, policy(args, None))?;
+    let ended = train_run(ctx, name, &run, plan, None)?;
     // After training, so that a refused run's error stays one line.
-    if let (RunEnd::Finished(..), Some(note)) = (&ended, series_note(&args)) {
+    if let (RunEnd::Finished(..), Some(note)) = (&ended, series_note(args)) {
         ctx.out.status(note);
     }
-    Ok(report(ctx, &name, ended))
+    Ok(ended)
 }
 
 /// `train --resume RUN`: the run's latest checkpoint, on to its end.
@@ -416,7 +427,7 @@ fn best_line(name: &str, best: &crate::train::TrainReport) -> String {
 }
 
 /// Prints how the run ended; returns the exit status.
-fn report(ctx: &Context, name: &str, ended: RunEnd) -> i32 {
+pub(super) fn report(ctx: &Context, name: &str, ended: RunEnd) -> i32 {
     let (model, report) = match ended {
         RunEnd::Finished(done) => *done,
         RunEnd::Stopped(position) => {

@@ -220,3 +220,55 @@ fn stack_split_burn_in_and_diff_give_the_same_states_and_tags_on_both_backends()
     assert_eq!(burn_ins, 8, "the pulled copy's burn-in entries");
     assert_eq!(env.run_in(&copy, &["verify"]).code, 0);
 }
+
+#[test]
+fn training_on_either_store_gives_the_same_model_and_audits_there() {
+    let env = Env::new();
+    env.ok(&["-q", "demo"]);
+    let stores = backends(&env, "training");
+    let trained: Vec<serde_json::Value> = stores
+        .iter()
+        .map(|store| {
+            let args = ["--json", "train", "--epochs", "1", "--name", "fresh"];
+            let report = json_of(&env.run_in(store, &args));
+            let audit = json_of(&env.run_in(store, &["--json", "audit", "--train", "fresh"]));
+            assert_eq!(
+                audit["training"][0]["status"],
+                "reproduced",
+                "{}: {audit}",
+                s(store)
+            );
+            let head = json_of(&env.run_in(store, &["--json", "show", "HEAD", "--model", "fresh"]));
+            assert_eq!(head["state"], report["final_state"], "{}", s(store));
+            report
+        })
+        .collect();
+    let [local, shared] = &trained[..] else {
+        return;
+    };
+    assert_eq!(
+        shared, local,
+        "the same training gives other bits on the shared store"
+    );
+    // Refused in one line, publishing nothing: a name the shared store has,
+    // and what needs a local store's runs or models.
+    let url = &stores[1];
+    let models = env.run_in(url, &["--json", "model", "list"]).stdout;
+    for (args, says) in [
+        (
+            vec!["train", "--epochs", "1", "--name", "fresh"],
+            "already exists",
+        ),
+        (vec!["train", "--resume", "fresh"], "local store"),
+        (
+            vec!["train", "--from", "demo", "--name", "tuned"],
+            "local store",
+        ),
+    ] {
+        let run = env.run_in(url, &args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        assert_eq!(env.run_in(url, &["--json", "model", "list"]).stdout, models);
+    }
+}

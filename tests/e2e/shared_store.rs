@@ -208,7 +208,7 @@ fn bad_urls_and_databases_get_one_clear_line_and_nothing_changes() {
     assert_eq!(count(&url, "SELECT count(*) FROM slots"), 0);
     // A shared store's URL where a command needs a local store: refused,
     // no folder named after the URL appears.
-    let run = env.run_in(std::path::Path::new(&url), &["train"]);
+    let run = env.run_in(std::path::Path::new(&url), &["status"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("statectl pull"), "{}", run.stderr);
     assert!(!std::path::Path::new("postgres:").exists());

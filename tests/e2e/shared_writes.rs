@@ -147,7 +147,7 @@ fn an_import_straight_to_the_shared_store_has_the_ids_of_an_embedded_one() {
         1
     );
     // Commands that need a local store still say so, naming pull.
-    let listed = env.run_in(Path::new(&url), &["train"]);
+    let listed = env.run_in(Path::new(&url), &["status"]);
     assert_eq!(listed.code, 1);
     assert!(listed.stderr.contains("statectl pull"), "{}", listed.stderr);
 

@@ -45,10 +45,22 @@ fn too_large(label: &str, limit: u64) -> anyhow::Error {
     )
 }
 
+/// A file that cannot be read, and what to check.
+fn unreadable(label: &str, e: &std::io::Error) -> anyhow::Error {
+    let check = match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "; check the path (relative paths start at the current folder)"
+        }
+        std::io::ErrorKind::PermissionDenied => "; check the file's permissions",
+        _ => "",
+    };
+    anyhow!("cannot read {label}: {e}{check}")
+}
+
 /// Reads a whole regular file, refusing devices, FIFOs and folders (which
 /// never end or block) and files over [`max_input_bytes`].
 pub fn read_file_bounded(path: &Path, label: &str) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| anyhow!("cannot read {label}: {e}"))?;
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(label, &e))?;
     if !meta.is_file() {
         bail!("{label} is not a regular file (a folder, device or pipe); give a file, or `-` to read stdin");
     }
@@ -59,7 +71,7 @@ pub fn read_file_bounded(path: &Path, label: &str) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     std::fs::File::open(path)
         .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(|e| anyhow!("cannot read {label}: {e}"))?;
+        .map_err(|e| unreadable(label, &e))?;
     if bytes.len() as u64 > limit {
         return Err(too_large(label, limit));
     }

@@ -26,6 +26,11 @@ fn missing_truncated_and_lying_files_are_refused() {
         1,
         "cannot read model file",
     );
+    env.fails(
+        &["predict", "--input", "/nonexistent/x.safetensors"],
+        1,
+        "No such file or directory (os error 2); check the path",
+    );
     let bytes = std::fs::read(fixture("weights.torch_layout.safetensors")).unwrap();
     let cut = env.path("cut.safetensors");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();

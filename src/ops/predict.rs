@@ -10,7 +10,7 @@ use super::backend::Backend;
 use super::backend_streams::{object_id, StreamEntry, StreamWrite};
 use super::models::Model;
 use super::refs::{Resolved, Scope};
-use super::streams::{Expect, StreamMoved};
+use super::streams::{self, Expect, StreamMoved};
 use super::tags::{self, TagRequest};
 use crate::id::{ObjectId, StateId};
 use crate::kernels::Kernel;
@@ -178,10 +178,8 @@ fn record(
         crate::limits::check_batch(req.x.shape[0])?;
         entries.push(StreamEntry {
             event: NewEvent {
-                kind: "reset",
                 state_after: Some(start.state.id),
-                detail: json!({ "batch": req.x.shape[0] }),
-                ..Default::default()
+                ..streams::reset_entry(req.x.shape[0])
             },
             moves: Some(Expect::Head(None)),
         });

@@ -5,8 +5,6 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use serde_json::json;
-
 use super::backend::Backend;
 use super::backend_streams::{StreamEntry, StreamWrite};
 use super::models::Model;
@@ -72,9 +70,8 @@ pub fn restore_on(backend: &mut Backend, req: &RestoreRequest) -> Result<StreamS
     };
     let value = selected.as_ref().unwrap_or(&source.value);
     let state = value.id();
-    let kind = if picks.is_some() { "slice" } else { "restore" };
-    let detail = json!({"source": source.id.hex(), "slots": picks});
-    set_stream(backend, req.model, req.stream, value, kind, detail)?;
+    let entry = streams::restore_entry(&source.id, picks.as_deref());
+    set_stream(backend, req.model, req.stream, value, entry)?;
     Ok(StreamSet {
         model: req.model.record.name.clone(),
         stream: req.stream.to_string(),
@@ -110,14 +107,7 @@ pub fn reset_on(
     };
     crate::limits::check_batch(batch)?;
     let zeros = StateValue::zeros(&model.config.layout(), batch);
-    set_stream(
-        backend,
-        model,
-        stream,
-        &zeros,
-        "reset",
-        json!({ "batch": batch }),
-    )?;
+    set_stream(backend, model, stream, &zeros, streams::reset_entry(batch))?;
     Ok(StreamSet {
         model: model.record.name.clone(),
         stream: stream.to_string(),
@@ -127,14 +117,13 @@ pub fn reset_on(
 }
 
 /// Stores `value` and moves the stream to it wherever it was, journalled
-/// as `kind`.
+/// as `entry` says.
 fn set_stream(
     backend: &mut Backend,
     model: &Model,
     stream: &str,
     value: &StateValue,
-    kind: &'static str,
-    detail: serde_json::Value,
+    entry: NewEvent,
 ) -> Result<()> {
     backend.write_stream(
         &StreamWrite {
@@ -144,10 +133,8 @@ fn set_stream(
             objects: Vec::new(),
             entries: vec![StreamEntry {
                 event: NewEvent {
-                    kind,
                     state_after: Some(value.id()),
-                    detail,
-                    ..Default::default()
+                    ..entry
                 },
                 moves: Some(Expect::Any),
             }],

@@ -133,13 +133,28 @@ pub fn reset_to_zeros(
         stream,
         zeros,
         expect.unwrap_or(Expect::Any),
-        NewEvent {
-            kind: "reset",
-            detail: json!({ "batch": batch }),
-            ..Default::default()
-        },
+        reset_entry(batch),
     )?;
     Ok(zeros)
+}
+
+/// The journal entry of a move to zeros of `batch` slots.
+pub fn reset_entry(batch: usize) -> NewEvent {
+    NewEvent {
+        kind: "reset",
+        detail: json!({ "batch": batch }),
+        ..Default::default()
+    }
+}
+
+/// The journal entry of a move to `source`, or to the slots `picks` of it
+/// (a slice).
+pub fn restore_entry(source: &StateId, picks: Option<&[usize]>) -> NewEvent {
+    NewEvent {
+        kind: if picks.is_some() { "slice" } else { "restore" },
+        detail: json!({"source": source.hex(), "slots": picks}),
+        ..Default::default()
+    }
 }
 
 /// How to build the new state from the source: as it is, or a selection
@@ -192,11 +207,7 @@ pub fn restore_to(
         stream,
         state,
         Expect::Any,
-        NewEvent {
-            kind: if picks.is_some() { "slice" } else { "restore" },
-            detail: json!({"source": source.id.hex(), "slots": picks}),
-            ..Default::default()
-        },
+        restore_entry(&source.id, picks),
     )?;
     Ok(state)
 }
